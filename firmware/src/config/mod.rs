@@ -1,0 +1,237 @@
+//! Typed, validated configuration read from TOML.
+//!
+//! `default.toml` is both the documentation of every option and the source of the defaults:
+//! a test checks that parsing it gives `Config::default()`.
+
+mod error;
+mod media;
+mod users;
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+pub use error::ConfigError;
+pub use media::{
+    AudioConfig, AudioSource, EncoderChoice, MediaConfig, StreamConfig, VideoConfig, VideoSource,
+};
+pub use users::{Role, User};
+
+/// The commented default configuration printed by `--print-default-config`.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub device: DeviceConfig,
+    pub rtsp: RtspConfig,
+    pub http: HttpConfig,
+    pub media: MediaConfig,
+    pub video: VideoConfig,
+    pub audio: AudioConfig,
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    pub name: String,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            name: "Nursery".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtspConfig {
+    pub port: u16,
+    pub max_clients: u32,
+    pub session_timeout_s: u32,
+}
+
+impl Default for RtspConfig {
+    fn default() -> Self {
+        Self {
+            port: 8554,
+            max_clients: 16,
+            session_timeout_s: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub port: u16,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { port: 8080 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            device: DeviceConfig::default(),
+            rtsp: RtspConfig::default(),
+            http: HttpConfig::default(),
+            media: MediaConfig::default(),
+            video: VideoConfig::default(),
+            audio: AudioConfig::default(),
+            users: Vec::new(),
+        }
+    }
+}
+
+/// Collects semantic errors as (dotted field path, message) so they can be located in the file.
+#[derive(Default)]
+pub(crate) struct Problems(Vec<(String, String)>);
+
+impl Problems {
+    pub(crate) fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push((field.into(), message.into()));
+    }
+
+    pub(crate) fn range<T>(&mut self, field: &str, value: T, min: T, max: T)
+    where
+        T: PartialOrd + std::fmt::Display + Copy,
+    {
+        if value < min || value > max {
+            self.add(
+                field,
+                format!("must be between {min} and {max} (got {value})"),
+            );
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::syntax(origin, text, &e))?;
+        let mut problems = Problems::default();
+        config.check(&mut problems);
+        match problems.0.into_iter().next() {
+            None => Ok(config),
+            Some((field, message)) => Err(ConfigError::invalid(origin, text, &field, message)),
+        }
+    }
+
+    fn check(&self, p: &mut Problems) {
+        if self.device.name.trim().is_empty() {
+            p.add("device.name", "must not be empty");
+        }
+        p.range("rtsp.port", self.rtsp.port, 1, u16::MAX);
+        p.range("http.port", self.http.port, 1, u16::MAX);
+        if self.rtsp.port == self.http.port {
+            p.add(
+                "http.port",
+                format!("must differ from rtsp.port ({})", self.rtsp.port),
+            );
+        }
+        p.range("rtsp.max_clients", self.rtsp.max_clients, 1, 256);
+        p.range(
+            "rtsp.session_timeout_s",
+            self.rtsp.session_timeout_s,
+            5,
+            3600,
+        );
+        self.media.check(p);
+        self.video.check(p);
+        self.audio.check(p);
+        users::check(&self.users, p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn the_commented_default_is_the_default() {
+        assert_eq!(
+            parse(DEFAULT_CONFIG).expect("default parses"),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(parse("").expect("empty parses"), Config::default());
+    }
+
+    #[test]
+    fn bad_value_names_file_line_and_field() {
+        let err = parse("[rtsp]\nport = 8554\n\n[video.main]\nwidth = 1281\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("test.toml:5:"), "{err}");
+        assert!(err.contains("video.main.width"), "{err}");
+        assert!(err.contains("even"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_file_line_and_field() {
+        let err = parse("[video]\nsource = \"test\"\n[video.sub]\nframerate = \"fast\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("test.toml:4:"), "{err}");
+        assert!(err.contains("video.sub.framerate"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_is_refused_with_its_name() {
+        let err = parse("[http]\nprot = 80\n").unwrap_err().to_string();
+        assert!(err.starts_with("test.toml:2:"), "{err}");
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn user_errors_point_at_the_right_entry() {
+        let text = "[[users]]\nname = \"a\"\npassword = \"secret-1\"\n\n[[users]]\nname = \"b\"\npassword = \"\"\n";
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.starts_with("test.toml:7:"), "{err}");
+        assert!(err.contains("users[1].password"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let err = parse("[rtsp\nport = 1\n").unwrap_err().to_string();
+        assert!(err.starts_with("test.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn file_source_needs_a_path() {
+        let err = parse("[video]\nsource = \"file\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("video.path"), "{err}");
+    }
+
+    #[test]
+    fn same_port_twice_is_refused() {
+        let err = parse("[rtsp]\nport = 9000\n[http]\nport = 9000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("test.toml:4:"), "{err}");
+        assert!(err.contains("http.port"), "{err}");
+    }
+}

@@ -1,0 +1,128 @@
+//! HTTP Digest for every route, with failed attempts throttled per client address.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hyper::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::{Request, Response, StatusCode};
+use onvif::http_digest::{DigestAuthority, DigestError};
+use tracing::warn;
+
+use super::{Body, text};
+use crate::config::{Role, User};
+
+/// Failures from one address within `WINDOW` before it must wait.
+const MAX_FAILURES: u32 = 10;
+const WINDOW: Duration = Duration::from_secs(60);
+
+pub struct Authenticator {
+    digest: DigestAuthority,
+    users: Vec<User>,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+pub struct AuthedUser {
+    pub name: String,
+    #[allow(dead_code)] // read by the ONVIF services
+    pub role: Role,
+    pub query: Option<String>,
+}
+
+impl Authenticator {
+    pub fn new(users: Vec<User>) -> Self {
+        Self {
+            digest: DigestAuthority::new(crate::REALM, Duration::from_secs(300)),
+            users,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn throttled(&self, ip: IpAddr) -> Option<Duration> {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        failures.retain(|_, (_, since)| now.duration_since(*since) < WINDOW);
+        failures
+            .get(&ip)
+            .filter(|(n, _)| *n >= MAX_FAILURES)
+            .map(|(_, since)| WINDOW.saturating_sub(now.duration_since(*since)))
+    }
+
+    fn record_failure(&self, ip: IpAddr) {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failures.len() > 10_000 {
+            failures.clear();
+        }
+        let entry = failures.entry(ip).or_insert((0, Instant::now()));
+        entry.0 += 1;
+    }
+
+    pub fn check<B>(
+        &self,
+        req: &Request<B>,
+        peer: SocketAddr,
+    ) -> Result<AuthedUser, Response<Body>> {
+        if let Some(wait) = self.throttled(peer.ip()) {
+            let mut r = text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed logins; try again later\n",
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                r.headers_mut().insert(RETRY_AFTER, v);
+            }
+            return Err(r);
+        }
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let uri = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let result = self
+            .digest
+            .verify(header, req.method().as_str(), uri, |name| {
+                self.users
+                    .iter()
+                    .find(|u| u.name == name)
+                    .map(|u| u.password.clone())
+            });
+        match result {
+            Ok(name) => {
+                let role = self
+                    .users
+                    .iter()
+                    .find(|u| u.name == name)
+                    .map_or(Role::User, |u| u.role);
+                Ok(AuthedUser {
+                    name,
+                    role,
+                    query: req.uri().query().map(str::to_string),
+                })
+            }
+            Err(e) => {
+                let stale = e == DigestError::Stale;
+                if !matches!(e, DigestError::Missing | DigestError::Stale) {
+                    warn!(peer = %peer.ip(), reason = %e, "HTTP login refused");
+                    self.record_failure(peer.ip());
+                }
+                Err(self.challenge(stale))
+            }
+        }
+    }
+
+    fn challenge(&self, stale: bool) -> Response<Body> {
+        let mut r = text(StatusCode::UNAUTHORIZED, "authentication required\n");
+        for value in self.digest.challenges(stale) {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                r.headers_mut().append(WWW_AUTHENTICATE, v);
+            }
+        }
+        r
+    }
+}

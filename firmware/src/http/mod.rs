@@ -1,0 +1,148 @@
+//! The HTTP server (hyper on tokio): snapshots, metrics, and later ONVIF and the web page.
+
+mod auth;
+mod metrics;
+mod snapshot;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, info};
+
+pub use auth::Authenticator;
+
+use crate::config::Config;
+use crate::media::Hub;
+
+pub type Body = Full<Bytes>;
+
+/// Largest request body accepted (no route takes a body yet beyond this).
+const MAX_BODY: usize = 64 * 1024;
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub config: Config,
+    pub hub: Arc<Hub>,
+    pub auth: Authenticator,
+    pub rtsp_port: u16,
+}
+
+pub fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body.into())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// Routes one request. Everything but `/healthz` needs a user.
+pub async fn route(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    if path == "/healthz" {
+        return text(StatusCode::OK, "ok\n");
+    }
+    let user = match state.auth.check(&req, peer) {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    debug!(%peer, user = user.name, method = %req.method(), path, "request");
+    let method = req.method().clone();
+    // Drain a bounded body so that keep-alive keeps working and nobody can stream forever.
+    if Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .is_err()
+    {
+        return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+    }
+    match (method, path.as_str()) {
+        (Method::GET | Method::HEAD, "/snapshot.jpg") => {
+            snapshot::serve(&state, &path_and_query(&path, &user.query)).await
+        }
+        (Method::GET, "/metrics") => metrics::serve(&state),
+        (Method::GET, "/") => index(&state),
+        (_, "/snapshot.jpg" | "/metrics" | "/") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn path_and_query(path: &str, query: &Option<String>) -> String {
+    match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    }
+}
+
+fn index(state: &AppState) -> Response<Body> {
+    text(
+        StatusCode::OK,
+        format!(
+            "babymonitor {}\n\nMain stream: rtsp://<this camera>:{port}/stream\nSub stream:  rtsp://<this camera>:{port}/sub\nSnapshot:    /snapshot.jpg?width=640\nMetrics:     /metrics\n",
+            env!("CARGO_PKG_VERSION"),
+            port = state.rtsp_port
+        ),
+    )
+}
+
+/// Serves until `shutdown` turns true, then gives open connections a moment to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let state = Arc::clone(&state);
+                let mut conn_shutdown = shutdown.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |req| {
+                        let state = Arc::clone(&state);
+                        async move { Ok::<_, Infallible>(route(state, req, peer).await) }
+                    });
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10))
+                        .max_buf_size(64 * 1024)
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = conn_shutdown.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(Duration::from_secs(3), conn).await;
+                        }
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    info!("HTTP server stopping");
+    let _ = tokio::time::timeout(Duration::from_secs(4), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+}

@@ -1,0 +1,98 @@
+//! `/snapshot.jpg`: a JPEG of the current picture from the same capture pipeline.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Response, StatusCode};
+use tracing::warn;
+
+use super::{AppState, Body, text};
+use crate::media::clock_now;
+
+/// A picture this recent counts as "now" (one frame at 15 fps is 67 ms).
+const FRESH: Duration = Duration::from_millis(500);
+
+pub(super) async fn serve(state: &AppState, uri: &str) -> Response<Body> {
+    let main = &state.config.video.main;
+    let width = match query_width(uri) {
+        Ok(Some(w)) if (16..=main.width).contains(&w) => w,
+        Ok(Some(w)) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("width must be between 16 and {} (got {w})\n", main.width),
+            );
+        }
+        Ok(None) => main.width,
+        Err(()) => return text(StatusCode::BAD_REQUEST, "width must be a whole number\n"),
+    };
+    // Keep the picture's shape; JPEG encoders want even sizes.
+    let height =
+        ((u64::from(width) * u64::from(main.height) / u64::from(main.width)) as u32 & !1).max(16);
+    let width = width & !1;
+
+    let demand = state.hub.demand();
+    let hub = std::sync::Arc::clone(&state.hub);
+    let timeout = Duration::from_secs(state.config.media.start_timeout_s);
+    let jpeg = tokio::task::spawn_blocking(move || {
+        let not_before = clock_now().saturating_sub(FRESH.as_nanos() as u64);
+        let frame = hub
+            .frame_since(not_before, timeout)
+            .ok_or("no picture from the camera")?;
+        let caps = gst::Caps::builder("image/jpeg")
+            .field("width", width as i32)
+            .field("height", height as i32)
+            .build();
+        let jpeg = gst_video::convert_sample(&frame, &caps, Some(gst::ClockTime::from_seconds(5)))
+            .map_err(|_| "could not encode the picture")?;
+        let buffer = jpeg.buffer().ok_or("empty picture")?;
+        let map = buffer.map_readable().map_err(|_| "unreadable picture")?;
+        Ok::<_, &'static str>(Bytes::copy_from_slice(&map))
+    })
+    .await;
+    drop(demand);
+    match jpeg {
+        Ok(Ok(bytes)) => {
+            state.hub.stats.snapshots.fetch_add(1, Relaxed);
+            let mut r = Response::new(Full::new(bytes));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+            r.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Ok(Err(reason)) => {
+            warn!(reason, "snapshot failed");
+            text(StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n"))
+        }
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "snapshot task failed\n"),
+    }
+}
+
+fn query_width(uri: &str) -> Result<Option<u32>, ()> {
+    let Some((_, query)) = uri.split_once('?') else {
+        return Ok(None);
+    };
+    for pair in query.split('&') {
+        if let Some(v) = pair.strip_prefix("width=") {
+            return v.parse().map(Some).map_err(|_| ());
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_width;
+
+    #[test]
+    fn width_from_query() {
+        assert_eq!(query_width("/snapshot.jpg"), Ok(None));
+        assert_eq!(query_width("/snapshot.jpg?width=320"), Ok(Some(320)));
+        assert_eq!(query_width("/snapshot.jpg?a=b&width=64"), Ok(Some(64)));
+        assert_eq!(query_width("/snapshot.jpg?width=-1"), Err(()));
+        assert_eq!(query_width("/snapshot.jpg?width=99999999999"), Err(()));
+    }
+}

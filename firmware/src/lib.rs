@@ -1,0 +1,12 @@
+//! babymonitor: the daemon that makes a Raspberry Pi an ONVIF/RTSP baby monitor.
+//!
+//! The binary (`main.rs`) only parses the command line; [`daemon::run`] wires the parts.
+
+pub mod config;
+pub mod daemon;
+pub mod http;
+pub mod media;
+pub mod rtsp;
+
+/// The realm of RTSP and HTTP Digest authentication (clients show it in password prompts).
+pub const REALM: &str = "babymonitor";

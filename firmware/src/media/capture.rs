@@ -1,0 +1,429 @@
+//! Runs the capture pipelines on demand and restarts a failed source with back-off.
+//!
+//! One thread owns the pipelines; everything else talks to it through [`Command`]s, so state
+//! changes never happen on a GStreamer streaming thread (which would deadlock).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use gst::prelude::*;
+use tracing::{error, info, warn};
+
+use super::describe;
+use super::encoders::Encoders;
+use super::hub::{Hub, Track};
+use super::stats::PipelineStats;
+use crate::config::{AudioSource, Config, VideoSource};
+
+pub(crate) enum Command {
+    DemandChanged,
+    Keyframe(Track),
+    Failed {
+        source: Source,
+        generation: u64,
+        reason: String,
+    },
+    Ended {
+        source: Source,
+        generation: u64,
+    },
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Video,
+    Audio,
+}
+
+impl Source {
+    fn name(self) -> &'static str {
+        match self {
+            Source::Video => "video",
+            Source::Audio => "audio",
+        }
+    }
+}
+
+/// A source that ran this long before failing starts its back-off afresh.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+struct Slot {
+    source: Source,
+    description: String,
+    /// Files loop: their end is not a failure.
+    loops: bool,
+    pipeline: Option<(gst::Pipeline, Instant)>,
+    generation: u64,
+    restart_at: Option<Instant>,
+    backoff: Duration,
+}
+
+pub struct Capture {
+    hub: Arc<Hub>,
+    commands: Sender<Command>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Capture {
+    pub fn start(config: &Config, encoders: &Encoders) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let hub = Arc::new(Hub::new(tx.clone()));
+        let mut slots = vec![Slot::new(
+            Source::Video,
+            describe::video_pipeline(&config.video, encoders),
+            config.video.source == VideoSource::File,
+        )];
+        if let (true, Some(aac)) = (config.audio.enabled, encoders.aac) {
+            slots.push(Slot::new(
+                Source::Audio,
+                describe::audio_pipeline(&config.audio, aac),
+                config.audio.source == AudioSource::File,
+            ));
+        }
+        let controller = Controller {
+            hub: Arc::clone(&hub),
+            commands: tx.clone(),
+            slots,
+            grace: Duration::from_secs(config.media.idle_grace_s),
+            start_timeout: Duration::from_secs(config.media.start_timeout_s),
+            backoff_max: Duration::from_secs(config.media.restart_backoff_max_s),
+            stop_at: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || controller.run(rx))
+            .context("starting the capture thread")?;
+        Ok(Self {
+            hub,
+            commands: tx,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    pub fn has_audio(&self, config: &Config, encoders: &Encoders) -> bool {
+        config.audio.enabled && encoders.aac.is_some()
+    }
+
+    /// Stops every pipeline and waits for the controller to finish.
+    pub fn shutdown(&mut self) {
+        let _ = self.commands.send(Command::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Slot {
+    fn new(source: Source, description: String, loops: bool) -> Self {
+        Self {
+            source,
+            description,
+            loops,
+            pipeline: None,
+            generation: 0,
+            restart_at: None,
+            backoff: FIRST_BACKOFF,
+        }
+    }
+}
+
+struct Controller {
+    hub: Arc<Hub>,
+    commands: Sender<Command>,
+    slots: Vec<Slot>,
+    grace: Duration,
+    start_timeout: Duration,
+    backoff_max: Duration,
+    stop_at: Option<Instant>,
+}
+
+impl Controller {
+    fn run(mut self, rx: Receiver<Command>) {
+        let mut next_deadline: Option<Instant> = None;
+        loop {
+            let command = match next_deadline {
+                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match rx.recv() {
+                    Ok(c) => Some(c),
+                    Err(_) => break,
+                },
+            };
+            match command {
+                Some(Command::Shutdown) => break,
+                Some(Command::Keyframe(track)) => self.force_keyframe(track),
+                Some(Command::Failed {
+                    source,
+                    generation,
+                    reason,
+                }) => self.on_failure(source, generation, &reason, false),
+                Some(Command::Ended { source, generation }) => {
+                    self.on_failure(source, generation, "the source ended", true)
+                }
+                Some(Command::DemandChanged) | None => {}
+            }
+            next_deadline = self.reconcile();
+        }
+        for i in 0..self.slots.len() {
+            self.stop(i);
+        }
+        info!("capture stopped");
+    }
+
+    fn stats(&self, source: Source) -> &PipelineStats {
+        match source {
+            Source::Video => &self.hub.stats.video,
+            Source::Audio => &self.hub.stats.audio,
+        }
+    }
+
+    /// Brings the pipelines in line with demand; returns when it next needs to look again.
+    fn reconcile(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        let mut deadlines = Vec::new();
+        if self.hub.is_wanted() {
+            self.stop_at = None;
+            for i in 0..self.slots.len() {
+                let slot = &self.slots[i];
+                if slot.pipeline.is_some() {
+                    continue;
+                }
+                match slot.restart_at {
+                    Some(at) if at > now => deadlines.push(at),
+                    _ => self.start(i),
+                }
+            }
+            if let Some(at) = self.hub.expire_waiting(self.start_timeout) {
+                deadlines.push(at);
+            }
+        } else {
+            for slot in &mut self.slots {
+                slot.restart_at = None;
+            }
+            if self.slots.iter().any(|s| s.pipeline.is_some()) {
+                let stop_at = *self.stop_at.get_or_insert(now + self.grace);
+                if stop_at <= now {
+                    info!("nobody is watching: stopping capture");
+                    for i in 0..self.slots.len() {
+                        self.stop(i);
+                    }
+                    self.stop_at = None;
+                } else {
+                    deadlines.push(stop_at);
+                }
+            }
+        }
+        deadlines.into_iter().min()
+    }
+
+    fn start(&mut self, i: usize) {
+        let source = self.slots[i].source;
+        self.slots[i].generation += 1;
+        let generation = self.slots[i].generation;
+        match self.build(i, generation) {
+            Ok(pipeline) => {
+                info!(source = source.name(), "capture started");
+                self.stats(source).starts.fetch_add(1, Relaxed);
+                self.stats(source).running.store(true, Relaxed);
+                self.slots[i].pipeline = Some((pipeline, Instant::now()));
+                self.slots[i].restart_at = None;
+            }
+            Err(e) => {
+                error!(source = source.name(), "cannot start capture: {e:#}");
+                self.stats(source).failures.fetch_add(1, Relaxed);
+                self.schedule_restart(i, false);
+                self.hub
+                    .fail_waiting("the camera or microphone could not be started");
+            }
+        }
+    }
+
+    fn build(&self, i: usize, generation: u64) -> anyhow::Result<gst::Pipeline> {
+        let slot = &self.slots[i];
+        let pipeline = gst::parse::launch(&slot.description)
+            .with_context(|| format!("pipeline `{}`", slot.description))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| anyhow!("not a pipeline"))?;
+        // Every pipeline in the process runs on the system clock, so the hub's timestamps
+        // mean the same thing for the camera, the microphone and each viewer's media.
+        pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+        match slot.source {
+            Source::Video => {
+                for (name, track) in [
+                    (describe::MAIN_SINK, Track::Main),
+                    (describe::SUB_SINK, Track::Sub),
+                ] {
+                    let hub = Arc::clone(&self.hub);
+                    connect_sink(&pipeline, name, move |sample, t| {
+                        hub.publish_video(track, sample, t)
+                    })?;
+                }
+                let hub = Arc::clone(&self.hub);
+                connect_sink(&pipeline, describe::FRAME_SINK, move |sample, t| {
+                    hub.publish_frame(sample.clone(), t)
+                })?;
+            }
+            Source::Audio => {
+                let hub = Arc::clone(&self.hub);
+                connect_sink(&pipeline, describe::AUDIO_SINK, move |sample, t| {
+                    hub.publish_audio(sample, t)
+                })?;
+            }
+        }
+        let bus = pipeline.bus().context("pipeline without a bus")?;
+        let tx = self.commands.clone();
+        let source = slot.source;
+        bus.set_sync_handler(move |_, msg| {
+            match msg.view() {
+                gst::MessageView::Error(err) => {
+                    let reason = format!("{} ({})", err.error(), err.debug().unwrap_or_default());
+                    let _ = tx.send(Command::Failed {
+                        source,
+                        generation,
+                        reason,
+                    });
+                }
+                gst::MessageView::Eos(_) => {
+                    let _ = tx.send(Command::Ended { source, generation });
+                }
+                _ => {}
+            }
+            gst::BusSyncReply::Drop
+        });
+        if let Err(e) = pipeline.set_state(gst::State::Playing) {
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(anyhow!("{e}"));
+        }
+        Ok(pipeline)
+    }
+
+    fn stop(&mut self, i: usize) {
+        let source = self.slots[i].source;
+        if let Some((pipeline, _)) = self.slots[i].pipeline.take() {
+            let _ = pipeline.set_state(gst::State::Null);
+            self.stats(source).running.store(false, Relaxed);
+            if source == Source::Video {
+                self.hub.clear_frame();
+            }
+        }
+    }
+
+    fn on_failure(&mut self, source: Source, generation: u64, reason: &str, ended: bool) {
+        let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| s.source == source && s.generation == generation)
+        else {
+            return;
+        };
+        if self.slots[i].pipeline.is_none() {
+            return;
+        }
+        let ran_for = self.slots[i]
+            .pipeline
+            .as_ref()
+            .map(|(_, at)| at.elapsed())
+            .unwrap_or_default();
+        self.stop(i);
+        if ended && self.slots[i].loops {
+            // A looped file starts over at once.
+            self.slots[i].restart_at = None;
+            return;
+        }
+        warn!(
+            source = source.name(),
+            "capture failed after {:.1} s: {reason}",
+            ran_for.as_secs_f32()
+        );
+        self.stats(source).failures.fetch_add(1, Relaxed);
+        if ran_for >= HEALTHY_RUN {
+            self.slots[i].backoff = FIRST_BACKOFF;
+        }
+        self.schedule_restart(i, true);
+        self.hub.fail_waiting("the camera or microphone failed");
+    }
+
+    fn schedule_restart(&mut self, i: usize, log: bool) {
+        let slot = &mut self.slots[i];
+        slot.restart_at = Some(Instant::now() + slot.backoff);
+        if log {
+            info!(
+                source = slot.source.name(),
+                "restarting in {} s",
+                slot.backoff.as_secs()
+            );
+        }
+        slot.backoff = (slot.backoff * 2).min(self.backoff_max);
+    }
+
+    fn force_keyframe(&self, track: Track) {
+        let Some((pipeline, _)) = self
+            .slots
+            .iter()
+            .find(|s| s.source == Source::Video)
+            .and_then(|s| s.pipeline.as_ref())
+        else {
+            return;
+        };
+        let name = match track {
+            Track::Main => describe::MAIN_ENCODER,
+            Track::Sub => describe::SUB_ENCODER,
+        };
+        if let Some(encoder) = pipeline.by_name(name) {
+            let event = gst_video::UpstreamForceKeyUnitEvent::builder()
+                .all_headers(true)
+                .build();
+            encoder.send_event(event);
+        }
+    }
+}
+
+/// Hands every sample of an appsink to `f` with its capture time on the system clock.
+fn connect_sink(
+    pipeline: &gst::Pipeline,
+    name: &str,
+    f: impl Fn(&gst::Sample, u64) + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let sink = pipeline
+        .by_name(name)
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .with_context(|| format!("appsink {name} missing"))?;
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                // Encoders may shift timestamps (x264enc adds an hour so that DTS never goes
+                // below zero): only the running time says when a frame was captured.
+                let pts = sample.buffer().and_then(|b| b.pts());
+                let running = sample
+                    .segment()
+                    .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+                    .and_then(|s| s.to_running_time(pts));
+                if let (Some(running), Some(base)) = (running, sink.base_time()) {
+                    f(&sample, base.nseconds() + running.nseconds());
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! The one fan-out point between the capture pipelines and every consumer.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::capture::Command;
+use super::feed::Feed;
+use super::stats::Stats;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Track {
+    Main,
+    Sub,
+}
+
+impl Track {
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Track::Main => 0,
+            Track::Sub => 1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Track::Main => "main",
+            Track::Sub => "sub",
+        }
+    }
+}
+
+/// A raw picture and the system-clock time it was captured at.
+struct Frame {
+    sample: gst::Sample,
+    captured: u64,
+}
+
+pub struct Hub {
+    pub stats: Stats,
+    commands: Sender<Command>,
+    feeds: Mutex<Vec<Arc<Feed>>>,
+    demand: AtomicU64,
+    frame: Mutex<Option<Frame>>,
+    frame_ready: Condvar,
+    /// When a key frame was last asked for, per track, to merge a burst of joins into one.
+    last_keyframe_request: Mutex<[Option<Instant>; 2]>,
+}
+
+/// Keeps the capture pipelines running while it lives.
+pub struct DemandGuard {
+    hub: Arc<Hub>,
+}
+
+impl Drop for DemandGuard {
+    fn drop(&mut self) {
+        self.hub.demand.fetch_sub(1, Relaxed);
+        let _ = self.hub.commands.send(Command::DemandChanged);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take streaming down with it: the data stays usable.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Hub {
+    pub(crate) fn new(commands: Sender<Command>) -> Self {
+        Self {
+            stats: Stats::default(),
+            commands,
+            feeds: Mutex::new(Vec::new()),
+            demand: AtomicU64::new(0),
+            frame: Mutex::new(None),
+            frame_ready: Condvar::new(),
+            last_keyframe_request: Mutex::new([None, None]),
+        }
+    }
+
+    pub fn demand(self: &Arc<Self>) -> DemandGuard {
+        self.demand.fetch_add(1, Relaxed);
+        let _ = self.commands.send(Command::DemandChanged);
+        DemandGuard {
+            hub: Arc::clone(self),
+        }
+    }
+
+    pub(crate) fn is_wanted(&self) -> bool {
+        self.demand.load(Relaxed) > 0
+    }
+
+    pub fn viewers(&self) -> usize {
+        lock(&self.feeds).len()
+    }
+
+    pub fn add_feed(&self, feed: Arc<Feed>) {
+        let track = feed.track();
+        {
+            let mut feeds = lock(&self.feeds);
+            feeds.push(feed);
+            self.stats.viewers.store(feeds.len() as u64, Relaxed);
+        }
+        self.stats.viewers_total.fetch_add(1, Relaxed);
+        self.request_keyframe(track);
+        let _ = self.commands.send(Command::DemandChanged);
+    }
+
+    pub fn remove_feed(&self, id: u64) {
+        let mut feeds = lock(&self.feeds);
+        feeds.retain(|f| f.id() != id);
+        self.stats.viewers.store(feeds.len() as u64, Relaxed);
+    }
+
+    /// Asks the track's encoder for a key frame, at most once per 250 ms.
+    pub fn request_keyframe(&self, track: Track) {
+        let mut last = lock(&self.last_keyframe_request);
+        let slot = &mut last[track.index()];
+        if slot.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
+            return;
+        }
+        *slot = Some(Instant::now());
+        self.stats.keyframe_requests.fetch_add(1, Relaxed);
+        let _ = self.commands.send(Command::Keyframe(track));
+    }
+
+    /// An encoded access unit from a video encoder; `captured` is system-clock time.
+    pub(crate) fn publish_video(&self, track: Track, sample: &gst::Sample, captured: u64) {
+        let Some(buffer) = sample.buffer() else {
+            return;
+        };
+        self.stats.video_frames[track.index()].fetch_add(1, Relaxed);
+        self.stats.video_bytes[track.index()].fetch_add(buffer.size() as u64, Relaxed);
+        let feeds = lock(&self.feeds);
+        for feed in feeds.iter().filter(|f| f.track() == track) {
+            feed.push_video(self, sample, captured);
+        }
+    }
+
+    pub(crate) fn publish_audio(&self, sample: &gst::Sample, captured: u64) {
+        self.stats.audio_frames.fetch_add(1, Relaxed);
+        let feeds = lock(&self.feeds);
+        for feed in feeds.iter() {
+            feed.push_audio(sample, captured);
+        }
+    }
+
+    pub(crate) fn publish_frame(&self, sample: gst::Sample, captured: u64) {
+        *lock(&self.frame) = Some(Frame { sample, captured });
+        self.frame_ready.notify_all();
+    }
+
+    /// Waits for a raw picture captured at or after `not_before` (system-clock ns).
+    pub fn frame_since(&self, not_before: u64, timeout: Duration) -> Option<gst::Sample> {
+        let deadline = Instant::now() + timeout;
+        let mut frame = lock(&self.frame);
+        loop {
+            if let Some(f) = frame.as_ref().filter(|f| f.captured >= not_before) {
+                return Some(f.sample.clone());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            frame = self
+                .frame_ready
+                .wait_timeout(frame, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Drops the last picture so that a stopped camera is never shown as if live.
+    pub(crate) fn clear_frame(&self) {
+        *lock(&self.frame) = None;
+    }
+
+    /// Refuses every viewer still waiting for its first picture.
+    pub(crate) fn fail_waiting(&self, reason: &str) {
+        let mut feeds = lock(&self.feeds);
+        feeds.retain(|f| {
+            if f.has_started() {
+                return true;
+            }
+            f.fail(reason);
+            self.stats.viewers_refused.fetch_add(1, Relaxed);
+            false
+        });
+        self.stats.viewers.store(feeds.len() as u64, Relaxed);
+    }
+
+    /// Refuses viewers that have waited longer than `timeout`; returns when the next one would expire.
+    pub(crate) fn expire_waiting(&self, timeout: Duration) -> Option<Instant> {
+        let mut feeds = lock(&self.feeds);
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        feeds.retain(|f| {
+            if f.has_started() {
+                return true;
+            }
+            let deadline = f.created() + timeout;
+            if deadline <= now {
+                f.fail("no picture from the camera in time");
+                self.stats.viewers_refused.fetch_add(1, Relaxed);
+                return false;
+            }
+            next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            true
+        });
+        self.stats.viewers.store(feeds.len() as u64, Relaxed);
+        next
+    }
+}

@@ -1,0 +1,55 @@
+//! One media factory per stream; every media it builds is a viewer fed from the hub.
+
+use std::sync::Arc;
+
+use gst::prelude::*;
+use gst_rtsp_server::prelude::*;
+use tracing::{debug, warn};
+
+use crate::media::{Feed, Hub, Track};
+
+pub(super) fn make(
+    track: Track,
+    hub: Arc<Hub>,
+    with_audio: bool,
+) -> gst_rtsp_server::RTSPOnvifMediaFactory {
+    let factory = gst_rtsp_server::RTSPOnvifMediaFactory::new();
+    // Without this an ONVIF factory builds no media at all.
+    factory.set_media_gtype(gst_rtsp_server::RTSPOnvifMedia::static_type());
+    factory.set_launch(&crate::media::rtsp_media_description(with_audio));
+    // Each viewer has its own media (a backchannel media is never shared); they are cheap
+    // because they only payload what the hub already encoded.
+    factory.set_shared(false);
+    factory.set_protocols(gst_rtsp::RTSPLowerTrans::UDP | gst_rtsp::RTSPLowerTrans::TCP);
+    factory.connect_media_configure(move |_, media| configure(media, track, &hub));
+    factory
+}
+
+fn configure(media: &gst_rtsp_server::RTSPMedia, track: Track, hub: &Arc<Hub>) {
+    media.set_clock(Some(&gst::SystemClock::obtain()));
+    let Ok(bin) = media.element().downcast::<gst::Bin>() else {
+        warn!("RTSP media is not a bin");
+        return;
+    };
+    let appsrc = |name: &str| {
+        bin.by_name(name)
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+    };
+    let Some(video) = appsrc("video") else {
+        warn!("RTSP media without its video appsrc");
+        return;
+    };
+    let feed = Arc::new(Feed::new(track, video, appsrc("audio"), hub.demand()));
+    let id = feed.id();
+    debug!(feed = id, stream = track.name(), "new viewer media");
+    hub.add_feed(feed);
+    let hub_on_unprepare = Arc::clone(hub);
+    media.connect_unprepared(move |_| hub_on_unprepare.remove_feed(id));
+    // A media dropped without ever being prepared never says "unprepared".
+    let hub_on_drop = Arc::downgrade(hub);
+    media.add_weak_ref_notify(move || {
+        if let Some(hub) = hub_on_drop.upgrade() {
+            hub.remove_feed(id);
+        }
+    });
+}

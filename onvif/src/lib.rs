@@ -1,0 +1,6 @@
+//! ONVIF protocol pieces with no hardware and no media in them.
+//!
+//! So far: HTTP Digest authentication (RFC 7616) as the server side of a 401 challenge, which
+//! ONVIF requires next to WS-Security and which the firmware also uses for snapshots and metrics.
+
+pub mod http_digest;
