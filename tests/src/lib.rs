@@ -1,1 +1,304 @@
+//! Harness for the end-to-end tests: starts the real `babymonitor` binary with a config of the
+//! test's choosing and gives the tests what real clients need (URLs, credentials, metrics).
 
+use std::collections::{BTreeMap, HashMap};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+pub mod http;
+pub mod rtsp;
+
+pub const ADMIN: (&str, &str) = ("admin", "admin pass 1");
+pub const VIEWER: (&str, &str) = ("viewer", "viewer-pass-2");
+
+/// The daemon binary: `BABYMONITOR_BIN`, else the workspace's debug build.
+pub fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("BABYMONITOR_BIN") {
+        return p.into();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    target.join("debug").join("babymonitor")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Config sections as TOML lines; the harness adds ports and users.
+#[derive(Default, Clone)]
+pub struct Setup {
+    sections: BTreeMap<String, Vec<String>>,
+}
+
+impl Setup {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `line` (e.g. `idle_grace_s = 2`) to `[section]`.
+    pub fn set(mut self, section: &str, line: &str) -> Self {
+        self.sections
+            .entry(section.to_string())
+            .or_default()
+            .push(line.to_string());
+        self
+    }
+
+    /// Small pictures for tests that are not about picture size (keeps 2 cores free).
+    pub fn small(self) -> Self {
+        self.set("video.main", "width = 320")
+            .set("video.main", "height = 240")
+            .set("video.sub", "width = 160")
+            .set("video.sub", "height = 120")
+    }
+
+    pub fn start(self) -> Daemon {
+        Daemon::start(self).expect("daemon starts")
+    }
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub rtsp_port: u16,
+    pub http_port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(setup: Setup) -> anyhow::Result<Self> {
+        let mut dir = tempfile::tempdir()?;
+        for _attempt in 0..3 {
+            let (rtsp_port, http_port) = (free_port(), free_port());
+            let mut sections = setup.sections.clone();
+            sections
+                .entry("rtsp".into())
+                .or_default()
+                .push(format!("port = {rtsp_port}"));
+            sections
+                .entry("http".into())
+                .or_default()
+                .push(format!("port = {http_port}"));
+            let mut toml = String::new();
+            for (name, lines) in &sections {
+                toml.push_str(&format!("[{name}]\n{}\n\n", lines.join("\n")));
+            }
+            for (name, password, role) in
+                [(ADMIN.0, ADMIN.1, "admin"), (VIEWER.0, VIEWER.1, "user")]
+            {
+                toml.push_str(&format!(
+                    "[[users]]\nname = \"{name}\"\npassword = \"{password}\"\nrole = \"{role}\"\n\n"
+                ));
+            }
+            let config = dir.path().join("config.toml");
+            std::fs::write(&config, toml)?;
+            let log = std::fs::File::create(dir.path().join("daemon.log"))?;
+            let child = Command::new(binary())
+                .args(["--simulate", "--config"])
+                .arg(&config)
+                .env("RUST_LOG", "babymonitor=debug,info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("starting {}", binary().display()))?;
+            let mut daemon = Self {
+                child: Some(child),
+                rtsp_port,
+                http_port,
+                dir,
+            };
+            match daemon.wait_ready(Duration::from_secs(20)) {
+                Ok(()) => return Ok(daemon),
+                Err(e) => {
+                    let log = daemon.log();
+                    daemon.kill();
+                    if !log.contains("cannot listen") {
+                        bail!("daemon did not start: {e}\n{log}");
+                    }
+                    dir = daemon.dir_take();
+                }
+            }
+        }
+        bail!("no free ports after 3 attempts")
+    }
+
+    fn dir_take(mut self) -> tempfile::TempDir {
+        let placeholder = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, placeholder)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!("daemon exited with {status}");
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", self.rtsp_port)).is_ok()
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("not listening after {timeout:?}")
+    }
+
+    /// What the daemon logged so far (shown when a test fails).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.url_as(ADMIN, path)
+    }
+
+    pub fn url_as(&self, (user, pass): (&str, &str), path: &str) -> String {
+        let enc = |s: &str| {
+            s.replace('%', "%25")
+                .replace(' ', "%20")
+                .replace('@', "%40")
+                .replace(':', "%3A")
+        };
+        format!(
+            "rtsp://{}:{}@127.0.0.1:{}{path}",
+            enc(user),
+            enc(pass),
+            self.rtsp_port
+        )
+    }
+
+    pub fn plain_url(&self, path: &str) -> String {
+        format!("rtsp://127.0.0.1:{}{path}", self.rtsp_port)
+    }
+
+    pub fn http_base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Resident memory of the daemon, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return 0;
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// All metrics as name{labels} -> value.
+    pub async fn metrics(&self) -> anyhow::Result<HashMap<String, f64>> {
+        let (status, body) =
+            http::get(&format!("{}/metrics", self.http_base()), Some(ADMIN)).await?;
+        if status != 200 {
+            bail!("/metrics answered {status}");
+        }
+        let text = String::from_utf8(body)?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' '))
+            .filter_map(|(k, v)| v.parse().ok().map(|v| (k.to_string(), v)))
+            .collect())
+    }
+
+    pub async fn metric(&self, name: &str) -> f64 {
+        self.metrics()
+            .await
+            .expect("metrics")
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| panic!("no metric {name}"))
+    }
+
+    /// Polls a metric until `pred` holds; fails with the daemon's log after `timeout`.
+    pub async fn wait_metric(
+        &self,
+        name: &str,
+        timeout: Duration,
+        pred: impl Fn(f64) -> bool,
+    ) -> f64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.metric(name).await;
+            if pred(value) {
+                return value;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{name} is {value} after {timeout:?}\n--- daemon log ---\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM, and how the daemon ended.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.terminate(Duration::from_secs(5)).is_none() {
+            self.kill();
+        }
+    }
+}
+
+/// Runs a command and returns (exit success, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().expect("command runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

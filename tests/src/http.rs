@@ -1,0 +1,48 @@
+//! A small HTTP client with Digest authentication, as NVRs and browsers do it.
+
+use anyhow::Context;
+use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+
+/// GET `url`; with credentials, answers a Digest challenge once. Returns (status, body).
+pub async fn get(url: &str, creds: Option<(&str, &str)>) -> anyhow::Result<(u16, Vec<u8>)> {
+    let client = reqwest::Client::new();
+    let first = client.get(url).send().await?;
+    let (Some((user, pass)), 401) = (creds, first.status().as_u16()) else {
+        let status = first.status().as_u16();
+        return Ok((status, first.bytes().await?.to_vec()));
+    };
+    let challenge = first
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("Digest"))
+        .context("401 without a Digest challenge")?
+        .to_string();
+    let parsed = reqwest::Url::parse(url)?;
+    let uri = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
+    let mut prompt = digest_auth::parse(&challenge)?;
+    let answer = prompt.respond(&digest_auth::AuthContext::new(user, pass, &uri))?;
+    let second = client
+        .get(url)
+        .header(AUTHORIZATION, answer.to_header_string())
+        .send()
+        .await?;
+    let status = second.status().as_u16();
+    Ok((status, second.bytes().await?.to_vec()))
+}
+
+/// The `WWW-Authenticate` values of an unauthenticated GET.
+pub async fn challenges(url: &str) -> anyhow::Result<(u16, Vec<String>)> {
+    let r = reqwest::Client::new().get(url).send().await?;
+    let values = r
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(String::from))
+        .collect();
+    Ok((r.status().as_u16(), values))
+}
