@@ -5,7 +5,6 @@
 //! configured lifetime is answered with `stale=true` (clients then retry without asking the
 //! user again).
 
-use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use md5::Md5;
@@ -266,35 +265,37 @@ fn parse_credentials(input: &str) -> Result<Credentials, DigestError> {
     Ok(creds)
 }
 
-/// Builds the `Authorization` value a client would send; used by tests and tools.
-pub fn client_response(
-    challenge_nonce: &str,
-    realm: &str,
-    algorithm: Algorithm,
-    user: &str,
-    password: &str,
-    method: &str,
-    uri: &str,
-    cnonce: &str,
-) -> String {
-    let ha1 = algorithm.hash(&format!("{user}:{realm}:{password}"));
-    let ha2 = algorithm.hash(&format!("{method}:{uri}"));
-    let response = algorithm.hash(&format!(
-        "{ha1}:{challenge_nonce}:00000001:{cnonce}:auth:{ha2}"
-    ));
-    let mut v = String::new();
-    let _ = write!(
-        v,
-        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{challenge_nonce}\", uri=\"{uri}\", \
-         algorithm={}, qop=auth, nc=00000001, cnonce=\"{cnonce}\", response=\"{response}\"",
-        algorithm.name()
-    );
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
+
+    /// The `Authorization` value a client would send.
+    #[allow(clippy::too_many_arguments)]
+    fn client_response(
+        challenge_nonce: &str,
+        realm: &str,
+        algorithm: Algorithm,
+        user: &str,
+        password: &str,
+        method: &str,
+        uri: &str,
+        cnonce: &str,
+    ) -> String {
+        let ha1 = algorithm.hash(&format!("{user}:{realm}:{password}"));
+        let ha2 = algorithm.hash(&format!("{method}:{uri}"));
+        let response = algorithm.hash(&format!(
+            "{ha1}:{challenge_nonce}:00000001:{cnonce}:auth:{ha2}"
+        ));
+        let mut v = String::new();
+        let _ = write!(
+            v,
+            "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{challenge_nonce}\", uri=\"{uri}\", \
+             algorithm={}, qop=auth, nc=00000001, cnonce=\"{cnonce}\", response=\"{response}\"",
+            algorithm.name()
+        );
+        v
+    }
 
     fn nonce_of(challenge: &str) -> String {
         let start = challenge.find("nonce=\"").expect("nonce") + 7;

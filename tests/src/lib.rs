@@ -27,7 +27,7 @@ pub fn binary() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("target"));
-    target.join("debug").join("babymonitor")
+    target.join(if cfg!(debug_assertions) { "debug" } else { "release" }).join("babymonitor")
 }
 
 fn free_port() -> u16 {
@@ -189,6 +189,10 @@ impl Daemon {
 
     pub fn http_base(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// Resident memory of the daemon, from /proc.

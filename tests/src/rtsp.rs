@@ -88,12 +88,11 @@ pub async fn watch(
                 let secs = (ts.elapsed() - first) as f64 / f64::from(ts.clock_rate().get());
                 got.video.push((secs, frame.is_random_access_point()));
                 got.video_bytes += frame.data().len();
-                if got.video_size.is_none() {
-                    if let Some(retina::codec::ParametersRef::Video(p)) =
+                if got.video_size.is_none()
+                    && let Some(retina::codec::ParametersRef::Video(p)) =
                         session.streams()[frame.stream_id()].parameters()
-                    {
-                        got.video_size = Some(p.pixel_dimensions());
-                    }
+                {
+                    got.video_size = Some(p.pixel_dimensions());
                 }
                 if got.video.len() >= max_frames {
                     break;
@@ -110,21 +109,9 @@ pub async fn watch(
 }
 
 fn urlencoding_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Sends raw bytes on a fresh connection and returns what came back before the server closed

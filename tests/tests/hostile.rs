@@ -102,7 +102,7 @@ async fn hostile_requests_are_refused_and_streaming_goes_on() {
             b"$\x00\xff\xff"
                 .iter()
                 .copied()
-                .chain(std::iter::repeat(0).take(70_000))
+                .chain(std::iter::repeat_n(0, 70_000))
                 .collect(),
         ),
         (

@@ -20,7 +20,7 @@ pub use users::{Role, User};
 /// The commented default configuration printed by `--print-default-config`.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub device: DeviceConfig,
@@ -73,20 +73,6 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         Self { port: 8080 }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            device: DeviceConfig::default(),
-            rtsp: RtspConfig::default(),
-            http: HttpConfig::default(),
-            media: MediaConfig::default(),
-            video: VideoConfig::default(),
-            audio: AudioConfig::default(),
-            users: Vec::new(),
-        }
     }
 }
 

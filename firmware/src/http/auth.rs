@@ -68,7 +68,7 @@ impl Authenticator {
         &self,
         req: &Request<B>,
         peer: SocketAddr,
-    ) -> Result<AuthedUser, Response<Body>> {
+    ) -> Result<AuthedUser, Box<Response<Body>>> {
         if let Some(wait) = self.throttled(peer.ip()) {
             let mut r = text(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -77,7 +77,7 @@ impl Authenticator {
             if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
                 r.headers_mut().insert(RETRY_AFTER, v);
             }
-            return Err(r);
+            return Err(Box::new(r));
         }
         let header = req
             .headers()
@@ -111,7 +111,7 @@ impl Authenticator {
                     warn!(peer = %peer.ip(), reason = %e, "HTTP login refused");
                     self.record_failure(peer.ip());
                 }
-                Err(self.challenge(stale))
+                Err(Box::new(self.challenge(stale)))
             }
         }
     }

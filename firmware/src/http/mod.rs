@@ -60,7 +60,7 @@ pub async fn route(
     }
     let user = match state.auth.check(&req, peer) {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     debug!(%peer, user = user.name, method = %req.method(), path, "request");
     let method = req.method().clone();

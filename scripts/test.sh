@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Every test: formatting, lints, unit tests and the end-to-end tests against the real daemon.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+export CARGO_TERM_COLOR=never
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+# The end-to-end tests start the daemon binary themselves.
+cargo build -p babymonitor
+# Each end-to-end test runs its own daemon; two at a time fit the two-core machines we use.
+cargo test --workspace -- --test-threads=2
