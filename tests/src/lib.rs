@@ -27,7 +27,13 @@ pub fn binary() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("target"));
-    target.join(if cfg!(debug_assertions) { "debug" } else { "release" }).join("babymonitor")
+    target
+        .join(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        })
+        .join("babymonitor")
 }
 
 fn free_port() -> u16 {
