@@ -148,3 +148,74 @@ async fn a_removed_video_file_gives_503_not_a_hang_and_plays_again_once_it_is_ba
         }
     }
 }
+
+const STAND_IN: &str = "babymonitor_capture_stand_in{source=\"audio\"}";
+
+#[tokio::test]
+async fn a_microphone_that_fails_leaves_the_picture_playing_with_silence() {
+    // The microphone stops after about a second.
+    let daemon = Setup::new()
+        .small()
+        .set("audio", "source = \"raw\"")
+        .set(
+            "audio",
+            "pipeline = \"audiotestsrc is-live=true num-buffers=50\"",
+        )
+        .start();
+    let got = watch(
+        &daemon.url("/stream"),
+        Via::Tcp,
+        Duration::from_secs(5),
+        usize::MAX,
+    )
+    .await
+    .expect("plays");
+    assert!(
+        daemon
+            .metric("babymonitor_capture_failures_total{source=\"audio\"}")
+            .await
+            >= 1.0
+    );
+    let last = got.video.last().map(|f| f.0).unwrap_or_default();
+    assert!(
+        last > 4.0,
+        "the picture stopped at {last:.1} s when the microphone failed\n{}",
+        daemon.log()
+    );
+    // Sound (silence) kept coming: ~47 AAC frames a second at 48 kHz.
+    assert!(
+        got.audio_frames as f64 > 47.0 * 5.0 * 0.6,
+        "{} audio frames",
+        got.audio_frames
+    );
+}
+
+#[tokio::test]
+async fn a_missing_microphone_does_not_keep_viewers_out() {
+    let daemon = Setup::new()
+        .small()
+        .set("audio", "source = \"file\"")
+        .set("audio", "path = \"/nonexistent/lullaby.wav\"")
+        .start();
+    let got = watch(
+        &daemon.url("/sub"),
+        Via::Tcp,
+        Duration::from_secs(3),
+        usize::MAX,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("no picture without a microphone: {e:#}\n{}", daemon.log()));
+    assert!(got.video.first().is_some_and(|f| f.1));
+    assert!(
+        got.audio_frames > 50,
+        "{} audio frames of silence",
+        got.audio_frames
+    );
+    assert_eq!(daemon.metric(STAND_IN).await, 1.0);
+    assert_eq!(
+        daemon
+            .metric("babymonitor_capture_running{source=\"audio\"}")
+            .await,
+        0.0
+    );
+}

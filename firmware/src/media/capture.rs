@@ -56,6 +56,9 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 struct Slot {
     source: Source,
     description: String,
+    /// Runs in the source's place while it is failing, if the source has one.
+    stand_in: Option<String>,
+    stand_in_pipeline: Option<gst::Pipeline>,
     /// Files loop: their end is not a failure.
     loops: bool,
     pipeline: Option<(gst::Pipeline, Instant)>,
@@ -77,12 +80,14 @@ impl Capture {
         let mut slots = vec![Slot::new(
             Source::Video,
             describe::video_pipeline(&config.video, encoders),
+            None,
             config.video.source == VideoSource::File,
         )];
         if let (true, Some(aac)) = (config.audio.enabled, encoders.aac) {
             slots.push(Slot::new(
                 Source::Audio,
                 describe::audio_pipeline(&config.audio, aac),
+                Some(describe::silence_pipeline(&config.audio, aac)),
                 config.audio.source == AudioSource::File,
             ));
         }
@@ -130,10 +135,12 @@ impl Drop for Capture {
 }
 
 impl Slot {
-    fn new(source: Source, description: String, loops: bool) -> Self {
+    fn new(source: Source, description: String, stand_in: Option<String>, loops: bool) -> Self {
         Self {
             source,
             description,
+            stand_in,
+            stand_in_pipeline: None,
             loops,
             pipeline: None,
             generation: 0,
@@ -219,7 +226,11 @@ impl Controller {
             for slot in &mut self.slots {
                 slot.restart_at = None;
             }
-            if self.slots.iter().any(|s| s.pipeline.is_some()) {
+            if self
+                .slots
+                .iter()
+                .any(|s| s.pipeline.is_some() || s.stand_in_pipeline.is_some())
+            {
                 let stop_at = *self.stop_at.get_or_insert(now + self.grace);
                 if stop_at <= now {
                     info!("nobody is watching: stopping capture");
@@ -239,7 +250,10 @@ impl Controller {
         let source = self.slots[i].source;
         self.slots[i].generation += 1;
         let generation = self.slots[i].generation;
-        match self.build(i, generation) {
+        let description = self.slots[i].description.clone();
+        // Never two sources at once on one track: the stand-in goes, and comes back on failure.
+        self.stop_stand_in(i);
+        match self.build(source, &description, generation) {
             Ok(pipeline) => {
                 info!(source = source.name(), "capture started");
                 self.stats(source).starts.fetch_add(1, Relaxed);
@@ -251,22 +265,63 @@ impl Controller {
                 error!(source = source.name(), "cannot start capture: {e:#}");
                 self.stats(source).failures.fetch_add(1, Relaxed);
                 self.schedule_restart(i, false);
-                self.hub
-                    .fail_waiting("the camera or microphone could not be started");
+                if !self.start_stand_in(i) {
+                    self.hub.fail_waiting("the camera could not be started");
+                }
             }
         }
     }
 
-    fn build(&self, i: usize, generation: u64) -> anyhow::Result<gst::Pipeline> {
-        let slot = &self.slots[i];
-        let pipeline = gst::parse::launch(&slot.description)
-            .with_context(|| format!("pipeline `{}`", slot.description))?
+    /// Starts the slot's stand-in unless it runs already; false if it has none or it failed.
+    fn start_stand_in(&mut self, i: usize) -> bool {
+        if self.slots[i].stand_in_pipeline.is_some() {
+            return true;
+        }
+        let Some(description) = self.slots[i].stand_in.clone() else {
+            return false;
+        };
+        let source = self.slots[i].source;
+        // Generation 0 is never a live one, so the stand-in's bus messages are ignored.
+        match self.build(source, &description, 0) {
+            Ok(pipeline) => {
+                warn!(
+                    source = source.name(),
+                    "using silence until the microphone works again"
+                );
+                self.slots[i].stand_in_pipeline = Some(pipeline);
+                self.stats(source).stand_in.store(true, Relaxed);
+                true
+            }
+            Err(e) => {
+                error!(source = source.name(), "stand-in failed too: {e:#}");
+                false
+            }
+        }
+    }
+
+    fn stop_stand_in(&mut self, i: usize) {
+        if let Some(pipeline) = self.slots[i].stand_in_pipeline.take() {
+            let _ = pipeline.set_state(gst::State::Null);
+            self.stats(self.slots[i].source)
+                .stand_in
+                .store(false, Relaxed);
+        }
+    }
+
+    fn build(
+        &self,
+        source: Source,
+        description: &str,
+        generation: u64,
+    ) -> anyhow::Result<gst::Pipeline> {
+        let pipeline = gst::parse::launch(description)
+            .with_context(|| format!("pipeline `{description}`"))?
             .downcast::<gst::Pipeline>()
             .map_err(|_| anyhow!("not a pipeline"))?;
         // Every pipeline in the process runs on the system clock, so the hub's timestamps
         // mean the same thing for the camera, the microphone and each viewer's media.
         pipeline.use_clock(Some(&gst::SystemClock::obtain()));
-        match slot.source {
+        match source {
             Source::Video => {
                 for (name, track) in [
                     (describe::MAIN_SINK, Track::Main),
@@ -291,7 +346,6 @@ impl Controller {
         }
         let bus = pipeline.bus().context("pipeline without a bus")?;
         let tx = self.commands.clone();
-        let source = slot.source;
         bus.set_sync_handler(move |_, msg| {
             match msg.view() {
                 gst::MessageView::Error(err) => {
@@ -317,6 +371,7 @@ impl Controller {
     }
 
     fn stop(&mut self, i: usize) {
+        self.stop_stand_in(i);
         let source = self.slots[i].source;
         if let Some((pipeline, _)) = self.slots[i].pipeline.take() {
             let _ = pipeline.set_state(gst::State::Null);
@@ -349,6 +404,7 @@ impl Controller {
             self.slots[i].restart_at = None;
             return;
         }
+        let covered = self.hub.is_wanted() && self.start_stand_in(i);
         warn!(
             source = source.name(),
             "capture failed after {:.1} s: {reason}",
@@ -359,7 +415,9 @@ impl Controller {
             self.slots[i].backoff = FIRST_BACKOFF;
         }
         self.schedule_restart(i, true);
-        self.hub.fail_waiting("the camera or microphone failed");
+        if !covered {
+            self.hub.fail_waiting("the camera failed");
+        }
     }
 
     fn schedule_restart(&mut self, i: usize, log: bool) {

@@ -108,11 +108,20 @@ fn audio_source(audio: &AudioConfig) -> String {
 
 /// Microphone -> AAC (raw AAC frames with codec_data, as RFC 3640 payloading wants them).
 pub(crate) fn audio_pipeline(audio: &AudioConfig, aac: &str) -> String {
+    audio_chain(&audio_source(audio), audio, aac)
+}
+
+/// Silence in the microphone's format, encoded the same way: stands in while the microphone
+/// is failing so that viewers still get the picture (the SDP promises a sound track).
+pub(crate) fn silence_pipeline(audio: &AudioConfig, aac: &str) -> String {
+    audio_chain("audiotestsrc is-live=true wave=silence", audio, aac)
+}
+
+fn audio_chain(src: &str, audio: &AudioConfig, aac: &str) -> String {
     format!(
         "{src} ! audioconvert ! audioresample ! audio/x-raw,rate={rate},channels={ch} ! {aac} bitrate={bps} \
          ! aacparse ! audio/mpeg,mpegversion=4,stream-format=raw \
          ! appsink name={AUDIO_SINK} sync=false async=false max-buffers=50 drop=true enable-last-sample=false",
-        src = audio_source(audio),
         rate = audio.sample_rate,
         ch = audio.channels,
         bps = u64::from(audio.bitrate_kbps) * 1000,

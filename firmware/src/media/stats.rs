@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 #[derive(Default)]
 pub struct PipelineStats {
     pub running: AtomicBool,
+    /// A stand-in (silence) runs because the source failed.
+    pub stand_in: AtomicBool,
     pub starts: AtomicU64,
     pub failures: AtomicU64,
 }
@@ -39,6 +41,16 @@ impl Stats {
                 u8::from(p.running.load(Relaxed))
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP babymonitor_capture_stand_in Whether a failed source is replaced by a stand-in (silence)."
+        );
+        let _ = writeln!(out, "# TYPE babymonitor_capture_stand_in gauge");
+        let _ = writeln!(
+            out,
+            "babymonitor_capture_stand_in{{source=\"audio\"}} {}",
+            u8::from(self.audio.stand_in.load(Relaxed))
+        );
         let _ = writeln!(out, "# TYPE babymonitor_capture_starts_total counter");
         for (name, p) in [("video", &self.video), ("audio", &self.audio)] {
             let _ = writeln!(
