@@ -25,6 +25,8 @@ pub struct Received {
     pub audio_clock_rate: u32,
     pub video_size: Option<(u32, u32)>,
     pub video_bytes: usize,
+    /// RTCP sender reports received (on any stream).
+    pub sender_reports: usize,
     /// When the first video frame arrived, measured from the start of DESCRIBE.
     pub first_frame_after: Option<Duration>,
 }
@@ -101,6 +103,12 @@ pub async fn watch(
             CodecItem::AudioFrame(frame) => {
                 got.audio_frames += 1;
                 got.audio_clock_rate = frame.timestamp().clock_rate().get();
+            }
+            CodecItem::Rtcp(rtcp) => {
+                got.sender_reports += rtcp
+                    .pkts()
+                    .filter(|p| matches!(p.as_sender_report(), Ok(Some(_))))
+                    .count();
             }
             _ => {}
         }
