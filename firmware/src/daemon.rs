@@ -6,12 +6,23 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use rand::Rng;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
 use crate::{http, media, rtsp};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
+
+const NO_USERS: &str = "no users are configured, and there is no built-in password: add a [[users]] \
+                        entry (see --print-default-config)";
+
+fn simulated_admin(password: &str) -> User {
+    User {
+        name: "admin".into(),
+        password: password.into(),
+        role: Role::Admin,
+    }
+}
 
 /// What the command line decided.
 #[derive(Debug, Default)]
@@ -21,12 +32,15 @@ pub struct Options {
     pub listen: Option<IpAddr>,
 }
 
-fn load_config(cli: &Options) -> anyhow::Result<Config> {
-    let path = match &cli.config {
+fn config_path(cli: &Options) -> Option<PathBuf> {
+    match &cli.config {
         Some(p) => Some(p.clone()),
         None => Some(PathBuf::from(SYSTEM_CONFIG)).filter(|p| p.exists()),
-    };
-    let Some(path) = path else {
+    }
+}
+
+fn load_config(cli: &Options) -> anyhow::Result<Config> {
+    let Some(path) = config_path(cli) else {
         info!("no configuration file: using the defaults");
         return Ok(Config::default());
     };
@@ -49,17 +63,10 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
     let mut generated = None;
     if config.users.is_empty() {
         if !cli.simulate {
-            bail!(
-                "no users are configured, and there is no built-in password: add a [[users]] entry \
-                 (see --print-default-config)"
-            );
+            bail!(NO_USERS);
         }
         let password = random_password();
-        config.users.push(User {
-            name: "admin".into(),
-            password: password.clone(),
-            role: Role::Admin,
-        });
+        config.users.push(simulated_admin(&password));
         generated = Some(password);
     }
     let listen = cli.listen.unwrap_or(if cli.simulate {
@@ -92,16 +99,28 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
         info!(%addr, "HTTP server listening");
-        let state = Arc::new(http::AppState {
-            hub: Arc::clone(capture.hub()),
-            auth: http::Authenticator::new(config.users.clone()),
-            rtsp_port: rtsp.port(),
-            config: config.clone(),
-        });
+        let state = Arc::new(http::AppState::new(
+            config.clone(),
+            Arc::clone(capture.hub()),
+            http::Authenticator::new(config.users.clone()),
+            rtsp.port(),
+        ));
         print_welcome(listen, rtsp.port(), config.http.port, generated.as_deref());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(http::serve(listener, state, stop_rx));
-        wait_for_signal().await?;
+        let server = tokio::spawn(http::serve(listener, Arc::clone(&state), stop_rx));
+        let live = Live {
+            capture: &capture,
+            rtsp: &rtsp,
+            http: &state,
+            encoders,
+        };
+        let mut running = config;
+        loop {
+            match next_signal().await? {
+                Signal::Stop => break,
+                Signal::Reload => reload(&cli, &mut running, generated.as_deref(), &live),
+            }
+        }
         info!("stopping");
         let _ = stop_tx.send(true);
         let _ = server.await;
@@ -113,15 +132,74 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
     result
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+enum Signal {
+    Stop,
+    Reload,
+}
+
+async fn next_signal() -> anyhow::Result<Signal> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    Ok(tokio::select! {
+        _ = term.recv() => Signal::Stop,
+        _ = int.recv() => Signal::Stop,
+        _ = hup.recv() => Signal::Reload,
+    })
+}
+
+/// The parts a reload can change while they run.
+struct Live<'a> {
+    capture: &'a media::Capture,
+    rtsp: &'a rtsp::RtspServer,
+    http: &'a http::AppState,
+    encoders: media::Encoders,
+}
+
+/// SIGHUP: reads the configuration again. A file that cannot be used changes nothing (the
+/// error names file, line and field); a good one applies users and capture settings at once.
+fn reload(cli: &Options, running: &mut Config, generated: Option<&str>, live: &Live<'_>) {
+    let Some(path) = config_path(cli) else {
+        warn!("SIGHUP: there is no configuration file to read again");
+        return;
+    };
+    let mut new = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("{e}: keeping the running configuration");
+            return;
+        }
+    };
+    if new.users.is_empty() {
+        match generated {
+            Some(password) => new.users.push(simulated_admin(password)),
+            None => {
+                error!(
+                    "{}: {NO_USERS}: keeping the running configuration",
+                    path.display()
+                );
+                return;
+            }
+        }
     }
-    Ok(())
+    let needs_restart = [
+        ("rtsp", running.rtsp != new.rtsp),
+        ("http", running.http != new.http),
+        ("audio.enabled", running.audio.enabled != new.audio.enabled),
+        ("video.encoder", running.video.encoder != new.video.encoder),
+    ];
+    for (what, changed) in needs_restart {
+        if changed {
+            warn!("{what} changed: that takes effect when babymonitor restarts");
+        }
+    }
+    live.capture.reconfigure(&new, &live.encoders);
+    live.rtsp.set_users(&new.users);
+    live.http.auth.set_users(new.users.clone());
+    live.http.set_config(new.clone());
+    *running = new;
+    info!(file = %path.display(), "configuration reloaded");
 }
 
 fn print_welcome(listen: IpAddr, rtsp_port: u16, http_port: u16, password: Option<&str>) {

@@ -47,6 +47,8 @@ fn free_port() -> u16 {
 #[derive(Default, Clone)]
 pub struct Setup {
     sections: BTreeMap<String, Vec<String>>,
+    /// (name, password, role); the default is [`ADMIN`] and [`VIEWER`].
+    users: Option<Vec<(String, String, String)>>,
 }
 
 impl Setup {
@@ -55,12 +57,59 @@ impl Setup {
     }
 
     /// Adds `line` (e.g. `idle_grace_s = 2`) to `[section]`.
+    /// A key set twice keeps the last value.
     pub fn set(mut self, section: &str, line: &str) -> Self {
-        self.sections
-            .entry(section.to_string())
-            .or_default()
-            .push(line.to_string());
+        let key = |l: &str| l.split('=').next().unwrap_or_default().trim().to_string();
+        let lines = self.sections.entry(section.to_string()).or_default();
+        lines.retain(|l| key(l) != key(line));
+        lines.push(line.to_string());
         self
+    }
+
+    /// Replaces the default accounts.
+    pub fn users(mut self, users: &[(&str, &str, &str)]) -> Self {
+        self.users = Some(
+            users
+                .iter()
+                .map(|(n, p, r)| (n.to_string(), p.to_string(), r.to_string()))
+                .collect(),
+        );
+        self
+    }
+
+    /// The config file's text for the given ports.
+    fn render(&self, rtsp_port: u16, http_port: u16) -> String {
+        let mut sections = self.sections.clone();
+        sections
+            .entry("rtsp".into())
+            .or_default()
+            .push(format!("port = {rtsp_port}"));
+        sections
+            .entry("http".into())
+            .or_default()
+            .push(format!("port = {http_port}"));
+        let mut toml = String::new();
+        for (name, lines) in &sections {
+            toml.push_str(&format!("[{name}]\n{}\n\n", lines.join("\n")));
+        }
+        let defaults = vec![
+            (
+                ADMIN.0.to_string(),
+                ADMIN.1.to_string(),
+                "admin".to_string(),
+            ),
+            (
+                VIEWER.0.to_string(),
+                VIEWER.1.to_string(),
+                "user".to_string(),
+            ),
+        ];
+        for (name, password, role) in self.users.clone().unwrap_or(defaults) {
+            toml.push_str(&format!(
+                "[[users]]\nname = \"{name}\"\npassword = \"{password}\"\nrole = \"{role}\"\n\n"
+            ));
+        }
+        toml
     }
 
     /// Small pictures for tests that are not about picture size (keeps 2 cores free).
@@ -88,26 +137,7 @@ impl Daemon {
         let mut dir = tempfile::tempdir()?;
         for _attempt in 0..3 {
             let (rtsp_port, http_port) = (free_port(), free_port());
-            let mut sections = setup.sections.clone();
-            sections
-                .entry("rtsp".into())
-                .or_default()
-                .push(format!("port = {rtsp_port}"));
-            sections
-                .entry("http".into())
-                .or_default()
-                .push(format!("port = {http_port}"));
-            let mut toml = String::new();
-            for (name, lines) in &sections {
-                toml.push_str(&format!("[{name}]\n{}\n\n", lines.join("\n")));
-            }
-            for (name, password, role) in
-                [(ADMIN.0, ADMIN.1, "admin"), (VIEWER.0, VIEWER.1, "user")]
-            {
-                toml.push_str(&format!(
-                    "[[users]]\nname = \"{name}\"\npassword = \"{password}\"\nrole = \"{role}\"\n\n"
-                ));
-            }
+            let toml = setup.render(rtsp_port, http_port);
             let config = dir.path().join("config.toml");
             std::fs::write(&config, toml)?;
             let log = std::fs::File::create(dir.path().join("daemon.log"))?;
@@ -138,6 +168,33 @@ impl Daemon {
             }
         }
         bail!("no free ports after 3 attempts")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    /// Rewrites the config file (same ports) and sends SIGHUP.
+    pub fn reload(&self, setup: &Setup) {
+        std::fs::write(
+            self.config_path(),
+            setup.render(self.rtsp_port, self.http_port),
+        )
+        .expect("write config");
+        self.signal("HUP");
+    }
+
+    /// Writes `text` as the config file as it is and sends SIGHUP.
+    pub fn reload_raw(&self, text: &str) {
+        std::fs::write(self.config_path(), text).expect("write config");
+        self.signal("HUP");
+    }
+
+    pub fn signal(&self, name: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status();
     }
 
     fn dir_take(mut self) -> tempfile::TempDir {

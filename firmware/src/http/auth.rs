@@ -19,7 +19,7 @@ const WINDOW: Duration = Duration::from_secs(60);
 
 pub struct Authenticator {
     digest: DigestAuthority,
-    users: Vec<User>,
+    users: std::sync::RwLock<Vec<User>>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
@@ -34,9 +34,23 @@ impl Authenticator {
     pub fn new(users: Vec<User>) -> Self {
         Self {
             digest: DigestAuthority::new(crate::REALM, Duration::from_secs(300)),
-            users,
+            users: std::sync::RwLock::new(users),
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn users(&self) -> std::sync::RwLockReadGuard<'_, Vec<User>> {
+        self.users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replaces the accounts; takes effect with the next request.
+    pub fn set_users(&self, users: Vec<User>) {
+        *self
+            .users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = users;
     }
 
     fn throttled(&self, ip: IpAddr) -> Option<Duration> {
@@ -87,7 +101,7 @@ impl Authenticator {
         let result = self
             .digest
             .verify(header, req.method().as_str(), uri, |name| {
-                self.users
+                self.users()
                     .iter()
                     .find(|u| u.name == name)
                     .map(|u| u.password.clone())
@@ -95,7 +109,7 @@ impl Authenticator {
         match result {
             Ok(name) => {
                 let role = self
-                    .users
+                    .users()
                     .iter()
                     .find(|u| u.name == name)
                     .map_or(Role::User, |u| u.role);

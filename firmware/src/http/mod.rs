@@ -32,10 +32,38 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// What every request handler can reach.
 pub struct AppState {
-    pub config: Config,
+    config: std::sync::RwLock<Arc<Config>>,
     pub hub: Arc<Hub>,
     pub auth: Authenticator,
     pub rtsp_port: u16,
+}
+
+impl AppState {
+    pub fn new(config: Config, hub: Arc<Hub>, auth: Authenticator, rtsp_port: u16) -> Self {
+        Self {
+            config: std::sync::RwLock::new(Arc::new(config)),
+            hub,
+            auth,
+            rtsp_port,
+        }
+    }
+
+    /// The configuration now (a reload may replace it between two requests).
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(
+            &self
+                .config
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    pub fn set_config(&self, config: Config) {
+        *self
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
+    }
 }
 
 pub fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {

@@ -16,7 +16,8 @@ use crate::media::clock_now;
 const FRESH: Duration = Duration::from_millis(500);
 
 pub(super) async fn serve(state: &AppState, uri: &str) -> Response<Body> {
-    let main = &state.config.video.main;
+    let config = state.config();
+    let main = &config.video.main;
     let width = match query_width(uri) {
         Ok(Some(w)) if (16..=main.width).contains(&w) => w,
         Ok(Some(w)) => {
@@ -35,7 +36,7 @@ pub(super) async fn serve(state: &AppState, uri: &str) -> Response<Body> {
 
     let demand = state.hub.demand();
     let hub = std::sync::Arc::clone(&state.hub);
-    let timeout = Duration::from_secs(state.config.media.start_timeout_s);
+    let timeout = Duration::from_secs(config.media.start_timeout_s);
     let jpeg = tokio::task::spawn_blocking(move || {
         let not_before = clock_now().saturating_sub(FRESH.as_nanos() as u64);
         let frame = hub

@@ -21,6 +21,7 @@ use crate::config::{AudioSource, Config, VideoSource};
 
 pub(crate) enum Command {
     DemandChanged,
+    Reconfigure(Box<Plan>),
     Keyframe(Track),
     Failed {
         source: Source,
@@ -77,27 +78,14 @@ impl Capture {
     pub fn start(config: &Config, encoders: &Encoders) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let hub = Arc::new(Hub::new(tx.clone()));
-        let mut slots = vec![Slot::new(
-            Source::Video,
-            describe::video_pipeline(&config.video, encoders),
-            None,
-            config.video.source == VideoSource::File,
-        )];
-        if let (true, Some(aac)) = (config.audio.enabled, encoders.aac) {
-            slots.push(Slot::new(
-                Source::Audio,
-                describe::audio_pipeline(&config.audio, aac),
-                Some(describe::silence_pipeline(&config.audio, aac)),
-                config.audio.source == AudioSource::File,
-            ));
-        }
+        let plan = Plan::new(config, encoders);
         let controller = Controller {
             hub: Arc::clone(&hub),
             commands: tx.clone(),
-            slots,
-            grace: Duration::from_secs(config.media.idle_grace_s),
-            start_timeout: Duration::from_secs(config.media.start_timeout_s),
-            backoff_max: Duration::from_secs(config.media.restart_backoff_max_s),
+            slots: plan.slots.into_iter().map(Slot::from).collect(),
+            grace: plan.grace,
+            start_timeout: plan.start_timeout,
+            backoff_max: plan.backoff_max,
             stop_at: None,
         };
         let thread = std::thread::Builder::new()
@@ -119,6 +107,14 @@ impl Capture {
         config.audio.enabled && encoders.aac.is_some()
     }
 
+    /// Applies new capture settings: sources whose pipeline changed restart at once (viewers
+    /// stay connected and continue from the next key frame); the rest run on untouched.
+    pub fn reconfigure(&self, config: &Config, encoders: &Encoders) {
+        let _ = self
+            .commands
+            .send(Command::Reconfigure(Box::new(Plan::new(config, encoders))));
+    }
+
     /// Stops every pipeline and waits for the controller to finish.
     pub fn shutdown(&mut self) {
         let _ = self.commands.send(Command::Shutdown);
@@ -134,14 +130,54 @@ impl Drop for Capture {
     }
 }
 
-impl Slot {
-    fn new(source: Source, description: String, stand_in: Option<String>, loops: bool) -> Self {
+/// What the controller should run, derived from the configuration.
+pub(crate) struct Plan {
+    slots: Vec<SlotPlan>,
+    grace: Duration,
+    start_timeout: Duration,
+    backoff_max: Duration,
+}
+
+struct SlotPlan {
+    source: Source,
+    description: String,
+    stand_in: Option<String>,
+    loops: bool,
+}
+
+impl Plan {
+    fn new(config: &Config, encoders: &Encoders) -> Self {
+        let mut slots = vec![SlotPlan {
+            source: Source::Video,
+            description: describe::video_pipeline(&config.video, encoders),
+            stand_in: None,
+            loops: config.video.source == VideoSource::File,
+        }];
+        if let (true, Some(aac)) = (config.audio.enabled, encoders.aac) {
+            slots.push(SlotPlan {
+                source: Source::Audio,
+                description: describe::audio_pipeline(&config.audio, aac),
+                stand_in: Some(describe::silence_pipeline(&config.audio, aac)),
+                loops: config.audio.source == AudioSource::File,
+            });
+        }
         Self {
-            source,
-            description,
-            stand_in,
+            slots,
+            grace: Duration::from_secs(config.media.idle_grace_s),
+            start_timeout: Duration::from_secs(config.media.start_timeout_s),
+            backoff_max: Duration::from_secs(config.media.restart_backoff_max_s),
+        }
+    }
+}
+
+impl From<SlotPlan> for Slot {
+    fn from(plan: SlotPlan) -> Self {
+        Self {
+            source: plan.source,
+            description: plan.description,
+            stand_in: plan.stand_in,
             stand_in_pipeline: None,
-            loops,
+            loops: plan.loops,
             pipeline: None,
             generation: 0,
             restart_at: None,
@@ -186,6 +222,7 @@ impl Controller {
                 Some(Command::Ended { source, generation }) => {
                     self.on_failure(source, generation, "the source ended", true)
                 }
+                Some(Command::Reconfigure(plan)) => self.reconfigure(*plan),
                 Some(Command::DemandChanged) | None => {}
             }
             next_deadline = self.reconcile();
@@ -194,6 +231,36 @@ impl Controller {
             self.stop(i);
         }
         info!("capture stopped");
+    }
+
+    fn reconfigure(&mut self, plan: Plan) {
+        self.grace = plan.grace;
+        self.start_timeout = plan.start_timeout;
+        self.backoff_max = plan.backoff_max;
+        for new in plan.slots {
+            // Whether there is a sound track at all is fixed at start-up (it is in every SDP).
+            let Some(i) = self.slots.iter().position(|s| s.source == new.source) else {
+                continue;
+            };
+            if self.slots[i].description == new.description
+                && self.slots[i].stand_in == new.stand_in
+            {
+                continue;
+            }
+            info!(source = new.source.name(), "new capture settings");
+            let was_running =
+                self.slots[i].pipeline.is_some() || self.slots[i].stand_in_pipeline.is_some();
+            self.stop(i);
+            let slot = &mut self.slots[i];
+            slot.description = new.description;
+            slot.stand_in = new.stand_in;
+            slot.loops = new.loops;
+            slot.backoff = FIRST_BACKOFF;
+            slot.restart_at = None;
+            if was_running {
+                self.start(i);
+            }
+        }
     }
 
     fn stats(&self, source: Source) -> &PipelineStats {

@@ -12,13 +12,16 @@ use gst::glib;
 use gst_rtsp_server::prelude::*;
 use tracing::info;
 
-use crate::config::{Config, Role};
+use crate::config::{Config, Role, User};
 use crate::media::Hub;
 
 pub const MAIN_PATH: &str = "/stream";
 pub const SUB_PATH: &str = "/sub";
 
 pub struct RtspServer {
+    auth: gst_rtsp_server::RTSPAuth,
+    /// Who `auth` knows now, so that a reload can remove whoever left.
+    users: std::sync::Mutex<Vec<String>>,
     main_loop: glib::MainLoop,
     thread: Option<JoinHandle<()>>,
     port: u16,
@@ -34,13 +37,21 @@ impl RtspServer {
         let context = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&context), false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<u16>>();
+        let auth = gst_rtsp_server::RTSPAuth::new();
+        auth.set_supported_methods(gst_rtsp::RTSPAuthMethod::Digest);
+        auth.set_realm(Some(crate::REALM));
+        for user in &config.users {
+            auth.add_digest(&user.name, &user.password, &token(user.role));
+        }
+        let users = std::sync::Mutex::new(config.users.iter().map(|u| u.name.clone()).collect());
+        let server_auth = auth.clone();
         let config = config.clone();
         let thread_loop = main_loop.clone();
         let thread = std::thread::Builder::new()
             .name("rtsp".into())
             .spawn(move || {
                 let result = context.with_thread_default(|| {
-                    let server = build(&config, listen, &hub, with_audio)?;
+                    let server = build(&config, listen, &hub, with_audio, &server_auth)?;
                     server.attach(Some(&context)).map_err(|e| {
                         anyhow!(
                             "cannot listen for RTSP on {listen} port {}: {e}",
@@ -67,10 +78,28 @@ impl RtspServer {
         let port = ready_rx.recv().context("RTSP thread ended early")??;
         info!(%listen, port, "RTSP server listening");
         Ok(Self {
+            auth,
+            users,
             main_loop,
             thread: Some(thread),
             port,
         })
+    }
+
+    /// Replaces the accounts RTSP accepts; sessions already playing go on.
+    pub fn set_users(&self, users: &[User]) {
+        let mut known = self
+            .users
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for name in known.drain(..) {
+            self.auth.remove_digest(&name);
+        }
+        for user in users {
+            self.auth
+                .add_digest(&user.name, &user.password, &token(user.role));
+            known.push(user.name.clone());
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -91,11 +120,21 @@ impl Drop for RtspServer {
     }
 }
 
+fn token(role: Role) -> gst_rtsp_server::RTSPToken {
+    gst_rtsp_server::RTSPToken::builder()
+        .field(
+            gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE,
+            role.as_str(),
+        )
+        .build()
+}
+
 fn build(
     config: &Config,
     listen: IpAddr,
     hub: &Arc<Hub>,
     with_audio: bool,
+    auth: &gst_rtsp_server::RTSPAuth,
 ) -> anyhow::Result<gst_rtsp_server::RTSPOnvifServer> {
     let server = gst_rtsp_server::RTSPOnvifServer::new();
     server.set_address(&listen.to_string());
@@ -103,19 +142,7 @@ fn build(
     // Bodies are tiny in RTSP; a large Content-Length is an attack, not a request.
     server.set_content_length_limit(64 * 1024);
 
-    let auth = gst_rtsp_server::RTSPAuth::new();
-    auth.set_supported_methods(gst_rtsp::RTSPAuthMethod::Digest);
-    auth.set_realm(Some(crate::REALM));
-    for user in &config.users {
-        let token = gst_rtsp_server::RTSPToken::builder()
-            .field(
-                gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE,
-                user.role.as_str(),
-            )
-            .build();
-        auth.add_digest(&user.name, &user.password, &token);
-    }
-    server.set_auth(Some(&auth));
+    server.set_auth(Some(auth));
 
     let mounts = server
         .mount_points()
