@@ -8,8 +8,12 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp
-  ffmpeg
+  ffmpeg iproute2 python3 python3-venv libxml2-utils
 )
+# Node.js for the npm ONVIF client; a machine that has node already keeps its own.
+if ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -36,4 +40,21 @@ if ! command -v cargo >/dev/null 2>&1; then
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
+fi
+
+# Python clients (onvif-zeep-async as Home Assistant uses it, WSDiscovery) in a venv of ours.
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+req="$repo/tests/python/requirements.txt"
+stamp="$repo/.venv/.requirements"
+if [ ! -x "$repo/.venv/bin/python" ] || ! cmp -s "$req" "$stamp"; then
+  echo "setup: creating the Python venv for the tests"
+  python3 -m venv "$repo/.venv"
+  "$repo/.venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  cp "$req" "$stamp"
+fi
+
+# The npm ONVIF client.
+if [ ! -d "$repo/tests/node/node_modules/onvif" ] || [ "$repo/tests/node/package-lock.json" -nt "$repo/tests/node/node_modules" ]; then
+  echo "setup: installing the npm test clients"
+  (cd "$repo/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -4,3 +4,4 @@
 //! ONVIF requires next to WS-Security and which the firmware also uses for snapshots and metrics.
 
 pub mod http_digest;
+pub mod xml;
