@@ -23,16 +23,30 @@ pub struct Identity {
 
 impl Identity {
     pub fn detect() -> Self {
-        let serial = pi_serial().or_else(machine_id).unwrap_or_else(|| "unknown".into());
+        let serial = pi_serial()
+            .or_else(machine_id)
+            .unwrap_or_else(|| "unknown".into());
         let (interface, mac) = first_mac().unzip();
-        let endpoint = format!("urn:uuid:{}", uuid::Uuid::new_v5(&UUID_NAMESPACE, serial.as_bytes()));
+        let endpoint = format!(
+            "urn:uuid:{}",
+            uuid::Uuid::new_v5(&UUID_NAMESPACE, serial.as_bytes())
+        );
         let model = pi_model().unwrap_or_else(|| "babymonitor (simulated)".into());
-        Self { serial, mac, interface, endpoint, model }
+        Self {
+            serial,
+            mac,
+            interface,
+            endpoint,
+            model,
+        }
     }
 
     /// The hardware id ONVIF asks for: the MAC without separators, else the serial.
     pub fn hardware_id(&self) -> String {
-        self.mac.as_deref().map(|m| m.replace(':', "")).unwrap_or_else(|| self.serial.clone())
+        self.mac
+            .as_deref()
+            .map(|m| m.replace(':', ""))
+            .unwrap_or_else(|| self.serial.clone())
     }
 }
 
@@ -51,7 +65,10 @@ fn pi_model() -> Option<String> {
 }
 
 fn machine_id() -> Option<String> {
-    std::fs::read_to_string("/etc/machine-id").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    std::fs::read_to_string("/etc/machine-id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// The first non-loopback interface (by name) with a real MAC address.
@@ -62,7 +79,12 @@ fn first_mac() -> Option<(String, String)> {
         .filter(|n| n != "lo")
         .collect();
     // Wired and Wi-Fi first, whatever the kernel named them.
-    names.sort_by_key(|n| (!(n.starts_with("eth") || n.starts_with("en") || n.starts_with("wl")), n.clone()));
+    names.sort_by_key(|n| {
+        (
+            !(n.starts_with("eth") || n.starts_with("en") || n.starts_with("wl")),
+            n.clone(),
+        )
+    });
     names.into_iter().find_map(|name| {
         let mac = std::fs::read_to_string(format!("/sys/class/net/{name}/address")).ok()?;
         let mac = mac.trim().to_lowercase();
@@ -90,7 +112,11 @@ mod tests {
     fn identity_is_stable_and_well_formed() {
         let a = Identity::detect();
         assert_eq!(a, Identity::detect());
-        assert!(a.endpoint.starts_with("urn:uuid:") && a.endpoint.len() == 45, "{}", a.endpoint);
+        assert!(
+            a.endpoint.starts_with("urn:uuid:") && a.endpoint.len() == 45,
+            "{}",
+            a.endpoint
+        );
         if let Some(mac) = &a.mac {
             assert_eq!(mac.split(':').count(), 6);
         }

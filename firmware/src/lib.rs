@@ -8,6 +8,7 @@ pub mod http;
 pub mod identity;
 pub mod media;
 pub mod rtsp;
+pub mod settings;
 
 /// The realm of RTSP and HTTP Digest authentication (clients show it in password prompts).
 pub const REALM: &str = "babymonitor";

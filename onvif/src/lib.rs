@@ -3,5 +3,14 @@
 //! So far: HTTP Digest authentication (RFC 7616) as the server side of a 401 challenge, which
 //! ONVIF requires next to WS-Security and which the firmware also uses for snapshots and metrics.
 
+pub mod device;
 pub mod http_digest;
+pub mod media;
+pub mod media2;
+pub mod model;
+pub mod ns;
+pub mod security;
+pub mod service;
+pub mod soap;
+mod write;
 pub mod xml;

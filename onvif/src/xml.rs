@@ -18,7 +18,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_depth: 32, max_elements: 5_000 }
+        Self {
+            max_depth: 32,
+            max_elements: 5_000,
+        }
     }
 }
 
@@ -82,7 +85,10 @@ impl Element {
     }
 
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|a| a.name == name).map(|a| a.value.as_str())
+        self.attrs
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.value.as_str())
     }
 }
 
@@ -132,7 +138,9 @@ pub fn parse(input: &str, limits: Limits) -> Result<Element, XmlError> {
                         continue;
                     }
                     let (ns, local) = reader.resolver().resolve_attribute(attr.key);
-                    let value = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| XmlError::Syntax(e.to_string()))?;
+                    let value = attr
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .map_err(|e| XmlError::Syntax(e.to_string()))?;
                     element.attrs.push(Attribute {
                         ns: namespace(&ns),
                         name: AsRef::<str>::as_ref(&local).to_string(),
@@ -183,7 +191,11 @@ pub fn parse(input: &str, limits: Limits) -> Result<Element, XmlError> {
             }
             Event::DocType(_) => return Err(XmlError::Doctype),
             Event::Eof => {
-                return Err(if stack.is_empty() { XmlError::Empty } else { XmlError::Syntax("unexpected end".into()) });
+                return Err(if stack.is_empty() {
+                    XmlError::Empty
+                } else {
+                    XmlError::Syntax("unexpected end".into())
+                });
             }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
         }
@@ -219,9 +231,21 @@ mod tests {
         let deep = "<a>".repeat(40) + &"</a>".repeat(40);
         assert_eq!(parse(&deep, Limits::default()), Err(XmlError::TooDeep(32)));
         let many = format!("<a>{}</a>", "<b/>".repeat(6000));
-        assert_eq!(parse(&many, Limits::default()), Err(XmlError::TooMany(5000)));
-        assert_eq!(parse("<!DOCTYPE x [<!ENTITY e 'x'>]><a>&e;</a>", Limits::default()), Err(XmlError::Doctype));
-        assert!(matches!(parse("<a>&e;</a>", Limits::default()), Err(XmlError::Entity(_))));
+        assert_eq!(
+            parse(&many, Limits::default()),
+            Err(XmlError::TooMany(5000))
+        );
+        assert_eq!(
+            parse(
+                "<!DOCTYPE x [<!ENTITY e 'x'>]><a>&e;</a>",
+                Limits::default()
+            ),
+            Err(XmlError::Doctype)
+        );
+        assert!(matches!(
+            parse("<a>&e;</a>", Limits::default()),
+            Err(XmlError::Entity(_))
+        ));
         assert!(parse("", Limits::default()).is_err());
         assert!(parse("<a><b></a>", Limits::default()).is_err());
         assert!(parse("not xml", Limits::default()).is_err());

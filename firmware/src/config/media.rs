@@ -55,7 +55,7 @@ pub enum EncoderChoice {
     X264enc,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StreamConfig {
     pub width: u32,
     pub height: u32,

@@ -29,19 +29,48 @@ pub struct Config {
     pub media: MediaConfig,
     pub video: VideoConfig,
     pub audio: AudioConfig,
+    pub onvif: OnvifConfig,
+    pub storage: StorageConfig,
     pub users: Vec<User>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnvifConfig {
+    pub enabled: bool,
+    pub discovery: bool,
+    pub clock_skew_s: u64,
+}
+
+impl Default for OnvifConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            discovery: true,
+            clock_skew_s: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Empty: /var/lib/babymonitor, or the user's state directory with --simulate.
+    pub data_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeviceConfig {
     pub name: String,
+    pub location: String,
 }
 
 impl Default for DeviceConfig {
     fn default() -> Self {
         Self {
             name: "Nursery".into(),
+            location: String::new(),
         }
     }
 }
@@ -117,6 +146,14 @@ impl Config {
         }
     }
 
+    /// Checks a configuration that did not come from a file (e.g. one changed over ONVIF);
+    /// returns the first problem as (field, message).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let mut problems = Problems::default();
+        self.check(&mut problems);
+        problems.0.into_iter().next().map_or(Ok(()), Err)
+    }
+
     fn check(&self, p: &mut Problems) {
         if self.device.name.trim().is_empty() {
             p.add("device.name", "must not be empty");
@@ -129,6 +166,7 @@ impl Config {
                 format!("must differ from rtsp.port ({})", self.rtsp.port),
             );
         }
+        p.range("onvif.clock_skew_s", self.onvif.clock_skew_s, 5, 86_400);
         p.range("rtsp.max_clients", self.rtsp.max_clients, 1, 256);
         p.range(
             "rtsp.session_timeout_s",

@@ -3,11 +3,11 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Problems;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     #[serde(alias = "administrator")]
@@ -26,7 +26,7 @@ impl Role {
     }
 }
 
-#[derive(Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     pub name: String,
@@ -50,7 +50,7 @@ impl fmt::Debug for User {
     }
 }
 
-pub(super) fn check(users: &[User], p: &mut Problems) {
+pub(crate) fn check(users: &[User], p: &mut Problems) {
     let mut seen = HashSet::new();
     for (i, user) in users.iter().enumerate() {
         let name = user.name.as_str();

@@ -1,0 +1,364 @@
+//! The settings in force: the config file plus what was changed at run time (over ONVIF), kept
+//! in the data directory and written atomically. Every change, from SIGHUP or from a client,
+//! goes through here and is handed to the parts that apply it.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::config::{Config, ConfigError, StreamConfig, User};
+
+/// What was changed at run time; absent fields leave the config file's value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeState {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discoverable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main: Option<StreamState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<StreamState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<Vec<User>>,
+}
+
+/// A stream's settings as stored (the same fields as `[video.main]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamState {
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+    pub bitrate_kbps: u32,
+    pub keyframe_interval: u32,
+}
+
+impl From<&StreamConfig> for StreamState {
+    fn from(s: &StreamConfig) -> Self {
+        Self {
+            width: s.width,
+            height: s.height,
+            framerate: s.framerate,
+            bitrate_kbps: s.bitrate_kbps,
+            keyframe_interval: s.keyframe_interval,
+        }
+    }
+}
+
+impl From<&StreamState> for StreamConfig {
+    fn from(s: &StreamState) -> Self {
+        Self {
+            width: s.width,
+            height: s.height,
+            framerate: s.framerate,
+            bitrate_kbps: s.bitrate_kbps,
+            keyframe_interval: s.keyframe_interval,
+        }
+    }
+}
+
+impl RuntimeState {
+    fn apply(&self, mut config: Config) -> Config {
+        if let Some(d) = self.discoverable {
+            config.onvif.discovery = d;
+        }
+        if let Some(m) = &self.main {
+            config.video.main = m.into();
+        }
+        if let Some(s) = &self.sub {
+            config.video.sub = s.into();
+        }
+        if let Some(u) = &self.users {
+            config.users = u.clone();
+        }
+        config
+    }
+}
+
+type Listener = Box<dyn Fn(&Config) + Send + Sync>;
+
+pub struct Settings {
+    file: Option<PathBuf>,
+    state_path: PathBuf,
+    /// The admin that `--simulate` made up when no users are configured.
+    generated: Option<User>,
+    inner: Mutex<Inner>,
+    current: RwLock<Arc<Config>>,
+    listeners: RwLock<Vec<Listener>>,
+}
+
+struct Inner {
+    base: Config,
+    state: RuntimeState,
+}
+
+/// Why a change was refused: the field and the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Refused {
+    pub field: String,
+    pub message: String,
+}
+
+impl Settings {
+    /// `base` is the config file's content (already validated); the stored state goes on top.
+    pub fn new(
+        file: Option<PathBuf>,
+        base: Config,
+        data_dir: &Path,
+        generated: Option<User>,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+        let state_path = data_dir.join("state.toml");
+        let state = match std::fs::read_to_string(&state_path) {
+            Ok(text) => match toml::from_str::<RuntimeState>(&text) {
+                Ok(state) => state,
+                Err(e) => {
+                    // A damaged state file must not keep the camera from starting.
+                    warn!(
+                        "{}: {e}: ignoring the stored settings",
+                        state_path.display()
+                    );
+                    RuntimeState::default()
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RuntimeState::default(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", state_path.display())),
+        };
+        let mut effective = state.apply(base.clone());
+        if effective.validate().is_err() {
+            warn!(
+                "{}: the stored settings do not fit the config file: ignoring them",
+                state_path.display()
+            );
+            effective = base.clone();
+        }
+        let settings = Self {
+            file,
+            state_path,
+            generated,
+            inner: Mutex::new(Inner { base, state }),
+            current: RwLock::new(Arc::new(effective)),
+            listeners: RwLock::new(Vec::new()),
+        };
+        let with_users = settings.with_generated(settings.current().as_ref().clone());
+        *settings
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(with_users);
+        Ok(settings)
+    }
+
+    pub fn current(&self) -> Arc<Config> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Called with the new settings after every change.
+    pub fn subscribe(&self, f: impl Fn(&Config) + Send + Sync + 'static) {
+        self.listeners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Box::new(f));
+    }
+
+    fn with_generated(&self, mut config: Config) -> Config {
+        if config.users.is_empty()
+            && let Some(admin) = &self.generated
+        {
+            config.users.push(admin.clone());
+        }
+        config
+    }
+
+    fn publish(&self, config: Config) {
+        let config = Arc::new(config);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&config);
+        for listener in self
+            .listeners
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            listener(&config);
+        }
+    }
+
+    /// SIGHUP: reads the config file again; a file that cannot be used changes nothing.
+    pub fn reload_file(&self) -> Result<(), ConfigError> {
+        let Some(file) = &self.file else {
+            warn!("there is no configuration file to read again");
+            return Ok(());
+        };
+        let base = Config::load(file)?;
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let effective = self.with_generated(inner.state.apply(base.clone()));
+        if let Err((field, message)) = effective.validate() {
+            warn!(
+                field,
+                message,
+                "the stored run-time settings no longer fit: keeping the running configuration"
+            );
+            return Ok(());
+        }
+        if effective.users.is_empty() {
+            warn!("no users in the new configuration: keeping the running configuration");
+            return Ok(());
+        }
+        inner.base = base;
+        drop(inner);
+        self.publish(effective);
+        info!(file = %file.display(), "configuration reloaded");
+        Ok(())
+    }
+
+    /// Changes the run-time state; the result must validate, is stored atomically, then applied.
+    pub fn change(
+        &self,
+        edit: impl FnOnce(&mut RuntimeState, &Config) -> Result<(), Refused>,
+    ) -> Result<(), Refused> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = inner.state.clone();
+        edit(&mut state, &self.current())?;
+        let effective = self.with_generated(state.apply(inner.base.clone()));
+        effective
+            .validate()
+            .map_err(|(field, message)| Refused { field, message })?;
+        if effective.users.is_empty() {
+            return Err(Refused {
+                field: "users".into(),
+                message: "the last user cannot be removed".into(),
+            });
+        }
+        write_atomically(
+            &self.state_path,
+            &toml::to_string(&state).map_err(|e| Refused {
+                field: "state".into(),
+                message: e.to_string(),
+            })?,
+        )
+        .map_err(|e| Refused {
+            field: "state".into(),
+            message: format!("cannot store the settings: {e:#}"),
+        })?;
+        inner.state = state;
+        drop(inner);
+        self.publish(effective);
+        Ok(())
+    }
+
+    /// Forgets every run-time change (factory default).
+    pub fn reset(&self) -> anyhow::Result<()> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        match std::fs::remove_file(&self.state_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context("removing the stored settings"),
+        }
+        inner.state = RuntimeState::default();
+        let effective = self.with_generated(inner.base.clone());
+        drop(inner);
+        self.publish(effective);
+        Ok(())
+    }
+}
+
+/// Temp file, fsync, rename, fsync the directory: a power cut leaves the old or the new file.
+pub fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = path.parent().context("no parent directory")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state")
+    ));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Role;
+
+    fn admin() -> User {
+        User {
+            name: "admin".into(),
+            password: "pw-123456".into(),
+            role: Role::Admin,
+        }
+    }
+
+    #[test]
+    fn changes_persist_and_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = Config {
+            users: vec![admin()],
+            ..Config::default()
+        };
+        let s = Settings::new(None, base.clone(), dir.path(), None).expect("settings");
+        s.change(|st, cur| {
+            let mut main = StreamState::from(&cur.video.main);
+            main.width = 960;
+            main.height = 540;
+            st.main = Some(main);
+            Ok(())
+        })
+        .expect("change");
+        assert_eq!(s.current().video.main.width, 960);
+        let again = Settings::new(None, base, dir.path(), None).expect("settings");
+        assert_eq!(again.current().video.main.height, 540);
+    }
+
+    #[test]
+    fn invalid_changes_are_refused_and_change_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = Config {
+            users: vec![admin()],
+            ..Config::default()
+        };
+        let s = Settings::new(None, base, dir.path(), None).expect("settings");
+        let err = s
+            .change(|st, cur| {
+                let mut main = StreamState::from(&cur.video.main);
+                main.width = 1281;
+                st.main = Some(main);
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(err.field, "video.main.width");
+        assert_eq!(s.current().video.main.width, 1280);
+        assert!(!dir.path().join("state.toml").exists());
+        let err = s.change(|st, _| {
+            st.users = Some(Vec::new());
+            Ok(())
+        });
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("state.toml"), "this is [not toml").expect("write");
+        let base = Config {
+            users: vec![admin()],
+            ..Config::default()
+        };
+        let s = Settings::new(None, base.clone(), dir.path(), None).expect("settings");
+        assert_eq!(*s.current(), base);
+    }
+}

@@ -1,0 +1,270 @@
+//! Device service (ver10): identity, capabilities, time, users, discovery mode, reboot.
+
+use std::fmt::Write as _;
+
+use time::OffsetDateTime;
+
+use crate::model::{NewUser, UserLevel};
+use crate::service::{Access, Context, DeviceBackend, Service};
+use crate::soap::{Fault, Request};
+use crate::write::el;
+use crate::xml::{Element, escape};
+
+/// Services we offer, with the version we claim.
+const SERVICES: [(Service, u32, u32); 3] = [
+    (Service::Device, 2, 5),
+    (Service::Media, 2, 5),
+    (Service::Media2, 2, 0),
+];
+
+pub fn access(operation: &str) -> Access {
+    match operation {
+        "GetSystemDateAndTime"
+        | "GetWsdlUrl"
+        | "GetServices"
+        | "GetServiceCapabilities"
+        | "GetCapabilities"
+        | "GetHostname"
+        | "GetEndpointReference" => Access::PreAuth,
+        "GetUsers" | "CreateUsers" | "DeleteUsers" | "SetUser" => Access::ReadSystemSecret,
+        "SystemReboot" | "SetSystemFactoryDefault" => Access::Unrecoverable,
+        "SetSystemDateAndTime" | "SetDiscoveryMode" => Access::WriteSystem,
+        _ => Access::ReadSystem,
+    }
+}
+
+pub fn handle(req: &Request, ctx: &Context, dev: &dyn DeviceBackend) -> Result<String, Fault> {
+    let op = &req.operation;
+    let mut out = String::with_capacity(2048);
+    let name = op.name.as_str();
+    let _ = write!(out, "<tds:{name}Response>");
+    match name {
+        "GetSystemDateAndTime" => system_date_and_time(&mut out, OffsetDateTime::now_utc()),
+        "SetSystemDateAndTime" => {
+            if op.text_of("DateTimeType") != Some("NTP") {
+                return Err(Fault::invalid_arg(
+                    "NtpServerUndefined",
+                    "the camera keeps its clock with NTP",
+                ));
+            }
+        }
+        "GetServices" => {
+            let with_caps = op
+                .text_of("IncludeCapability")
+                .is_some_and(|v| v.trim() == "true");
+            for (service, major, minor) in SERVICES {
+                out.push_str("<tds:Service>");
+                el(&mut out, "tds:Namespace", service.namespace());
+                el(&mut out, "tds:XAddr", ctx.http_url(service.path()));
+                if with_caps {
+                    out.push_str("<tds:Capabilities>");
+                    match service {
+                        Service::Device => device_capabilities(&mut out),
+                        Service::Media => crate::media::capabilities(&mut out),
+                        Service::Media2 => crate::media2::capabilities(&mut out),
+                    }
+                    out.push_str("</tds:Capabilities>");
+                }
+                let _ = write!(
+                    out,
+                    "<tds:Version><tt:Major>{major}</tt:Major><tt:Minor>{minor}</tt:Minor></tds:Version>"
+                );
+                out.push_str("</tds:Service>");
+            }
+        }
+        "GetServiceCapabilities" => device_capabilities(&mut out),
+        "GetCapabilities" => capabilities(&mut out, op, ctx)?,
+        "GetDeviceInformation" => {
+            let info = dev.information();
+            el(&mut out, "tds:Manufacturer", &info.manufacturer);
+            el(&mut out, "tds:Model", &info.model);
+            el(&mut out, "tds:FirmwareVersion", &info.firmware_version);
+            el(&mut out, "tds:SerialNumber", &info.serial_number);
+            el(&mut out, "tds:HardwareId", &info.hardware_id);
+        }
+        "GetNetworkInterfaces" => {
+            for nic in dev.network_interfaces() {
+                let _ = write!(
+                    out,
+                    "<tds:NetworkInterfaces token=\"{}\"><tt:Enabled>true</tt:Enabled><tt:Info>",
+                    escape(&nic.token)
+                );
+                el(&mut out, "tt:Name", &nic.name);
+                el(&mut out, "tt:HwAddress", &nic.mac);
+                el(&mut out, "tt:MTU", nic.mtu);
+                out.push_str("</tt:Info><tt:IPv4><tt:Enabled>true</tt:Enabled><tt:Config>");
+                for (addr, prefix) in &nic.ipv4 {
+                    out.push_str("<tt:Manual>");
+                    el(&mut out, "tt:Address", addr);
+                    el(&mut out, "tt:PrefixLength", prefix);
+                    out.push_str("</tt:Manual>");
+                }
+                out.push_str(
+                    "<tt:DHCP>false</tt:DHCP></tt:Config></tt:IPv4></tds:NetworkInterfaces>",
+                );
+            }
+        }
+        "GetScopes" => {
+            for scope in dev.scopes() {
+                out.push_str("<tds:Scopes><tt:ScopeDef>Fixed</tt:ScopeDef>");
+                el(&mut out, "tt:ScopeItem", scope);
+                out.push_str("</tds:Scopes>");
+            }
+        }
+        "GetHostname" => {
+            out.push_str("<tds:HostnameInformation><tt:FromDHCP>false</tt:FromDHCP>");
+            el(&mut out, "tt:Name", dev.hostname());
+            out.push_str("</tds:HostnameInformation>");
+        }
+        "GetWsdlUrl" => el(
+            &mut out,
+            "tds:WsdlUrl",
+            "https://www.onvif.org/profiles/specifications/",
+        ),
+        "GetEndpointReference" => el(&mut out, "tds:GUID", dev.endpoint()),
+        "GetDiscoveryMode" => el(
+            &mut out,
+            "tds:DiscoveryMode",
+            if dev.discoverable() {
+                "Discoverable"
+            } else {
+                "NonDiscoverable"
+            },
+        ),
+        "SetDiscoveryMode" => match op.text_of("DiscoveryMode") {
+            Some("Discoverable") => dev.set_discoverable(true)?,
+            Some("NonDiscoverable") => dev.set_discoverable(false)?,
+            _ => return Err(Fault::missing_arg("DiscoveryMode")),
+        },
+        "GetUsers" => {
+            for user in dev.users() {
+                out.push_str("<tds:User>");
+                el(&mut out, "tt:Username", &user.name);
+                el(&mut out, "tt:UserLevel", user.level.as_str());
+                out.push_str("</tds:User>");
+            }
+        }
+        "CreateUsers" => dev.create_users(read_users(op, true)?)?,
+        "SetUser" => dev.set_users(read_users(op, false)?)?,
+        "DeleteUsers" => {
+            let names: Vec<String> = op
+                .children_named("Username")
+                .map(|u| u.text.clone())
+                .collect();
+            if names.is_empty() {
+                return Err(Fault::missing_arg("Username"));
+            }
+            dev.delete_users(names)?
+        }
+        "SystemReboot" => el(&mut out, "tds:Message", dev.reboot()),
+        "SetSystemFactoryDefault" => match op.text_of("FactoryDefault") {
+            Some("Hard") => dev.factory_default(true)?,
+            Some("Soft") => dev.factory_default(false)?,
+            _ => return Err(Fault::missing_arg("FactoryDefault")),
+        },
+        _ => return Err(Fault::action_not_supported(name)),
+    }
+    let _ = write!(out, "</tds:{name}Response>");
+    Ok(out)
+}
+
+fn read_users(op: &Element, need_password: bool) -> Result<Vec<NewUser>, Fault> {
+    let mut users = Vec::new();
+    for u in op.children_named("User") {
+        let name = u
+            .text_of("Username")
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| Fault::missing_arg("Username"))?;
+        let password = u.text_of("Password").map(str::to_string);
+        if need_password && password.as_deref().is_none_or(str::is_empty) {
+            return Err(Fault::invalid_arg(
+                "PasswordTooWeak",
+                "a new user needs a password",
+            ));
+        }
+        let level = u
+            .text_of("UserLevel")
+            .and_then(UserLevel::parse)
+            .ok_or_else(|| {
+                Fault::invalid_arg(
+                    "AnonymousNotAllowed",
+                    "UserLevel must be Administrator, Operator or User",
+                )
+            })?;
+        users.push(NewUser {
+            name: name.to_string(),
+            password,
+            level,
+        });
+    }
+    if users.is_empty() {
+        return Err(Fault::missing_arg("User"));
+    }
+    Ok(users)
+}
+
+fn system_date_and_time(out: &mut String, now: OffsetDateTime) {
+    out.push_str("<tds:SystemDateAndTime><tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings><tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone>");
+    for tag in ["tt:UTCDateTime", "tt:LocalDateTime"] {
+        let _ = write!(
+            out,
+            "<{tag}><tt:Time><tt:Hour>{}</tt:Hour><tt:Minute>{}</tt:Minute><tt:Second>{}</tt:Second></tt:Time><tt:Date><tt:Year>{}</tt:Year><tt:Month>{}</tt:Month><tt:Day>{}</tt:Day></tt:Date></{tag}>",
+            now.hour(),
+            now.minute(),
+            now.second(),
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        );
+    }
+    out.push_str("</tds:SystemDateAndTime>");
+}
+
+fn device_capabilities(out: &mut String) {
+    out.push_str(
+        "<tds:Capabilities>\
+         <tds:Network IPFilter=\"false\" ZeroConfiguration=\"false\" IPVersion6=\"false\" DynDNS=\"false\" Dot11Configuration=\"false\" HostnameFromDHCP=\"false\" NTP=\"0\"/>\
+         <tds:Security TLS1.0=\"false\" TLS1.1=\"false\" TLS1.2=\"false\" OnboardKeyGeneration=\"false\" AccessPolicyConfig=\"false\" DefaultAccessPolicy=\"true\" Dot1X=\"false\" RemoteUserHandling=\"false\" X.509Token=\"false\" SAMLToken=\"false\" KerberosToken=\"false\" UsernameToken=\"true\" HttpDigest=\"true\" RELToken=\"false\"/>\
+         <tds:System DiscoveryResolve=\"true\" DiscoveryBye=\"true\" RemoteDiscovery=\"false\" SystemBackup=\"false\" SystemLogging=\"false\" FirmwareUpgrade=\"false\" HttpFirmwareUpgrade=\"false\" HttpSystemBackup=\"false\" HttpSystemLogging=\"false\" HttpSupportInformation=\"false\"/>\
+         </tds:Capabilities>",
+    );
+}
+
+/// GetCapabilities (the old way of finding services): Device and Media, by category.
+fn capabilities(out: &mut String, op: &Element, ctx: &Context) -> Result<(), Fault> {
+    let categories: Vec<&str> = op
+        .children_named("Category")
+        .map(|c| c.text.as_str())
+        .collect();
+    let wants =
+        |c: &str| categories.is_empty() || categories.contains(&"All") || categories.contains(&c);
+    if !categories
+        .iter()
+        .all(|c| matches!(*c, "All" | "Device" | "Media"))
+    {
+        return Err(Fault::new(
+            crate::soap::FaultCode::Receiver,
+            &["ActionNotSupported", "NoSuchService"],
+            "only Device and Media capabilities exist",
+        ));
+    }
+    out.push_str("<tds:Capabilities>");
+    if wants("Device") {
+        out.push_str("<tt:Device>");
+        el(out, "tt:XAddr", ctx.http_url(Service::Device.path()));
+        out.push_str(
+            "<tt:Network><tt:IPFilter>false</tt:IPFilter><tt:ZeroConfiguration>false</tt:ZeroConfiguration><tt:IPVersion6>false</tt:IPVersion6><tt:DynDNS>false</tt:DynDNS></tt:Network>\
+             <tt:System><tt:DiscoveryResolve>true</tt:DiscoveryResolve><tt:DiscoveryBye>true</tt:DiscoveryBye><tt:RemoteDiscovery>false</tt:RemoteDiscovery><tt:SystemBackup>false</tt:SystemBackup><tt:SystemLogging>false</tt:SystemLogging><tt:FirmwareUpgrade>false</tt:FirmwareUpgrade><tt:SupportedVersions><tt:Major>2</tt:Major><tt:Minor>5</tt:Minor></tt:SupportedVersions></tt:System>\
+             <tt:IO><tt:InputConnectors>0</tt:InputConnectors><tt:RelayOutputs>0</tt:RelayOutputs></tt:IO>\
+             <tt:Security><tt:TLS1.1>false</tt:TLS1.1><tt:TLS1.2>false</tt:TLS1.2><tt:OnboardKeyGeneration>false</tt:OnboardKeyGeneration><tt:AccessPolicyConfig>false</tt:AccessPolicyConfig><tt:X.509Token>false</tt:X.509Token><tt:SAMLToken>false</tt:SAMLToken><tt:KerberosToken>false</tt:KerberosToken><tt:RELToken>false</tt:RELToken></tt:Security>",
+        );
+        out.push_str("</tt:Device>");
+    }
+    if wants("Media") {
+        out.push_str("<tt:Media>");
+        el(out, "tt:XAddr", ctx.http_url(Service::Media.path()));
+        out.push_str("<tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>");
+    }
+    out.push_str("</tds:Capabilities>");
+    Ok(())
+}

@@ -1,0 +1,414 @@
+//! Media service (ver10): profiles, configurations and their options, stream and snapshot URIs.
+
+use std::fmt::Write as _;
+
+use crate::model::{Profile, StreamTransport, VideoEncoderConfiguration};
+use crate::service::{Access, Context, MediaBackend};
+use crate::soap::{Fault, Request};
+use crate::write::*;
+use crate::xml::{Element, escape};
+
+pub fn access(operation: &str) -> Access {
+    match operation {
+        "GetServiceCapabilities" => Access::PreAuth,
+        op if op.starts_with("Set")
+            || op.starts_with("Add")
+            || op.starts_with("Remove")
+            || op.starts_with("Create")
+            || op.starts_with("Delete") =>
+        {
+            Access::Actuate
+        }
+        _ => Access::ReadMedia,
+    }
+}
+
+pub(crate) fn capabilities(out: &mut String) {
+    out.push_str(
+        "<trt:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"false\">\
+         <trt:ProfileCapabilities MaximumNumberOfProfiles=\"2\"/>\
+         <trt:StreamingCapabilities RTPMulticast=\"false\" RTP_TCP=\"true\" RTP_RTSP_TCP=\"true\" NonAggregateControl=\"false\" NoRTSPStreaming=\"false\"/>\
+         </trt:Capabilities>",
+    );
+}
+
+pub(crate) fn find_profile(
+    media: &dyn MediaBackend,
+    token: Option<&str>,
+) -> Result<Profile, Fault> {
+    let token = token.ok_or_else(|| Fault::missing_arg("ProfileToken"))?;
+    media
+        .profiles()
+        .into_iter()
+        .find(|p| p.token == token)
+        .ok_or_else(|| Fault::invalid_arg("NoProfile", format!("no profile \"{token}\"")))
+}
+
+pub(crate) fn no_config(token: &str) -> Fault {
+    Fault::invalid_arg("NoConfig", format!("no configuration \"{token}\""))
+}
+
+fn profile(out: &mut String, tag: &str, p: &Profile, timeout: u32) {
+    let _ = write!(out, "<{tag} token=\"{}\" fixed=\"true\">", escape(&p.token));
+    el(out, "tt:Name", &p.name);
+    video_source_config(out, "tt:VideoSourceConfiguration", &p.video_source);
+    if let Some(a) = &p.audio_source {
+        audio_source_config(out, "tt:AudioSourceConfiguration", a);
+    }
+    video_encoder_config_v10(
+        out,
+        "tt:VideoEncoderConfiguration",
+        &p.video_encoder,
+        timeout,
+    );
+    if let Some(a) = &p.audio_encoder {
+        audio_encoder_config_v10(out, "tt:AudioEncoderConfiguration", a, timeout);
+    }
+    let _ = write!(out, "</{tag}>");
+}
+
+pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<String, Fault> {
+    let op = &req.operation;
+    let name = op.name.as_str();
+    let timeout = media.session_timeout_s();
+    let mut out = String::with_capacity(4096);
+    let _ = write!(out, "<trt:{name}Response>");
+    let profiles = media.profiles();
+    let config_token = op.text_of("ConfigurationToken");
+    match name {
+        "GetServiceCapabilities" => capabilities(&mut out),
+        "GetProfiles" => {
+            for p in &profiles {
+                profile(&mut out, "trt:Profiles", p, timeout);
+            }
+        }
+        "GetProfile" => profile(
+            &mut out,
+            "trt:Profile",
+            &find_profile(media, op.text_of("ProfileToken"))?,
+            timeout,
+        ),
+        "GetVideoSources" => {
+            for s in media.video_sources() {
+                let _ = write!(out, "<trt:VideoSources token=\"{}\">", escape(&s.token));
+                el(&mut out, "tt:Framerate", s.framerate);
+                resolution(&mut out, "tt:Resolution", s.width, s.height);
+                out.push_str("</trt:VideoSources>");
+            }
+        }
+        "GetAudioSources" => {
+            for s in media.audio_sources() {
+                let _ = write!(out, "<trt:AudioSources token=\"{}\">", escape(&s.token));
+                el(&mut out, "tt:Channels", s.channels);
+                out.push_str("</trt:AudioSources>");
+            }
+        }
+        "GetVideoSourceConfigurations" | "GetCompatibleVideoSourceConfigurations" => {
+            for c in unique(profiles.iter().map(|p| &p.video_source), |c| &c.token) {
+                video_source_config(&mut out, "trt:Configurations", c);
+            }
+        }
+        "GetVideoSourceConfiguration" => {
+            let token = config_token.ok_or_else(|| Fault::missing_arg("ConfigurationToken"))?;
+            let c = profiles
+                .iter()
+                .map(|p| &p.video_source)
+                .find(|c| c.token == token)
+                .ok_or_else(|| no_config(token))?;
+            video_source_config(&mut out, "trt:Configuration", c);
+        }
+        "GetVideoEncoderConfigurations" | "GetCompatibleVideoEncoderConfigurations" => {
+            for p in &profiles {
+                video_encoder_config_v10(&mut out, "trt:Configurations", &p.video_encoder, timeout);
+            }
+        }
+        "GetVideoEncoderConfiguration" => {
+            let token = config_token.ok_or_else(|| Fault::missing_arg("ConfigurationToken"))?;
+            let c = encoder(&profiles, token)?;
+            video_encoder_config_v10(&mut out, "trt:Configuration", &c, timeout);
+        }
+        "GetAudioSourceConfigurations" | "GetCompatibleAudioSourceConfigurations" => {
+            for c in unique(
+                profiles.iter().filter_map(|p| p.audio_source.as_ref()),
+                |c| &c.token,
+            ) {
+                audio_source_config(&mut out, "trt:Configurations", c);
+            }
+        }
+        "GetAudioSourceConfiguration" => {
+            let token = config_token.ok_or_else(|| Fault::missing_arg("ConfigurationToken"))?;
+            let c = profiles
+                .iter()
+                .filter_map(|p| p.audio_source.as_ref())
+                .find(|c| c.token == token)
+                .ok_or_else(|| no_config(token))?;
+            audio_source_config(&mut out, "trt:Configuration", c);
+        }
+        "GetAudioEncoderConfigurations" | "GetCompatibleAudioEncoderConfigurations" => {
+            for c in unique(
+                profiles.iter().filter_map(|p| p.audio_encoder.as_ref()),
+                |c| &c.token,
+            ) {
+                audio_encoder_config_v10(&mut out, "trt:Configurations", c, timeout);
+            }
+        }
+        "GetAudioEncoderConfiguration" => {
+            let token = config_token.ok_or_else(|| Fault::missing_arg("ConfigurationToken"))?;
+            let c = profiles
+                .iter()
+                .filter_map(|p| p.audio_encoder.as_ref())
+                .find(|c| c.token == token)
+                .ok_or_else(|| no_config(token))?;
+            audio_encoder_config_v10(&mut out, "trt:Configuration", c, timeout);
+        }
+        "GetVideoSourceConfigurationOptions" => {
+            let p = profiles.first().ok_or_else(|| no_config("any"))?;
+            out.push_str("<trt:Options><tt:BoundsRange>");
+            range(&mut out, "tt:XRange", 0, 0);
+            range(&mut out, "tt:YRange", 0, 0);
+            range(
+                &mut out,
+                "tt:WidthRange",
+                p.video_source.width,
+                p.video_source.width,
+            );
+            range(
+                &mut out,
+                "tt:HeightRange",
+                p.video_source.height,
+                p.video_source.height,
+            );
+            out.push_str("</tt:BoundsRange>");
+            el(
+                &mut out,
+                "tt:VideoSourceTokensAvailable",
+                &p.video_source.source_token,
+            );
+            out.push_str("</trt:Options>");
+        }
+        "GetVideoEncoderConfigurationOptions" => {
+            let token = match (config_token, op.text_of("ProfileToken")) {
+                (Some(t), _) => t.to_string(),
+                (None, Some(p)) => find_profile(media, Some(p))?.video_encoder.token,
+                (None, None) => profiles
+                    .first()
+                    .map(|p| p.video_encoder.token.clone())
+                    .unwrap_or_default(),
+            };
+            let o = media
+                .video_encoder_options(&token)
+                .ok_or_else(|| no_config(&token))?;
+            out.push_str("<trt:Options>");
+            range(&mut out, "tt:QualityRange", 0, 10);
+            out.push_str("<tt:H264>");
+            for (w, h) in &o.resolutions {
+                resolution(&mut out, "tt:ResolutionsAvailable", *w, *h);
+            }
+            range(
+                &mut out,
+                "tt:GovLengthRange",
+                o.gov_length.0,
+                o.gov_length.1,
+            );
+            range(&mut out, "tt:FrameRateRange", o.framerate.0, o.framerate.1);
+            range(&mut out, "tt:EncodingIntervalRange", 1, 1);
+            for p in &o.profiles {
+                el(&mut out, "tt:H264ProfilesSupported", p);
+            }
+            out.push_str("</tt:H264><tt:Extension><tt:H264>");
+            for (w, h) in &o.resolutions {
+                resolution(&mut out, "tt:ResolutionsAvailable", *w, *h);
+            }
+            range(
+                &mut out,
+                "tt:GovLengthRange",
+                o.gov_length.0,
+                o.gov_length.1,
+            );
+            range(&mut out, "tt:FrameRateRange", o.framerate.0, o.framerate.1);
+            range(&mut out, "tt:EncodingIntervalRange", 1, 1);
+            for p in &o.profiles {
+                el(&mut out, "tt:H264ProfilesSupported", p);
+            }
+            range(
+                &mut out,
+                "tt:BitrateRange",
+                o.bitrate_kbps.0,
+                o.bitrate_kbps.1,
+            );
+            out.push_str("</tt:H264></tt:Extension></trt:Options>");
+        }
+        "GetAudioSourceConfigurationOptions" => {
+            out.push_str("<trt:Options>");
+            for s in media.audio_sources() {
+                el(&mut out, "tt:InputTokensAvailable", &s.token);
+            }
+            out.push_str("</trt:Options>");
+        }
+        "GetAudioEncoderConfigurationOptions" => {
+            out.push_str("<trt:Options>");
+            for c in unique(
+                profiles.iter().filter_map(|p| p.audio_encoder.as_ref()),
+                |c| &c.token,
+            ) {
+                let _ = write!(
+                    out,
+                    "<tt:Options><tt:Encoding>AAC</tt:Encoding><tt:BitrateList><tt:Items>{}</tt:Items></tt:BitrateList><tt:SampleRateList><tt:Items>{}</tt:Items></tt:SampleRateList></tt:Options>",
+                    c.bitrate_kbps,
+                    c.sample_rate_hz / 1000
+                );
+            }
+            out.push_str("</trt:Options>");
+        }
+        "GetStreamUri" => {
+            let transport = match op
+                .path(&["StreamSetup", "Transport", "Protocol"])
+                .map(|p| p.text.as_str())
+            {
+                Some("UDP") | None => StreamTransport::Udp,
+                Some("TCP") | Some("RTSP") => StreamTransport::Tcp,
+                Some("HTTP") => StreamTransport::Http,
+                Some(other) => {
+                    return Err(Fault::invalid_arg(
+                        "InvalidStreamSetup",
+                        format!("unknown transport {other}"),
+                    ));
+                }
+            };
+            if op
+                .path(&["StreamSetup", "Stream"])
+                .is_some_and(|s| s.text == "RTP-Multicast")
+            {
+                return Err(Fault::invalid_arg(
+                    "InvalidStreamSetup",
+                    "multicast streaming is not offered",
+                ));
+            }
+            let p = find_profile(media, op.text_of("ProfileToken"))?;
+            media_uri(&mut out, &stream_uri(media, ctx, &p.token, transport)?);
+        }
+        "GetSnapshotUri" => {
+            let p = find_profile(media, op.text_of("ProfileToken"))?;
+            media_uri(&mut out, &snapshot_uri(ctx, &p));
+        }
+        "SetVideoEncoderConfiguration" => {
+            let c = op
+                .child("Configuration")
+                .ok_or_else(|| Fault::missing_arg("Configuration"))?;
+            let current = encoder(&profiles, c.attr("token").unwrap_or_default())?;
+            media.set_video_encoder(read_encoder_v10(c, current)?)?;
+        }
+        "GetAudioOutputs"
+        | "GetAudioOutputConfigurations"
+        | "GetAudioDecoderConfigurations"
+        | "GetCompatibleAudioOutputConfigurations"
+        | "GetCompatibleAudioDecoderConfigurations"
+        | "GetVideoAnalyticsConfigurations"
+        | "GetMetadataConfigurations"
+        | "GetCompatibleMetadataConfigurations" => {}
+        _ => return Err(Fault::action_not_supported(name)),
+    }
+    let _ = write!(out, "</trt:{name}Response>");
+    Ok(out)
+}
+
+fn unique<'a, T, K: PartialEq + ?Sized>(
+    items: impl Iterator<Item = &'a T>,
+    key: impl Fn(&T) -> &K,
+) -> Vec<&'a T> {
+    let mut out: Vec<&T> = Vec::new();
+    for item in items {
+        if !out.iter().any(|o| key(o) == key(item)) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+pub(crate) fn encoder(
+    profiles: &[Profile],
+    token: &str,
+) -> Result<VideoEncoderConfiguration, Fault> {
+    profiles
+        .iter()
+        .map(|p| &p.video_encoder)
+        .find(|c| c.token == token)
+        .cloned()
+        .ok_or_else(|| no_config(token))
+}
+
+fn media_uri(out: &mut String, uri: &str) {
+    out.push_str("<trt:MediaUri>");
+    el(out, "tt:Uri", uri);
+    out.push_str("<tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri>");
+}
+
+/// RTSP URL for a profile. Tunnelled RTSP goes to the HTTP port, which speaks it too.
+pub(crate) fn stream_uri(
+    media: &dyn MediaBackend,
+    ctx: &Context,
+    profile: &str,
+    transport: StreamTransport,
+) -> Result<String, Fault> {
+    let path = media
+        .stream_path(profile)
+        .ok_or_else(|| Fault::invalid_arg("NoProfile", "profile has no stream"))?;
+    let port = match transport {
+        StreamTransport::Udp | StreamTransport::Tcp => ctx.rtsp_port,
+        StreamTransport::Http => ctx.http_port,
+    };
+    Ok(ctx.rtsp_url(&path, port))
+}
+
+pub(crate) fn snapshot_uri(ctx: &Context, profile: &Profile) -> String {
+    ctx.http_url(&format!(
+        "/snapshot.jpg?width={}",
+        profile.video_encoder.width
+    ))
+}
+
+fn number<T: std::str::FromStr>(e: Option<&Element>, what: &str) -> Result<Option<T>, Fault> {
+    match e {
+        None => Ok(None),
+        Some(e) => e
+            .text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| Fault::invalid_arg("ConfigModify", format!("{what} is not a number"))),
+    }
+}
+
+fn read_encoder_v10(
+    c: &Element,
+    mut current: VideoEncoderConfiguration,
+) -> Result<VideoEncoderConfiguration, Fault> {
+    if let Some(enc) = c.text_of("Encoding").filter(|e| *e != "H264") {
+        return Err(Fault::invalid_arg(
+            "ConfigModify",
+            format!("encoding {enc} is not offered"),
+        ));
+    }
+    if let Some(w) = number(c.path(&["Resolution", "Width"]), "Width")? {
+        current.width = w;
+    }
+    if let Some(h) = number(c.path(&["Resolution", "Height"]), "Height")? {
+        current.height = h;
+    }
+    if let Some(f) = number::<f32>(c.path(&["RateControl", "FrameRateLimit"]), "FrameRateLimit")? {
+        current.framerate = f.round() as u32;
+    }
+    if let Some(b) = number(c.path(&["RateControl", "BitrateLimit"]), "BitrateLimit")? {
+        current.bitrate_kbps = b;
+    }
+    if let Some(g) = number(c.path(&["H264", "GovLength"]), "GovLength")? {
+        current.gov_length = g;
+    }
+    if let Some(q) = number(c.child("Quality"), "Quality")? {
+        current.quality = q;
+    }
+    if let Some(name) = c.text_of("Name") {
+        current.name = name.to_string();
+    }
+    Ok(current)
+}

@@ -1,0 +1,159 @@
+//! What every service needs: who is asking, from where, and what they may do.
+
+use crate::model::*;
+use crate::soap::Fault;
+
+/// The ONVIF services this crate serves, by their path under `/onvif/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Device,
+    Media,
+    Media2,
+}
+
+impl Service {
+    pub fn from_path(path: &str) -> Option<Self> {
+        match path.trim_end_matches('/') {
+            "/onvif/device_service" => Some(Self::Device),
+            "/onvif/media_service" => Some(Self::Media),
+            "/onvif/media2_service" => Some(Self::Media2),
+            _ => None,
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Device => "/onvif/device_service",
+            Self::Media => "/onvif/media_service",
+            Self::Media2 => "/onvif/media2_service",
+        }
+    }
+
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Self::Device => crate::ns::TDS,
+            Self::Media => crate::ns::TRT,
+            Self::Media2 => crate::ns::TR2,
+        }
+    }
+}
+
+/// ONVIF's access classes (Core spec, default access policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    PreAuth,
+    ReadSystem,
+    ReadSystemSecret,
+    WriteSystem,
+    Unrecoverable,
+    ReadMedia,
+    Actuate,
+}
+
+impl Access {
+    pub fn allowed(self, level: UserLevel) -> bool {
+        match level {
+            UserLevel::Administrator => true,
+            UserLevel::Operator => {
+                !matches!(self, Access::ReadSystemSecret | Access::Unrecoverable)
+            }
+            UserLevel::User => matches!(
+                self,
+                Access::PreAuth | Access::ReadSystem | Access::ReadMedia
+            ),
+        }
+    }
+}
+
+/// The request's circumstances.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Host name or address the client used (Host header without port), for every URL we hand out.
+    pub host: String,
+    pub http_port: u16,
+    pub rtsp_port: u16,
+    pub user: Option<(String, UserLevel)>,
+}
+
+impl Context {
+    fn host_for_url(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}:{}{path}", self.host_for_url(), self.http_port)
+    }
+
+    pub fn rtsp_url(&self, path: &str, port: u16) -> String {
+        format!("rtsp://{}:{port}{path}", self.host_for_url())
+    }
+}
+
+/// The device as the Device service sees it.
+pub trait DeviceBackend: Send + Sync {
+    fn information(&self) -> DeviceInformation;
+    fn network_interfaces(&self) -> Vec<NetworkInterface>;
+    fn hostname(&self) -> String;
+    /// The `urn:uuid:` address WS-Discovery announces.
+    fn endpoint(&self) -> String;
+    fn scopes(&self) -> Vec<String>;
+    fn users(&self) -> Vec<UserEntry>;
+    fn create_users(&self, users: Vec<NewUser>) -> Result<(), Fault>;
+    fn set_users(&self, users: Vec<NewUser>) -> Result<(), Fault>;
+    fn delete_users(&self, names: Vec<String>) -> Result<(), Fault>;
+    /// Starts a reboot; returns the message for the client.
+    fn reboot(&self) -> String;
+    fn factory_default(&self, hard: bool) -> Result<(), Fault>;
+    fn discoverable(&self) -> bool;
+    fn set_discoverable(&self, on: bool) -> Result<(), Fault>;
+}
+
+/// Streams and their configurations, for Media and Media2.
+pub trait MediaBackend: Send + Sync {
+    fn profiles(&self) -> Vec<Profile>;
+    fn video_sources(&self) -> Vec<VideoSource>;
+    fn audio_sources(&self) -> Vec<AudioSource>;
+    fn video_encoder_options(&self, config_token: &str) -> Option<VideoEncoderOptions>;
+    /// RTSP path of a profile, e.g. `/stream`.
+    fn stream_path(&self, profile_token: &str) -> Option<String>;
+    fn session_timeout_s(&self) -> u32;
+    /// Applies and persists a video encoder configuration; invalid values change nothing.
+    fn set_video_encoder(&self, config: VideoEncoderConfiguration) -> Result<(), Fault>;
+}
+
+/// The access class of an operation, by the namespace of its element.
+pub fn access(op: &crate::xml::Element) -> Access {
+    match op.ns.as_str() {
+        crate::ns::TDS => crate::device::access(&op.name),
+        crate::ns::TRT => crate::media::access(&op.name),
+        crate::ns::TR2 => crate::media2::access(&op.name),
+        // Unknown operations are answered with a fault; asking for a login first would only
+        // make a client retry the same thing.
+        _ => Access::PreAuth,
+    }
+}
+
+/// Runs an operation and returns the response body (without the envelope).
+///
+/// The operation's namespace picks the service, so a client that posts a Media request to the
+/// device address is still understood.
+pub fn dispatch(
+    req: &crate::soap::Request,
+    ctx: &Context,
+    device: &dyn DeviceBackend,
+    media: &dyn MediaBackend,
+) -> Result<String, Fault> {
+    match req.operation.ns.as_str() {
+        crate::ns::TDS => crate::device::handle(req, ctx, device),
+        crate::ns::TRT => crate::media::handle(req, ctx, media),
+        crate::ns::TR2 => crate::media2::handle(req, ctx, media),
+        _ => Err(Fault::action_not_supported(&format!(
+            "{{{}}}{}",
+            req.operation.ns, req.operation.name
+        ))),
+    }
+}
