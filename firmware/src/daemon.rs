@@ -9,7 +9,7 @@ use rand::Rng;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
-use crate::{http, media, rtsp};
+use crate::{camera, http, identity, media, rtsp, settings};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -58,16 +58,33 @@ fn random_password() -> String {
         .collect()
 }
 
+/// Where run-time state lives: the configured directory, else the system's or the user's.
+fn data_dir(config: &Config, simulate: bool) -> PathBuf {
+    if !config.storage.data_dir.as_os_str().is_empty() {
+        return config.storage.data_dir.clone();
+    }
+    if simulate {
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+            .unwrap_or_else(std::env::temp_dir);
+        return base.join("babymonitor");
+    }
+    PathBuf::from("/var/lib/babymonitor")
+}
+
 pub fn run(cli: Options) -> anyhow::Result<()> {
-    let mut config = load_config(&cli)?;
-    let mut generated = None;
+    let base = load_config(&cli)?;
+    let generated = (cli.simulate && base.users.is_empty()).then(random_password);
+    let settings = Arc::new(settings::Settings::new(
+        config_path(&cli),
+        base.clone(),
+        &data_dir(&base, cli.simulate),
+        generated.as_deref().map(simulated_admin),
+    )?);
+    let config = settings.current();
     if config.users.is_empty() {
-        if !cli.simulate {
-            bail!(NO_USERS);
-        }
-        let password = random_password();
-        config.users.push(simulated_admin(&password));
-        generated = Some(password);
+        bail!(NO_USERS);
     }
     let listen = cli.listen.unwrap_or(if cli.simulate {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
@@ -80,12 +97,24 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
 
     gst::init().context("initialising GStreamer")?;
     let encoders = media::Encoders::detect(&config.video)?;
-    let mut capture = media::Capture::start(&config, &encoders)?;
+    let capture = Arc::new(media::Capture::start(&config, &encoders)?);
     let with_audio = capture.has_audio(&config, &encoders);
     if config.audio.enabled && !with_audio {
         warn!("no AAC encoder is installed: the streams carry no sound");
     }
-    let mut rtsp = rtsp::RtspServer::start(&config, listen, Arc::clone(capture.hub()), with_audio)?;
+    let rtsp = Arc::new(rtsp::RtspServer::start(
+        &config,
+        listen,
+        Arc::clone(capture.hub()),
+        with_audio,
+    )?);
+    let identity = identity::Identity::detect();
+    let camera = Arc::new(camera::Camera::new(
+        Arc::clone(&settings),
+        identity,
+        cli.simulate,
+        with_audio,
+    ));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -99,26 +128,28 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
         info!(%addr, "HTTP server listening");
-        let state = Arc::new(http::AppState::new(
-            config.clone(),
-            Arc::clone(capture.hub()),
-            http::Authenticator::new(config.users.clone()),
-            rtsp.port(),
-        ));
+        let state = Arc::new(http::AppState {
+            settings: Arc::clone(&settings),
+            hub: Arc::clone(capture.hub()),
+            auth: http::Authenticator::new(config.users.clone()),
+            rtsp_port: rtsp.port(),
+            camera,
+            wsse: onvif::security::Verifier::new(std::time::Duration::from_secs(
+                config.onvif.clock_skew_s,
+            )),
+        });
+        subscribe(&settings, &capture, &rtsp, &state, encoders);
         print_welcome(listen, rtsp.port(), config.http.port, generated.as_deref());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(http::serve(listener, Arc::clone(&state), stop_rx));
-        let live = Live {
-            capture: &capture,
-            rtsp: &rtsp,
-            http: &state,
-            encoders,
-        };
-        let mut running = config;
         loop {
             match next_signal().await? {
                 Signal::Stop => break,
-                Signal::Reload => reload(&cli, &mut running, generated.as_deref(), &live),
+                Signal::Reload => {
+                    if let Err(e) = settings.reload_file() {
+                        error!("{e}: keeping the running configuration");
+                    }
+                }
             }
         }
         info!("stopping");
@@ -130,6 +161,44 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
     capture.shutdown();
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     result
+}
+
+/// Hands every settings change (SIGHUP or ONVIF) to the parts that apply it.
+fn subscribe(
+    settings: &settings::Settings,
+    capture: &Arc<media::Capture>,
+    rtsp: &Arc<rtsp::RtspServer>,
+    state: &Arc<http::AppState>,
+    encoders: media::Encoders,
+) {
+    let running = std::sync::Mutex::new(settings.current().as_ref().clone());
+    let (capture, rtsp, state) = (Arc::clone(capture), Arc::clone(rtsp), Arc::clone(state));
+    settings.subscribe(move |new| {
+        let mut old = running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let needs_restart = [
+            ("rtsp", old.rtsp != new.rtsp),
+            ("http", old.http != new.http),
+            ("audio.enabled", old.audio.enabled != new.audio.enabled),
+            ("video.encoder", old.video.encoder != new.video.encoder),
+            (
+                "onvif.clock_skew_s",
+                old.onvif.clock_skew_s != new.onvif.clock_skew_s,
+            ),
+        ];
+        for (what, changed) in needs_restart {
+            if changed {
+                warn!("{what} changed: that takes effect when babymonitor restarts");
+            }
+        }
+        capture.reconfigure(new, &encoders);
+        if old.users != new.users {
+            rtsp.set_users(&new.users);
+            state.auth.set_users(new.users.clone());
+        }
+        *old = new.clone();
+    });
 }
 
 enum Signal {
@@ -147,59 +216,6 @@ async fn next_signal() -> anyhow::Result<Signal> {
         _ = int.recv() => Signal::Stop,
         _ = hup.recv() => Signal::Reload,
     })
-}
-
-/// The parts a reload can change while they run.
-struct Live<'a> {
-    capture: &'a media::Capture,
-    rtsp: &'a rtsp::RtspServer,
-    http: &'a http::AppState,
-    encoders: media::Encoders,
-}
-
-/// SIGHUP: reads the configuration again. A file that cannot be used changes nothing (the
-/// error names file, line and field); a good one applies users and capture settings at once.
-fn reload(cli: &Options, running: &mut Config, generated: Option<&str>, live: &Live<'_>) {
-    let Some(path) = config_path(cli) else {
-        warn!("SIGHUP: there is no configuration file to read again");
-        return;
-    };
-    let mut new = match Config::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            error!("{e}: keeping the running configuration");
-            return;
-        }
-    };
-    if new.users.is_empty() {
-        match generated {
-            Some(password) => new.users.push(simulated_admin(password)),
-            None => {
-                error!(
-                    "{}: {NO_USERS}: keeping the running configuration",
-                    path.display()
-                );
-                return;
-            }
-        }
-    }
-    let needs_restart = [
-        ("rtsp", running.rtsp != new.rtsp),
-        ("http", running.http != new.http),
-        ("audio.enabled", running.audio.enabled != new.audio.enabled),
-        ("video.encoder", running.video.encoder != new.video.encoder),
-    ];
-    for (what, changed) in needs_restart {
-        if changed {
-            warn!("{what} changed: that takes effect when babymonitor restarts");
-        }
-    }
-    live.capture.reconfigure(&new, &live.encoders);
-    live.rtsp.set_users(&new.users);
-    live.http.auth.set_users(new.users.clone());
-    live.http.set_config(new.clone());
-    *running = new;
-    info!(file = %path.display(), "configuration reloaded");
 }
 
 fn print_welcome(listen: IpAddr, rtsp_port: u16, http_port: u16, password: Option<&str>) {

@@ -166,9 +166,10 @@ impl Settings {
             .push(Box::new(f));
     }
 
+    /// The made-up admin of a simulated run is always there and never stored.
     fn with_generated(&self, mut config: Config) -> Config {
-        if config.users.is_empty()
-            && let Some(admin) = &self.generated
+        if let Some(admin) = &self.generated
+            && !config.users.iter().any(|u| u.name == admin.name)
         {
             config.users.push(admin.clone());
         }
@@ -217,13 +218,15 @@ impl Settings {
     }
 
     /// Changes the run-time state; the result must validate, is stored atomically, then applied.
+    /// The editor gets the state and the settings it describes (without a simulated admin).
     pub fn change(
         &self,
         edit: impl FnOnce(&mut RuntimeState, &Config) -> Result<(), Refused>,
     ) -> Result<(), Refused> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut state = inner.state.clone();
-        edit(&mut state, &self.current())?;
+        // The editor sees the stored settings, without the simulated admin.
+        edit(&mut state, &inner.state.apply(inner.base.clone()))?;
         let effective = self.with_generated(state.apply(inner.base.clone()));
         effective
             .validate()

@@ -78,7 +78,7 @@ impl Setup {
     }
 
     /// The config file's text for the given ports.
-    fn render(&self, rtsp_port: u16, http_port: u16) -> String {
+    fn render(&self, rtsp_port: u16, http_port: u16, data_dir: &Path) -> String {
         let mut sections = self.sections.clone();
         sections
             .entry("rtsp".into())
@@ -88,6 +88,10 @@ impl Setup {
             .entry("http".into())
             .or_default()
             .push(format!("port = {http_port}"));
+        sections
+            .entry("storage".into())
+            .or_default()
+            .push(format!("data_dir = \"{}\"", data_dir.display()));
         let mut toml = String::new();
         for (name, lines) in &sections {
             toml.push_str(&format!("[{name}]\n{}\n\n", lines.join("\n")));
@@ -137,7 +141,7 @@ impl Daemon {
         let mut dir = tempfile::tempdir()?;
         for _attempt in 0..3 {
             let (rtsp_port, http_port) = (free_port(), free_port());
-            let toml = setup.render(rtsp_port, http_port);
+            let toml = setup.render(rtsp_port, http_port, &dir.path().join("data"));
             let config = dir.path().join("config.toml");
             std::fs::write(&config, toml)?;
             let log = std::fs::File::create(dir.path().join("daemon.log"))?;
@@ -178,7 +182,11 @@ impl Daemon {
     pub fn reload(&self, setup: &Setup) {
         std::fs::write(
             self.config_path(),
-            setup.render(self.rtsp_port, self.http_port),
+            setup.render(
+                self.rtsp_port,
+                self.http_port,
+                &self.dir.path().join("data"),
+            ),
         )
         .expect("write config");
         self.signal("HUP");

@@ -45,6 +45,17 @@ impl Authenticator {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    pub fn password_of(&self, name: &str) -> Option<String> {
+        self.users()
+            .iter()
+            .find(|u| u.name == name)
+            .map(|u| u.password.clone())
+    }
+
+    pub fn role_of(&self, name: &str) -> Option<Role> {
+        self.users().iter().find(|u| u.name == name).map(|u| u.role)
+    }
+
     /// Replaces the accounts; takes effect with the next request.
     pub fn set_users(&self, users: Vec<User>) {
         *self
@@ -53,7 +64,7 @@ impl Authenticator {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = users;
     }
 
-    fn throttled(&self, ip: IpAddr) -> Option<Duration> {
+    pub fn throttled(&self, ip: IpAddr) -> Option<Duration> {
         let mut failures = self
             .failures
             .lock()
@@ -66,7 +77,7 @@ impl Authenticator {
             .map(|(_, since)| WINDOW.saturating_sub(now.duration_since(*since)))
     }
 
-    fn record_failure(&self, ip: IpAddr) {
+    pub fn record_failure(&self, ip: IpAddr) {
         let mut failures = self
             .failures
             .lock()
@@ -130,7 +141,7 @@ impl Authenticator {
         }
     }
 
-    fn challenge(&self, stale: bool) -> Response<Body> {
+    pub fn challenge(&self, stale: bool) -> Response<Body> {
         let mut r = text(StatusCode::UNAUTHORIZED, "authentication required\n");
         for value in self.digest.challenges(stale) {
             if let Ok(v) = HeaderValue::from_str(&value) {

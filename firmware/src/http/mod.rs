@@ -2,6 +2,7 @@
 
 mod auth;
 mod metrics;
+mod onvif;
 mod snapshot;
 
 use std::convert::Infallible;
@@ -22,8 +23,10 @@ use tracing::{debug, info};
 
 pub use auth::Authenticator;
 
+use crate::camera::Camera;
 use crate::config::Config;
 use crate::media::Hub;
+use crate::settings::Settings;
 
 pub type Body = Full<Bytes>;
 
@@ -32,37 +35,18 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// What every request handler can reach.
 pub struct AppState {
-    config: std::sync::RwLock<Arc<Config>>,
+    pub settings: Arc<Settings>,
     pub hub: Arc<Hub>,
     pub auth: Authenticator,
     pub rtsp_port: u16,
+    pub camera: Arc<Camera>,
+    pub wsse: ::onvif::security::Verifier,
 }
 
 impl AppState {
-    pub fn new(config: Config, hub: Arc<Hub>, auth: Authenticator, rtsp_port: u16) -> Self {
-        Self {
-            config: std::sync::RwLock::new(Arc::new(config)),
-            hub,
-            auth,
-            rtsp_port,
-        }
-    }
-
     /// The configuration now (a reload may replace it between two requests).
     pub fn config(&self) -> Arc<Config> {
-        Arc::clone(
-            &self
-                .config
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
-    }
-
-    pub fn set_config(&self, config: Config) {
-        *self
-            .config
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
+        self.settings.current()
     }
 }
 
@@ -85,6 +69,12 @@ pub async fn route(
     let path = req.uri().path().to_string();
     if path == "/healthz" {
         return text(StatusCode::OK, "ok\n");
+    }
+    if path.starts_with("/onvif/") {
+        if !state.config().onvif.enabled {
+            return text(StatusCode::NOT_FOUND, "ONVIF is switched off\n");
+        }
+        return onvif::serve(&state, req, peer).await;
     }
     let user = match state.auth.check(&req, peer) {
         Ok(user) => user,

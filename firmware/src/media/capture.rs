@@ -71,7 +71,7 @@ struct Slot {
 pub struct Capture {
     hub: Arc<Hub>,
     commands: Sender<Command>,
-    thread: Option<JoinHandle<()>>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Capture {
@@ -95,7 +95,7 @@ impl Capture {
         Ok(Self {
             hub,
             commands: tx,
-            thread: Some(thread),
+            thread: std::sync::Mutex::new(Some(thread)),
         })
     }
 
@@ -116,9 +116,14 @@ impl Capture {
     }
 
     /// Stops every pipeline and waits for the controller to finish.
-    pub fn shutdown(&mut self) {
+    pub fn shutdown(&self) {
         let _ = self.commands.send(Command::Shutdown);
-        if let Some(thread) = self.thread.take() {
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
             let _ = thread.join();
         }
     }

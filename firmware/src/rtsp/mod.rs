@@ -23,7 +23,7 @@ pub struct RtspServer {
     /// Who `auth` knows now, so that a reload can remove whoever left.
     users: std::sync::Mutex<Vec<String>>,
     main_loop: glib::MainLoop,
-    thread: Option<JoinHandle<()>>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     port: u16,
 }
 
@@ -81,7 +81,7 @@ impl RtspServer {
             auth,
             users,
             main_loop,
-            thread: Some(thread),
+            thread: std::sync::Mutex::new(Some(thread)),
             port,
         })
     }
@@ -106,9 +106,14 @@ impl RtspServer {
         self.port
     }
 
-    pub fn stop(&mut self) {
+    pub fn stop(&self) {
         self.main_loop.quit();
-        if let Some(t) = self.thread.take() {
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(t) = thread {
             let _ = t.join();
         }
     }

@@ -1,0 +1,217 @@
+//! `POST /onvif/<service>`: SOAP requests, authenticated by WS-Security or HTTP Digest.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use onvif::service::{Access, Context};
+use onvif::soap::{self, Fault};
+use tracing::{debug, warn};
+
+use super::{AppState, Body};
+use crate::camera::level;
+
+/// SOAP requests are small; anything bigger is refused before it is read.
+const MAX_SOAP: usize = 256 * 1024;
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn soap_response(status: StatusCode, xml: String) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(xml)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/soap+xml; charset=utf-8"),
+    );
+    r
+}
+
+fn fault(f: &Fault) -> Response<Body> {
+    let status = StatusCode::from_u16(f.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    soap_response(status, f.to_envelope())
+}
+
+/// Host name and port the client used, from the Host header (what it can reach us at).
+fn host_and_port(headers: &hyper::HeaderMap, default_port: u16) -> (String, u16) {
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) if !n.is_empty() && (n.ends_with(']') || !n.contains(':')) => {
+            (n, p.parse().unwrap_or(default_port))
+        }
+        _ => (host, 80),
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    if name.is_empty() || name == "0.0.0.0" {
+        ("127.0.0.1".into(), default_port)
+    } else {
+        (name.to_string(), port)
+    }
+}
+
+pub(super) async fn serve(
+    state: &AppState,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    if req.method() != hyper::Method::POST {
+        return super::text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "ONVIF services take SOAP over POST\n",
+        );
+    }
+    let config = state.config();
+    let (host, http_port) = host_and_port(req.headers(), config.http.port);
+    let (parts, body) = req.into_parts();
+    let bytes =
+        match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_SOAP).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(_)) => {
+                return soap_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Fault::not_well_formed("the request is too large").to_envelope(),
+                );
+            }
+            Err(_) => return super::text(StatusCode::REQUEST_TIMEOUT, "request body too slow\n"),
+        };
+    let request = match soap::parse_request(&bytes) {
+        Ok(r) => r,
+        Err(f) => return fault(&f),
+    };
+    let access = onvif::service::access(&request.operation);
+    let user = match authenticate(state, &parts, &request, access, peer) {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
+    if let Some((name, level)) = &user
+        && !access.allowed(*level)
+    {
+        warn!(%peer, user = name, operation = request.name(), "not allowed for this user");
+        return fault(&Fault::not_authorized());
+    }
+    let ctx = Context {
+        host,
+        http_port,
+        rtsp_port: config.rtsp.port,
+        user,
+    };
+    debug!(%peer, operation = request.name(), user = ctx.user.as_ref().map(|u| u.0.as_str()), "ONVIF");
+    match onvif::service::dispatch(&request, &ctx, state.camera.as_ref(), state.camera.as_ref()) {
+        Ok(body) => soap_response(StatusCode::OK, soap::envelope(&body)),
+        Err(f) => {
+            debug!(%peer, operation = request.name(), reason = f.reason, "ONVIF fault");
+            fault(&f)
+        }
+    }
+}
+
+type Authed = Option<(String, onvif::model::UserLevel)>;
+
+/// WS-Security first (what ONVIF clients send), then HTTP Digest; pre-auth operations need neither.
+fn authenticate(
+    state: &AppState,
+    parts: &hyper::http::request::Parts,
+    request: &soap::Request,
+    access: Access,
+    peer: SocketAddr,
+) -> Result<Authed, Box<Response<Body>>> {
+    let level_of = |name: &str| state.auth.role_of(name).map(level);
+    match onvif::security::username_token(request.header.as_ref()) {
+        Some(token) => {
+            if access == Access::PreAuth {
+                return Ok(None);
+            }
+            if state.auth.throttled(peer.ip()).is_some() {
+                return Err(Box::new(fault(&Fault::not_authorized())));
+            }
+            let verified = token.and_then(|t| {
+                state
+                    .wsse
+                    .verify(&t, time::OffsetDateTime::now_utc(), |name| {
+                        state.auth.password_of(name)
+                    })
+            });
+            match verified {
+                Ok(name) => {
+                    let level =
+                        level_of(&name).ok_or_else(|| Box::new(fault(&Fault::not_authorized())))?;
+                    Ok(Some((name, level)))
+                }
+                Err(e) => {
+                    warn!(%peer, reason = %e, operation = request.name(), "ONVIF login refused");
+                    state.auth.record_failure(peer.ip());
+                    Err(Box::new(fault(&Fault::not_authorized())))
+                }
+            }
+        }
+        None if access == Access::PreAuth
+            && !parts.headers.contains_key(hyper::header::AUTHORIZATION) =>
+        {
+            Ok(None)
+        }
+        None => {
+            let probe = Request::from_parts(parts.clone(), ());
+            match state.auth.check(&probe, peer) {
+                Ok(user) => {
+                    let level = level_of(&user.name)
+                        .ok_or_else(|| Box::new(fault(&Fault::not_authorized())))?;
+                    Ok(Some((user.name, level)))
+                }
+                Err(_) if access == Access::PreAuth => Ok(None),
+                Err(challenge) => {
+                    // A 401 with the Digest challenge, carrying the SOAP fault as its body.
+                    let mut r = *challenge;
+                    if r.status() == StatusCode::UNAUTHORIZED {
+                        *r.body_mut() =
+                            Full::new(Bytes::from(Fault::not_authorized().to_envelope()));
+                        r.headers_mut().insert(
+                            CONTENT_TYPE,
+                            HeaderValue::from_static("application/soap+xml; charset=utf-8"),
+                        );
+                    }
+                    Err(Box::new(r))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_and_port;
+
+    #[test]
+    fn urls_use_the_host_and_port_the_client_used() {
+        let headers = |h: &str| {
+            let mut m = hyper::HeaderMap::new();
+            m.insert(hyper::header::HOST, h.parse().expect("header"));
+            m
+        };
+        assert_eq!(
+            host_and_port(&headers("cam.local:8080"), 1),
+            ("cam.local".into(), 8080)
+        );
+        assert_eq!(
+            host_and_port(&headers("10.0.0.5"), 1),
+            ("10.0.0.5".into(), 80)
+        );
+        assert_eq!(
+            host_and_port(&headers("[fe80::1]:8080"), 1),
+            ("fe80::1".into(), 8080)
+        );
+        assert_eq!(
+            host_and_port(&headers("0.0.0.0:8080"), 8080),
+            ("127.0.0.1".into(), 8080)
+        );
+        assert_eq!(
+            host_and_port(&hyper::HeaderMap::new(), 8080),
+            ("127.0.0.1".into(), 8080)
+        );
+    }
+}
