@@ -10,3 +10,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p babymonitor
 # Each end-to-end test runs its own daemon; two at a time fit the two-core machines we use.
 cargo test --workspace -- --test-threads=2
+# Real ONVIF clients: onvif-zeep-async (Home Assistant, Frigate) and the npm onvif client.
+.venv/bin/pytest -q tests/python
+(cd tests/node && node --test)

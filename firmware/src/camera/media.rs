@@ -191,9 +191,15 @@ impl MediaBackend for Camera {
             keyframe_interval: c.gov_length,
         };
         self.settings
-            .change(|state, _| {
+            .change(|state, stored| {
                 if s.profile == "main" {
                     state.main = Some(wanted.clone());
+                    // The sub stream is scaled from the main one: it follows a lower frame rate.
+                    if stored.video.sub.framerate > wanted.framerate {
+                        let mut sub = StreamState::from(&stored.video.sub);
+                        sub.framerate = wanted.framerate;
+                        state.sub = Some(sub);
+                    }
                 } else {
                     state.sub = Some(wanted.clone());
                 }

@@ -1,0 +1,114 @@
+"""Starts the real babymonitor daemon for the Python tests (ONVIF clients as NVRs use them)."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = ("admin", "admin pass 1")
+VIEWER = ("viewer", "viewer-pass-2")
+
+
+def binary() -> str:
+    return os.environ.get("BABYMONITOR_BIN", str(ROOT / "target" / "debug" / "babymonitor"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    def __init__(self, tmp: Path, extra: str = ""):
+        self.tmp = tmp
+        self.extra = extra
+        self.proc = None
+        self.rtsp_port = free_port()
+        self.http_port = free_port()
+
+    def config(self) -> str:
+        return f"""
+[rtsp]
+port = {self.rtsp_port}
+[http]
+port = {self.http_port}
+[storage]
+data_dir = "{self.tmp / 'data'}"
+[video.main]
+width = 640
+height = 360
+[video.sub]
+width = 320
+height = 180
+{self.extra}
+[[users]]
+name = "{ADMIN[0]}"
+password = "{ADMIN[1]}"
+role = "admin"
+[[users]]
+name = "{VIEWER[0]}"
+password = "{VIEWER[1]}"
+role = "user"
+"""
+
+    def start(self):
+        path = self.tmp / "config.toml"
+        path.write_text(self.config())
+        self.log = open(self.tmp / "daemon.log", "ab")
+        self.proc = subprocess.Popen(
+            [binary(), "--simulate", "--config", str(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            env={**os.environ, "RUST_LOG": "babymonitor=debug,info"},
+        )
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            assert self.proc.poll() is None, self.read_log()
+            try:
+                socket.create_connection(("127.0.0.1", self.http_port), timeout=0.2).close()
+                socket.create_connection(("127.0.0.1", self.rtsp_port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("daemon did not start:\n" + self.read_log())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=8)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def read_log(self) -> str:
+        return (self.tmp / "daemon.log").read_text(errors="replace")
+
+    def rtsp_with_creds(self, uri: str, creds=ADMIN) -> str:
+        from urllib.parse import quote
+
+        user, password = creds
+        return uri.replace("rtsp://", f"rtsp://{quote(user, safe='')}:{quote(password, safe='')}@", 1)
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    d = Daemon(tmp_path).start()
+    yield d
+    d.stop()
+
+
+def ffprobe(url: str, transport: str = "tcp") -> str:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-rw_timeout", "15000000", "-rtsp_transport", transport,
+         "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", url],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
