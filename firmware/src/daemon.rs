@@ -134,6 +134,14 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             auth: http::Authenticator::new(config.users.clone()),
             rtsp_port: rtsp.port(),
             camera,
+            rtsp_addr: SocketAddr::new(
+                if listen.is_unspecified() {
+                    IpAddr::V4(Ipv4Addr::LOCALHOST)
+                } else {
+                    listen
+                },
+                rtsp.port(),
+            ),
             wsse: onvif::security::Verifier::new(std::time::Duration::from_secs(
                 config.onvif.clock_skew_s,
             )),

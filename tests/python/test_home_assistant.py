@@ -71,12 +71,18 @@ async def test_the_home_assistant_sequence(daemon):
         sources = await media.GetVideoSources()
         assert main.VideoSourceConfiguration.SourceToken in [s.token for s in sources]
 
-        for protocol, transport in [("RTSP", "tcp"), ("UDP", "udp"), ("TCP", "tcp")]:
+        for protocol, transport, port in [
+            ("RTSP", "tcp", daemon.rtsp_port),
+            ("UDP", "udp", daemon.rtsp_port),
+            ("TCP", "tcp", daemon.rtsp_port),
+            # Tunnelled in HTTP, through the HTTP port.
+            ("HTTP", "http", daemon.http_port),
+        ]:
             req = media.create_type("GetStreamUri")
             req.ProfileToken = main.token
             req.StreamSetup = {"Stream": "RTP-Unicast", "Transport": {"Protocol": protocol}}
             uri = (await media.GetStreamUri(req)).Uri
-            assert uri.startswith(f"rtsp://127.0.0.1:{daemon.rtsp_port}/"), uri
+            assert uri.startswith(f"rtsp://127.0.0.1:{port}/"), uri
             out = ffprobe(daemon.rtsp_with_creds(uri), transport)
             assert "h264,640,360" in out and "aac" in out, out
 
@@ -186,3 +192,19 @@ async def test_users_are_managed_over_onvif_and_persist(daemon):
         assert await media.GetProfiles()
     finally:
         await cam.close()
+
+
+MEDIA2_STREAM_URI = """<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>
+<GetStreamUri xmlns="http://www.onvif.org/ver20/media/wsdl"><Protocol>{protocol}</Protocol><ProfileToken>{token}</ProfileToken></GetStreamUri>
+</s:Body></s:Envelope>"""
+
+
+@pytest.mark.parametrize("protocol,transport", [("RtspUnicast", "udp"), ("RTSP", "tcp"), ("RtspOverHttp", "http")])
+def test_media2_stream_uris_play(daemon, protocol, transport):
+    body = MEDIA2_STREAM_URI.format(protocol=protocol, token="sub")
+    r = httpx.post(f"http://127.0.0.1:{daemon.http_port}/onvif/media2_service", content=body,
+                   headers={"Content-Type": SOAP}, auth=httpx.DigestAuth(*ADMIN))
+    assert r.status_code == 200, r.text
+    uri = r.text.split("<tr2:Uri>")[1].split("</tr2:Uri>")[0]
+    out = ffprobe(daemon.rtsp_with_creds(uri), transport)
+    assert "h264,320,180" in out and "aac" in out, out

@@ -4,6 +4,7 @@ mod auth;
 mod metrics;
 mod onvif;
 mod snapshot;
+mod tunnel;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub rtsp_port: u16,
     pub camera: Arc<Camera>,
     pub wsse: ::onvif::security::Verifier,
+    /// Where tunnelled RTSP is passed on to.
+    pub rtsp_addr: std::net::SocketAddr,
 }
 
 impl AppState {
@@ -135,6 +138,10 @@ pub async fn serve(
                 let state = Arc::clone(&state);
                 let mut conn_shutdown = shutdown.clone();
                 connections.spawn(async move {
+                    if tunnel::detect(&stream).await {
+                        tunnel::relay(stream, state.rtsp_addr, peer).await;
+                        return;
+                    }
                     let service = service_fn(move |req| {
                         let state = Arc::clone(&state);
                         async move { Ok::<_, Infallible>(route(state, req, peer).await) }
