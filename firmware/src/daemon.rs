@@ -131,7 +131,10 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         let state = Arc::new(http::AppState {
             settings: Arc::clone(&settings),
             hub: Arc::clone(capture.hub()),
-            auth: http::Authenticator::new(config.users.clone()),
+            auth: http::Authenticator::new(
+                config.users.clone(),
+                config.http.failed_logins_per_minute,
+            ),
             rtsp_port: rtsp.port(),
             camera,
             rtsp_addr: SocketAddr::new(

@@ -46,3 +46,47 @@ pub async fn challenges(url: &str) -> anyhow::Result<(u16, Vec<String>)> {
         .collect();
     Ok((r.status().as_u16(), values))
 }
+
+/// POST `body` as SOAP; with credentials, answers a Digest challenge once.
+/// Returns (status, body).
+pub async fn post_soap(
+    url: &str,
+    body: &str,
+    creds: Option<(&str, &str)>,
+) -> anyhow::Result<(u16, String)> {
+    let client = reqwest::Client::new();
+    let send = |auth: Option<String>| {
+        let mut req = client
+            .post(url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/soap+xml; charset=utf-8",
+            )
+            .body(body.to_string());
+        if let Some(a) = auth {
+            req = req.header(AUTHORIZATION, a);
+        }
+        req.send()
+    };
+    let first = send(None).await?;
+    let (Some((user, pass)), 401) = (creds, first.status().as_u16()) else {
+        let status = first.status().as_u16();
+        return Ok((status, first.text().await?));
+    };
+    let challenge = first
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("Digest"))
+        .context("401 without a Digest challenge")?
+        .to_string();
+    let path = reqwest::Url::parse(url)?.path().to_string();
+    let mut prompt = digest_auth::parse(&challenge)?;
+    let mut ctx = digest_auth::AuthContext::new(user, pass, &path);
+    ctx.method = digest_auth::HttpMethod::POST;
+    let answer = prompt.respond(&ctx)?;
+    let second = send(Some(answer.to_header_string())).await?;
+    let status = second.status().as_u16();
+    Ok((status, second.text().await?))
+}

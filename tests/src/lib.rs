@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 pub mod http;
+pub mod onvif;
 pub mod rtsp;
 
 pub const ADMIN: (&str, &str) = ("admin", "admin pass 1");

@@ -97,11 +97,16 @@ impl Default for RtspConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub port: u16,
+    /// Failed logins one address may make in a minute before it has to wait.
+    pub failed_logins_per_minute: u32,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { port: 8080 }
+        Self {
+            port: 8080,
+            failed_logins_per_minute: 10,
+        }
     }
 }
 
@@ -166,6 +171,12 @@ impl Config {
                 format!("must differ from rtsp.port ({})", self.rtsp.port),
             );
         }
+        p.range(
+            "http.failed_logins_per_minute",
+            self.http.failed_logins_per_minute,
+            1,
+            10_000,
+        );
         p.range("onvif.clock_skew_s", self.onvif.clock_skew_s, 5, 86_400);
         p.range("rtsp.max_clients", self.rtsp.max_clients, 1, 256);
         p.range(

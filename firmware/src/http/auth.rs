@@ -13,13 +13,13 @@ use tracing::warn;
 use super::{Body, text};
 use crate::config::{Role, User};
 
-/// Failures from one address within `WINDOW` before it must wait.
-const MAX_FAILURES: u32 = 10;
+/// Failures are counted per address over this window.
 const WINDOW: Duration = Duration::from_secs(60);
 
 pub struct Authenticator {
     digest: DigestAuthority,
     users: std::sync::RwLock<Vec<User>>,
+    max_failures: u32,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
@@ -31,10 +31,11 @@ pub struct AuthedUser {
 }
 
 impl Authenticator {
-    pub fn new(users: Vec<User>) -> Self {
+    pub fn new(users: Vec<User>, max_failures: u32) -> Self {
         Self {
             digest: DigestAuthority::new(crate::REALM, Duration::from_secs(300)),
             users: std::sync::RwLock::new(users),
+            max_failures,
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -73,7 +74,7 @@ impl Authenticator {
         failures.retain(|_, (_, since)| now.duration_since(*since) < WINDOW);
         failures
             .get(&ip)
-            .filter(|(n, _)| *n >= MAX_FAILURES)
+            .filter(|(n, _)| *n >= self.max_failures)
             .map(|(_, since)| WINDOW.saturating_sub(now.duration_since(*since)))
     }
 

@@ -60,6 +60,9 @@ pub(super) async fn serve(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Body> {
+    if onvif::service::Service::from_path(req.uri().path()).is_none() {
+        return super::text(StatusCode::NOT_FOUND, "no such ONVIF service\n");
+    }
     if req.method() != hyper::Method::POST {
         return super::text(
             StatusCode::METHOD_NOT_ALLOWED,
