@@ -37,7 +37,8 @@ for op in "trt:GetProfiles|<GetProfiles xmlns=\"http://www.onvif.org/ver10/media
 import hashlib, re, sys, urllib.request
 port = sys.argv[1]
 try:
-    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/onvif/media_service", data=b"x", method="POST"))
+    envelope = b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><GetProfiles xmlns="http://www.onvif.org/ver10/media/wsdl"/></s:Body></s:Envelope>'
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/onvif/media_service", data=envelope, method="POST"))
 except urllib.error.HTTPError as e:
     challenge = e.headers.get_all("WWW-Authenticate")[0]
 nonce = re.search(r'nonce="([^"]+)"', challenge).group(1)
