@@ -122,6 +122,40 @@ pub fn handle(req: &Request, ctx: &Context, dev: &dyn DeviceBackend) -> Result<S
             "https://www.onvif.org/profiles/specifications/",
         ),
         "GetEndpointReference" => el(&mut out, "tds:GUID", dev.endpoint()),
+        "GetNetworkProtocols" => {
+            for (name, port) in [("HTTP", ctx.http_port), ("RTSP", ctx.rtsp_port)] {
+                out.push_str("<tds:NetworkProtocols>");
+                el(&mut out, "tt:Name", name);
+                out.push_str("<tt:Enabled>true</tt:Enabled>");
+                el(&mut out, "tt:Port", port);
+                out.push_str("</tds:NetworkProtocols>");
+            }
+        }
+        "GetDNS" => {
+            out.push_str("<tds:DNSInformation><tt:FromDHCP>false</tt:FromDHCP>");
+            for server in dev.dns_servers() {
+                out.push_str("<tt:DNSManual><tt:Type>IPv4</tt:Type>");
+                el(&mut out, "tt:IPv4Address", server);
+                out.push_str("</tt:DNSManual>");
+            }
+            out.push_str("</tds:DNSInformation>");
+        }
+        "GetNetworkDefaultGateway" => {
+            out.push_str("<tds:NetworkGateway>");
+            for gw in dev.gateways() {
+                el(&mut out, "tt:IPv4Address", gw);
+            }
+            out.push_str("</tds:NetworkGateway>");
+        }
+        "GetNTP" => {
+            out.push_str("<tds:NTPInformation><tt:FromDHCP>false</tt:FromDHCP>");
+            for server in dev.ntp_servers() {
+                out.push_str("<tt:NTPManual><tt:Type>DNS</tt:Type>");
+                el(&mut out, "tt:DNSname", server);
+                out.push_str("</tt:NTPManual>");
+            }
+            out.push_str("</tds:NTPInformation>");
+        }
         "GetDiscoveryMode" => el(
             &mut out,
             "tds:DiscoveryMode",

@@ -109,6 +109,18 @@ pub trait DeviceBackend: Send + Sync {
     fn reboot(&self) -> String;
     fn factory_default(&self, hard: bool) -> Result<(), Fault>;
     fn discoverable(&self) -> bool;
+    /// Name servers in use (for GetDNS).
+    fn dns_servers(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// IPv4 default gateways (for GetNetworkDefaultGateway).
+    fn gateways(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// NTP servers the clock follows (for GetNTP).
+    fn ntp_servers(&self) -> Vec<String> {
+        Vec::new()
+    }
     fn set_discoverable(&self, on: bool) -> Result<(), Fault>;
 }
 

@@ -198,6 +198,47 @@ impl DeviceBackend for Camera {
         Ok(())
     }
 
+    fn dns_servers(&self) -> Vec<String> {
+        let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        conf.lines()
+            .filter_map(|l| l.strip_prefix("nameserver"))
+            .map(|s| s.trim().to_string())
+            .filter(|s| s.parse::<std::net::Ipv4Addr>().is_ok())
+            .collect()
+    }
+
+    fn gateways(&self) -> Vec<String> {
+        // /proc/net/route: destination 0 is the default route; addresses are little-endian hex.
+        let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() > 2 && f[1] == "00000000")
+                    .then(|| u32::from_str_radix(f[2], 16).ok())
+                    .flatten()
+            })
+            .filter(|g| *g != 0)
+            .map(|g| std::net::Ipv4Addr::from(g.swap_bytes()).to_string())
+            .collect()
+    }
+
+    fn ntp_servers(&self) -> Vec<String> {
+        // chrony on the image; nothing to report when the host keeps time some other way.
+        let conf = std::fs::read_to_string("/etc/chrony/chrony.conf")
+            .or_else(|_| std::fs::read_to_string("/etc/chrony.conf"))
+            .unwrap_or_default();
+        conf.lines()
+            .filter_map(|l| {
+                l.strip_prefix("pool ")
+                    .or_else(|| l.strip_prefix("server "))
+            })
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    }
+
     fn discoverable(&self) -> bool {
         self.config().onvif.discovery
     }

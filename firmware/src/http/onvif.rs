@@ -83,6 +83,17 @@ pub(super) async fn serve(
             }
             Err(_) => return super::text(StatusCode::REQUEST_TIMEOUT, "request body too slow\n"),
         };
+    // Digest clients such as curl first send the request without a body and without
+    // credentials, to be given a challenge.
+    if bytes.is_empty() && !parts.headers.contains_key(hyper::header::AUTHORIZATION) {
+        let mut r = state.auth.challenge(false);
+        *r.body_mut() = Full::new(Bytes::from(Fault::not_authorized().to_envelope()));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/soap+xml; charset=utf-8"),
+        );
+        return r;
+    }
     let request = match soap::parse_request(&bytes) {
         Ok(r) => r,
         Err(f) => return fault(&f),
