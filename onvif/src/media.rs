@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Profile, StreamTransport, VideoEncoderConfiguration};
+use crate::model::{Profile, StreamTransport, VideoEncoderConfiguration, VideoEncoderOptions};
 use crate::service::{Access, Context, MediaBackend};
 use crate::soap::{Fault, Request};
 use crate::write::*;
@@ -187,49 +187,13 @@ pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<
             out.push_str("</trt:Options>");
         }
         "GetVideoEncoderConfigurationOptions" => {
-            let token = match (config_token, op.text_of("ProfileToken")) {
-                (Some(t), _) => t.to_string(),
-                (None, Some(p)) => find_profile(media, Some(p))?.video_encoder.token,
-                (None, None) => profiles
-                    .first()
-                    .map(|p| p.video_encoder.token.clone())
-                    .unwrap_or_default(),
-            };
-            let o = media
-                .video_encoder_options(&token)
-                .ok_or_else(|| no_config(&token))?;
+            let o = encoder_options(media, &profiles, config_token, op.text_of("ProfileToken"))?;
             out.push_str("<trt:Options>");
             range(&mut out, "tt:QualityRange", 0, 10);
             out.push_str("<tt:H264>");
-            for (w, h) in &o.resolutions {
-                resolution(&mut out, "tt:ResolutionsAvailable", *w, *h);
-            }
-            range(
-                &mut out,
-                "tt:GovLengthRange",
-                o.gov_length.0,
-                o.gov_length.1,
-            );
-            range(&mut out, "tt:FrameRateRange", o.framerate.0, o.framerate.1);
-            range(&mut out, "tt:EncodingIntervalRange", 1, 1);
-            for p in &o.profiles {
-                el(&mut out, "tt:H264ProfilesSupported", p);
-            }
+            h264_options(&mut out, &o);
             out.push_str("</tt:H264><tt:Extension><tt:H264>");
-            for (w, h) in &o.resolutions {
-                resolution(&mut out, "tt:ResolutionsAvailable", *w, *h);
-            }
-            range(
-                &mut out,
-                "tt:GovLengthRange",
-                o.gov_length.0,
-                o.gov_length.1,
-            );
-            range(&mut out, "tt:FrameRateRange", o.framerate.0, o.framerate.1);
-            range(&mut out, "tt:EncodingIntervalRange", 1, 1);
-            for p in &o.profiles {
-                el(&mut out, "tt:H264ProfilesSupported", p);
-            }
+            h264_options(&mut out, &o);
             range(
                 &mut out,
                 "tt:BitrateRange",
@@ -310,6 +274,39 @@ pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<
     }
     let _ = write!(out, "</trt:{name}Response>");
     Ok(out)
+}
+
+/// The options of the encoder named by configuration token, else by profile, else the first.
+pub(crate) fn encoder_options(
+    media: &dyn MediaBackend,
+    profiles: &[Profile],
+    config_token: Option<&str>,
+    profile_token: Option<&str>,
+) -> Result<VideoEncoderOptions, Fault> {
+    let token = match (config_token, profile_token) {
+        (Some(t), _) => t.to_string(),
+        (None, Some(p)) => find_profile(media, Some(p))?.video_encoder.token,
+        (None, None) => profiles
+            .first()
+            .map(|p| p.video_encoder.token.clone())
+            .unwrap_or_default(),
+    };
+    media
+        .video_encoder_options(&token)
+        .ok_or_else(|| no_config(&token))
+}
+
+/// The body of `tt:H264Options` (shared by the plain and the extended options).
+fn h264_options(out: &mut String, o: &VideoEncoderOptions) {
+    for (w, h) in &o.resolutions {
+        resolution(out, "tt:ResolutionsAvailable", *w, *h);
+    }
+    range(out, "tt:GovLengthRange", o.gov_length.0, o.gov_length.1);
+    range(out, "tt:FrameRateRange", o.framerate.0, o.framerate.1);
+    range(out, "tt:EncodingIntervalRange", 1, 1);
+    for p in &o.profiles {
+        el(out, "tt:H264ProfilesSupported", p);
+    }
 }
 
 fn unique<'a, T, K: PartialEq + ?Sized>(

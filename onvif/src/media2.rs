@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::media::{encoder, find_profile, no_config, snapshot_uri, stream_uri};
+use crate::media::{encoder, encoder_options, find_profile, no_config, snapshot_uri, stream_uri};
 use crate::model::{Profile, StreamTransport, VideoEncoderConfiguration};
 use crate::service::{Access, Context, MediaBackend};
 use crate::soap::{Fault, Request};
@@ -118,17 +118,7 @@ pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<
             }
         }
         "GetVideoEncoderConfigurationOptions" => {
-            let token = match (token, op.text_of("ProfileToken")) {
-                (Some(t), _) => t.to_string(),
-                (None, Some(p)) => find_profile(media, Some(p))?.video_encoder.token,
-                (None, None) => profiles
-                    .first()
-                    .map(|p| p.video_encoder.token.clone())
-                    .unwrap_or_default(),
-            };
-            let o = media
-                .video_encoder_options(&token)
-                .ok_or_else(|| no_config(&token))?;
+            let o = encoder_options(media, &profiles, token, op.text_of("ProfileToken"))?;
             let _ = write!(
                 out,
                 "<tr2:Options GovLengthRange=\"{} {}\" FrameRatesSupported=\"{}\" ProfilesSupported=\"{}\" ConstantBitRateSupported=\"false\">",
