@@ -17,6 +17,8 @@ port = $rtsp
 port = $port
 [storage]
 data_dir = "$dir/data"
+[onvif]
+discovery = false
 [[users]]
 name = "admin"
 password = "bench password"

@@ -9,7 +9,7 @@ use rand::Rng;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
-use crate::{camera, http, identity, media, rtsp, settings};
+use crate::{camera, discovery, http, identity, media, rtsp, settings};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -109,6 +109,12 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         with_audio,
     )?);
     let identity = identity::Identity::detect();
+    let discovery_config = discovery::DiscoveryConfig {
+        endpoint: identity.endpoint.clone(),
+        scopes: camera::scopes(&config, &identity),
+        http_port: config.http.port,
+        listen,
+    };
     let camera = Arc::new(camera::Camera::new(
         Arc::clone(&settings),
         identity,
@@ -152,6 +158,18 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         subscribe(&settings, &capture, &rtsp, &state, encoders);
         print_welcome(listen, rtsp.port(), config.http.port, generated.as_deref());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let discovery = config.onvif.enabled.then(|| {
+            let (on_tx, on_rx) = tokio::sync::watch::channel(config.onvif.discovery);
+            settings.subscribe(move |new| {
+                let _ = on_tx.send(new.onvif.discovery);
+            });
+            let stop = stop_rx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = discovery::serve(discovery_config, on_rx, stop).await {
+                    warn!("WS-Discovery is off: {e:#}");
+                }
+            })
+        });
         let server = tokio::spawn(http::serve(listener, Arc::clone(&state), stop_rx));
         loop {
             match next_signal().await? {
@@ -166,6 +184,10 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         info!("stopping");
         let _ = stop_tx.send(true);
         let _ = server.await;
+        if let Some(discovery) = discovery {
+            // Lets the Bye go out.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), discovery).await;
+        }
         anyhow::Ok(())
     });
     rtsp.stop();

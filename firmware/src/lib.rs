@@ -5,6 +5,7 @@
 pub mod camera;
 pub mod config;
 pub mod daemon;
+pub mod discovery;
 pub mod http;
 pub mod identity;
 pub mod media;

@@ -4,6 +4,7 @@
 //! ONVIF requires next to WS-Security and which the firmware also uses for snapshots and metrics.
 
 pub mod device;
+pub mod discovery;
 pub mod http_digest;
 pub mod media;
 pub mod media2;

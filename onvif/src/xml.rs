@@ -57,6 +57,9 @@ pub struct Element {
     pub children: Vec<Element>,
     /// Text directly inside this element, trimmed.
     pub text: String,
+    /// Namespace declarations made on this element: (prefix, URI), prefix "" for the default.
+    /// Needed to read QNames in text, such as WS-Discovery's `dn:NetworkVideoTransmitter`.
+    pub declarations: Vec<(String, String)>,
 }
 
 impl Element {
@@ -134,7 +137,15 @@ pub fn parse(input: &str, limits: Limits) -> Result<Element, XmlError> {
                 };
                 for attr in start.attributes() {
                     let attr = attr.map_err(|e| XmlError::Syntax(e.to_string()))?;
-                    if AsRef::<str>::as_ref(&attr.key).starts_with("xmlns") {
+                    let key: &str = attr.key.as_ref();
+                    if key == "xmlns" || key.starts_with("xmlns:") {
+                        let value = attr
+                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .map_err(|e| XmlError::Syntax(e.to_string()))?;
+                        let prefix = key.strip_prefix("xmlns:").unwrap_or("");
+                        element
+                            .declarations
+                            .push((prefix.to_string(), value.into_owned()));
                         continue;
                     }
                     let (ns, local) = reader.resolver().resolve_attribute(attr.key);

@@ -30,6 +30,8 @@ port = ${rtsp}
 port = ${http}
 [storage]
 data_dir = "${join(dir, 'data')}"
+[onvif]
+discovery = false
 [video.main]
 width = 640
 height = 360

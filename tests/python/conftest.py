@@ -40,6 +40,8 @@ port = {self.rtsp_port}
 port = {self.http_port}
 [storage]
 data_dir = "{self.tmp / 'data'}"
+[onvif]
+discovery = false
 [video.main]
 width = 640
 height = 360

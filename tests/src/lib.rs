@@ -81,6 +81,14 @@ impl Setup {
     /// The config file's text for the given ports.
     fn render(&self, rtsp_port: u16, http_port: u16, data_dir: &Path) -> String {
         let mut sections = self.sections.clone();
+        // Tests never announce themselves on a network unless they ask to (in a namespace).
+        let onvif = sections.entry("onvif".into()).or_default();
+        if !onvif
+            .iter()
+            .any(|l| l.trim_start().starts_with("discovery"))
+        {
+            onvif.push("discovery = false".into());
+        }
         sections
             .entry("rtsp".into())
             .or_default()

@@ -1,0 +1,335 @@
+//! WS-Discovery between two network namespaces joined by a veth pair: an NVR finds exactly this
+//! camera, with its scopes and an address it can reach; Hello on start, Bye on stop. Multicast
+//! never leaves the namespaces the test makes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use babymonitor_e2e::{ADMIN, binary};
+
+const CAM_IP: &str = "10.77.0.1";
+const NVR_IP: &str = "10.77.0.2";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+fn sh(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Two namespaces and a veth pair, removed on drop (also when the test fails).
+struct Net {
+    cam: String,
+    nvr: String,
+    children: Vec<Child>,
+}
+
+impl Net {
+    fn create(tag: &str) -> Option<Self> {
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        if !is_root || !sh(&["ip", "netns", "list"]) {
+            eprintln!("skipping: network namespaces need root and iproute2");
+            return None;
+        }
+        let id = format!("{}{tag}", std::process::id() % 100_000);
+        let net = Self {
+            cam: format!("bmcam{id}"),
+            nvr: format!("bmnvr{id}"),
+            children: Vec::new(),
+        };
+        let (va, vb) = (format!("bmv{id}a"), format!("bmv{id}b"));
+        let steps: Vec<Vec<String>> = vec![
+            vec!["ip", "netns", "add", &net.cam],
+            vec!["ip", "netns", "add", &net.nvr],
+            vec![
+                "ip", "link", "add", &va, "type", "veth", "peer", "name", &vb,
+            ],
+            vec!["ip", "link", "set", &va, "netns", &net.cam],
+            vec!["ip", "link", "set", &vb, "netns", &net.nvr],
+            vec![
+                "ip",
+                "-n",
+                &net.cam,
+                "addr",
+                "add",
+                &format!("{CAM_IP}/24"),
+                "dev",
+                &va,
+            ],
+            vec![
+                "ip",
+                "-n",
+                &net.nvr,
+                "addr",
+                "add",
+                &format!("{NVR_IP}/24"),
+                "dev",
+                &vb,
+            ],
+            vec!["ip", "-n", &net.cam, "link", "set", &va, "up"],
+            vec!["ip", "-n", &net.nvr, "link", "set", &vb, "up"],
+            vec!["ip", "-n", &net.cam, "link", "set", "lo", "up"],
+            vec!["ip", "-n", &net.nvr, "link", "set", "lo", "up"],
+            vec![
+                "ip",
+                "-n",
+                &net.cam,
+                "route",
+                "add",
+                "224.0.0.0/4",
+                "dev",
+                &va,
+            ],
+            vec![
+                "ip",
+                "-n",
+                &net.nvr,
+                "route",
+                "add",
+                "224.0.0.0/4",
+                "dev",
+                &vb,
+            ],
+        ]
+        .into_iter()
+        .map(|v| v.into_iter().map(String::from).collect())
+        .collect();
+        for step in steps {
+            let args: Vec<&str> = step.iter().map(String::as_str).collect();
+            assert!(sh(&args), "failed: {}", args.join(" "));
+        }
+        Some(net)
+    }
+
+    fn exec(&self, ns: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns]);
+        c
+    }
+
+    fn python(&self, args: &[&str]) -> Command {
+        let mut c = self.exec(&self.nvr);
+        c.arg(root().join(".venv/bin/python"))
+            .arg(root().join("tests/python/discover.py"))
+            .args(args);
+        c
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Deleting a namespace also removes the veth end inside it.
+        sh(&["ip", "netns", "del", &self.cam]);
+        sh(&["ip", "netns", "del", &self.nvr]);
+    }
+}
+
+fn config(dir: &Path) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[device]\nname = \"Baby's room\"\n[rtsp]\nport = 8554\n[http]\nport = 8080\n[storage]\ndata_dir = \"{}\"\n\
+             [video.main]\nwidth = 320\nheight = 240\n[video.sub]\nwidth = 160\nheight = 120\n\
+             [[users]]\nname = \"{}\"\npassword = \"{}\"\nrole = \"admin\"\n",
+            dir.join("data").display(),
+            ADMIN.0,
+            ADMIN.1
+        ),
+    )
+    .expect("config");
+    path
+}
+
+fn wait_for_log(log: &Path, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(text)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no \"{text}\" in the log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_nvr_finds_exactly_this_camera_and_hears_hello_and_bye() {
+    let Some(mut net) = Net::create("d") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener_out = dir.path().join("listen.json");
+    let listener = net
+        .python(&["listen", "25"])
+        .stdout(std::fs::File::create(&listener_out).expect("out"))
+        .spawn()
+        .expect("listener");
+    net.children.push(listener);
+    std::thread::sleep(Duration::from_millis(800));
+
+    let log = dir.path().join("daemon.log");
+    let daemon = net
+        .exec(&net.cam)
+        .arg(binary())
+        .args(["--simulate", "--listen", CAM_IP, "--config"])
+        .arg(config(dir.path()))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("daemon");
+    let pid = daemon.id();
+    net.children.push(daemon);
+    wait_for_log(&log, "WS-Discovery listening");
+
+    let out = net.python(&["search", "4"]).output().expect("search");
+    let found: String = String::from_utf8_lossy(&out.stdout).into_owned();
+    let services: Vec<Service> =
+        serde_json::from_str(&found).unwrap_or_else(|e| panic!("{e}: {found}"));
+    assert_eq!(
+        services.len(),
+        1,
+        "expected exactly this camera: {found}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cam = &services[0];
+    assert!(cam.epr.starts_with("urn:uuid:"), "{found}");
+    assert!(
+        cam.types
+            .iter()
+            .any(|t| t == "{http://www.onvif.org/ver10/network/wsdl}NetworkVideoTransmitter"),
+        "{found}"
+    );
+    // (WSDiscovery shows scopes partly percent-decoded; the raw reply below is checked exactly.)
+    for scope in [
+        "onvif://www.onvif.org/Profile/Streaming",
+        "onvif://www.onvif.org/name/Baby",
+        "onvif://www.onvif.org/MacAddress/",
+    ] {
+        assert!(
+            cam.scopes.iter().any(|s| s.starts_with(scope)),
+            "missing {scope}: {found}"
+        );
+    }
+    assert_eq!(
+        cam.xaddrs,
+        vec![format!("http://{CAM_IP}:8080/onvif/device_service")],
+        "{found}"
+    );
+
+    // A probe for a type we are not gets no answer; one for ours does, naming the probe.
+    let out = net
+        .python(&["probe", CAM_IP, "urn:example:printers", "Printer", "1.5"])
+        .output()
+        .expect("probe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"replies\": []"),
+        "answered a probe for printers: {text}"
+    );
+    let out = net
+        .python(&[
+            "probe",
+            CAM_IP,
+            "http://www.onvif.org/ver10/device/wsdl",
+            "Device",
+            "1.5",
+        ])
+        .output()
+        .expect("probe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let id = text
+        .split("\"message_id\": \"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default();
+    assert!(
+        text.contains(&format!("RelatesTo>{id}<")),
+        "no ProbeMatch for our own type: {text}"
+    );
+    assert!(
+        text.contains("onvif://www.onvif.org/name/Baby%27s%20room"),
+        "the room name is not a clean URI: {text}"
+    );
+
+    sh(&["kill", "-TERM", &pid.to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let heard = std::fs::read_to_string(&listener_out).unwrap_or_default();
+        if heard.contains("\"action\": \"Hello\"") && heard.contains("\"action\": \"Bye\"") {
+            assert!(
+                heard.contains(&format!("http://{CAM_IP}:8080/onvif/device_service")),
+                "{heard}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Hello and Bye not both heard: {heard}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_camera_switched_to_non_discoverable_stays_quiet() {
+    let Some(mut net) = Net::create("q") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config(dir.path());
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        text.replace("[storage]", "[onvif]\ndiscovery = false\n[storage]"),
+    )
+    .expect("write");
+    let log = dir.path().join("daemon.log");
+    let daemon = net
+        .exec(&net.cam)
+        .arg(binary())
+        .args(["--simulate", "--listen", CAM_IP, "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("daemon");
+    net.children.push(daemon);
+    wait_for_log(&log, "WS-Discovery listening");
+    let out = net.python(&["search", "3"]).output().expect("search");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "[]",
+        "a non-discoverable camera answered"
+    );
+}
+
+/// One service as discover.py prints it.
+#[derive(Debug, serde::Deserialize)]
+struct Service {
+    epr: String,
+    types: Vec<String>,
+    scopes: Vec<String>,
+    xaddrs: Vec<String>,
+}
