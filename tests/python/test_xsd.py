@@ -1,0 +1,141 @@
+"""Every Device and Media (ver10) response the camera produces validates against the ONVIF XSDs
+shipped with onvif-zeep-async. (That package has no Media2 schema; Media2 answers are checked by
+the clients in test_home_assistant.py and the npm test.)"""
+
+import httpx
+import pytest
+from lxml import etree
+
+from conftest import ADMIN
+from xsd import body_element, errors
+
+TDS = "http://www.onvif.org/ver10/device/wsdl"
+TRT = "http://www.onvif.org/ver10/media/wsdl"
+TT = "http://www.onvif.org/ver10/schema"
+
+STREAM_SETUP = f'<StreamSetup><Stream xmlns="{TT}">RTP-Unicast</Stream><Transport xmlns="{TT}"><Protocol>{{}}</Protocol></Transport></StreamSetup><ProfileToken>main</ProfileToken>'
+
+DEVICE = [
+    ("GetSystemDateAndTime", ""),
+    ("GetServices", "<IncludeCapability>false</IncludeCapability>"),
+    ("GetServices", "<IncludeCapability>true</IncludeCapability>"),
+    ("GetServiceCapabilities", ""),
+    ("GetCapabilities", "<Category>All</Category>"),
+    ("GetCapabilities", "<Category>Device</Category>"),
+    ("GetCapabilities", "<Category>Media</Category>"),
+    ("GetDeviceInformation", ""),
+    ("GetNetworkInterfaces", ""),
+    ("GetNetworkProtocols", ""),
+    ("GetDNS", ""),
+    ("GetNTP", ""),
+    ("GetNetworkDefaultGateway", ""),
+    ("GetScopes", ""),
+    ("GetHostname", ""),
+    ("GetWsdlUrl", ""),
+    ("GetEndpointReference", ""),
+    ("GetDiscoveryMode", ""),
+    ("SetDiscoveryMode", "<DiscoveryMode>NonDiscoverable</DiscoveryMode>"),
+    ("GetUsers", ""),
+    ("CreateUsers", f'<User><Username xmlns="{TT}">nanny</Username><Password xmlns="{TT}">bottle-123</Password><UserLevel xmlns="{TT}">User</UserLevel></User>'),
+    ("SetUser", f'<User><Username xmlns="{TT}">nanny</Username><Password xmlns="{TT}">bottle-456</Password><UserLevel xmlns="{TT}">Operator</UserLevel></User>'),
+    ("DeleteUsers", "<Username>nanny</Username>"),
+    ("SetSystemDateAndTime", "<DateTimeType>NTP</DateTimeType><DaylightSavings>false</DaylightSavings>"),
+    ("SystemReboot", ""),
+]
+
+MEDIA = [
+    ("GetServiceCapabilities", ""),
+    ("GetProfiles", ""),
+    ("GetProfile", "<ProfileToken>sub</ProfileToken>"),
+    ("GetVideoSources", ""),
+    ("GetAudioSources", ""),
+    ("GetVideoSourceConfigurations", ""),
+    ("GetVideoSourceConfiguration", "<ConfigurationToken>vsc</ConfigurationToken>"),
+    ("GetVideoEncoderConfigurations", ""),
+    ("GetVideoEncoderConfiguration", "<ConfigurationToken>venc_main</ConfigurationToken>"),
+    ("GetAudioSourceConfigurations", ""),
+    ("GetAudioSourceConfiguration", "<ConfigurationToken>asc</ConfigurationToken>"),
+    ("GetAudioEncoderConfigurations", ""),
+    ("GetAudioEncoderConfiguration", "<ConfigurationToken>aenc</ConfigurationToken>"),
+    ("GetVideoSourceConfigurationOptions", ""),
+    ("GetVideoEncoderConfigurationOptions", "<ConfigurationToken>venc_sub</ConfigurationToken>"),
+    ("GetAudioSourceConfigurationOptions", ""),
+    ("GetAudioEncoderConfigurationOptions", ""),
+    ("GetCompatibleVideoEncoderConfigurations", "<ProfileToken>main</ProfileToken>"),
+    ("GetStreamUri", STREAM_SETUP.format("UDP")),
+    ("GetStreamUri", STREAM_SETUP.format("TCP")),
+    ("GetStreamUri", STREAM_SETUP.format("RTSP")),
+    ("GetStreamUri", STREAM_SETUP.format("HTTP")),
+    ("GetSnapshotUri", "<ProfileToken>main</ProfileToken>"),
+    ("GetAudioOutputs", ""),
+    ("GetAudioOutputConfigurations", ""),
+    ("GetAudioDecoderConfigurations", ""),
+]
+
+
+def call(daemon, service: str, ns: str, op: str, inner: str) -> httpx.Response:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
+        f'<{op} xmlns="{ns}">{inner}</{op}></s:Body></s:Envelope>'
+    )
+    return httpx.post(
+        f"http://127.0.0.1:{daemon.http_port}/onvif/{service}",
+        content=body,
+        headers={"Content-Type": "application/soap+xml; charset=utf-8"},
+        auth=httpx.DigestAuth(*ADMIN),
+        timeout=10,
+    )
+
+
+def check(response: httpx.Response, op: str):
+    assert response.status_code == 200, response.text
+    element = body_element(response.content)
+    assert element.tag == f"{{{element.nsmap[element.prefix]}}}{op}Response", element.tag
+    problems = errors(element)
+    assert not problems, f"{op}: {problems}\n{response.text}"
+
+
+def test_device_responses_validate(daemon):
+    for op, inner in DEVICE:
+        check(call(daemon, "device_service", TDS, op, inner), op)
+
+
+def test_media_responses_validate(daemon):
+    for op, inner in MEDIA:
+        check(call(daemon, "media_service", TRT, op, inner), op)
+    # A change sent back as read validates too, and is accepted.
+    config = body_element(call(daemon, "media_service", TRT, "GetVideoEncoderConfiguration", "<ConfigurationToken>venc_main</ConfigurationToken>").content)[0]
+    inner = etree.tostring(config).decode().replace("trt:Configuration", "Configuration", 2)
+    check(call(daemon, "media_service", TRT, "SetVideoEncoderConfiguration", f"{inner}<ForcePersistence>true</ForcePersistence>"), "SetVideoEncoderConfiguration")
+
+
+@pytest.mark.parametrize("op,inner,subcodes", [
+    ("GetProfile", "<ProfileToken>nope</ProfileToken>", ["InvalidArgVal", "NoProfile"]),
+    ("MakeCoffee", "", ["ActionNotSupported"]),
+])
+def test_faults_are_soap_12_with_onvif_subcodes(daemon, op, inner, subcodes):
+    r = call(daemon, "media_service", TRT, op, inner)
+    assert r.status_code in (400, 500)
+    fault = body_element(r.content)
+    env = "http://www.w3.org/2003/05/soap-envelope"
+    assert fault.tag == f"{{{env}}}Fault"
+    code = fault.find(f"{{{env}}}Code/{{{env}}}Value")
+    assert code.text in ("env:Sender", "env:Receiver")
+    found = []
+    sub = fault.find(f"{{{env}}}Code/{{{env}}}Subcode")
+    while sub is not None:
+        prefix, local = sub.find(f"{{{env}}}Value").text.split(":")
+        assert sub.find(f"{{{env}}}Value").nsmap[prefix] == "http://www.onvif.org/ver10/error"
+        found.append(local)
+        sub = sub.find(f"{{{env}}}Subcode")
+    assert found == subcodes
+    assert fault.find(f"{{{env}}}Reason/{{{env}}}Text").text
+
+
+def test_the_validator_refuses_what_the_schema_forbids():
+    # Guards the guard: elements out of schema order must be reported.
+    wrong_order = etree.fromstring(
+        b'<tds:GetHostnameResponse xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema">'
+        b"<tds:HostnameInformation><tt:Name>x</tt:Name><tt:FromDHCP>false</tt:FromDHCP></tds:HostnameInformation></tds:GetHostnameResponse>"
+    )
+    assert "not expected" in errors(wrong_order)
