@@ -208,3 +208,24 @@ def test_media2_stream_uris_play(daemon, protocol, transport):
     uri = r.text.split("<tr2:Uri>")[1].split("</tr2:Uri>")[0]
     out = ffprobe(daemon.rtsp_with_creds(uri), transport)
     assert "h264,320,180" in out and "aac" in out, out
+
+
+MEDIA2_SET = """<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body>
+<SetVideoEncoderConfiguration xmlns="http://www.onvif.org/ver20/media/wsdl"><Configuration token="venc_sub" GovLength="10" Profile="Main">
+<tt:Name>Sub stream</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding>
+<tt:Resolution><tt:Width>{w}</tt:Width><tt:Height>{h}</tt:Height></tt:Resolution>
+<tt:RateControl ConstantBitRate="false"><tt:FrameRateLimit>10</tt:FrameRateLimit><tt:BitrateLimit>300</tt:BitrateLimit></tt:RateControl>
+<tt:Quality>5</tt:Quality></Configuration></SetVideoEncoderConfiguration></s:Body></s:Envelope>"""
+
+
+def test_media2_encoder_changes_take_effect(daemon):
+    url = f"http://127.0.0.1:{daemon.http_port}/onvif/media2_service"
+    post = lambda body: httpx.post(url, content=body, headers={"Content-Type": SOAP}, auth=httpx.DigestAuth(*ADMIN))
+    r = post(MEDIA2_SET.format(w=999, h=333))
+    assert r.status_code == 400 and "ter:ConfigModify" in r.text, r.text
+    r = post(MEDIA2_SET.format(w=480, h=270))
+    assert r.status_code == 200, r.text
+    r = post(MEDIA2_STREAM_URI.format(protocol="RtspUnicast", token="sub").replace("GetStreamUri", "GetProfiles").replace("<Protocol>RtspUnicast</Protocol><ProfileToken>sub</ProfileToken>", "<Token>sub</Token><Type>VideoEncoder</Type>"))
+    assert r.status_code == 200, r.text
+    assert 'GovLength="10"' in r.text and "<tt:Width>480</tt:Width>" in r.text, r.text
+    assert "h264,480,270" in ffprobe(daemon.rtsp_with_creds(f"rtsp://127.0.0.1:{daemon.rtsp_port}/sub"))
