@@ -6,9 +6,11 @@ pub mod camera;
 pub mod config;
 pub mod daemon;
 pub mod discovery;
+pub mod hardware;
 pub mod http;
 pub mod identity;
 pub mod media;
+pub mod ptz;
 pub mod rtsp;
 pub mod settings;
 

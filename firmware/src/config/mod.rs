@@ -5,6 +5,7 @@
 
 mod error;
 mod media;
+mod ptz;
 mod users;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ pub use error::ConfigError;
 pub use media::{
     AudioConfig, AudioSource, EncoderChoice, MediaConfig, StreamConfig, VideoConfig, VideoSource,
 };
+pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use users::{Role, User};
 
 /// The commented default configuration printed by `--print-default-config`.
@@ -30,6 +32,7 @@ pub struct Config {
     pub video: VideoConfig,
     pub audio: AudioConfig,
     pub onvif: OnvifConfig,
+    pub ptz: PtzConfig,
     pub storage: StorageConfig,
     pub users: Vec<User>,
 }
@@ -186,6 +189,7 @@ impl Config {
             3600,
         );
         self.media.check(p);
+        self.ptz.check(p);
         self.video.check(p);
         self.audio.check(p);
         users::check(&self.users, p);

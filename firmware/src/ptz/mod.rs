@@ -1,0 +1,491 @@
+//! Moves the camera: one thread steps the servos towards where they should be, at the
+//! configured speed, so nothing ever jumps; clients only set targets and read the status.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, warn};
+
+use crate::config::{AxisConfig, PtzConfig};
+use crate::hardware::Servo;
+
+/// How often a moving camera's servos are updated.
+const TICK: Duration = Duration::from_millis(20);
+/// How long a still camera keeps holding before the pulses stop.
+const HOLD: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Motion {
+    Idle,
+    /// Towards a position (degrees) at a speed (degrees per second) per axis.
+    To {
+        target: [f32; 2],
+        speed: [f32; 2],
+    },
+    /// At a velocity (degrees per second) until a deadline or a stop.
+    Velocity {
+        velocity: [f32; 2],
+        until: Option<Instant>,
+    },
+}
+
+struct State {
+    /// Where the camera points now, in degrees: [pan, tilt].
+    position: [f32; 2],
+    motion: Motion,
+    /// Stopped moving since (for releasing the servos).
+    still_since: Instant,
+    released: bool,
+    shutdown: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Status {
+    /// Pan and tilt in ONVIF's generic space, -1 to 1 between the soft limits.
+    pub pan: f32,
+    pub tilt: f32,
+    pub moving: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PtzError {
+    #[error("{0} is not a finite number")]
+    NotFinite(&'static str),
+    #[error("{0} must be between {1} and {2}")]
+    OutOfRange(&'static str, f32, f32),
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    config: PtzConfig,
+    /// Told where the camera came to rest (to store it).
+    on_rest: Box<dyn Fn([f32; 2]) + Send + Sync>,
+}
+
+pub struct Ptz {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn axes(config: &PtzConfig) -> [&AxisConfig; 2] {
+    [&config.pan, &config.tilt]
+}
+
+fn to_norm(axis: &AxisConfig, degrees: f32) -> f32 {
+    -1.0 + 2.0 * (degrees - axis.limit_min_deg) / (axis.limit_max_deg - axis.limit_min_deg)
+}
+
+fn to_degrees(axis: &AxisConfig, norm: f32) -> f32 {
+    axis.limit_min_deg
+        + (norm.clamp(-1.0, 1.0) + 1.0) / 2.0 * (axis.limit_max_deg - axis.limit_min_deg)
+}
+
+fn finite(name: &'static str, v: f32) -> Result<f32, PtzError> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(PtzError::NotFinite(name))
+    }
+}
+
+fn in_range(name: &'static str, v: f32, min: f32, max: f32) -> Result<f32, PtzError> {
+    let v = finite(name, v)?;
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(PtzError::OutOfRange(name, min, max))
+    }
+}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Ptz {
+    /// Starts the motion thread with the camera at `start` (degrees), where it was left.
+    pub fn start(
+        config: PtzConfig,
+        servos: [Box<dyn Servo>; 2],
+        start: [f32; 2],
+        on_rest: impl Fn([f32; 2]) + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
+        let position = [
+            start[0].clamp(config.pan.limit_min_deg, config.pan.limit_max_deg),
+            start[1].clamp(config.tilt.limit_min_deg, config.tilt.limit_max_deg),
+        ];
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                position,
+                motion: Motion::Idle,
+                still_since: Instant::now(),
+                released: false,
+                shutdown: false,
+            }),
+            wake: Condvar::new(),
+            config,
+            on_rest: Box::new(on_rest),
+        });
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("ptz".into())
+            .spawn(move || run(&worker, servos))?;
+        Ok(Self {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub fn config(&self) -> &PtzConfig {
+        &self.shared.config
+    }
+
+    pub fn status(&self) -> Status {
+        let state = lock(&self.shared.state);
+        let [pan, tilt] = axes(&self.shared.config);
+        Status {
+            pan: to_norm(pan, state.position[0]),
+            tilt: to_norm(tilt, state.position[1]),
+            moving: state.motion != Motion::Idle,
+        }
+    }
+
+    /// Degrees per second for a speed of 0..1 (none: full speed).
+    fn speeds(&self, speed: Option<f32>) -> Result<[f32; 2], PtzError> {
+        let s = match speed {
+            Some(s) => in_range("speed", s, 0.0, 1.0)?.max(0.01),
+            None => 1.0,
+        };
+        let [pan, tilt] = axes(&self.shared.config);
+        Ok([pan.speed_deg_s * s, tilt.speed_deg_s * s])
+    }
+
+    fn go(&self, target: [f32; 2], speed: [f32; 2]) {
+        let mut state = lock(&self.shared.state);
+        state.motion = Motion::To { target, speed };
+        drop(state);
+        self.shared.wake.notify_all();
+    }
+
+    /// To a position in the generic space (-1..1 each; beyond is clamped to the limits).
+    pub fn absolute(
+        &self,
+        pan: Option<f32>,
+        tilt: Option<f32>,
+        speed: Option<f32>,
+    ) -> Result<(), PtzError> {
+        let speed = self.speeds(speed)?;
+        let [pa, ta] = axes(&self.shared.config);
+        let current = lock(&self.shared.state).position;
+        let target = [
+            pan.map(|p| finite("pan", p).map(|p| to_degrees(pa, p)))
+                .transpose()?
+                .unwrap_or(current[0]),
+            tilt.map(|t| finite("tilt", t).map(|t| to_degrees(ta, t)))
+                .transpose()?
+                .unwrap_or(current[1]),
+        ];
+        self.go(target, speed);
+        Ok(())
+    }
+
+    /// By a translation in the generic space (-2..2 spans the whole range).
+    pub fn relative(&self, dpan: f32, dtilt: f32, speed: Option<f32>) -> Result<(), PtzError> {
+        let (dpan, dtilt) = (
+            in_range("pan", dpan, -2.0, 2.0)?,
+            in_range("tilt", dtilt, -2.0, 2.0)?,
+        );
+        let status = self.status();
+        self.absolute(Some(status.pan + dpan), Some(status.tilt + dtilt), speed)
+    }
+
+    /// By a fraction of the field of view (1 = a whole picture width or height).
+    pub fn relative_fov(&self, dx: f32, dy: f32, speed: Option<f32>) -> Result<(), PtzError> {
+        let (dx, dy) = (
+            in_range("pan", dx, -1.0, 1.0)?,
+            in_range("tilt", dy, -1.0, 1.0)?,
+        );
+        let speed = self.speeds(speed)?;
+        let c = &self.shared.config;
+        let current = lock(&self.shared.state).position;
+        let target = [
+            (current[0] + dx * c.fov_h_deg).clamp(c.pan.limit_min_deg, c.pan.limit_max_deg),
+            (current[1] + dy * c.fov_v_deg).clamp(c.tilt.limit_min_deg, c.tilt.limit_max_deg),
+        ];
+        self.go(target, speed);
+        Ok(())
+    }
+
+    /// At a velocity (-1..1 of full speed per axis) until `timeout` or a stop.
+    pub fn continuous(&self, vx: f32, vy: f32, timeout: Option<Duration>) -> Result<(), PtzError> {
+        let (vx, vy) = (
+            in_range("pan velocity", vx, -1.0, 1.0)?,
+            in_range("tilt velocity", vy, -1.0, 1.0)?,
+        );
+        let [pa, ta] = axes(&self.shared.config);
+        let mut state = lock(&self.shared.state);
+        state.motion = if vx == 0.0 && vy == 0.0 {
+            Motion::Idle
+        } else {
+            Motion::Velocity {
+                velocity: [vx * pa.speed_deg_s, vy * ta.speed_deg_s],
+                until: timeout.map(|t| Instant::now() + t),
+            }
+        };
+        drop(state);
+        self.shared.wake.notify_all();
+        Ok(())
+    }
+
+    pub fn stop(&self) {
+        let mut state = lock(&self.shared.state);
+        if state.motion != Motion::Idle {
+            state.motion = Motion::Idle;
+            state.still_since = Instant::now();
+            let at = state.position;
+            drop(state);
+            (self.shared.on_rest)(at);
+        }
+        self.shared.wake.notify_all();
+    }
+
+    /// Where the camera points, in degrees [pan, tilt] (for presets).
+    pub fn position_degrees(&self) -> [f32; 2] {
+        lock(&self.shared.state).position
+    }
+
+    /// To a position in degrees (a preset or home).
+    pub fn goto_degrees(&self, target: [f32; 2], speed: Option<f32>) -> Result<(), PtzError> {
+        let speed = self.speeds(speed)?;
+        let c = &self.shared.config;
+        self.go(
+            [
+                target[0].clamp(c.pan.limit_min_deg, c.pan.limit_max_deg),
+                target[1].clamp(c.tilt.limit_min_deg, c.tilt.limit_max_deg),
+            ],
+            speed,
+        );
+        Ok(())
+    }
+
+    pub fn shutdown(&self) {
+        lock(&self.shared.state).shutdown = true;
+        self.shared.wake.notify_all();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Ptz {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn run(shared: &Shared, mut servos: [Box<dyn Servo>; 2]) {
+    let config = &shared.config;
+    let [pa, ta] = axes(config);
+    let limits = [
+        (pa.limit_min_deg, pa.limit_max_deg),
+        (ta.limit_min_deg, ta.limit_max_deg),
+    ];
+    let mut state = lock(&shared.state);
+    // Hold where the camera was left: the servos are there already, so nothing jumps.
+    let start = state.position;
+    drop(state);
+    for (servo, angle) in servos.iter_mut().zip(start) {
+        if let Err(e) = servo.set_angle(angle) {
+            warn!("servo: {e:#}");
+        }
+    }
+    let mut last = Instant::now();
+    state = lock(&shared.state);
+    loop {
+        if state.shutdown {
+            break;
+        }
+        if state.motion == Motion::Idle {
+            if !state.released && config.release_when_idle && state.still_since.elapsed() >= HOLD {
+                state.released = true;
+                for servo in servos.iter_mut() {
+                    if let Err(e) = servo.release() {
+                        warn!("servo: {e:#}");
+                    }
+                }
+                debug!("servos released");
+            }
+            let wait = if state.released || !config.release_when_idle {
+                Duration::from_secs(3600)
+            } else {
+                HOLD
+            };
+            state = shared
+                .wake
+                .wait_timeout(state, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            last = Instant::now();
+            continue;
+        }
+        let now = Instant::now();
+        let dt = now.duration_since(last).as_secs_f32().min(0.1);
+        last = now;
+        let mut arrived = false;
+        match state.motion {
+            Motion::To { target, speed } => {
+                let mut done = true;
+                for i in 0..2 {
+                    let delta = target[i] - state.position[i];
+                    let step = speed[i] * dt;
+                    if delta.abs() <= step {
+                        state.position[i] = target[i];
+                    } else {
+                        state.position[i] += step * delta.signum();
+                        done = false;
+                    }
+                }
+                arrived = done;
+            }
+            Motion::Velocity { velocity, until } => {
+                for i in 0..2 {
+                    state.position[i] =
+                        (state.position[i] + velocity[i] * dt).clamp(limits[i].0, limits[i].1);
+                }
+                let at_limits = (0..2).all(|i| {
+                    velocity[i] == 0.0
+                        || state.position[i] == limits[i].0
+                        || state.position[i] == limits[i].1
+                });
+                arrived = until.is_some_and(|u| now >= u) || at_limits;
+            }
+            Motion::Idle => {}
+        }
+        let position = state.position;
+        state.released = false;
+        if arrived {
+            state.motion = Motion::Idle;
+            state.still_since = now;
+        }
+        drop(state);
+        for (servo, angle) in servos.iter_mut().zip(position) {
+            if let Err(e) = servo.set_angle(angle) {
+                warn!("servo: {e:#}");
+            }
+        }
+        if arrived {
+            (shared.on_rest)(position);
+        } else {
+            std::thread::sleep(TICK);
+        }
+        state = lock(&shared.state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hardware::SimPosition;
+
+    struct Probe(Arc<SimPosition>, bool);
+    impl Servo for Probe {
+        fn set_angle(&mut self, d: f32) -> anyhow::Result<()> {
+            if self.1 {
+                self.0.pan.store(d)
+            } else {
+                self.0.tilt.store(d)
+            }
+            Ok(())
+        }
+        fn release(&mut self) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn ptz() -> (Ptz, Arc<SimPosition>) {
+        let pos = Arc::new(SimPosition::default());
+        let servos: [Box<dyn Servo>; 2] = [
+            Box::new(Probe(Arc::clone(&pos), true)),
+            Box::new(Probe(Arc::clone(&pos), false)),
+        ];
+        (
+            Ptz::start(PtzConfig::default(), servos, [0.0, 0.0], |_| {}).expect("start"),
+            pos,
+        )
+    }
+
+    fn settle(p: &Ptz) -> Status {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = p.status();
+            if !s.moving || Instant::now() > deadline {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn moves_step_by_step_and_end_where_asked() {
+        let (p, servo) = ptz();
+        p.absolute(Some(1.0), Some(-1.0), Some(1.0)).expect("move");
+        assert!(p.status().moving);
+        let s = settle(&p);
+        assert!(!s.moving);
+        assert!(
+            (s.pan - 1.0).abs() < 1e-4 && (s.tilt + 1.0).abs() < 1e-4,
+            "{s:?}"
+        );
+        assert_eq!(servo.pan.load(), 80.0);
+        assert_eq!(servo.tilt.load(), -30.0);
+    }
+
+    #[test]
+    fn limits_clamp_and_bad_numbers_are_refused() {
+        let (p, _) = ptz();
+        p.absolute(Some(5.0), None, None).expect("clamped");
+        assert!((settle(&p).pan - 1.0).abs() < 1e-4);
+        assert_eq!(
+            p.absolute(Some(f32::NAN), None, None),
+            Err(PtzError::NotFinite("pan"))
+        );
+        assert_eq!(
+            p.relative(f32::INFINITY, 0.0, None),
+            Err(PtzError::NotFinite("pan"))
+        );
+        assert!(p.continuous(2.0, 0.0, None).is_err());
+        assert!(p.absolute(None, None, Some(1.5)).is_err());
+    }
+
+    #[test]
+    fn fov_moves_go_by_the_picture() {
+        let (p, servo) = ptz();
+        p.relative_fov(0.5, 0.0, None).expect("move");
+        settle(&p);
+        assert!(
+            (servo.pan.load() - 31.1).abs() < 0.01,
+            "{}",
+            servo.pan.load()
+        );
+    }
+
+    #[test]
+    fn continuous_moves_stop_by_themselves_or_on_stop() {
+        let (p, _) = ptz();
+        p.continuous(0.5, 0.0, Some(Duration::from_millis(200)))
+            .expect("move");
+        let s = settle(&p);
+        assert!(!s.moving && s.pan > 0.0, "{s:?}");
+        p.continuous(-1.0, 0.0, None).expect("move");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(p.status().moving);
+        p.stop();
+        assert!(!p.status().moving);
+    }
+}
