@@ -9,7 +9,7 @@ use rand::Rng;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
-use crate::{camera, discovery, http, identity, media, rtsp, settings};
+use crate::{camera, discovery, hardware, http, identity, media, ptz, rtsp, settings};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -115,11 +115,13 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         http_port: config.http.port,
         listen,
     };
+    let ptz = start_ptz(&config, &settings, cli.simulate);
     let camera = Arc::new(camera::Camera::new(
         Arc::clone(&settings),
         identity,
         cli.simulate,
         with_audio,
+        ptz.clone(),
     ));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -192,8 +194,49 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
     });
     rtsp.stop();
     capture.shutdown();
+    if let Some(ptz) = ptz {
+        ptz.shutdown();
+    }
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     result
+}
+
+/// The pan/tilt servos and their motion thread, starting where the camera was left. A camera
+/// whose servos cannot be driven still streams, without PTZ.
+fn start_ptz(
+    config: &Config,
+    settings: &Arc<settings::Settings>,
+    simulate: bool,
+) -> Option<Arc<ptz::Ptz>> {
+    if !config.ptz.enabled {
+        return None;
+    }
+    let hardware = match hardware::pan_tilt(&config.ptz, simulate) {
+        Ok(h) => h,
+        Err(e) => {
+            warn!("pan/tilt is off: {e:#}");
+            return None;
+        }
+    };
+    let start = settings.state().ptz_position.unwrap_or([0.0, 0.0]);
+    let store = Arc::downgrade(settings);
+    let on_rest = move |position: [f32; 2]| {
+        if let Some(settings) = store.upgrade()
+            && let Err(e) = settings.change(|state, _| {
+                state.ptz_position = Some(position);
+                Ok(())
+            })
+        {
+            warn!("cannot store the camera's position: {e}");
+        }
+    };
+    match ptz::Ptz::start(config.ptz.clone(), hardware.servos, start, on_rest) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            warn!("pan/tilt is off: {e:#}");
+            None
+        }
+    }
 }
 
 /// Hands every settings change (SIGHUP or ONVIF) to the parts that apply it.

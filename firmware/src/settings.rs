@@ -24,6 +24,23 @@ pub struct RuntimeState {
     pub sub: Option<StreamState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<Vec<User>>,
+    /// Where the camera was left, [pan, tilt] in degrees, so it starts there without a jump.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ptz_position: Option<[f32; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ptz_home: Option<[f32; 2]>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub presets: Vec<PresetState>,
+}
+
+/// A saved camera position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresetState {
+    pub token: String,
+    pub name: String,
+    /// [pan, tilt] in degrees.
+    pub position: [f32; 2],
 }
 
 /// A stream's settings as stored (the same fields as `[video.main]`).
@@ -152,6 +169,15 @@ impl Settings {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(with_users);
         Ok(settings)
+    }
+
+    /// The stored run-time state (presets, positions) as it is now.
+    pub fn state(&self) -> RuntimeState {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .state
+            .clone()
     }
 
     pub fn current(&self) -> Arc<Config> {

@@ -11,10 +11,11 @@ use crate::write::el;
 use crate::xml::{Element, escape};
 
 /// Services we offer, with the version we claim.
-const SERVICES: [(Service, u32, u32); 3] = [
+const SERVICES: [(Service, u32, u32); 4] = [
     (Service::Device, 2, 5),
     (Service::Media, 2, 5),
     (Service::Media2, 2, 0),
+    (Service::Ptz, 2, 5),
 ];
 
 pub fn access(operation: &str) -> Access {
@@ -53,6 +54,9 @@ pub fn handle(req: &Request, ctx: &Context, dev: &dyn DeviceBackend) -> Result<S
                 .text_of("IncludeCapability")
                 .is_some_and(|v| v.trim() == "true");
             for (service, major, minor) in SERVICES {
+                if service == Service::Ptz && !ctx.has_ptz {
+                    continue;
+                }
                 out.push_str("<tds:Service>");
                 el(&mut out, "tds:Namespace", service.namespace());
                 el(&mut out, "tds:XAddr", ctx.http_url(service.path()));
@@ -62,6 +66,7 @@ pub fn handle(req: &Request, ctx: &Context, dev: &dyn DeviceBackend) -> Result<S
                         Service::Device => device_capabilities(&mut out),
                         Service::Media => crate::media::capabilities(&mut out),
                         Service::Media2 => crate::media2::capabilities(&mut out),
+                        Service::Ptz => crate::ptz::capabilities(&mut out),
                     }
                     out.push_str("</tds:Capabilities>");
                 }
@@ -274,12 +279,12 @@ fn capabilities(out: &mut String, op: &Element, ctx: &Context) -> Result<(), Fau
         |c: &str| categories.is_empty() || categories.contains(&"All") || categories.contains(&c);
     if !categories
         .iter()
-        .all(|c| matches!(*c, "All" | "Device" | "Media"))
+        .all(|c| matches!(*c, "All" | "Device" | "Media") || (*c == "PTZ" && ctx.has_ptz))
     {
         return Err(Fault::new(
             crate::soap::FaultCode::Receiver,
             &["ActionNotSupported", "NoSuchService"],
-            "only Device and Media capabilities exist",
+            "only Device, Media and (with pan/tilt) PTZ capabilities exist",
         ));
     }
     out.push_str("<tds:Capabilities>");
@@ -298,6 +303,11 @@ fn capabilities(out: &mut String, op: &Element, ctx: &Context) -> Result<(), Fau
         out.push_str("<tt:Media>");
         el(out, "tt:XAddr", ctx.http_url(Service::Media.path()));
         out.push_str("<tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>");
+    }
+    if ctx.has_ptz && wants("PTZ") {
+        out.push_str("<tt:PTZ>");
+        el(out, "tt:XAddr", ctx.http_url(Service::Ptz.path()));
+        out.push_str("</tt:PTZ>");
     }
     out.push_str("</tds:Capabilities>");
     Ok(())

@@ -10,6 +10,7 @@ pub mod media;
 pub mod media2;
 pub mod model;
 pub mod ns;
+pub mod ptz;
 pub mod security;
 pub mod service;
 pub mod soap;

@@ -64,6 +64,9 @@ fn profile(out: &mut String, tag: &str, p: &Profile, timeout: u32) {
     if let Some(a) = &p.audio_encoder {
         audio_encoder_config_v10(out, "tt:AudioEncoderConfiguration", a, timeout);
     }
+    if p.ptz {
+        crate::ptz::configuration(out, "tt:PTZConfiguration");
+    }
     let _ = write!(out, "</{tag}>");
 }
 

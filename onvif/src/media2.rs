@@ -43,6 +43,9 @@ fn profile(out: &mut String, p: &Profile, types: &[&str]) {
     if let (true, Some(a)) = (wants("AudioEncoder"), &p.audio_encoder) {
         audio_encoder_config_v20(out, "tr2:AudioEncoder", a);
     }
+    if p.ptz && wants("PTZ") {
+        crate::ptz::configuration(out, "tr2:PTZ");
+    }
     out.push_str("</tr2:Configurations></tr2:Profiles>");
 }
 

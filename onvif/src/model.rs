@@ -144,6 +144,8 @@ pub struct Profile {
     pub video_encoder: VideoEncoderConfiguration,
     pub audio_source: Option<AudioSourceConfiguration>,
     pub audio_encoder: Option<AudioEncoderConfiguration>,
+    /// Whether the profile carries the pan/tilt configuration.
+    pub ptz: bool,
 }
 
 /// How a client wants to receive RTSP.

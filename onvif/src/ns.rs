@@ -28,4 +28,5 @@ pub(crate) const DECLARATIONS: &[(&str, &str)] = &[
     ("tds", TDS),
     ("trt", TRT),
     ("tr2", TR2),
+    ("tptz", TPTZ),
 ];

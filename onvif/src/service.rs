@@ -9,6 +9,7 @@ pub enum Service {
     Device,
     Media,
     Media2,
+    Ptz,
 }
 
 impl Service {
@@ -17,6 +18,7 @@ impl Service {
             "/onvif/device_service" => Some(Self::Device),
             "/onvif/media_service" => Some(Self::Media),
             "/onvif/media2_service" => Some(Self::Media2),
+            "/onvif/ptz_service" => Some(Self::Ptz),
             _ => None,
         }
     }
@@ -26,6 +28,7 @@ impl Service {
             Self::Device => "/onvif/device_service",
             Self::Media => "/onvif/media_service",
             Self::Media2 => "/onvif/media2_service",
+            Self::Ptz => "/onvif/ptz_service",
         }
     }
 
@@ -34,6 +37,7 @@ impl Service {
             Self::Device => crate::ns::TDS,
             Self::Media => crate::ns::TRT,
             Self::Media2 => crate::ns::TR2,
+            Self::Ptz => crate::ns::TPTZ,
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Context {
     pub http_port: u16,
     pub rtsp_port: u16,
     pub user: Option<(String, UserLevel)>,
+    /// Whether the camera can pan and tilt (the PTZ service is offered).
+    pub has_ptz: bool,
 }
 
 impl Context {
@@ -143,6 +149,7 @@ pub fn access(op: &crate::xml::Element) -> Access {
         crate::ns::TDS => crate::device::access(&op.name),
         crate::ns::TRT => crate::media::access(&op.name),
         crate::ns::TR2 => crate::media2::access(&op.name),
+        crate::ns::TPTZ => crate::ptz::access(&op.name),
         // Unknown operations are answered with a fault; asking for a login first would only
         // make a client retry the same thing.
         _ => Access::PreAuth,
@@ -158,11 +165,19 @@ pub fn dispatch(
     ctx: &Context,
     device: &dyn DeviceBackend,
     media: &dyn MediaBackend,
+    ptz: Option<&dyn crate::ptz::PtzBackend>,
 ) -> Result<String, Fault> {
     match req.operation.ns.as_str() {
         crate::ns::TDS => crate::device::handle(req, ctx, device),
         crate::ns::TRT => crate::media::handle(req, ctx, media),
         crate::ns::TR2 => crate::media2::handle(req, ctx, media),
+        crate::ns::TPTZ => match ptz {
+            Some(ptz) => {
+                let profiles: Vec<String> = media.profiles().into_iter().map(|p| p.token).collect();
+                crate::ptz::handle(req, ctx, ptz, &profiles)
+            }
+            None => Err(Fault::action_not_supported("the camera has no pan/tilt")),
+        },
         _ => Err(Fault::action_not_supported(&format!(
             "{{{}}}{}",
             req.operation.ns, req.operation.name

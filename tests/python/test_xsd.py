@@ -1,4 +1,4 @@
-"""Every Device and Media (ver10) response the camera produces validates against the ONVIF XSDs
+"""Every Device, Media (ver10) and PTZ response the camera produces validates against the ONVIF XSDs
 shipped with onvif-zeep-async. (That package has no Media2 schema; Media2 answers are checked by
 the clients in test_home_assistant.py and the npm test.)"""
 
@@ -73,6 +73,30 @@ MEDIA = [
 ]
 
 
+TPTZ = "http://www.onvif.org/ver20/ptz/wsdl"
+FOV = "http://www.onvif.org/ver10/tptz/PanTiltSpaces/TranslationSpaceFov"
+
+PTZ = [
+    ("GetServiceCapabilities", ""),
+    ("GetNodes", ""),
+    ("GetNode", "<NodeToken>ptz_node</NodeToken>"),
+    ("GetConfigurations", ""),
+    ("GetConfiguration", "<PTZConfigurationToken>ptz</PTZConfigurationToken>"),
+    ("GetConfigurationOptions", "<ConfigurationToken>ptz</ConfigurationToken>"),
+    ("AbsoluteMove", f'<ProfileToken>main</ProfileToken><Position><PanTilt xmlns="{TT}" x="0.1" y="0.1"/></Position>'),
+    ("RelativeMove", f'<ProfileToken>main</ProfileToken><Translation><PanTilt xmlns="{TT}" x="0.1" y="0" space="{FOV}"/></Translation>'),
+    ("ContinuousMove", f'<ProfileToken>main</ProfileToken><Velocity><PanTilt xmlns="{TT}" x="0.2" y="0"/></Velocity><Timeout>PT0.2S</Timeout>'),
+    ("Stop", "<ProfileToken>main</ProfileToken>"),
+    ("GetStatus", "<ProfileToken>main</ProfileToken>"),
+    ("SetPreset", "<ProfileToken>main</ProfileToken><PresetName>cot</PresetName>"),
+    ("GetPresets", "<ProfileToken>main</ProfileToken>"),
+    ("GotoPreset", "<ProfileToken>main</ProfileToken><PresetToken>preset1</PresetToken>"),
+    ("SetHomePosition", "<ProfileToken>main</ProfileToken>"),
+    ("GotoHomePosition", "<ProfileToken>main</ProfileToken>"),
+    ("RemovePreset", "<ProfileToken>main</ProfileToken><PresetToken>preset1</PresetToken>"),
+]
+
+
 def call(daemon, service: str, ns: str, op: str, inner: str) -> httpx.Response:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
@@ -107,6 +131,11 @@ def test_media_responses_validate(daemon):
     config = body_element(call(daemon, "media_service", TRT, "GetVideoEncoderConfiguration", "<ConfigurationToken>venc_main</ConfigurationToken>").content)[0]
     inner = etree.tostring(config).decode().replace("trt:Configuration", "Configuration", 2)
     check(call(daemon, "media_service", TRT, "SetVideoEncoderConfiguration", f"{inner}<ForcePersistence>true</ForcePersistence>"), "SetVideoEncoderConfiguration")
+
+
+def test_ptz_responses_validate(daemon):
+    for op, inner in PTZ:
+        check(call(daemon, "ptz_service", TPTZ, op, inner), op)
 
 
 @pytest.mark.parametrize("op,inner,subcodes", [

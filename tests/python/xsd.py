@@ -1,8 +1,8 @@
 """ONVIF XML Schemas from the WSDLs that ship inside the `onvif` (onvif-zeep-async) package.
 
 The device and media WSDLs embed their schemas; they are written out as standalone .xsd files
-next to a small wrapper that imports every namespace, so one lxml XMLSchema checks tds:, trt:
-and tt: content.
+next to a small wrapper that imports every namespace, so one lxml XMLSchema checks tds:, trt:,
+tptz: and tt: content.
 """
 
 import functools
@@ -35,6 +35,7 @@ def schema() -> etree.XMLSchema:
     imports = {
         "http://www.onvif.org/ver10/device/wsdl": _standalone("devicemgmt.wsdl", out, "tds.xsd"),
         "http://www.onvif.org/ver10/media/wsdl": _standalone("media.wsdl", out, "trt.xsd"),
+        "http://www.onvif.org/ver20/ptz/wsdl": _standalone("ptz.wsdl", out, "tptz.xsd"),
         "http://www.onvif.org/ver10/schema": os.path.join(WSDL_DIR, "onvif.xsd"),
     }
     wrapper = f'<xs:schema xmlns:xs="{XS}" targetNamespace="urn:babymonitor:test:all" elementFormDefault="qualified">'

@@ -41,6 +41,14 @@ fn case(
 const DEVICE: &str = "/onvif/device_service";
 const MEDIA: &str = "/onvif/media_service";
 const MEDIA2: &str = "/onvif/media2_service";
+const PTZ: &str = "/onvif/ptz_service";
+const TPTZ: &str = "http://www.onvif.org/ver20/ptz/wsdl";
+
+fn pan_tilt(element: &str, x: &str, y: &str, extra: &str) -> String {
+    format!(
+        "<ProfileToken>main</ProfileToken><{element}><tt:PanTilt x=\"{x}\" y=\"{y}\"{extra}/></{element}>"
+    )
+}
 
 fn encoder(token: &str, width: &str, height: &str, bitrate: &str, encoding: &str) -> String {
     op(
@@ -121,9 +129,22 @@ fn cases() -> Vec<Case> {
         case("delete an unknown user", DEVICE, e(&op(TDS, "DeleteUsers", "<Username>ghost</Username>")), authed, Fault(400, sender, &["InvalidArgVal", "UsernameMissing"])),
         case("delete the last administrator", DEVICE, e(&op(TDS, "DeleteUsers", "<Username>admin</Username>")), authed, Fault(400, sender, &["InvalidArgVal", "UsernameMissing"])),
         case("set the clock by hand", DEVICE, e(&op(TDS, "SetSystemDateAndTime", "<DateTimeType>Manual</DateTimeType><DaylightSavings>false</DaylightSavings>")), authed, Fault(400, sender, &["InvalidArgVal", "NtpServerUndefined"])),
-        case("capabilities of a missing service", DEVICE, e(&op(TDS, "GetCapabilities", "<Category>PTZ</Category>")), None, Fault(500, receiver, &["ActionNotSupported", "NoSuchService"])),
+        case("capabilities of a missing service", DEVICE, e(&op(TDS, "GetCapabilities", "<Category>Analytics</Category>")), None, Fault(500, receiver, &["ActionNotSupported", "NoSuchService"])),
         case("Media2 profile creation", MEDIA2, e(&op(TR2, "CreateProfile", "<Name>x</Name>")), authed, Fault(500, receiver, &["Action", "MaxNVTProfiles"])),
         case("Media2 unknown profile", MEDIA2, e(&op(TR2, "GetProfiles", "<Token>nope</Token>")), authed, Fault(400, sender, &["InvalidArgVal", "NoProfile"])),
+        case("PTZ position NaN", PTZ, e(&op(TPTZ, "AbsoluteMove", &pan_tilt("Position", "NaN", "0", ""))), authed, Fault(400, sender, &["InvalidArgVal", "InvalidPosition"])),
+        case("PTZ position infinite", PTZ, e(&op(TPTZ, "AbsoluteMove", &pan_tilt("Position", "inf", "0", ""))), authed, Fault(400, sender, &["InvalidArgVal", "InvalidPosition"])),
+        case("PTZ position not a number", PTZ, e(&op(TPTZ, "AbsoluteMove", &pan_tilt("Position", "left", "0", ""))), authed, Fault(400, sender, &["InvalidArgVal", "InvalidPosition"])),
+        case("PTZ velocity out of range", PTZ, e(&op(TPTZ, "ContinuousMove", &pan_tilt("Velocity", "7", "0", ""))), authed, Fault(400, sender, &["InvalidArgVal", "InvalidPosition"])),
+        case("PTZ speed out of range", PTZ, e(&op(TPTZ, "AbsoluteMove", &format!("{}<Speed><tt:PanTilt x=\"9\" y=\"9\"/></Speed>", pan_tilt("Position", "0", "0", "")))), authed, Fault(400, sender, &["InvalidArgVal", "InvalidPosition"])),
+        case("PTZ unknown space", PTZ, e(&op(TPTZ, "RelativeMove", &pan_tilt("Translation", "0.1", "0", " space=\"urn:degrees\""))), authed, Fault(400, sender, &["InvalidArgVal", "SpaceNotSupported"])),
+        case("PTZ bad timeout", PTZ, e(&op(TPTZ, "ContinuousMove", &format!("{}<Timeout>soon</Timeout>", pan_tilt("Velocity", "0.1", "0", "")))), authed, Fault(400, sender, &["InvalidArgVal", "TimeoutNotSupported"])),
+        case("PTZ unknown profile", PTZ, e(&op(TPTZ, "GetStatus", "<ProfileToken>nope</ProfileToken>")), authed, Fault(400, sender, &["InvalidArgVal", "NoProfile"])),
+        case("PTZ unknown preset", PTZ, e(&op(TPTZ, "GotoPreset", "<ProfileToken>main</ProfileToken><PresetToken>nope</PresetToken>")), authed, Fault(400, sender, &["InvalidArgVal", "NoToken"])),
+        case("PTZ unknown node", PTZ, e(&op(TPTZ, "GetNode", "<NodeToken>nope</NodeToken>")), authed, Fault(400, sender, &["InvalidArgVal", "NoEntity"])),
+        case("PTZ move by a watch-only user", PTZ, e(&op(TPTZ, "AbsoluteMove", &pan_tilt("Position", "0", "0", ""))), Some(VIEWER), Fault(400, sender, &["NotAuthorized"])),
+        case("PTZ move during a move", PTZ, e(&op(TPTZ, "AbsoluteMove", &pan_tilt("Position", "-0.5", "0", ""))), authed, Status(200)),
+        case("PTZ second move replaces the first", PTZ, e(&op(TPTZ, "AbsoluteMove", &pan_tilt("Position", "0.5", "0", ""))), authed, Status(200)),
     ]
 }
 

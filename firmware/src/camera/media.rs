@@ -108,6 +108,7 @@ impl MediaBackend for Camera {
                         sample_rate_hz: config.audio.sample_rate,
                         channels: config.audio.channels,
                     }),
+                    ptz: self.motion.is_some(),
                 }
             })
             .collect()

@@ -3,6 +3,7 @@
 mod device;
 pub use device::level;
 mod media;
+mod ptz;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ pub struct Camera {
     identity: Identity,
     simulate: bool,
     has_audio: bool,
+    motion: Option<Arc<crate::ptz::Ptz>>,
 }
 
 impl Camera {
@@ -23,13 +25,19 @@ impl Camera {
         identity: Identity,
         simulate: bool,
         has_audio: bool,
+        motion: Option<Arc<crate::ptz::Ptz>>,
     ) -> Self {
         Self {
             settings,
             identity,
             simulate,
             has_audio,
+            motion,
         }
+    }
+
+    pub fn has_ptz(&self) -> bool {
+        self.motion.is_some()
     }
 
     fn config(&self) -> Arc<Config> {

@@ -110,13 +110,18 @@ pub(super) async fn serve(
         return fault(&Fault::not_authorized());
     }
     let ctx = Context {
+        has_ptz: state.camera.has_ptz(),
         host,
         http_port,
         rtsp_port: config.rtsp.port,
         user,
     };
     debug!(%peer, operation = request.name(), user = ctx.user.as_ref().map(|u| u.0.as_str()), "ONVIF");
-    match onvif::service::dispatch(&request, &ctx, state.camera.as_ref(), state.camera.as_ref()) {
+    let camera = state.camera.as_ref();
+    let ptz = camera
+        .has_ptz()
+        .then_some(camera as &dyn onvif::ptz::PtzBackend);
+    match onvif::service::dispatch(&request, &ctx, camera, camera, ptz) {
         Ok(body) => soap_response(StatusCode::OK, soap::envelope(&body)),
         Err(f) => {
             debug!(%peer, operation = request.name(), reason = f.reason, "ONVIF fault");

@@ -1,0 +1,415 @@
+//! PTZ service (ver20): moves in the generic spaces and by a fraction of the field of view,
+//! status, presets and home. One node, one configuration, shared by every profile.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::service::{Access, Context};
+use crate::soap::{Fault, Request};
+use crate::write::{el, range};
+use crate::xml::{Element, escape};
+
+pub const POSITION_SPACE: &str =
+    "http://www.onvif.org/ver10/tptz/PanTiltSpaces/PositionGenericSpace";
+pub const TRANSLATION_SPACE: &str =
+    "http://www.onvif.org/ver10/tptz/PanTiltSpaces/TranslationGenericSpace";
+pub const FOV_SPACE: &str = "http://www.onvif.org/ver10/tptz/PanTiltSpaces/TranslationSpaceFov";
+pub const VELOCITY_SPACE: &str =
+    "http://www.onvif.org/ver10/tptz/PanTiltSpaces/VelocityGenericSpace";
+pub const SPEED_SPACE: &str = "http://www.onvif.org/ver10/tptz/PanTiltSpaces/GenericSpeedSpace";
+
+pub const NODE: &str = "ptz_node";
+pub const CONFIGURATION: &str = "ptz";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PtzStatus {
+    pub pan: f32,
+    pub tilt: f32,
+    pub moving: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preset {
+    pub token: String,
+    pub name: String,
+    pub pan: f32,
+    pub tilt: f32,
+}
+
+/// The camera's pan/tilt, as the PTZ service drives it. Positions are in the generic space.
+pub trait PtzBackend: Send + Sync {
+    fn max_presets(&self) -> usize;
+    fn status(&self) -> PtzStatus;
+    fn absolute_move(
+        &self,
+        pan: Option<f32>,
+        tilt: Option<f32>,
+        speed: Option<f32>,
+    ) -> Result<(), Fault>;
+    /// `fov`: the translation is a fraction of the field of view rather than generic units.
+    fn relative_move(
+        &self,
+        pan: f32,
+        tilt: f32,
+        fov: bool,
+        speed: Option<f32>,
+    ) -> Result<(), Fault>;
+    fn continuous_move(&self, pan: f32, tilt: f32, timeout: Option<Duration>) -> Result<(), Fault>;
+    fn stop(&self);
+    fn presets(&self) -> Vec<Preset>;
+    /// Saves the current position; returns the preset token.
+    fn set_preset(&self, token: Option<String>, name: Option<String>) -> Result<String, Fault>;
+    fn remove_preset(&self, token: &str) -> Result<(), Fault>;
+    fn goto_preset(&self, token: &str, speed: Option<f32>) -> Result<(), Fault>;
+    fn goto_home(&self, speed: Option<f32>) -> Result<(), Fault>;
+    fn set_home(&self) -> Result<(), Fault>;
+}
+
+pub fn access(operation: &str) -> Access {
+    match operation {
+        "GetServiceCapabilities" => Access::PreAuth,
+        op if op.starts_with("Get") => Access::ReadMedia,
+        _ => Access::Actuate,
+    }
+}
+
+pub(crate) fn capabilities(out: &mut String) {
+    out.push_str("<tptz:Capabilities EFlip=\"false\" Reverse=\"false\" GetCompatibleConfigurations=\"false\" MoveStatus=\"true\" StatusPosition=\"true\"/>");
+}
+
+fn space(out: &mut String, tag: &str, uri: &str, x: (f32, f32), y: Option<(f32, f32)>) {
+    let _ = write!(out, "<{tag}>");
+    el(out, "tt:URI", uri);
+    range(out, "tt:XRange", x.0, x.1);
+    if let Some(y) = y {
+        range(out, "tt:YRange", y.0, y.1);
+    }
+    let _ = write!(out, "</{tag}>");
+}
+
+fn spaces(out: &mut String) {
+    space(
+        out,
+        "tt:AbsolutePanTiltPositionSpace",
+        POSITION_SPACE,
+        (-1.0, 1.0),
+        Some((-1.0, 1.0)),
+    );
+    space(
+        out,
+        "tt:RelativePanTiltTranslationSpace",
+        TRANSLATION_SPACE,
+        (-1.0, 1.0),
+        Some((-1.0, 1.0)),
+    );
+    space(
+        out,
+        "tt:RelativePanTiltTranslationSpace",
+        FOV_SPACE,
+        (-1.0, 1.0),
+        Some((-1.0, 1.0)),
+    );
+    space(
+        out,
+        "tt:ContinuousPanTiltVelocitySpace",
+        VELOCITY_SPACE,
+        (-1.0, 1.0),
+        Some((-1.0, 1.0)),
+    );
+    space(out, "tt:PanTiltSpeedSpace", SPEED_SPACE, (0.0, 1.0), None);
+}
+
+fn node(out: &mut String, tag: &str, max_presets: usize) {
+    let _ = write!(
+        out,
+        "<{tag} token=\"{NODE}\" FixedHomePosition=\"false\" GeoMove=\"false\">"
+    );
+    el(out, "tt:Name", "Pan/tilt");
+    out.push_str("<tt:SupportedPTZSpaces>");
+    spaces(out);
+    out.push_str("</tt:SupportedPTZSpaces>");
+    el(out, "tt:MaximumNumberOfPresets", max_presets);
+    out.push_str("<tt:HomeSupported>true</tt:HomeSupported>");
+    let _ = write!(out, "</{tag}>");
+}
+
+/// `tt:PTZConfiguration`, also part of every media profile.
+pub(crate) fn configuration(out: &mut String, tag: &str) {
+    let _ = write!(out, "<{tag} token=\"{CONFIGURATION}\">");
+    el(out, "tt:Name", "Pan/tilt");
+    el(out, "tt:UseCount", 2);
+    el(out, "tt:NodeToken", NODE);
+    el(
+        out,
+        "tt:DefaultAbsolutePantTiltPositionSpace",
+        POSITION_SPACE,
+    );
+    el(
+        out,
+        "tt:DefaultRelativePanTiltTranslationSpace",
+        TRANSLATION_SPACE,
+    );
+    el(
+        out,
+        "tt:DefaultContinuousPanTiltVelocitySpace",
+        VELOCITY_SPACE,
+    );
+    let _ = write!(
+        out,
+        "<tt:DefaultPTZSpeed><tt:PanTilt x=\"1\" y=\"1\" space=\"{SPEED_SPACE}\"/></tt:DefaultPTZSpeed>"
+    );
+    el(out, "tt:DefaultPTZTimeout", "PT5S");
+    out.push_str("<tt:PanTiltLimits><tt:Range>");
+    el(out, "tt:URI", POSITION_SPACE);
+    range(out, "tt:XRange", -1.0, 1.0);
+    range(out, "tt:YRange", -1.0, 1.0);
+    out.push_str("</tt:Range></tt:PanTiltLimits>");
+    let _ = write!(out, "</{tag}>");
+}
+
+fn number(e: &Element, name: &str) -> Result<Option<f32>, Fault> {
+    match e.attr(name) {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<f32>() {
+            Ok(n) if n.is_finite() => Ok(Some(n)),
+            _ => Err(Fault::invalid_arg(
+                "InvalidPosition",
+                format!("{name}=\"{v}\" is not a finite number"),
+            )),
+        },
+    }
+}
+
+fn speed(op: &Element) -> Result<Option<f32>, Fault> {
+    match op.path(&["Speed", "PanTilt"]) {
+        Some(pt) => {
+            let x = number(pt, "x")?;
+            let y = number(pt, "y")?;
+            Ok(match (x, y) {
+                (Some(x), Some(y)) => Some(x.abs().max(y.abs())),
+                (x, y) => x.or(y).map(f32::abs),
+            })
+        }
+        None => Ok(None),
+    }
+}
+
+/// xs:duration as clients send timeouts: `PT5S`, `PT0.5S`, `PT1M`, `PT1H2M3.5S`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let rest = s.trim().strip_prefix("PT")?;
+    let mut total = 0f64;
+    let mut number = String::new();
+    for c in rest.chars() {
+        match c {
+            '0'..='9' | '.' => number.push(c),
+            'H' | 'M' | 'S' => {
+                let n: f64 = number.parse().ok()?;
+                total += n * match c {
+                    'H' => 3600.0,
+                    'M' => 60.0,
+                    _ => 1.0,
+                };
+                number.clear();
+            }
+            _ => return None,
+        }
+    }
+    (number.is_empty() && total.is_finite() && total <= 86_400.0)
+        .then(|| Duration::from_secs_f64(total))
+}
+
+fn check_profile(op: &Element, ctx_profiles: &[String]) -> Result<(), Fault> {
+    let token = op
+        .text_of("ProfileToken")
+        .ok_or_else(|| Fault::missing_arg("ProfileToken"))?;
+    if ctx_profiles.iter().any(|p| p == token) {
+        Ok(())
+    } else {
+        Err(Fault::invalid_arg(
+            "NoProfile",
+            format!("no profile \"{token}\""),
+        ))
+    }
+}
+
+pub fn handle(
+    req: &Request,
+    _ctx: &Context,
+    ptz: &dyn PtzBackend,
+    profiles: &[String],
+) -> Result<String, Fault> {
+    let op = &req.operation;
+    let name = op.name.as_str();
+    let mut out = String::with_capacity(2048);
+    let _ = write!(out, "<tptz:{name}Response>");
+    match name {
+        "GetServiceCapabilities" => capabilities(&mut out),
+        "GetNodes" => node(&mut out, "tptz:PTZNode", ptz.max_presets()),
+        "GetNode" => {
+            if op.text_of("NodeToken") != Some(NODE) {
+                return Err(Fault::invalid_arg("NoEntity", "no such PTZ node"));
+            }
+            node(&mut out, "tptz:PTZNode", ptz.max_presets());
+        }
+        "GetConfigurations" => configuration(&mut out, "tptz:PTZConfiguration"),
+        "GetConfiguration" => {
+            if op.text_of("PTZConfigurationToken") != Some(CONFIGURATION) {
+                return Err(Fault::invalid_arg("NoConfig", "no such PTZ configuration"));
+            }
+            configuration(&mut out, "tptz:PTZConfiguration");
+        }
+        "GetConfigurationOptions" => {
+            if op.text_of("ConfigurationToken") != Some(CONFIGURATION) {
+                return Err(Fault::invalid_arg("NoConfig", "no such PTZ configuration"));
+            }
+            out.push_str("<tptz:PTZConfigurationOptions><tt:Spaces>");
+            spaces(&mut out);
+            out.push_str("</tt:Spaces>");
+            range(&mut out, "tt:PTZTimeout", "PT0S", "PT60S");
+            out.push_str("</tptz:PTZConfigurationOptions>");
+        }
+        "GetStatus" => {
+            check_profile(op, profiles)?;
+            let s = ptz.status();
+            let moving = if s.moving { "MOVING" } else { "IDLE" };
+            let _ = write!(
+                out,
+                "<tptz:PTZStatus><tt:Position><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/></tt:Position>\
+                 <tt:MoveStatus><tt:PanTilt>{moving}</tt:PanTilt></tt:MoveStatus><tt:UtcTime>{}</tt:UtcTime></tptz:PTZStatus>",
+                s.pan,
+                s.tilt,
+                utc_now()
+            );
+        }
+        "AbsoluteMove" => {
+            check_profile(op, profiles)?;
+            let pt = op
+                .path(&["Position", "PanTilt"])
+                .ok_or_else(|| Fault::missing_arg("Position/PanTilt"))?;
+            if let Some(space) = pt.attr("space").filter(|s| *s != POSITION_SPACE) {
+                return Err(Fault::invalid_arg(
+                    "SpaceNotSupported",
+                    format!("{space} is not supported"),
+                ));
+            }
+            ptz.absolute_move(number(pt, "x")?, number(pt, "y")?, speed(op)?)?;
+        }
+        "RelativeMove" => {
+            check_profile(op, profiles)?;
+            let pt = op
+                .path(&["Translation", "PanTilt"])
+                .ok_or_else(|| Fault::missing_arg("Translation/PanTilt"))?;
+            let fov = match pt.attr("space") {
+                None | Some(TRANSLATION_SPACE) => false,
+                Some(FOV_SPACE) => true,
+                Some(other) => {
+                    return Err(Fault::invalid_arg(
+                        "SpaceNotSupported",
+                        format!("{other} is not supported"),
+                    ));
+                }
+            };
+            ptz.relative_move(
+                number(pt, "x")?.unwrap_or(0.0),
+                number(pt, "y")?.unwrap_or(0.0),
+                fov,
+                speed(op)?,
+            )?;
+        }
+        "ContinuousMove" => {
+            check_profile(op, profiles)?;
+            let pt = op.path(&["Velocity", "PanTilt"]);
+            let (x, y) = match pt {
+                Some(pt) => (
+                    number(pt, "x")?.unwrap_or(0.0),
+                    number(pt, "y")?.unwrap_or(0.0),
+                ),
+                None => (0.0, 0.0),
+            };
+            let timeout = match op.text_of("Timeout") {
+                Some(t) => Some(parse_duration(t).ok_or_else(|| {
+                    Fault::invalid_arg("TimeoutNotSupported", format!("bad Timeout {t}"))
+                })?),
+                None => None,
+            };
+            ptz.continuous_move(x, y, timeout)?;
+        }
+        "Stop" => {
+            check_profile(op, profiles)?;
+            ptz.stop();
+        }
+        "GetPresets" => {
+            check_profile(op, profiles)?;
+            for p in ptz.presets() {
+                let _ = write!(out, "<tptz:Preset token=\"{}\">", escape(&p.token));
+                el(&mut out, "tt:Name", &p.name);
+                let _ = write!(
+                    out,
+                    "<tt:PTZPosition><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/></tt:PTZPosition></tptz:Preset>",
+                    p.pan, p.tilt
+                );
+            }
+        }
+        "SetPreset" => {
+            check_profile(op, profiles)?;
+            let token = ptz.set_preset(
+                op.text_of("PresetToken").map(str::to_string),
+                op.text_of("PresetName").map(str::to_string),
+            )?;
+            el(&mut out, "tptz:PresetToken", token);
+        }
+        "RemovePreset" => {
+            check_profile(op, profiles)?;
+            ptz.remove_preset(
+                op.text_of("PresetToken")
+                    .ok_or_else(|| Fault::missing_arg("PresetToken"))?,
+            )?;
+        }
+        "GotoPreset" => {
+            check_profile(op, profiles)?;
+            ptz.goto_preset(
+                op.text_of("PresetToken")
+                    .ok_or_else(|| Fault::missing_arg("PresetToken"))?,
+                speed(op)?,
+            )?;
+        }
+        "GotoHomePosition" => {
+            check_profile(op, profiles)?;
+            ptz.goto_home(speed(op)?)?;
+        }
+        "SetHomePosition" => {
+            check_profile(op, profiles)?;
+            ptz.set_home()?;
+        }
+        _ => return Err(Fault::action_not_supported(name)),
+    }
+    let _ = write!(out, "</tptz:{name}Response>");
+    Ok(out)
+}
+
+fn utc_now() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("PT5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("PT0.5S"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("PT1M30S"), Some(Duration::from_secs(90)));
+        for bad in ["", "5S", "PTS", "PT-1S", "PT1X", "PT99999999H", "PTNaNS"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}
