@@ -9,7 +9,7 @@ use rand::Rng;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
-use crate::{camera, discovery, hardware, http, identity, media, ptz, rtsp, settings};
+use crate::{camera, discovery, hardware, http, identity, media, night, ptz, rtsp, settings};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -115,13 +115,21 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         http_port: config.http.port,
         listen,
     };
-    let ptz = start_ptz(&config, &settings, cli.simulate);
+    let (ptz, sim_position) = start_ptz(&config, &settings, cli.simulate);
+    let night = match hardware::night_vision(&config.night, cli.simulate) {
+        Ok(outputs) => Some(Arc::new(night::Night::new(config.night.clone(), outputs))),
+        Err(e) => {
+            warn!("night vision is off: {e:#}");
+            None
+        }
+    };
     let camera = Arc::new(camera::Camera::new(
         Arc::clone(&settings),
         identity,
         cli.simulate,
         with_audio,
         ptz.clone(),
+        night.clone(),
     ));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -172,6 +180,18 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
                 }
             })
         });
+        let look = night.clone().map(|night| {
+            let (hub, capture, stop) = (
+                Arc::clone(capture.hub()),
+                Arc::clone(&capture),
+                stop_rx.clone(),
+            );
+            tokio::spawn(night::run(night, hub, capture, sim_position.clone(), stop))
+        });
+        if let Some(n) = &night {
+            let n = Arc::clone(n);
+            settings.subscribe(move |new| n.set_config(&new.night));
+        }
         let server = tokio::spawn(http::serve(listener, Arc::clone(&state), stop_rx));
         loop {
             match next_signal().await? {
@@ -186,6 +206,9 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         info!("stopping");
         let _ = stop_tx.send(true);
         let _ = server.await;
+        if let Some(look) = look {
+            let _ = look.await;
+        }
         if let Some(discovery) = discovery {
             // Lets the Bye go out.
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), discovery).await;
@@ -207,17 +230,18 @@ fn start_ptz(
     config: &Config,
     settings: &Arc<settings::Settings>,
     simulate: bool,
-) -> Option<Arc<ptz::Ptz>> {
+) -> (Option<Arc<ptz::Ptz>>, Option<Arc<hardware::SimPosition>>) {
     if !config.ptz.enabled {
-        return None;
+        return (None, None);
     }
     let hardware = match hardware::pan_tilt(&config.ptz, simulate) {
         Ok(h) => h,
         Err(e) => {
             warn!("pan/tilt is off: {e:#}");
-            return None;
+            return (None, None);
         }
     };
+    let simulated = hardware.simulated.clone();
     let start = settings.state().ptz_position.unwrap_or([0.0, 0.0]);
     let store = Arc::downgrade(settings);
     let on_rest = move |position: [f32; 2]| {
@@ -231,10 +255,10 @@ fn start_ptz(
         }
     };
     match ptz::Ptz::start(config.ptz.clone(), hardware.servos, start, on_rest) {
-        Ok(p) => Some(Arc::new(p)),
+        Ok(p) => (Some(Arc::new(p)), simulated),
         Err(e) => {
             warn!("pan/tilt is off: {e:#}");
-            None
+            (None, None)
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod hardware;
 pub mod http;
 pub mod identity;
 pub mod media;
+pub mod night;
 pub mod ptz;
 pub mod rtsp;
 pub mod settings;

@@ -31,6 +31,8 @@ pub struct RuntimeState {
     pub ptz_home: Option<[f32; 2]>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub presets: Vec<PresetState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub night_mode: Option<crate::config::NightMode>,
 }
 
 /// A saved camera position.
@@ -91,6 +93,9 @@ impl RuntimeState {
         }
         if let Some(u) = &self.users {
             config.users = u.clone();
+        }
+        if let Some(m) = self.night_mode {
+            config.night.mode = m;
         }
         config
     }

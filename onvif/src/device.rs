@@ -11,11 +11,13 @@ use crate::write::el;
 use crate::xml::{Element, escape};
 
 /// Services we offer, with the version we claim.
-const SERVICES: [(Service, u32, u32); 4] = [
+const SERVICES: [(Service, u32, u32); 6] = [
     (Service::Device, 2, 5),
     (Service::Media, 2, 5),
     (Service::Media2, 2, 0),
     (Service::Ptz, 2, 5),
+    (Service::Imaging, 2, 5),
+    (Service::DeviceIo, 2, 5),
 ];
 
 pub fn access(operation: &str) -> Access {
@@ -34,7 +36,12 @@ pub fn access(operation: &str) -> Access {
     }
 }
 
-pub fn handle(req: &Request, ctx: &Context, dev: &dyn DeviceBackend) -> Result<String, Fault> {
+pub fn handle(
+    req: &Request,
+    ctx: &Context,
+    dev: &dyn DeviceBackend,
+    relay: Option<&dyn crate::deviceio::RelayBackend>,
+) -> Result<String, Fault> {
     let op = &req.operation;
     let mut out = String::with_capacity(2048);
     let name = op.name.as_str();
@@ -54,7 +61,12 @@ pub fn handle(req: &Request, ctx: &Context, dev: &dyn DeviceBackend) -> Result<S
                 .text_of("IncludeCapability")
                 .is_some_and(|v| v.trim() == "true");
             for (service, major, minor) in SERVICES {
-                if service == Service::Ptz && !ctx.has_ptz {
+                let offered = match service {
+                    Service::Ptz => ctx.has_ptz,
+                    Service::Imaging | Service::DeviceIo => ctx.has_night,
+                    _ => true,
+                };
+                if !offered {
                     continue;
                 }
                 out.push_str("<tds:Service>");
@@ -67,6 +79,9 @@ pub fn handle(req: &Request, ctx: &Context, dev: &dyn DeviceBackend) -> Result<S
                         Service::Media => crate::media::capabilities(&mut out),
                         Service::Media2 => crate::media2::capabilities(&mut out),
                         Service::Ptz => crate::ptz::capabilities(&mut out),
+                        Service::Imaging => crate::imaging::capabilities(&mut out),
+                        Service::DeviceIo => out
+                            .push_str("<tmd:Capabilities VideoSources=\"1\" RelayOutputs=\"1\"/>"),
                     }
                     out.push_str("</tds:Capabilities>");
                 }
@@ -201,6 +216,26 @@ pub fn handle(req: &Request, ctx: &Context, dev: &dyn DeviceBackend) -> Result<S
             Some("Soft") => dev.factory_default(false)?,
             _ => return Err(Fault::missing_arg("FactoryDefault")),
         },
+        "GetRelayOutputs" => {
+            if relay.is_some() {
+                crate::deviceio::relay_outputs(&mut out, "tds");
+            }
+        }
+        "SetRelayOutputState" => crate::deviceio::set_state(
+            req,
+            relay.ok_or_else(|| Fault::invalid_arg("RelayToken", "no relays"))?,
+        )?,
+        "SetRelayOutputSettings" => crate::deviceio::set_settings(req)?,
+        "SendAuxiliaryCommand" => {
+            let relay = relay.ok_or_else(|| {
+                Fault::invalid_arg("AuxiliaryDataNotSupported", "the camera has no IR lamp")
+            })?;
+            el(
+                &mut out,
+                "tds:AuxiliaryCommandResponse",
+                crate::deviceio::auxiliary(op.text_of("AuxiliaryCommand"), relay)?,
+            );
+        }
         _ => return Err(Fault::action_not_supported(name)),
     }
     let _ = write!(out, "</tds:{name}Response>");
@@ -277,27 +312,35 @@ fn capabilities(out: &mut String, op: &Element, ctx: &Context) -> Result<(), Fau
         .collect();
     let wants =
         |c: &str| categories.is_empty() || categories.contains(&"All") || categories.contains(&c);
-    if !categories
-        .iter()
-        .all(|c| matches!(*c, "All" | "Device" | "Media") || (*c == "PTZ" && ctx.has_ptz))
-    {
+    if !categories.iter().all(|c| {
+        matches!(*c, "All" | "Device" | "Media")
+            || (*c == "PTZ" && ctx.has_ptz)
+            || (*c == "Imaging" && ctx.has_night)
+    }) {
         return Err(Fault::new(
             crate::soap::FaultCode::Receiver,
             &["ActionNotSupported", "NoSuchService"],
-            "only Device, Media and (with pan/tilt) PTZ capabilities exist",
+            "this camera has no such service",
         ));
     }
     out.push_str("<tds:Capabilities>");
     if wants("Device") {
         out.push_str("<tt:Device>");
         el(out, "tt:XAddr", ctx.http_url(Service::Device.path()));
-        out.push_str(
+        let relays = u8::from(ctx.has_night);
+        let _ = write!(
+            out,
             "<tt:Network><tt:IPFilter>false</tt:IPFilter><tt:ZeroConfiguration>false</tt:ZeroConfiguration><tt:IPVersion6>false</tt:IPVersion6><tt:DynDNS>false</tt:DynDNS></tt:Network>\
              <tt:System><tt:DiscoveryResolve>true</tt:DiscoveryResolve><tt:DiscoveryBye>true</tt:DiscoveryBye><tt:RemoteDiscovery>false</tt:RemoteDiscovery><tt:SystemBackup>false</tt:SystemBackup><tt:SystemLogging>false</tt:SystemLogging><tt:FirmwareUpgrade>false</tt:FirmwareUpgrade><tt:SupportedVersions><tt:Major>2</tt:Major><tt:Minor>5</tt:Minor></tt:SupportedVersions></tt:System>\
-             <tt:IO><tt:InputConnectors>0</tt:InputConnectors><tt:RelayOutputs>0</tt:RelayOutputs></tt:IO>\
-             <tt:Security><tt:TLS1.1>false</tt:TLS1.1><tt:TLS1.2>false</tt:TLS1.2><tt:OnboardKeyGeneration>false</tt:OnboardKeyGeneration><tt:AccessPolicyConfig>false</tt:AccessPolicyConfig><tt:X.509Token>false</tt:X.509Token><tt:SAMLToken>false</tt:SAMLToken><tt:KerberosToken>false</tt:KerberosToken><tt:RELToken>false</tt:RELToken></tt:Security>",
+             <tt:IO><tt:InputConnectors>0</tt:InputConnectors><tt:RelayOutputs>{relays}</tt:RelayOutputs></tt:IO>\
+             <tt:Security><tt:TLS1.1>false</tt:TLS1.1><tt:TLS1.2>false</tt:TLS1.2><tt:OnboardKeyGeneration>false</tt:OnboardKeyGeneration><tt:AccessPolicyConfig>false</tt:AccessPolicyConfig><tt:X.509Token>false</tt:X.509Token><tt:SAMLToken>false</tt:SAMLToken><tt:KerberosToken>false</tt:KerberosToken><tt:RELToken>false</tt:RELToken></tt:Security>"
         );
         out.push_str("</tt:Device>");
+    }
+    if ctx.has_night && wants("Imaging") {
+        out.push_str("<tt:Imaging>");
+        el(out, "tt:XAddr", ctx.http_url(Service::Imaging.path()));
+        out.push_str("</tt:Imaging>");
     }
     if wants("Media") {
         out.push_str("<tt:Media>");
@@ -308,6 +351,11 @@ fn capabilities(out: &mut String, op: &Element, ctx: &Context) -> Result<(), Fau
         out.push_str("<tt:PTZ>");
         el(out, "tt:XAddr", ctx.http_url(Service::Ptz.path()));
         out.push_str("</tt:PTZ>");
+    }
+    if ctx.has_night && (categories.is_empty() || categories.contains(&"All")) {
+        out.push_str("<tt:Extension><tt:DeviceIO>");
+        el(out, "tt:XAddr", ctx.http_url(Service::DeviceIo.path()));
+        out.push_str("<tt:VideoSources>1</tt:VideoSources><tt:VideoOutputs>0</tt:VideoOutputs><tt:AudioSources>0</tt:AudioSources><tt:AudioOutputs>0</tt:AudioOutputs><tt:RelayOutputs>1</tt:RelayOutputs></tt:DeviceIO></tt:Extension>");
     }
     out.push_str("</tds:Capabilities>");
     Ok(())

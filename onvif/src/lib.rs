@@ -4,8 +4,10 @@
 //! ONVIF requires next to WS-Security and which the firmware also uses for snapshots and metrics.
 
 pub mod device;
+pub mod deviceio;
 pub mod discovery;
 pub mod http_digest;
+pub mod imaging;
 pub mod media;
 pub mod media2;
 pub mod model;

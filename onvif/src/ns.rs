@@ -29,4 +29,6 @@ pub(crate) const DECLARATIONS: &[(&str, &str)] = &[
     ("trt", TRT),
     ("tr2", TR2),
     ("tptz", TPTZ),
+    ("timg", TIMG),
+    ("tmd", TMD),
 ];

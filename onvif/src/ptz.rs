@@ -130,6 +130,9 @@ fn node(out: &mut String, tag: &str, max_presets: usize) {
     out.push_str("</tt:SupportedPTZSpaces>");
     el(out, "tt:MaximumNumberOfPresets", max_presets);
     out.push_str("<tt:HomeSupported>true</tt:HomeSupported>");
+    for command in ["tt:IRLamp|On", "tt:IRLamp|Off", "tt:IRLamp|Auto"] {
+        el(out, "tt:AuxiliaryCommands", command);
+    }
     let _ = write!(out, "</{tag}>");
 }
 
@@ -237,6 +240,7 @@ pub fn handle(
     _ctx: &Context,
     ptz: &dyn PtzBackend,
     profiles: &[String],
+    relay: Option<&dyn crate::deviceio::RelayBackend>,
 ) -> Result<String, Fault> {
     let op = &req.operation;
     let name = op.name.as_str();
@@ -380,6 +384,17 @@ pub fn handle(
         "SetHomePosition" => {
             check_profile(op, profiles)?;
             ptz.set_home()?;
+        }
+        "SendAuxiliaryCommand" => {
+            check_profile(op, profiles)?;
+            let relay = relay.ok_or_else(|| {
+                Fault::invalid_arg("AuxiliaryDataNotSupported", "the camera has no IR lamp")
+            })?;
+            el(
+                &mut out,
+                "tptz:AuxiliaryResponse",
+                crate::deviceio::auxiliary(op.text_of("AuxiliaryData"), relay)?,
+            );
         }
         _ => return Err(Fault::action_not_supported(name)),
     }

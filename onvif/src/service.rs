@@ -10,6 +10,8 @@ pub enum Service {
     Media,
     Media2,
     Ptz,
+    Imaging,
+    DeviceIo,
 }
 
 impl Service {
@@ -19,6 +21,8 @@ impl Service {
             "/onvif/media_service" => Some(Self::Media),
             "/onvif/media2_service" => Some(Self::Media2),
             "/onvif/ptz_service" => Some(Self::Ptz),
+            "/onvif/imaging_service" => Some(Self::Imaging),
+            "/onvif/deviceio_service" => Some(Self::DeviceIo),
             _ => None,
         }
     }
@@ -29,6 +33,8 @@ impl Service {
             Self::Media => "/onvif/media_service",
             Self::Media2 => "/onvif/media2_service",
             Self::Ptz => "/onvif/ptz_service",
+            Self::Imaging => "/onvif/imaging_service",
+            Self::DeviceIo => "/onvif/deviceio_service",
         }
     }
 
@@ -38,6 +44,8 @@ impl Service {
             Self::Media => crate::ns::TRT,
             Self::Media2 => crate::ns::TR2,
             Self::Ptz => crate::ns::TPTZ,
+            Self::Imaging => crate::ns::TIMG,
+            Self::DeviceIo => crate::ns::TMD,
         }
     }
 }
@@ -79,6 +87,8 @@ pub struct Context {
     pub user: Option<(String, UserLevel)>,
     /// Whether the camera can pan and tilt (the PTZ service is offered).
     pub has_ptz: bool,
+    /// Whether it has night vision (Imaging and DeviceIO are offered).
+    pub has_night: bool,
 }
 
 impl Context {
@@ -150,10 +160,21 @@ pub fn access(op: &crate::xml::Element) -> Access {
         crate::ns::TRT => crate::media::access(&op.name),
         crate::ns::TR2 => crate::media2::access(&op.name),
         crate::ns::TPTZ => crate::ptz::access(&op.name),
+        crate::ns::TIMG => crate::imaging::access(&op.name),
+        crate::ns::TMD => crate::deviceio::access(&op.name),
         // Unknown operations are answered with a fault; asking for a login first would only
         // make a client retry the same thing.
         _ => Access::PreAuth,
     }
+}
+
+/// What implements each service; the optional ones are absent on a camera without that part.
+pub struct Backends<'a> {
+    pub device: &'a dyn DeviceBackend,
+    pub media: &'a dyn MediaBackend,
+    pub ptz: Option<&'a dyn crate::ptz::PtzBackend>,
+    pub imaging: Option<&'a dyn crate::imaging::ImagingBackend>,
+    pub relay: Option<&'a dyn crate::deviceio::RelayBackend>,
 }
 
 /// Runs an operation and returns the response body (without the envelope).
@@ -163,21 +184,24 @@ pub fn access(op: &crate::xml::Element) -> Access {
 pub fn dispatch(
     req: &crate::soap::Request,
     ctx: &Context,
-    device: &dyn DeviceBackend,
-    media: &dyn MediaBackend,
-    ptz: Option<&dyn crate::ptz::PtzBackend>,
+    b: &Backends<'_>,
 ) -> Result<String, Fault> {
+    let missing = |what: &str| Fault::action_not_supported(&format!("the camera has no {what}"));
     match req.operation.ns.as_str() {
-        crate::ns::TDS => crate::device::handle(req, ctx, device),
-        crate::ns::TRT => crate::media::handle(req, ctx, media),
-        crate::ns::TR2 => crate::media2::handle(req, ctx, media),
-        crate::ns::TPTZ => match ptz {
-            Some(ptz) => {
-                let profiles: Vec<String> = media.profiles().into_iter().map(|p| p.token).collect();
-                crate::ptz::handle(req, ctx, ptz, &profiles)
-            }
-            None => Err(Fault::action_not_supported("the camera has no pan/tilt")),
-        },
+        crate::ns::TDS => crate::device::handle(req, ctx, b.device, b.relay),
+        crate::ns::TRT => crate::media::handle(req, ctx, b.media),
+        crate::ns::TR2 => crate::media2::handle(req, ctx, b.media),
+        crate::ns::TPTZ => {
+            let ptz = b.ptz.ok_or_else(|| missing("pan/tilt"))?;
+            let profiles: Vec<String> = b.media.profiles().into_iter().map(|p| p.token).collect();
+            crate::ptz::handle(req, ctx, ptz, &profiles, b.relay)
+        }
+        crate::ns::TIMG => {
+            crate::imaging::handle(req, b.imaging.ok_or_else(|| missing("night vision"))?)
+        }
+        crate::ns::TMD => {
+            crate::deviceio::handle(req, b.relay.ok_or_else(|| missing("relay outputs"))?)
+        }
         _ => Err(Fault::action_not_supported(&format!(
             "{{{}}}{}",
             req.operation.ns, req.operation.name

@@ -1,4 +1,4 @@
-"""Every Device, Media (ver10) and PTZ response the camera produces validates against the ONVIF XSDs
+"""Every Device, Media (ver10), PTZ, Imaging and DeviceIO response the camera produces validates against the ONVIF XSDs
 shipped with onvif-zeep-async. (That package has no Media2 schema; Media2 answers are checked by
 the clients in test_home_assistant.py and the npm test.)"""
 
@@ -97,6 +97,29 @@ PTZ = [
 ]
 
 
+TIMG = "http://www.onvif.org/ver20/imaging/wsdl"
+TMD = "http://www.onvif.org/ver10/deviceIO/wsdl"
+
+NIGHT = [
+    ("imaging_service", TIMG, "GetServiceCapabilities", ""),
+    ("imaging_service", TIMG, "GetImagingSettings", "<VideoSourceToken>vs</VideoSourceToken>"),
+    ("imaging_service", TIMG, "GetOptions", "<VideoSourceToken>vs</VideoSourceToken>"),
+    ("imaging_service", TIMG, "GetMoveOptions", "<VideoSourceToken>vs</VideoSourceToken>"),
+    ("imaging_service", TIMG, "GetStatus", "<VideoSourceToken>vs</VideoSourceToken>"),
+    ("imaging_service", TIMG, "SetImagingSettings", f'<VideoSourceToken>vs</VideoSourceToken><ImagingSettings><IrCutFilter xmlns="{TT}">AUTO</IrCutFilter></ImagingSettings>'),
+    ("deviceio_service", TMD, "GetServiceCapabilities", ""),
+    # DeviceIO's WSDL uses the Device namespace for these two.
+    ("deviceio_service", TDS, "GetRelayOutputs", ""),
+    ("deviceio_service", TDS, "SetRelayOutputState", "<RelayOutputToken>ir_leds</RelayOutputToken><LogicalState>inactive</LogicalState>"),
+    ("deviceio_service", TMD, "GetRelayOutputOptions", "<RelayOutputToken>ir_leds</RelayOutputToken>"),
+    ("deviceio_service", TMD, "SetRelayOutputSettings", f'<RelayOutput token="ir_leds"><Properties xmlns="{TT}"><Mode>Bistable</Mode><DelayTime>PT0S</DelayTime><IdleState>open</IdleState></Properties></RelayOutput>'),
+    ("device_service", TDS, "SetRelayOutputSettings", f'<RelayOutputToken>ir_leds</RelayOutputToken><Properties><Mode xmlns="{TT}">Bistable</Mode><DelayTime xmlns="{TT}">PT0S</DelayTime><IdleState xmlns="{TT}">open</IdleState></Properties>'),
+    ("device_service", TDS, "GetRelayOutputs", ""),
+    ("device_service", TDS, "SendAuxiliaryCommand", "<AuxiliaryCommand>tt:IRLamp|Auto</AuxiliaryCommand>"),
+    ("ptz_service", "http://www.onvif.org/ver20/ptz/wsdl", "SendAuxiliaryCommand", "<ProfileToken>main</ProfileToken><AuxiliaryData>tt:IRLamp|On</AuxiliaryData>"),
+]
+
+
 def call(daemon, service: str, ns: str, op: str, inner: str) -> httpx.Response:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
@@ -136,6 +159,11 @@ def test_media_responses_validate(daemon):
 def test_ptz_responses_validate(daemon):
     for op, inner in PTZ:
         check(call(daemon, "ptz_service", TPTZ, op, inner), op)
+
+
+def test_night_vision_responses_validate(daemon):
+    for service, ns, op, inner in NIGHT:
+        check(call(daemon, service, ns, op, inner), op)
 
 
 @pytest.mark.parametrize("op,inner,subcodes", [

@@ -36,6 +36,8 @@ def schema() -> etree.XMLSchema:
         "http://www.onvif.org/ver10/device/wsdl": _standalone("devicemgmt.wsdl", out, "tds.xsd"),
         "http://www.onvif.org/ver10/media/wsdl": _standalone("media.wsdl", out, "trt.xsd"),
         "http://www.onvif.org/ver20/ptz/wsdl": _standalone("ptz.wsdl", out, "tptz.xsd"),
+        "http://www.onvif.org/ver20/imaging/wsdl": _standalone("imaging.wsdl", out, "timg.xsd"),
+        "http://www.onvif.org/ver10/deviceIO/wsdl": _standalone("deviceio.wsdl", out, "tmd.xsd"),
         "http://www.onvif.org/ver10/schema": os.path.join(WSDL_DIR, "onvif.xsd"),
     }
     wrapper = f'<xs:schema xmlns:xs="{XS}" targetNamespace="urn:babymonitor:test:all" elementFormDefault="qualified">'

@@ -3,6 +3,7 @@
 mod device;
 pub use device::level;
 mod media;
+mod night;
 mod ptz;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub struct Camera {
     simulate: bool,
     has_audio: bool,
     motion: Option<Arc<crate::ptz::Ptz>>,
+    night: Option<Arc<crate::night::Night>>,
 }
 
 impl Camera {
@@ -26,6 +28,7 @@ impl Camera {
         simulate: bool,
         has_audio: bool,
         motion: Option<Arc<crate::ptz::Ptz>>,
+        night: Option<Arc<crate::night::Night>>,
     ) -> Self {
         Self {
             settings,
@@ -33,11 +36,26 @@ impl Camera {
             simulate,
             has_audio,
             motion,
+            night,
         }
     }
 
     pub fn has_ptz(&self) -> bool {
         self.motion.is_some()
+    }
+
+    pub fn has_night(&self) -> bool {
+        self.night.is_some()
+    }
+
+    /// Night-vision mode and whether the picture is in night mode now.
+    pub fn night_state(&self) -> Option<(crate::config::NightMode, bool)> {
+        self.night.as_deref().map(|n| (n.mode(), n.is_night()))
+    }
+
+    /// Pan/tilt status for metrics and the web page.
+    pub fn ptz_status(&self) -> Option<crate::ptz::Status> {
+        self.motion.as_deref().map(crate::ptz::Ptz::status)
     }
 
     fn config(&self) -> Arc<Config> {

@@ -5,6 +5,7 @@
 
 mod error;
 mod media;
+mod night;
 mod ptz;
 mod users;
 
@@ -16,6 +17,7 @@ pub use error::ConfigError;
 pub use media::{
     AudioConfig, AudioSource, EncoderChoice, MediaConfig, StreamConfig, VideoConfig, VideoSource,
 };
+pub use night::{NightConfig, NightMode};
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use users::{Role, User};
 
@@ -33,6 +35,7 @@ pub struct Config {
     pub audio: AudioConfig,
     pub onvif: OnvifConfig,
     pub ptz: PtzConfig,
+    pub night: NightConfig,
     pub storage: StorageConfig,
     pub users: Vec<User>,
 }
@@ -190,6 +193,7 @@ impl Config {
         );
         self.media.check(p);
         self.ptz.check(p);
+        self.night.check(p);
         self.video.check(p);
         self.audio.check(p);
         users::check(&self.users, p);

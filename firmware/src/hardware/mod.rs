@@ -17,6 +17,48 @@ pub trait Servo: Send {
     fn release(&mut self) -> anyhow::Result<()>;
 }
 
+/// A GPIO output: the IR-cut filter's driver or the IR LEDs.
+pub trait Switch: Send {
+    fn set(&mut self, on: bool) -> anyhow::Result<()>;
+}
+
+/// The night-vision outputs: the IR-cut filter (on = filter in, day) and the IR LEDs.
+pub struct NightVision {
+    pub ir_cut: Box<dyn Switch>,
+    pub leds: Box<dyn Switch>,
+    /// What simulated outputs were last set to: (filter in, LEDs on).
+    pub simulated: Option<Arc<SimSwitches>>,
+}
+
+#[derive(Debug, Default)]
+pub struct SimSwitches {
+    pub ir_cut: std::sync::atomic::AtomicBool,
+    pub leds: std::sync::atomic::AtomicBool,
+}
+
+pub fn night_vision(
+    config: &crate::config::NightConfig,
+    simulate: bool,
+) -> anyhow::Result<NightVision> {
+    if simulate {
+        let state = Arc::new(SimSwitches::default());
+        Ok(NightVision {
+            ir_cut: Box::new(sim::SimSwitch::new(Arc::clone(&state), true)),
+            leds: Box::new(sim::SimSwitch::new(Arc::clone(&state), false)),
+            simulated: Some(state),
+        })
+    } else {
+        Ok(NightVision {
+            ir_cut: Box::new(pi::PiSwitch::new(
+                config.ir_cut_gpio,
+                config.ir_cut_active_high,
+            )?),
+            leds: Box::new(pi::PiSwitch::new(config.ir_led_gpio, true)?),
+            simulated: None,
+        })
+    }
+}
+
 /// Where the simulated servos point, for the test picture and for tests.
 #[derive(Debug, Default)]
 pub struct SimPosition {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rppal::pwm::{Channel, Polarity, Pwm};
 
-use super::{Servo, pulse_us};
+use super::{Servo, Switch, pulse_us};
 use crate::config::{AxisConfig, pwm_channel};
 
 const PERIOD: Duration = Duration::from_millis(20);
@@ -49,6 +49,33 @@ impl Servo for PiServo {
 
     fn release(&mut self) -> anyhow::Result<()> {
         self.pwm.disable()?;
+        Ok(())
+    }
+}
+
+/// A GPIO output pin (rppal).
+pub(super) struct PiSwitch {
+    pin: rppal::gpio::OutputPin,
+    active_high: bool,
+}
+
+impl PiSwitch {
+    pub(super) fn new(gpio: u8, active_high: bool) -> anyhow::Result<Self> {
+        let pin = rppal::gpio::Gpio::new()?
+            .get(gpio)
+            .with_context(|| format!("GPIO {gpio}"))?
+            .into_output();
+        Ok(Self { pin, active_high })
+    }
+}
+
+impl Switch for PiSwitch {
+    fn set(&mut self, on: bool) -> anyhow::Result<()> {
+        if on == self.active_high {
+            self.pin.set_high()
+        } else {
+            self.pin.set_low()
+        }
         Ok(())
     }
 }

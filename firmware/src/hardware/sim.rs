@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{Servo, SimPosition};
+use std::sync::atomic::Ordering;
+
+use super::{Servo, SimPosition, SimSwitches, Switch};
 
 pub(super) struct SimServo {
     position: Arc<SimPosition>,
@@ -26,6 +28,28 @@ impl Servo for SimServo {
     }
 
     fn release(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+pub(super) struct SimSwitch {
+    state: Arc<SimSwitches>,
+    ir_cut: bool,
+}
+
+impl SimSwitch {
+    pub(super) fn new(state: Arc<SimSwitches>, ir_cut: bool) -> Self {
+        Self { state, ir_cut }
+    }
+}
+
+impl Switch for SimSwitch {
+    fn set(&mut self, on: bool) -> anyhow::Result<()> {
+        if self.ir_cut {
+            self.state.ir_cut.store(on, Ordering::Relaxed)
+        } else {
+            self.state.leds.store(on, Ordering::Relaxed)
+        }
         Ok(())
     }
 }

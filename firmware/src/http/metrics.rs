@@ -13,6 +13,25 @@ pub(super) fn serve(state: &AppState) -> Response<Body> {
         env!("CARGO_PKG_VERSION")
     ));
     state.hub.stats.render(&mut out);
+    if let Some((mode, night)) = state.camera.night_state() {
+        out.push_str("# HELP babymonitor_night_vision Whether the picture is in night mode (IR-cut filter out, IR LEDs on).\n# TYPE babymonitor_night_vision gauge\n");
+        out.push_str(&format!(
+            "babymonitor_night_vision{{mode=\"{}\"}} {}\n",
+            format!("{mode:?}").to_lowercase(),
+            u8::from(night)
+        ));
+    }
+    if let Some(ptz) = state.camera.ptz_status() {
+        out.push_str("# HELP babymonitor_ptz_position Pan and tilt in ONVIF's generic space (-1 to 1).\n# TYPE babymonitor_ptz_position gauge\n");
+        out.push_str(&format!("babymonitor_ptz_position{{axis=\"pan\"}} {}\nbabymonitor_ptz_position{{axis=\"tilt\"}} {}\n", ptz.pan, ptz.tilt));
+        out.push_str(&format!(
+            "# TYPE babymonitor_ptz_moving gauge\nbabymonitor_ptz_moving {}\n",
+            u8::from(ptz.moving)
+        ));
+    }
+    if let Some(b) = state.hub.brightness(std::time::Duration::from_secs(5)) {
+        out.push_str(&format!("# HELP babymonitor_scene_brightness Mean brightness of the picture (0-1).\n# TYPE babymonitor_scene_brightness gauge\nbabymonitor_scene_brightness {b:.3}\n"));
+    }
     let mut r = text(StatusCode::OK, out);
     r.headers_mut().insert(
         CONTENT_TYPE,

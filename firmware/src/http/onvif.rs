@@ -111,6 +111,7 @@ pub(super) async fn serve(
     }
     let ctx = Context {
         has_ptz: state.camera.has_ptz(),
+        has_night: state.camera.has_night(),
         host,
         http_port,
         rtsp_port: config.rtsp.port,
@@ -118,10 +119,20 @@ pub(super) async fn serve(
     };
     debug!(%peer, operation = request.name(), user = ctx.user.as_ref().map(|u| u.0.as_str()), "ONVIF");
     let camera = state.camera.as_ref();
-    let ptz = camera
-        .has_ptz()
-        .then_some(camera as &dyn onvif::ptz::PtzBackend);
-    match onvif::service::dispatch(&request, &ctx, camera, camera, ptz) {
+    let backends = onvif::service::Backends {
+        device: camera,
+        media: camera,
+        ptz: camera
+            .has_ptz()
+            .then_some(camera as &dyn onvif::ptz::PtzBackend),
+        imaging: camera
+            .has_night()
+            .then_some(camera as &dyn onvif::imaging::ImagingBackend),
+        relay: camera
+            .has_night()
+            .then_some(camera as &dyn onvif::deviceio::RelayBackend),
+    };
+    match onvif::service::dispatch(&request, &ctx, &backends) {
         Ok(body) => soap_response(StatusCode::OK, soap::envelope(&body)),
         Err(f) => {
             debug!(%peer, operation = request.name(), reason = f.reason, "ONVIF fault");

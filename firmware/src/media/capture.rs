@@ -19,8 +19,18 @@ use super::hub::{Hub, Track};
 use super::stats::PipelineStats;
 use crate::config::{AudioSource, Config, VideoSource};
 
+/// How the picture is dressed, applied to the running pipeline and every rebuilt one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Look {
+    /// Night: the IR picture has no colour worth showing.
+    pub greyscale: bool,
+    /// Text on the simulated camera's test picture (its state).
+    pub label: String,
+}
+
 pub(crate) enum Command {
     DemandChanged,
+    Look(Look),
     Reconfigure(Box<Plan>),
     Keyframe(Track),
     Failed {
@@ -87,6 +97,7 @@ impl Capture {
             start_timeout: plan.start_timeout,
             backoff_max: plan.backoff_max,
             stop_at: None,
+            look: Look::default(),
         };
         let thread = std::thread::Builder::new()
             .name("capture".into())
@@ -105,6 +116,11 @@ impl Capture {
 
     pub fn has_audio(&self, config: &Config, encoders: &Encoders) -> bool {
         config.audio.enabled && encoders.aac.is_some()
+    }
+
+    /// Changes how the picture looks (night greyscale, the test overlay) at once.
+    pub fn set_look(&self, look: Look) {
+        let _ = self.commands.send(Command::Look(look));
     }
 
     /// Applies new capture settings: sources whose pipeline changed restart at once (viewers
@@ -199,6 +215,7 @@ struct Controller {
     start_timeout: Duration,
     backoff_max: Duration,
     stop_at: Option<Instant>,
+    look: Look,
 }
 
 impl Controller {
@@ -228,6 +245,10 @@ impl Controller {
                     self.on_failure(source, generation, "the source ended", true)
                 }
                 Some(Command::Reconfigure(plan)) => self.reconfigure(*plan),
+                Some(Command::Look(look)) => {
+                    self.look = look;
+                    self.apply_look();
+                }
                 Some(Command::DemandChanged) | None => {}
             }
             next_deadline = self.reconcile();
@@ -265,6 +286,26 @@ impl Controller {
             if was_running {
                 self.start(i);
             }
+        }
+    }
+
+    fn apply_look(&self) {
+        let Some((pipeline, _)) = self
+            .slots
+            .iter()
+            .find(|s| s.source == Source::Video)
+            .and_then(|s| s.pipeline.as_ref())
+        else {
+            return;
+        };
+        if let Some(balance) = pipeline.by_name(describe::LOOK_BALANCE) {
+            balance.set_property(
+                "saturation",
+                if self.look.greyscale { 0.0f64 } else { 1.0f64 },
+            );
+        }
+        if let Some(text) = pipeline.by_name(describe::LOOK_TEXT) {
+            text.set_property("text", &self.look.label);
         }
     }
 
@@ -332,6 +373,7 @@ impl Controller {
                 self.stats(source).running.store(true, Relaxed);
                 self.slots[i].pipeline = Some((pipeline, Instant::now()));
                 self.slots[i].restart_at = None;
+                self.apply_look();
             }
             Err(e) => {
                 error!(source = source.name(), "cannot start capture: {e:#}");
@@ -404,6 +446,10 @@ impl Controller {
                         hub.publish_video(track, sample, t)
                     })?;
                 }
+                let hub = Arc::clone(&self.hub);
+                connect_sink(&pipeline, describe::GRAY_SINK, move |sample, _| {
+                    hub.publish_gray(sample)
+                })?;
                 let hub = Arc::clone(&self.hub);
                 connect_sink(&pipeline, describe::FRAME_SINK, move |sample, t| {
                     hub.publish_frame(sample.clone(), t)

@@ -10,6 +10,10 @@ pub(crate) const MAIN_SINK: &str = "main_sink";
 pub(crate) const SUB_SINK: &str = "sub_sink";
 pub(crate) const FRAME_SINK: &str = "frame_sink";
 pub(crate) const AUDIO_SINK: &str = "audio_sink";
+pub(crate) const GRAY_SINK: &str = "gray_sink";
+/// Elements whose properties change while the pipeline runs (night mode, the test overlay).
+pub(crate) const LOOK_BALANCE: &str = "look_balance";
+pub(crate) const LOOK_TEXT: &str = "look_text";
 pub(crate) const MAIN_ENCODER: &str = "main_enc";
 pub(crate) const SUB_ENCODER: &str = "sub_enc";
 
@@ -67,22 +71,29 @@ fn raw_caps(s: &StreamConfig) -> String {
 
 /// Camera -> main encoder, sub encoder and a raw frame tap for snapshots.
 pub(crate) fn video_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
+    // The test picture shows the simulated camera's state (where it points, night mode).
     let overlay = if video.source == VideoSource::Test {
-        " ! clockoverlay halignment=right valignment=bottom shaded-background=true \
-         font-desc=\"Sans 20\" text=\"babymonitor test picture\" time-format=\"%Y-%m-%d %H:%M:%S\""
+        format!(
+            " ! textoverlay name={LOOK_TEXT} halignment=left valignment=top shaded-background=true font-desc=\"Sans 16\" \
+             ! clockoverlay halignment=right valignment=bottom shaded-background=true \
+             font-desc=\"Sans 20\" text=\"babymonitor test picture\" time-format=\"%Y-%m-%d %H:%M:%S\""
+        )
     } else {
-        ""
+        String::new()
     };
     // Queues after the tee are leaky so that a slow branch drops frames instead of stalling
     // the camera and the other branches.
     let queue = "queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 leaky=downstream";
     let appsink =
         "appsink sync=false async=false max-buffers=30 drop=true enable-last-sample=false";
+    // videobalance passes frames through untouched until night mode takes the colour out.
     format!(
-        "{src} ! videoconvert ! videoscale ! videorate ! {main_caps}{overlay} ! tee name=t \
+        "{src} ! videoconvert ! videoscale ! videorate ! {main_caps} ! videobalance name={LOOK_BALANCE}{overlay} ! tee name=t \
          t. ! {queue} ! videoconvert ! {main_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={MAIN_SINK} \
          t. ! {queue} ! videoscale ! videorate ! {sub_caps} ! videoconvert ! {sub_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={SUB_SINK} \
-         t. ! queue max-size-buffers=1 leaky=downstream ! appsink name={FRAME_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false",
+         t. ! queue max-size-buffers=1 leaky=downstream ! appsink name={FRAME_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false \
+         t. ! queue max-size-buffers=1 leaky=downstream ! videorate drop-only=true max-rate=2 ! videoscale ! videoconvert \
+         ! video/x-raw,format=GRAY8,width=64,height=36 ! appsink name={GRAY_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false",
         src = video_source(video),
         main_caps = raw_caps(&video.main),
         main_enc = h264_encoder(enc.h264, MAIN_ENCODER, &video.main),

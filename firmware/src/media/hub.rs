@@ -39,6 +39,8 @@ struct Frame {
 
 pub struct Hub {
     pub stats: Stats,
+    /// Mean brightness (0-1) of the latest small grey frame, and when it was measured.
+    brightness: Mutex<Option<(f32, Instant)>>,
     commands: Sender<Command>,
     feeds: Mutex<Vec<Arc<Feed>>>,
     demand: AtomicU64,
@@ -69,6 +71,7 @@ impl Hub {
     pub(crate) fn new(commands: Sender<Command>) -> Self {
         Self {
             stats: Stats::default(),
+            brightness: Mutex::new(None),
             commands,
             feeds: Mutex::new(Vec::new()),
             demand: AtomicU64::new(0),
@@ -143,6 +146,28 @@ impl Hub {
         for feed in feeds.iter() {
             feed.push_audio(sample, captured);
         }
+    }
+
+    /// A small grey frame: only its mean brightness is kept (night mode's AUTO reads it).
+    pub(crate) fn publish_gray(&self, sample: &gst::Sample) {
+        let Some(buffer) = sample.buffer() else {
+            return;
+        };
+        let Ok(map) = buffer.map_readable() else {
+            return;
+        };
+        if map.is_empty() {
+            return;
+        }
+        let mean = map.iter().map(|&b| u64::from(b)).sum::<u64>() as f32 / map.len() as f32 / 255.0;
+        *lock(&self.brightness) = Some((mean, Instant::now()));
+    }
+
+    /// The scene's brightness (0-1) if it was measured within `max_age`.
+    pub fn brightness(&self, max_age: Duration) -> Option<f32> {
+        lock(&self.brightness)
+            .filter(|(_, at)| at.elapsed() <= max_age)
+            .map(|(b, _)| b)
     }
 
     pub(crate) fn publish_frame(&self, sample: gst::Sample, captured: u64) {

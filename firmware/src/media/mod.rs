@@ -12,7 +12,7 @@ mod feed;
 mod hub;
 mod stats;
 
-pub use capture::Capture;
+pub use capture::{Capture, Look};
 pub use encoders::Encoders;
 pub use feed::Feed;
 pub use hub::{Hub, Track};
