@@ -9,7 +9,7 @@ use rand::Rng;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
-use crate::{camera, discovery, hardware, http, identity, media, night, ptz, rtsp, settings};
+use crate::{camera, discovery, hardware, http, identity, look, media, night, ptz, rtsp, settings};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -180,13 +180,18 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
                 }
             })
         });
-        let look = night.clone().map(|night| {
-            let (hub, capture, stop) = (
+        let look = (night.is_some() || ptz.is_some()).then(|| {
+            let parts = look::Parts {
+                night: night.clone(),
+                ptz: ptz.clone(),
+                simulated: sim_position.clone(),
+            };
+            tokio::spawn(look::run(
+                parts,
                 Arc::clone(capture.hub()),
                 Arc::clone(&capture),
                 stop_rx.clone(),
-            );
-            tokio::spawn(night::run(night, hub, capture, sim_position.clone(), stop))
+            ))
         });
         if let Some(n) = &night {
             let n = Arc::clone(n);

@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod hardware;
 pub mod http;
 pub mod identity;
+pub mod look;
 pub mod media;
 pub mod night;
 pub mod ptz;

@@ -1,14 +1,13 @@
 //! Night vision: the IR-cut filter and the IR LEDs, by hand (day/night) or AUTO from the
 //! scene's brightness with hysteresis and a dwell time, so it never flickers at dusk.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
 use crate::config::{NightConfig, NightMode};
-use crate::hardware::{NightVision, SimPosition};
-use crate::media::{Capture, Hub, Look};
+use crate::hardware::NightVision;
 
 struct State {
     mode: NightMode,
@@ -130,50 +129,11 @@ impl Night {
     }
 }
 
-/// Feeds AUTO from the capture's small grey frames and keeps the picture's look (greyscale at
-/// night; on the simulated camera, a label with where it points) in line.
-pub async fn run(
-    night: Arc<Night>,
-    hub: Arc<Hub>,
-    capture: Arc<Capture>,
-    simulated: Option<Arc<SimPosition>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut shown: Option<Look> = None;
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => break,
-        }
-        if let Some(b) = hub.brightness(Duration::from_secs(2)) {
-            night.sample(b, Instant::now());
-        }
-        let is_night = night.is_night();
-        let label = match &simulated {
-            Some(p) => format!(
-                "pan {:+.0}°  tilt {:+.0}°  {}",
-                p.pan.load(),
-                p.tilt.load(),
-                if is_night { "NIGHT (IR)" } else { "DAY" }
-            ),
-            None => String::new(),
-        };
-        let look = Look {
-            greyscale: is_night,
-            label,
-        };
-        if shown.as_ref() != Some(&look) {
-            capture.set_look(look.clone());
-            shown = Some(look);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::hardware::night_vision;
+    use std::sync::Arc;
 
     fn night(mode: NightMode) -> (Night, Arc<crate::hardware::SimSwitches>) {
         let config = NightConfig {

@@ -43,8 +43,14 @@ pub struct PresetState {
     pub name: String,
     /// [pan, tilt] in degrees.
     pub position: [f32; 2],
+    /// Zoom factor (1 = none).
+    #[serde(default = "no_zoom")]
+    pub zoom: f32,
 }
 
+fn no_zoom() -> f32 {
+    1.0
+}
 /// A stream's settings as stored (the same fields as `[video.main]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,7 +17,14 @@ pub const FOV_SPACE: &str = "http://www.onvif.org/ver10/tptz/PanTiltSpaces/Trans
 pub const VELOCITY_SPACE: &str =
     "http://www.onvif.org/ver10/tptz/PanTiltSpaces/VelocityGenericSpace";
 pub const SPEED_SPACE: &str = "http://www.onvif.org/ver10/tptz/PanTiltSpaces/GenericSpeedSpace";
-
+pub const ZOOM_POSITION_SPACE: &str =
+    "http://www.onvif.org/ver10/tptz/ZoomSpaces/PositionGenericSpace";
+pub const ZOOM_TRANSLATION_SPACE: &str =
+    "http://www.onvif.org/ver10/tptz/ZoomSpaces/TranslationGenericSpace";
+pub const ZOOM_VELOCITY_SPACE: &str =
+    "http://www.onvif.org/ver10/tptz/ZoomSpaces/VelocityGenericSpace";
+pub const ZOOM_SPEED_SPACE: &str =
+    "http://www.onvif.org/ver10/tptz/ZoomSpaces/ZoomGenericSpeedSpace";
 pub const NODE: &str = "ptz_node";
 pub const CONFIGURATION: &str = "ptz";
 
@@ -25,36 +32,44 @@ pub const CONFIGURATION: &str = "ptz";
 pub struct PtzStatus {
     pub pan: f32,
     pub tilt: f32,
+    /// 0 (no zoom) to 1 (the most).
+    pub zoom: f32,
     pub moving: bool,
 }
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preset {
     pub token: String,
     pub name: String,
     pub pan: f32,
     pub tilt: f32,
+    pub zoom: f32,
 }
-
 /// The camera's pan/tilt, as the PTZ service drives it. Positions are in the generic space.
 pub trait PtzBackend: Send + Sync {
     fn max_presets(&self) -> usize;
     fn status(&self) -> PtzStatus;
+    /// Moves the axes given (`None` leaves an axis where it is).
     fn absolute_move(
         &self,
-        pan: Option<f32>,
-        tilt: Option<f32>,
+        pan_tilt: Option<(Option<f32>, Option<f32>)>,
+        zoom: Option<f32>,
         speed: Option<f32>,
     ) -> Result<(), Fault>;
-    /// `fov`: the translation is a fraction of the field of view rather than generic units.
+    /// `fov`: the pan/tilt translation is a fraction of the field of view, not generic units.
     fn relative_move(
         &self,
-        pan: f32,
-        tilt: f32,
+        pan_tilt: Option<(f32, f32)>,
+        zoom: Option<f32>,
         fov: bool,
         speed: Option<f32>,
     ) -> Result<(), Fault>;
-    fn continuous_move(&self, pan: f32, tilt: f32, timeout: Option<Duration>) -> Result<(), Fault>;
+    fn continuous_move(
+        &self,
+        pan: f32,
+        tilt: f32,
+        zoom: f32,
+        timeout: Option<Duration>,
+    ) -> Result<(), Fault>;
     fn stop(&self);
     fn presets(&self) -> Vec<Preset>;
     /// Saves the current position; returns the preset token.
@@ -97,6 +112,13 @@ fn spaces(out: &mut String) {
     );
     space(
         out,
+        "tt:AbsoluteZoomPositionSpace",
+        ZOOM_POSITION_SPACE,
+        (0.0, 1.0),
+        None,
+    );
+    space(
+        out,
         "tt:RelativePanTiltTranslationSpace",
         TRANSLATION_SPACE,
         (-1.0, 1.0),
@@ -111,12 +133,27 @@ fn spaces(out: &mut String) {
     );
     space(
         out,
+        "tt:RelativeZoomTranslationSpace",
+        ZOOM_TRANSLATION_SPACE,
+        (-1.0, 1.0),
+        None,
+    );
+    space(
+        out,
         "tt:ContinuousPanTiltVelocitySpace",
         VELOCITY_SPACE,
         (-1.0, 1.0),
         Some((-1.0, 1.0)),
     );
+    space(
+        out,
+        "tt:ContinuousZoomVelocitySpace",
+        ZOOM_VELOCITY_SPACE,
+        (-1.0, 1.0),
+        None,
+    );
     space(out, "tt:PanTiltSpeedSpace", SPEED_SPACE, (0.0, 1.0), None);
+    space(out, "tt:ZoomSpeedSpace", ZOOM_SPEED_SPACE, (0.0, 1.0), None);
 }
 
 fn node(out: &mut String, tag: &str, max_presets: usize) {
@@ -149,24 +186,42 @@ pub(crate) fn configuration(out: &mut String, tag: &str) {
     );
     el(
         out,
+        "tt:DefaultAbsoluteZoomPositionSpace",
+        ZOOM_POSITION_SPACE,
+    );
+    el(
+        out,
         "tt:DefaultRelativePanTiltTranslationSpace",
         TRANSLATION_SPACE,
+    );
+    el(
+        out,
+        "tt:DefaultRelativeZoomTranslationSpace",
+        ZOOM_TRANSLATION_SPACE,
     );
     el(
         out,
         "tt:DefaultContinuousPanTiltVelocitySpace",
         VELOCITY_SPACE,
     );
+    el(
+        out,
+        "tt:DefaultContinuousZoomVelocitySpace",
+        ZOOM_VELOCITY_SPACE,
+    );
     let _ = write!(
         out,
-        "<tt:DefaultPTZSpeed><tt:PanTilt x=\"1\" y=\"1\" space=\"{SPEED_SPACE}\"/></tt:DefaultPTZSpeed>"
+        "<tt:DefaultPTZSpeed><tt:PanTilt x=\"1\" y=\"1\" space=\"{SPEED_SPACE}\"/><tt:Zoom x=\"1\" space=\"{ZOOM_SPEED_SPACE}\"/></tt:DefaultPTZSpeed>"
     );
     el(out, "tt:DefaultPTZTimeout", "PT5S");
     out.push_str("<tt:PanTiltLimits><tt:Range>");
     el(out, "tt:URI", POSITION_SPACE);
     range(out, "tt:XRange", -1.0, 1.0);
     range(out, "tt:YRange", -1.0, 1.0);
-    out.push_str("</tt:Range></tt:PanTiltLimits>");
+    out.push_str("</tt:Range></tt:PanTiltLimits><tt:ZoomLimits><tt:Range>");
+    el(out, "tt:URI", ZOOM_POSITION_SPACE);
+    range(out, "tt:XRange", 0.0, 1.0);
+    out.push_str("</tt:Range></tt:ZoomLimits>");
     let _ = write!(out, "</{tag}>");
 }
 
@@ -184,6 +239,11 @@ fn number(e: &Element, name: &str) -> Result<Option<f32>, Fault> {
 }
 
 fn speed(op: &Element) -> Result<Option<f32>, Fault> {
+    if op.path(&["Speed", "PanTilt"]).is_none()
+        && let Some(z) = op.path(&["Speed", "Zoom"])
+    {
+        return Ok(number(z, "x")?.map(f32::abs));
+    }
     match op.path(&["Speed", "PanTilt"]) {
         Some(pt) => {
             let x = number(pt, "x")?;
@@ -278,32 +338,43 @@ pub fn handle(
             let moving = if s.moving { "MOVING" } else { "IDLE" };
             let _ = write!(
                 out,
-                "<tptz:PTZStatus><tt:Position><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/></tt:Position>\
-                 <tt:MoveStatus><tt:PanTilt>{moving}</tt:PanTilt></tt:MoveStatus><tt:UtcTime>{}</tt:UtcTime></tptz:PTZStatus>",
+                "<tptz:PTZStatus><tt:Position><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/><tt:Zoom x=\"{}\" space=\"{ZOOM_POSITION_SPACE}\"/></tt:Position><tt:MoveStatus><tt:PanTilt>{moving}</tt:PanTilt><tt:Zoom>{moving}</tt:Zoom></tt:MoveStatus><tt:UtcTime>{}</tt:UtcTime></tptz:PTZStatus>",
                 s.pan,
                 s.tilt,
+                s.zoom,
                 utc_now()
             );
         }
         "AbsoluteMove" => {
             check_profile(op, profiles)?;
-            let pt = op
-                .path(&["Position", "PanTilt"])
-                .ok_or_else(|| Fault::missing_arg("Position/PanTilt"))?;
-            if let Some(space) = pt.attr("space").filter(|s| *s != POSITION_SPACE) {
+            let pt = op.path(&["Position", "PanTilt"]);
+            if let Some(space) = pt
+                .and_then(|p| p.attr("space"))
+                .filter(|s| *s != POSITION_SPACE)
+            {
                 return Err(Fault::invalid_arg(
                     "SpaceNotSupported",
                     format!("{space} is not supported"),
                 ));
             }
-            ptz.absolute_move(number(pt, "x")?, number(pt, "y")?, speed(op)?)?;
+            let zoom = op.path(&["Position", "Zoom"]);
+            if pt.is_none() && zoom.is_none() {
+                return Err(Fault::missing_arg("Position"));
+            }
+            let pan_tilt = pt
+                .map(|p| Ok::<_, Fault>((number(p, "x")?, number(p, "y")?)))
+                .transpose()?;
+            let zoom = zoom.map(|z| number(z, "x")).transpose()?.flatten();
+            ptz.absolute_move(pan_tilt, zoom, speed(op)?)?;
         }
         "RelativeMove" => {
             check_profile(op, profiles)?;
-            let pt = op
-                .path(&["Translation", "PanTilt"])
-                .ok_or_else(|| Fault::missing_arg("Translation/PanTilt"))?;
-            let fov = match pt.attr("space") {
+            let pt = op.path(&["Translation", "PanTilt"]);
+            let zoom = op.path(&["Translation", "Zoom"]);
+            if pt.is_none() && zoom.is_none() {
+                return Err(Fault::missing_arg("Translation"));
+            }
+            let fov = match pt.and_then(|p| p.attr("space")) {
                 None | Some(TRANSLATION_SPACE) => false,
                 Some(FOV_SPACE) => true,
                 Some(other) => {
@@ -313,12 +384,16 @@ pub fn handle(
                     ));
                 }
             };
-            ptz.relative_move(
-                number(pt, "x")?.unwrap_or(0.0),
-                number(pt, "y")?.unwrap_or(0.0),
-                fov,
-                speed(op)?,
-            )?;
+            let pan_tilt = pt
+                .map(|p| {
+                    Ok::<_, Fault>((
+                        number(p, "x")?.unwrap_or(0.0),
+                        number(p, "y")?.unwrap_or(0.0),
+                    ))
+                })
+                .transpose()?;
+            let zoom = zoom.map(|z| number(z, "x")).transpose()?.flatten();
+            ptz.relative_move(pan_tilt, zoom, fov, speed(op)?)?;
         }
         "ContinuousMove" => {
             check_profile(op, profiles)?;
@@ -330,13 +405,17 @@ pub fn handle(
                 ),
                 None => (0.0, 0.0),
             };
+            let z = match op.path(&["Velocity", "Zoom"]) {
+                Some(z) => number(z, "x")?.unwrap_or(0.0),
+                None => 0.0,
+            };
             let timeout = match op.text_of("Timeout") {
                 Some(t) => Some(parse_duration(t).ok_or_else(|| {
                     Fault::invalid_arg("TimeoutNotSupported", format!("bad Timeout {t}"))
                 })?),
                 None => None,
             };
-            ptz.continuous_move(x, y, timeout)?;
+            ptz.continuous_move(x, y, z, timeout)?;
         }
         "Stop" => {
             check_profile(op, profiles)?;
@@ -349,8 +428,8 @@ pub fn handle(
                 el(&mut out, "tt:Name", &p.name);
                 let _ = write!(
                     out,
-                    "<tt:PTZPosition><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/></tt:PTZPosition></tptz:Preset>",
-                    p.pan, p.tilt
+                    "<tt:PTZPosition><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/><tt:Zoom x=\"{}\" space=\"{ZOOM_POSITION_SPACE}\"/></tt:PTZPosition></tptz:Preset>",
+                    p.pan, p.tilt, p.zoom
                 );
             }
         }

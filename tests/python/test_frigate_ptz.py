@@ -143,3 +143,43 @@ async def test_presets_and_home_survive_a_restart(daemon):
             await ptz.GotoPreset({"ProfileToken": profile.token, "PresetToken": presets["door"]})
     finally:
         await cam.close()
+
+
+def snapshot_rgb(daemon) -> bytes:
+    import subprocess
+
+    import httpx
+
+    jpeg = httpx.get(f"http://127.0.0.1:{daemon.http_port}/snapshot.jpg?width=160", auth=httpx.DigestAuth(*ADMIN), timeout=20)
+    assert jpeg.status_code == 200
+    return subprocess.run(["ffmpeg", "-v", "error", "-i", "-", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                          input=jpeg.content, capture_output=True, check=True).stdout
+
+
+async def test_digital_zoom_changes_the_picture_not_the_stream_size(tmp_path):
+    from conftest import Daemon, ffprobe
+
+    # A plain pattern (no state overlay), so only the zoom can change the picture.
+    daemon = Daemon(tmp_path, '[video]\nsource = "raw"\npipeline = "videotestsrc is-live=true pattern=smpte"\n').start()
+    try:
+        cam, ptz, profile = await connect(daemon)
+        try:
+            before = snapshot_rgb(daemon)
+            await ptz.AbsoluteMove({"ProfileToken": profile.token, "Position": {"Zoom": {"x": 1 / 3}}})
+            status, seen = await wait_idle(ptz, profile.token)
+            assert status.Position.Zoom.x == pytest.approx(1 / 3, abs=0.01)
+            # 2x: the middle half of the picture fills the frame.
+            time.sleep(0.5)
+            after = snapshot_rgb(daemon)
+            difference = sum(abs(a - b) for a, b in zip(before, after)) / len(before)
+            assert difference > 20, f"the zoomed picture looks the same ({difference:.1f})"
+            assert "h264,640,360" in ffprobe(daemon.rtsp_with_creds(f"rtsp://127.0.0.1:{daemon.rtsp_port}/stream"))
+            await ptz.AbsoluteMove({"ProfileToken": profile.token, "Position": {"Zoom": {"x": 0}}})
+            await wait_idle(ptz, profile.token)
+            time.sleep(0.5)
+            back = snapshot_rgb(daemon)
+            assert sum(abs(a - b) for a, b in zip(before, back)) / len(before) < 5, "zooming out did not restore the picture"
+        finally:
+            await cam.close()
+    finally:
+        daemon.stop()

@@ -38,12 +38,14 @@ impl PtzBackend for Camera {
                 PtzStatus {
                     pan: s.pan,
                     tilt: s.tilt,
+                    zoom: s.zoom,
                     moving: s.moving,
                 }
             }
             None => PtzStatus {
                 pan: 0.0,
                 tilt: 0.0,
+                zoom: 0.0,
                 moving: false,
             },
         }
@@ -51,31 +53,52 @@ impl PtzBackend for Camera {
 
     fn absolute_move(
         &self,
-        pan: Option<f32>,
-        tilt: Option<f32>,
+        pan_tilt: Option<(Option<f32>, Option<f32>)>,
+        zoom: Option<f32>,
         speed: Option<f32>,
     ) -> Result<(), Fault> {
-        self.ptz()?.absolute(pan, tilt, speed).map_err(bad)
+        let p = self.ptz()?;
+        if let Some((pan, tilt)) = pan_tilt {
+            p.absolute(pan, tilt, speed).map_err(bad)?;
+        }
+        if let Some(z) = zoom {
+            p.zoom_absolute(z, speed).map_err(bad)?;
+        }
+        Ok(())
     }
 
     fn relative_move(
         &self,
-        pan: f32,
-        tilt: f32,
+        pan_tilt: Option<(f32, f32)>,
+        zoom: Option<f32>,
         fov: bool,
         speed: Option<f32>,
     ) -> Result<(), Fault> {
         let p = self.ptz()?;
-        if fov {
-            p.relative_fov(pan, tilt, speed)
-        } else {
-            p.relative(pan, tilt, speed)
+        if let Some((pan, tilt)) = pan_tilt {
+            if fov {
+                p.relative_fov(pan, tilt, speed)
+            } else {
+                p.relative(pan, tilt, speed)
+            }
+            .map_err(bad)?;
         }
-        .map_err(bad)
+        if let Some(z) = zoom {
+            p.zoom_relative(z, speed).map_err(bad)?;
+        }
+        Ok(())
     }
 
-    fn continuous_move(&self, pan: f32, tilt: f32, timeout: Option<Duration>) -> Result<(), Fault> {
-        self.ptz()?.continuous(pan, tilt, timeout).map_err(bad)
+    fn continuous_move(
+        &self,
+        pan: f32,
+        tilt: f32,
+        zoom: f32,
+        timeout: Option<Duration>,
+    ) -> Result<(), Fault> {
+        let p = self.ptz()?;
+        p.continuous(pan, tilt, timeout).map_err(bad)?;
+        p.zoom_continuous(zoom, timeout).map_err(bad)
     }
 
     fn stop(&self) {
@@ -101,12 +124,18 @@ impl PtzBackend for Camera {
                 name: s.name,
                 pan: norm(&config.pan, s.position[0]),
                 tilt: norm(&config.tilt, s.position[1]),
+                zoom: if config.max_zoom > 1.0 {
+                    (s.zoom - 1.0) / (config.max_zoom - 1.0)
+                } else {
+                    0.0
+                },
             })
             .collect()
     }
 
     fn set_preset(&self, token: Option<String>, name: Option<String>) -> Result<String, Fault> {
         let position = self.ptz()?.position_degrees();
+        let zoom = self.ptz()?.zoom_factor();
         let max = self.config().ptz.max_presets;
         let mut result = Err(Fault::invalid_arg("NoToken", "no such preset"));
         self.settings
@@ -141,12 +170,14 @@ impl PtzBackend for Camera {
                             token: format!("preset{n}"),
                             name: String::new(),
                             position,
+                            zoom,
                         });
                         let last = state.presets.len() - 1;
                         &mut state.presets[last]
                     }
                 };
                 slot.position = position;
+                slot.zoom = zoom;
                 if let Some(name) = &name {
                     slot.name = name.clone();
                 } else if slot.name.is_empty() {
@@ -191,9 +222,9 @@ impl PtzBackend for Camera {
             .find(|p| p.token == token);
         let preset = preset
             .ok_or_else(|| Fault::invalid_arg("NoToken", format!("no preset \"{token}\"")))?;
-        self.ptz()?
-            .goto_degrees(preset.position, speed)
-            .map_err(bad)
+        let p = self.ptz()?;
+        p.goto_degrees(preset.position, speed).map_err(bad)?;
+        p.zoom_to_factor(preset.zoom, speed).map_err(bad)
     }
 
     fn goto_home(&self, speed: Option<f32>) -> Result<(), Fault> {

@@ -111,6 +111,10 @@ pub struct PtzConfig {
     pub fov_h_deg: f32,
     pub fov_v_deg: f32,
     pub max_presets: usize,
+    /// Digital zoom: the picture is cropped and scaled up to this factor (1 = no zoom).
+    pub max_zoom: f32,
+    /// How fast the zoom changes at full speed (factor per second).
+    pub zoom_speed: f32,
     /// Stop sending pulses when the camera is still, so the servos neither jitter nor hum.
     pub release_when_idle: bool,
     pub pan: AxisConfig,
@@ -124,6 +128,8 @@ impl Default for PtzConfig {
             fov_h_deg: 62.2,
             fov_v_deg: 48.8,
             max_presets: 16,
+            max_zoom: 4.0,
+            zoom_speed: 1.5,
             release_when_idle: true,
             pan: AxisConfig::pan(),
             tilt: AxisConfig::tilt(),
@@ -136,6 +142,8 @@ impl PtzConfig {
         p.range("ptz.fov_h_deg", self.fov_h_deg, 5.0, 180.0);
         p.range("ptz.fov_v_deg", self.fov_v_deg, 5.0, 180.0);
         p.range("ptz.max_presets", self.max_presets, 1, 100);
+        p.range("ptz.max_zoom", self.max_zoom, 1.0, 8.0);
+        p.range("ptz.zoom_speed", self.zoom_speed, 0.1, 20.0);
         self.pan.check("pan", p);
         self.tilt.check("tilt", p);
         if pwm_channel(self.pan.gpio) == pwm_channel(self.tilt.gpio) {

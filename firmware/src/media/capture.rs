@@ -26,6 +26,8 @@ pub struct Look {
     pub greyscale: bool,
     /// Text on the simulated camera's test picture (its state).
     pub label: String,
+    /// Digital zoom factor; 1 or less shows the whole picture.
+    pub zoom: f32,
 }
 
 pub(crate) enum Command {
@@ -98,6 +100,7 @@ impl Capture {
             backoff_max: plan.backoff_max,
             stop_at: None,
             look: Look::default(),
+            frame: plan.frame,
         };
         let thread = std::thread::Builder::new()
             .name("capture".into())
@@ -157,6 +160,7 @@ pub(crate) struct Plan {
     grace: Duration,
     start_timeout: Duration,
     backoff_max: Duration,
+    frame: (u32, u32),
 }
 
 struct SlotPlan {
@@ -187,6 +191,7 @@ impl Plan {
             grace: Duration::from_secs(config.media.idle_grace_s),
             start_timeout: Duration::from_secs(config.media.start_timeout_s),
             backoff_max: Duration::from_secs(config.media.restart_backoff_max_s),
+            frame: (config.video.main.width, config.video.main.height),
         }
     }
 }
@@ -216,6 +221,8 @@ struct Controller {
     backoff_max: Duration,
     stop_at: Option<Instant>,
     look: Look,
+    /// The main stream's picture size (what the zoom crops).
+    frame: (u32, u32),
 }
 
 impl Controller {
@@ -263,6 +270,7 @@ impl Controller {
         self.grace = plan.grace;
         self.start_timeout = plan.start_timeout;
         self.backoff_max = plan.backoff_max;
+        self.frame = plan.frame;
         for new in plan.slots {
             // Whether there is a sound track at all is fixed at start-up (it is in every SDP).
             let Some(i) = self.slots.iter().position(|s| s.source == new.source) else {
@@ -306,6 +314,17 @@ impl Controller {
         }
         if let Some(text) = pipeline.by_name(describe::LOOK_TEXT) {
             text.set_property("text", &self.look.label);
+        }
+        if let Some(crop) = pipeline.by_name(describe::LOOK_CROP) {
+            // A centred crop, in even pixels (chroma planes are half size).
+            let (w, h) = self.frame;
+            let zoom = self.look.zoom.max(1.0);
+            let side = |full: u32| (((full as f32 - full as f32 / zoom) / 2.0) as i32) & !1;
+            let (x, y) = (side(w), side(h));
+            crop.set_property("left", x);
+            crop.set_property("right", x);
+            crop.set_property("top", y);
+            crop.set_property("bottom", y);
         }
     }
 

@@ -14,6 +14,7 @@ pub(crate) const GRAY_SINK: &str = "gray_sink";
 /// Elements whose properties change while the pipeline runs (night mode, the test overlay).
 pub(crate) const LOOK_BALANCE: &str = "look_balance";
 pub(crate) const LOOK_TEXT: &str = "look_text";
+pub(crate) const LOOK_CROP: &str = "look_crop";
 pub(crate) const MAIN_ENCODER: &str = "main_enc";
 pub(crate) const SUB_ENCODER: &str = "sub_enc";
 
@@ -86,9 +87,11 @@ pub(crate) fn video_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     let queue = "queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 leaky=downstream";
     let appsink =
         "appsink sync=false async=false max-buffers=30 drop=true enable-last-sample=false";
-    // videobalance passes frames through untouched until night mode takes the colour out.
+    // videocrop + videoscale (digital zoom) and videobalance (night) pass frames through
+    // untouched until zoom or night mode asks for work.
     format!(
-        "{src} ! videoconvert ! videoscale ! videorate ! {main_caps} ! videobalance name={LOOK_BALANCE}{overlay} ! tee name=t \
+        "{src} ! videoconvert ! videoscale ! videorate ! {main_caps} \
+         ! videocrop name={LOOK_CROP} ! videoscale ! {main_caps} ! videobalance name={LOOK_BALANCE}{overlay} ! tee name=t \
          t. ! {queue} ! videoconvert ! {main_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={MAIN_SINK} \
          t. ! {queue} ! videoscale ! videorate ! {sub_caps} ! videoconvert ! {sub_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={SUB_SINK} \
          t. ! queue max-size-buffers=1 leaky=downstream ! appsink name={FRAME_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false \

@@ -30,10 +30,27 @@ enum Motion {
     },
 }
 
+/// The digital zoom's own motion (it moves no servo, but takes time like one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ZoomMotion {
+    Idle,
+    To {
+        target: f32,
+        speed: f32,
+    },
+    Velocity {
+        velocity: f32,
+        until: Option<Instant>,
+    },
+}
+
 struct State {
     /// Where the camera points now, in degrees: [pan, tilt].
     position: [f32; 2],
     motion: Motion,
+    /// Zoom factor, 1 to `max_zoom`.
+    zoom: f32,
+    zoom_motion: ZoomMotion,
     /// Stopped moving since (for releasing the servos).
     still_since: Instant,
     released: bool,
@@ -45,6 +62,10 @@ pub struct Status {
     /// Pan and tilt in ONVIF's generic space, -1 to 1 between the soft limits.
     pub pan: f32,
     pub tilt: f32,
+    /// Zoom in ONVIF's generic space, 0 (none) to 1 (`max_zoom`).
+    pub zoom: f32,
+    /// The zoom factor itself.
+    pub zoom_factor: f32,
     pub moving: bool,
 }
 
@@ -119,6 +140,8 @@ impl Ptz {
             state: Mutex::new(State {
                 position,
                 motion: Motion::Idle,
+                zoom: 1.0,
+                zoom_motion: ZoomMotion::Idle,
                 still_since: Instant::now(),
                 released: false,
                 shutdown: false,
@@ -144,10 +167,17 @@ impl Ptz {
     pub fn status(&self) -> Status {
         let state = lock(&self.shared.state);
         let [pan, tilt] = axes(&self.shared.config);
+        let max = self.shared.config.max_zoom;
         Status {
             pan: to_norm(pan, state.position[0]),
             tilt: to_norm(tilt, state.position[1]),
-            moving: state.motion != Motion::Idle,
+            zoom: if max > 1.0 {
+                (state.zoom - 1.0) / (max - 1.0)
+            } else {
+                0.0
+            },
+            zoom_factor: state.zoom,
+            moving: state.motion != Motion::Idle || state.zoom_motion != ZoomMotion::Idle,
         }
     }
 
@@ -208,7 +238,12 @@ impl Ptz {
         );
         let speed = self.speeds(speed)?;
         let c = &self.shared.config;
-        let current = lock(&self.shared.state).position;
+        let (current, zoom) = {
+            let state = lock(&self.shared.state);
+            (state.position, state.zoom)
+        };
+        // Zoomed in, the picture spans less of the world.
+        let (dx, dy) = (dx / zoom, dy / zoom);
         let target = [
             (current[0] + dx * c.fov_h_deg).clamp(c.pan.limit_min_deg, c.pan.limit_max_deg),
             (current[1] + dy * c.fov_v_deg).clamp(c.tilt.limit_min_deg, c.tilt.limit_max_deg),
@@ -238,8 +273,69 @@ impl Ptz {
         Ok(())
     }
 
+    /// Zoom to a level in the generic space (0 = none, 1 = `max_zoom`; beyond is clamped).
+    pub fn zoom_absolute(&self, level: f32, speed: Option<f32>) -> Result<(), PtzError> {
+        let level = finite("zoom", level)?.clamp(0.0, 1.0);
+        let target = 1.0 + level * (self.shared.config.max_zoom - 1.0);
+        self.zoom_to(target, speed)
+    }
+
+    /// Zoom by a step in the generic space (-1..1).
+    pub fn zoom_relative(&self, delta: f32, speed: Option<f32>) -> Result<(), PtzError> {
+        let delta = in_range("zoom", delta, -1.0, 1.0)?;
+        self.zoom_absolute((self.status().zoom + delta).clamp(0.0, 1.0), speed)
+    }
+
+    /// Zoom to a factor (1 = none), e.g. a preset's.
+    pub fn zoom_to_factor(&self, factor: f32, speed: Option<f32>) -> Result<(), PtzError> {
+        self.zoom_to(finite("zoom", factor)?, speed)
+    }
+
+    fn zoom_to(&self, factor: f32, speed: Option<f32>) -> Result<(), PtzError> {
+        let s = match speed {
+            Some(s) => in_range("speed", s, 0.0, 1.0)?.max(0.01),
+            None => 1.0,
+        };
+        let c = &self.shared.config;
+        let mut state = lock(&self.shared.state);
+        state.zoom_motion = ZoomMotion::To {
+            target: factor.clamp(1.0, c.max_zoom),
+            speed: c.zoom_speed * s,
+        };
+        drop(state);
+        self.shared.wake.notify_all();
+        Ok(())
+    }
+
+    /// Zoom at a velocity (-1..1 of full speed) until `timeout` or a stop.
+    pub fn zoom_continuous(
+        &self,
+        velocity: f32,
+        timeout: Option<Duration>,
+    ) -> Result<(), PtzError> {
+        let v = in_range("zoom velocity", velocity, -1.0, 1.0)?;
+        let mut state = lock(&self.shared.state);
+        state.zoom_motion = if v == 0.0 {
+            ZoomMotion::Idle
+        } else {
+            ZoomMotion::Velocity {
+                velocity: v * self.shared.config.zoom_speed,
+                until: timeout.map(|t| Instant::now() + t),
+            }
+        };
+        drop(state);
+        self.shared.wake.notify_all();
+        Ok(())
+    }
+
+    /// The zoom factor now (1 = none).
+    pub fn zoom_factor(&self) -> f32 {
+        lock(&self.shared.state).zoom
+    }
+
     pub fn stop(&self) {
         let mut state = lock(&self.shared.state);
+        state.zoom_motion = ZoomMotion::Idle;
         if state.motion != Motion::Idle {
             state.motion = Motion::Idle;
             state.still_since = Instant::now();
@@ -311,7 +407,7 @@ fn run(shared: &Shared, mut servos: [Box<dyn Servo>; 2]) {
         if state.shutdown {
             break;
         }
-        if state.motion == Motion::Idle {
+        if state.motion == Motion::Idle && state.zoom_motion == ZoomMotion::Idle {
             if !state.released && config.release_when_idle && state.still_since.elapsed() >= HOLD {
                 state.released = true;
                 for servo in servos.iter_mut() {
@@ -337,6 +433,7 @@ fn run(shared: &Shared, mut servos: [Box<dyn Servo>; 2]) {
         let now = Instant::now();
         let dt = now.duration_since(last).as_secs_f32().min(0.1);
         last = now;
+        let pan_tilt_moving = state.motion != Motion::Idle;
         let mut arrived = false;
         match state.motion {
             Motion::To { target, speed } => {
@@ -367,21 +464,50 @@ fn run(shared: &Shared, mut servos: [Box<dyn Servo>; 2]) {
             }
             Motion::Idle => {}
         }
+        let zoom_range = (1.0, config.max_zoom);
+        let zoom_done = match state.zoom_motion {
+            ZoomMotion::To { target, speed } => {
+                let delta = target - state.zoom;
+                if delta.abs() <= speed * dt {
+                    state.zoom = target;
+                    true
+                } else {
+                    state.zoom += speed * dt * delta.signum();
+                    false
+                }
+            }
+            ZoomMotion::Velocity { velocity, until } => {
+                state.zoom = (state.zoom + velocity * dt).clamp(zoom_range.0, zoom_range.1);
+                until.is_some_and(|u| now >= u)
+                    || state.zoom == zoom_range.0
+                    || state.zoom == zoom_range.1
+            }
+            ZoomMotion::Idle => false,
+        };
+        if zoom_done {
+            state.zoom_motion = ZoomMotion::Idle;
+        }
         let position = state.position;
-        state.released = false;
+        if pan_tilt_moving {
+            state.released = false;
+        }
         if arrived {
             state.motion = Motion::Idle;
             state.still_since = now;
         }
+        let still_moving = state.motion != Motion::Idle || state.zoom_motion != ZoomMotion::Idle;
         drop(state);
-        for (servo, angle) in servos.iter_mut().zip(position) {
-            if let Err(e) = servo.set_angle(angle) {
-                warn!("servo: {e:#}");
+        if pan_tilt_moving {
+            for (servo, angle) in servos.iter_mut().zip(position) {
+                if let Err(e) = servo.set_angle(angle) {
+                    warn!("servo: {e:#}");
+                }
             }
         }
         if arrived {
             (shared.on_rest)(position);
-        } else {
+        }
+        if still_moving {
             std::thread::sleep(TICK);
         }
         state = lock(&shared.state);

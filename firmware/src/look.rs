@@ -1,0 +1,61 @@
+//! Keeps the picture in line with the camera's state: greyscale at night, the digital zoom's
+//! crop, and on the simulated camera a label with where it points. It also feeds night
+//! vision's AUTO with the brightness the capture measures.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::hardware::SimPosition;
+use crate::media::{Capture, Hub, Look};
+use crate::night::Night;
+use crate::ptz::Ptz;
+
+/// Often enough for a smooth zoom; each pass only compares a few numbers.
+const PERIOD: Duration = Duration::from_millis(100);
+
+pub struct Parts {
+    pub night: Option<Arc<Night>>,
+    pub ptz: Option<Arc<Ptz>>,
+    pub simulated: Option<Arc<SimPosition>>,
+}
+
+pub async fn run(
+    parts: Parts,
+    hub: Arc<Hub>,
+    capture: Arc<Capture>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut shown: Option<Look> = None;
+    let mut tick = tokio::time::interval(PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if let (Some(night), Some(b)) = (&parts.night, hub.brightness(Duration::from_secs(2))) {
+            night.sample(b, Instant::now());
+        }
+        let is_night = parts.night.as_ref().is_some_and(|n| n.is_night());
+        let zoom = parts.ptz.as_ref().map_or(1.0, |p| p.zoom_factor());
+        let label = match &parts.simulated {
+            Some(p) => format!(
+                "pan {:+.0}°  tilt {:+.0}°  zoom {:.1}x  {}",
+                p.pan.load(),
+                p.tilt.load(),
+                zoom,
+                if is_night { "NIGHT (IR)" } else { "DAY" }
+            ),
+            None => String::new(),
+        };
+        let look = Look {
+            greyscale: is_night,
+            label,
+            zoom,
+        };
+        if shown.as_ref() != Some(&look) {
+            capture.set_look(look.clone());
+            shown = Some(look);
+        }
+    }
+}
