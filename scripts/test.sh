@@ -6,6 +6,8 @@ source scripts/setup.sh
 export CARGO_TERM_COLOR=never
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The Pi's code paths (hardware PWM, GPIO) compile for the Pi.
+./scripts/check-aarch64.sh
 # The end-to-end tests start the daemon binary themselves.
 cargo build -p babymonitor
 # Each end-to-end test runs its own daemon; two at a time fit the two-core machines we use.
