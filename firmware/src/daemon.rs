@@ -180,8 +180,9 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
                 }
             })
         });
-        let look = (night.is_some() || ptz.is_some()).then(|| {
+        let look = Some({
             let parts = look::Parts {
+                settings: Arc::clone(&settings),
                 night: night.clone(),
                 ptz: ptz.clone(),
                 simulated: sim_position.clone(),

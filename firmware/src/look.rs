@@ -14,6 +14,7 @@ use crate::ptz::Ptz;
 const PERIOD: Duration = Duration::from_millis(100);
 
 pub struct Parts {
+    pub settings: Arc<crate::settings::Settings>,
     pub night: Option<Arc<Night>>,
     pub ptz: Option<Arc<Ptz>>,
     pub simulated: Option<Arc<SimPosition>>,
@@ -48,10 +49,13 @@ pub async fn run(
             ),
             None => String::new(),
         };
+        let video = &parts.settings.current().video;
+        let picture = [video.brightness, video.saturation, video.contrast];
         let look = Look {
             greyscale: is_night,
             label,
             zoom,
+            picture,
         };
         if shown.as_ref() != Some(&look) {
             capture.set_look(look.clone());

@@ -33,8 +33,13 @@ pub struct RuntimeState {
     pub presets: Vec<PresetState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub night_mode: Option<crate::config::NightMode>,
+    /// [brightness, saturation, contrast], 0-100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<[f32; 3]>,
+    /// AUTO night vision: [dark_below, bright_above, dwell_s].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub night_auto: Option<[f32; 3]>,
 }
-
 /// A saved camera position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +107,17 @@ impl RuntimeState {
         }
         if let Some(m) = self.night_mode {
             config.night.mode = m;
+        }
+        if let Some([b, s, c]) = self.picture {
+            (
+                config.video.brightness,
+                config.video.saturation,
+                config.video.contrast,
+            ) = (b, s, c);
+        }
+        if let Some([dark, bright, dwell]) = self.night_auto {
+            (config.night.dark_below, config.night.bright_above) = (dark, bright);
+            config.night.dwell_s = dwell.max(0.0) as u64;
         }
         config
     }

@@ -92,7 +92,7 @@ def test_the_relay_and_the_auxiliary_command_agree_with_imaging(daemon):
              "<RelayOutputToken>garage</RelayOutputToken><LogicalState>active</LogicalState>")
     assert r.status_code == 400 and "ter:RelayToken" in r.text
     r = soap(daemon, "imaging_service", "http://www.onvif.org/ver20/imaging/wsdl", "SetImagingSettings",
-             f'<VideoSourceToken>vs</VideoSourceToken><ImagingSettings><Brightness xmlns="{TT}">80</Brightness></ImagingSettings>')
+             f'<VideoSourceToken>vs</VideoSourceToken><ImagingSettings><Sharpness xmlns="{TT}">80</Sharpness></ImagingSettings>')
     assert r.status_code == 400 and "ter:SettingsInvalid" in r.text
 
 
@@ -123,3 +123,35 @@ dwell_s = 1
             viewer.wait()
     finally:
         daemon.stop()
+
+
+IMG = "http://www.onvif.org/ver20/imaging/wsdl"
+
+
+def test_picture_adjustments_and_auto_tuning_apply_and_persist(daemon):
+    settings = lambda: soap(daemon, "imaging_service", IMG, "GetImagingSettings", "<VideoSourceToken>vs</VideoSourceToken>").text
+    assert "<tt:Brightness>50</tt:Brightness>" in settings()
+    before = colourfulness(daemon)
+    r = soap(daemon, "imaging_service", IMG, "SetImagingSettings",
+             f'<VideoSourceToken>vs</VideoSourceToken><ImagingSettings><ColorSaturation xmlns="{TT}">0</ColorSaturation></ImagingSettings>')
+    assert r.status_code == 200, r.text
+    assert wait_for(lambda: colourfulness(daemon) < 3), "saturation 0 did not take the colour out"
+    auto = (
+        f'<VideoSourceToken>vs</VideoSourceToken><ImagingSettings><Extension xmlns="{TT}"><Extension>'
+        "<IrCutFilterAutoAdjustment><BoundaryType>ToOff</BoundaryType><BoundaryOffset>0.5</BoundaryOffset><ResponseTime>PT30S</ResponseTime></IrCutFilterAutoAdjustment>"
+        "</Extension></Extension></ImagingSettings>"
+    )
+    r = soap(daemon, "imaging_service", IMG, "SetImagingSettings", auto)
+    assert r.status_code == 200, r.text
+    text = settings()
+    assert "<tt:BoundaryType>ToOff</tt:BoundaryType><tt:BoundaryOffset>0.5" in text and "PT30S" in text, text
+    # Out of range or unknown: refused, nothing changes.
+    for bad in ['<Brightness xmlns="{TT}">101</Brightness>', '<Sharpness xmlns="{TT}">3</Sharpness>', '<IrCutFilter xmlns="{TT}">DUSK</IrCutFilter>']:
+        r = soap(daemon, "imaging_service", IMG, "SetImagingSettings", f"<VideoSourceToken>vs</VideoSourceToken><ImagingSettings>{bad.format(TT=TT)}</ImagingSettings>")
+        assert r.status_code == 400 and "ter:SettingsInvalid" in r.text, (bad, r.text)
+    assert "<tt:ColorSaturation>0</tt:ColorSaturation>" in settings()
+    daemon.stop()
+    daemon.start()
+    text = settings()
+    assert "<tt:ColorSaturation>0</tt:ColorSaturation>" in text and "PT30S" in text, text
+    assert before > 20

@@ -2,11 +2,16 @@
 //! stored with the settings and applied by the night controller.
 
 use onvif::deviceio::RelayBackend;
-use onvif::imaging::{ImagingBackend, IrCutFilter};
+use std::time::Duration;
+
+use onvif::imaging::{AutoAdjustment, ImagingBackend, ImagingChange, IrCutFilter, Picture};
 use onvif::soap::{Fault, FaultCode};
 
 use super::Camera;
-use crate::config::NightMode;
+use crate::config::{NightConfig, NightMode};
+
+/// How far a boundary offset of 1 moves AUTO's brightness thresholds.
+const OFFSET_SCALE: f32 = 0.1;
 
 impl Camera {
     fn set_night_mode(&self, mode: NightMode) -> Result<(), Fault> {
@@ -37,12 +42,56 @@ impl ImagingBackend for Camera {
         }
     }
 
-    fn set_ir_cut_filter(&self, mode: IrCutFilter) -> Result<(), Fault> {
-        self.set_night_mode(match mode {
-            IrCutFilter::On => NightMode::Day,
-            IrCutFilter::Off => NightMode::Night,
-            IrCutFilter::Auto => NightMode::Auto,
-        })
+    fn picture(&self) -> Picture {
+        let v = &self.config().video;
+        Picture {
+            brightness: v.brightness,
+            saturation: v.saturation,
+            contrast: v.contrast,
+        }
+    }
+
+    fn auto_adjustment(&self) -> AutoAdjustment {
+        let n = &self.config().night;
+        let base = NightConfig::default();
+        // Rounded: the thresholds are stored as f32 and 0.5 should read back as 0.5.
+        let offset = |now: f32, base: f32| ((now - base) / OFFSET_SCALE * 1000.0).round() / 1000.0;
+        AutoAdjustment {
+            to_on: offset(n.bright_above, base.bright_above),
+            to_off: offset(n.dark_below, base.dark_below),
+            response_time: Duration::from_secs(n.dwell_s),
+        }
+    }
+
+    fn change_imaging(&self, change: ImagingChange) -> Result<(), Fault> {
+        if change.ir_cut_filter.is_some() && self.night.is_none() {
+            return Err(Fault::action_not_supported(
+                "the camera has no night vision",
+            ));
+        }
+        let base = NightConfig::default();
+        self.settings
+            .change(|state, _| {
+                if let Some(mode) = change.ir_cut_filter {
+                    state.night_mode = Some(match mode {
+                        IrCutFilter::On => NightMode::Day,
+                        IrCutFilter::Off => NightMode::Night,
+                        IrCutFilter::Auto => NightMode::Auto,
+                    });
+                }
+                if let Some(p) = change.picture {
+                    state.picture = Some([p.brightness, p.saturation, p.contrast]);
+                }
+                if let Some(a) = change.auto_adjustment {
+                    state.night_auto = Some([
+                        (base.dark_below + a.to_off * OFFSET_SCALE).clamp(0.0, 1.0),
+                        (base.bright_above + a.to_on * OFFSET_SCALE).clamp(0.0, 1.0),
+                        a.response_time.as_secs() as f32,
+                    ]);
+                }
+                Ok(())
+            })
+            .map_err(|r| Fault::invalid_arg("SettingsInvalid", r.to_string()))
     }
 }
 

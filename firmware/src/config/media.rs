@@ -114,6 +114,10 @@ pub struct VideoConfig {
     pub path: PathBuf,
     pub pipeline: String,
     pub encoder: EncoderChoice,
+    /// Picture adjustments, 0-100 (50 leaves the picture as the camera gives it).
+    pub brightness: f32,
+    pub saturation: f32,
+    pub contrast: f32,
     #[serde(deserialize_with = "main_stream")]
     pub main: StreamConfig,
     #[serde(deserialize_with = "sub_stream")]
@@ -160,6 +164,9 @@ impl Default for VideoConfig {
             path: PathBuf::new(),
             pipeline: String::new(),
             encoder: EncoderChoice::Auto,
+            brightness: 50.0,
+            saturation: 50.0,
+            contrast: 50.0,
             main: StreamConfig::MAIN,
             sub: StreamConfig::SUB,
         }
@@ -168,6 +175,9 @@ impl Default for VideoConfig {
 
 impl VideoConfig {
     pub(super) fn check(&self, p: &mut Problems) {
+        p.range("video.brightness", self.brightness, 0.0, 100.0);
+        p.range("video.saturation", self.saturation, 0.0, 100.0);
+        p.range("video.contrast", self.contrast, 0.0, 100.0);
         self.main.check("main", p);
         self.sub.check("sub", p);
         if self.sub.width > self.main.width || self.sub.height > self.main.height {

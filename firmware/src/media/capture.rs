@@ -20,7 +20,7 @@ use super::stats::PipelineStats;
 use crate::config::{AudioSource, Config, VideoSource};
 
 /// How the picture is dressed, applied to the running pipeline and every rebuilt one.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Look {
     /// Night: the IR picture has no colour worth showing.
     pub greyscale: bool,
@@ -28,6 +28,18 @@ pub struct Look {
     pub label: String,
     /// Digital zoom factor; 1 or less shows the whole picture.
     pub zoom: f32,
+    /// Brightness, saturation and contrast, 0-100 (50 = unchanged).
+    pub picture: [f32; 3],
+}
+impl Default for Look {
+    fn default() -> Self {
+        Self {
+            greyscale: false,
+            label: String::new(),
+            zoom: 1.0,
+            picture: [50.0; 3],
+        }
+    }
 }
 
 pub(crate) enum Command {
@@ -307,10 +319,16 @@ impl Controller {
             return;
         };
         if let Some(balance) = pipeline.by_name(describe::LOOK_BALANCE) {
-            balance.set_property(
-                "saturation",
-                if self.look.greyscale { 0.0f64 } else { 1.0f64 },
-            );
+            let [brightness, saturation, contrast] = self.look.picture.map(f64::from);
+            // Levels of 0-100 onto videobalance's ranges; 50 is its neutral value.
+            balance.set_property("brightness", (brightness - 50.0) / 100.0);
+            balance.set_property("contrast", contrast / 50.0);
+            let colour = if self.look.greyscale {
+                0.0
+            } else {
+                saturation / 50.0
+            };
+            balance.set_property("saturation", colour);
         }
         if let Some(text) = pipeline.by_name(describe::LOOK_TEXT) {
             text.set_property("text", &self.look.label);
