@@ -10,8 +10,10 @@ use crate::media::{Capture, Hub, Look};
 use crate::night::Night;
 use crate::ptz::Ptz;
 
-/// Often enough for a smooth zoom; each pass only compares a few numbers.
-const PERIOD: Duration = Duration::from_millis(100);
+/// Often enough for a smooth zoom while the camera moves ...
+const MOVING: Duration = Duration::from_millis(100);
+/// ... and rarely while it is still, so an idle camera costs next to nothing.
+const STILL: Duration = Duration::from_millis(1000);
 
 pub struct Parts {
     pub settings: Arc<crate::settings::Settings>,
@@ -27,13 +29,17 @@ pub async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut shown: Option<Look> = None;
-    let mut tick = tokio::time::interval(PERIOD);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut period = STILL;
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(period) => {}
             _ = stop.changed() => break,
         }
+        period = if parts.ptz.as_ref().is_some_and(|p| p.status().moving) {
+            MOVING
+        } else {
+            STILL
+        };
         if let (Some(night), Some(b)) = (&parts.night, hub.brightness(Duration::from_secs(2))) {
             night.sample(b, Instant::now());
         }
