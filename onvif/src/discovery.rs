@@ -231,7 +231,9 @@ fn endpoint_body(out: &mut String, ep: &Endpoint, with_xaddrs: bool) {
     );
 }
 
-pub fn probe_matches(
+/// A reply to a probe or a resolve (`kind`: `Probe` or `Resolve`).
+fn matches_reply(
+    kind: &str,
     ep: &Endpoint,
     relates_to: &str,
     message_id: &str,
@@ -241,17 +243,37 @@ pub fn probe_matches(
     let mut out = String::with_capacity(1500);
     header(
         &mut out,
-        "ProbeMatches",
+        &format!("{kind}Matches"),
         message_id,
         TO_ANONYMOUS,
         Some(relates_to),
         instance_id,
         message_number,
     );
-    out.push_str("<d:ProbeMatches><d:ProbeMatch>");
+    let _ = write!(out, "<d:{kind}Matches><d:{kind}Match>");
     endpoint_body(&mut out, ep, true);
-    out.push_str("</d:ProbeMatch></d:ProbeMatches></s:Body></s:Envelope>");
+    let _ = write!(
+        out,
+        "</d:{kind}Match></d:{kind}Matches></s:Body></s:Envelope>"
+    );
     out
+}
+
+pub fn probe_matches(
+    ep: &Endpoint,
+    relates_to: &str,
+    message_id: &str,
+    instance_id: u32,
+    message_number: u32,
+) -> String {
+    matches_reply(
+        "Probe",
+        ep,
+        relates_to,
+        message_id,
+        instance_id,
+        message_number,
+    )
 }
 
 pub fn resolve_matches(
@@ -261,20 +283,14 @@ pub fn resolve_matches(
     instance_id: u32,
     message_number: u32,
 ) -> String {
-    let mut out = String::with_capacity(1500);
-    header(
-        &mut out,
-        "ResolveMatches",
+    matches_reply(
+        "Resolve",
+        ep,
+        relates_to,
         message_id,
-        TO_ANONYMOUS,
-        Some(relates_to),
         instance_id,
         message_number,
-    );
-    out.push_str("<d:ResolveMatches><d:ResolveMatch>");
-    endpoint_body(&mut out, ep, true);
-    out.push_str("</d:ResolveMatch></d:ResolveMatches></s:Body></s:Envelope>");
-    out
+    )
 }
 
 pub fn hello(ep: &Endpoint, message_id: &str, instance_id: u32, message_number: u32) -> String {

@@ -309,13 +309,17 @@ impl Controller {
         }
     }
 
-    fn apply_look(&self) {
-        let Some((pipeline, _)) = self
-            .slots
+    /// The camera's pipeline, when it runs.
+    fn video_pipeline(&self) -> Option<&gst::Pipeline> {
+        self.slots
             .iter()
             .find(|s| s.source == Source::Video)
             .and_then(|s| s.pipeline.as_ref())
-        else {
+            .map(|(p, _)| p)
+    }
+
+    fn apply_look(&self) {
+        let Some(pipeline) = self.video_pipeline() else {
             return;
         };
         if let Some(balance) = pipeline.by_name(describe::LOOK_BALANCE) {
@@ -589,12 +593,7 @@ impl Controller {
     }
 
     fn force_keyframe(&self, track: Track) {
-        let Some((pipeline, _)) = self
-            .slots
-            .iter()
-            .find(|s| s.source == Source::Video)
-            .and_then(|s| s.pipeline.as_ref())
-        else {
+        let Some(pipeline) = self.video_pipeline() else {
             return;
         };
         let name = match track {
