@@ -206,3 +206,53 @@ mod tests {
         assert_eq!(back.name(), "Fault");
     }
 }
+
+/// Requests exactly as real clients sent them (see testdata/README.md).
+#[cfg(test)]
+mod real_clients {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::parse_request;
+    use crate::security::{Verifier, username_token};
+    use crate::service::{Access, access};
+
+    #[test]
+    fn every_captured_request_parses_and_its_token_verifies() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/requests");
+        let mut seen = 0;
+        for client in std::fs::read_dir(&dir).expect("fixtures") {
+            let client = client.expect("entry").path();
+            for file in std::fs::read_dir(&client).expect("client dir") {
+                let path = file.expect("entry").path();
+                let bytes = std::fs::read(&path).expect("read");
+                let req =
+                    parse_request(&bytes).unwrap_or_else(|f| panic!("{}: {f:?}", path.display()));
+                let expected = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .and_then(|s| s.split_once('-'))
+                    .map(|(_, op)| op.to_string());
+                assert_eq!(Some(req.name().to_string()), expected, "{}", path.display());
+                if access(&req.operation) != Access::PreAuth {
+                    // The clients' own digests must check out with the password they were given
+                    // (the captures are old, so the clock window is opened wide).
+                    let token = username_token(req.header.as_ref())
+                        .unwrap_or_else(|| panic!("{}: no UsernameToken", path.display()))
+                        .expect("token parses");
+                    let verifier = Verifier::new(Duration::from_secs(100 * 365 * 86_400));
+                    let now = time::OffsetDateTime::now_utc();
+                    assert_eq!(
+                        verifier.verify(&token, now, |u| (u == "admin")
+                            .then(|| "admin pass 1".to_string())),
+                        Ok("admin".to_string()),
+                        "{}",
+                        path.display()
+                    );
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 10, "only {seen} fixtures");
+    }
+}
