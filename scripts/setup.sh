@@ -42,6 +42,11 @@ if ! command -v cargo >/dev/null 2>&1; then
   fi
 fi
 
+# What only the tests need: the demo skips it.
+if [ "${BABYMONITOR_TEST_CLIENTS:-0}" != 1 ]; then
+  return 0 2>/dev/null || exit 0
+fi
+
 # Python clients (onvif-zeep-async as Home Assistant uses it, WSDiscovery) in a venv of ours.
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 req="$repo/tests/python/requirements.txt"

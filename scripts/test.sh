@@ -2,7 +2,7 @@
 # Every test: formatting, lints, unit tests and the end-to-end tests against the real daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh
+BABYMONITOR_TEST_CLIENTS=1 source scripts/setup.sh
 export CARGO_TERM_COLOR=never
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
