@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
-cache=${CARGO_TARGET_DIR:-target}/aarch64-sysroot
+# apt reads relative Dir:: paths against each other, so the cache path must be absolute.
+mkdir -p "${CARGO_TARGET_DIR:-target}/aarch64-sysroot"
+cache=$(cd "${CARGO_TARGET_DIR:-target}/aarch64-sysroot" && pwd)
 sysroot=$cache/root
 if [ ! -f "$cache/ready" ]; then
   echo "check-aarch64: fetching the arm64 GStreamer development files"
