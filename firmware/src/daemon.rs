@@ -9,7 +9,10 @@ use rand::Rng;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
-use crate::{camera, discovery, hardware, http, identity, look, media, night, ptz, rtsp, settings};
+use crate::{
+    camera, climate, detect, discovery, events, hardware, http, identity, look, media, night, ptz,
+    rtsp, settings,
+};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -123,6 +126,20 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             None
         }
     };
+    let subscriptions = events::Subscriptions::new(config.events.clone());
+    let bus = events::Bus::new(Arc::clone(&subscriptions));
+    let (climate, sim_room) = start_climate(&config, cli.simulate, &bus);
+    let detectors = {
+        let (ptz, night) = (ptz.clone(), night.clone());
+        detect::Detectors::start(&config, with_audio, capture.hub(), &bus, move || {
+            let status = ptz.as_deref().map(ptz::Ptz::status);
+            detect::CameraView {
+                moving: status.is_some_and(|s| s.moving),
+                zoom: status.map_or(1.0, |s| s.zoom_factor),
+                night: night.as_ref().is_some_and(|n| n.is_night()),
+            }
+        })
+    };
     let camera = Arc::new(camera::Camera::new(
         Arc::clone(&settings),
         identity,
@@ -164,8 +181,23 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             wsse: onvif::security::Verifier::new(std::time::Duration::from_secs(
                 config.onvif.clock_skew_s,
             )),
+            bus: Arc::clone(&bus),
+            detectors: Arc::clone(&detectors),
+            climate: climate.clone(),
+            sim_room,
         });
-        subscribe(&settings, &capture, &rtsp, &state, encoders);
+        subscribe(&settings, &capture, &rtsp, &state, encoders, with_audio);
+        let reaper = {
+            let subscriptions = Arc::clone(&subscriptions);
+            // Ends abandoned subscriptions; aborted at shutdown.
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    subscriptions.expire();
+                }
+            })
+        };
         print_welcome(listen, rtsp.port(), config.http.port, generated.as_deref());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let discovery = config.onvif.enabled.then(|| {
@@ -186,6 +218,7 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
                 night: night.clone(),
                 ptz: ptz.clone(),
                 simulated: sim_position.clone(),
+                bus: Arc::clone(&bus),
             };
             tokio::spawn(look::run(
                 parts,
@@ -212,6 +245,7 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         info!("stopping");
         let _ = stop_tx.send(true);
         let _ = server.await;
+        reaper.abort();
         if let Some(look) = look {
             let _ = look.await;
         }
@@ -222,6 +256,9 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         anyhow::Ok(())
     });
     rtsp.stop();
+    if let Some(c) = &climate {
+        c.shutdown();
+    }
     capture.shutdown();
     if let Some(ptz) = ptz {
         ptz.shutdown();
@@ -269,6 +306,37 @@ fn start_ptz(
     }
 }
 
+/// The climate sensor's task; a camera without a working sensor runs on without one.
+fn start_climate(
+    config: &Config,
+    simulate: bool,
+    bus: &Arc<events::Bus>,
+) -> (
+    Option<Arc<climate::ClimateTask>>,
+    Option<Arc<hardware::climate::SimRoom>>,
+) {
+    if !config.sensor.enabled {
+        return (None, None);
+    }
+    let started =
+        hardware::climate::climate_sensor(&config.sensor, simulate).and_then(|(sensor, room)| {
+            climate::ClimateTask::start(
+                sensor,
+                config.sensor.clone(),
+                config.comfort.clone(),
+                Arc::clone(bus),
+            )
+            .map(|task| (task, room))
+        });
+    match started {
+        Ok((task, room)) => (Some(task), room),
+        Err(e) => {
+            warn!("the climate sensor is off: {e:#}");
+            (None, None)
+        }
+    }
+}
+
 /// Hands every settings change (SIGHUP or ONVIF) to the parts that apply it.
 fn subscribe(
     settings: &settings::Settings,
@@ -276,6 +344,7 @@ fn subscribe(
     rtsp: &Arc<rtsp::RtspServer>,
     state: &Arc<http::AppState>,
     encoders: media::Encoders,
+    with_audio: bool,
 ) {
     let running = std::sync::Mutex::new(settings.current().as_ref().clone());
     let (capture, rtsp, state) = (Arc::clone(capture), Arc::clone(rtsp), Arc::clone(state));
@@ -299,6 +368,17 @@ fn subscribe(
             }
         }
         capture.reconfigure(new, &encoders);
+        if (&old.sound, &old.motion) != (&new.sound, &new.motion) {
+            state.detectors.apply(new, with_audio);
+        }
+        if (&old.sensor, &old.comfort) != (&new.sensor, &new.comfort)
+            && let Some(c) = &state.climate
+        {
+            c.set_config(new.sensor.clone(), new.comfort.clone());
+        }
+        if old.events != new.events {
+            state.bus.subscriptions().set_config(new.events.clone());
+        }
         if old.users != new.users {
             rtsp.set_users(&new.users);
             state.auth.set_users(new.users.clone());

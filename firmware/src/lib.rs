@@ -3,9 +3,12 @@
 //! The binary (`main.rs`) only parses the command line; [`daemon::run`] wires the parts.
 
 pub mod camera;
+pub mod climate;
 pub mod config;
 pub mod daemon;
+pub mod detect;
 pub mod discovery;
+pub mod events;
 pub mod hardware;
 pub mod http;
 pub mod identity;

@@ -20,6 +20,8 @@ pub struct Parts {
     pub night: Option<Arc<Night>>,
     pub ptz: Option<Arc<Ptz>>,
     pub simulated: Option<Arc<SimPosition>>,
+    /// Night vision's state goes out as events (the IR LEDs also as ONVIF's relay).
+    pub bus: Arc<crate::events::Bus>,
 }
 
 pub async fn run(
@@ -44,6 +46,9 @@ pub async fn run(
             night.sample(b, Instant::now());
         }
         let is_night = parts.night.as_ref().is_some_and(|n| n.is_night());
+        if parts.night.is_some() {
+            publish_night(&parts.bus, is_night);
+        }
         let zoom = parts.ptz.as_ref().map_or(1.0, |p| p.zoom_factor());
         let label = match &parts.simulated {
             Some(p) => format!(
@@ -68,4 +73,18 @@ pub async fn run(
             shown = Some(look);
         }
     }
+}
+
+fn publish_night(bus: &crate::events::Bus, night: bool) {
+    use crate::events::topics;
+    bus.set(
+        topics::NIGHT_MODE,
+        &[("VideoSourceToken", topics::VIDEO_SOURCE)],
+        &[("State", crate::events::flag(night))],
+    );
+    bus.set(
+        topics::RELAY,
+        &[("RelayToken", onvif::deviceio::IR_RELAY)],
+        &[("LogicalState", if night { "active" } else { "inactive" })],
+    );
 }

@@ -11,13 +11,14 @@ use crate::write::el;
 use crate::xml::{Element, escape};
 
 /// Services we offer, with the version we claim.
-const SERVICES: [(Service, u32, u32); 6] = [
+const SERVICES: [(Service, u32, u32); 7] = [
     (Service::Device, 2, 5),
     (Service::Media, 2, 5),
     (Service::Media2, 2, 0),
     (Service::Ptz, 2, 5),
     (Service::Imaging, 2, 5),
     (Service::DeviceIo, 2, 5),
+    (Service::Events, 2, 6),
 ];
 
 pub fn access(operation: &str) -> Access {
@@ -80,6 +81,9 @@ pub fn handle(
                         Service::Media2 => crate::media2::capabilities(&mut out),
                         Service::Ptz => crate::ptz::capabilities(&mut out),
                         Service::Imaging => crate::imaging::capabilities(&mut out),
+                        Service::Events => {
+                            crate::events::capabilities(&mut out, ctx.max_subscriptions)
+                        }
                         Service::DeviceIo => out
                             .push_str("<tmd:Capabilities VideoSources=\"1\" RelayOutputs=\"1\"/>"),
                     }
@@ -313,7 +317,7 @@ fn capabilities(out: &mut String, op: &Element, ctx: &Context) -> Result<(), Fau
     let wants =
         |c: &str| categories.is_empty() || categories.contains(&"All") || categories.contains(&c);
     if !categories.iter().all(|c| {
-        matches!(*c, "All" | "Device" | "Media")
+        matches!(*c, "All" | "Device" | "Media" | "Events")
             || (*c == "PTZ" && ctx.has_ptz)
             || (*c == "Imaging" && ctx.has_night)
     }) {
@@ -336,6 +340,11 @@ fn capabilities(out: &mut String, op: &Element, ctx: &Context) -> Result<(), Fau
              <tt:Security><tt:TLS1.1>false</tt:TLS1.1><tt:TLS1.2>false</tt:TLS1.2><tt:OnboardKeyGeneration>false</tt:OnboardKeyGeneration><tt:AccessPolicyConfig>false</tt:AccessPolicyConfig><tt:X.509Token>false</tt:X.509Token><tt:SAMLToken>false</tt:SAMLToken><tt:KerberosToken>false</tt:KerberosToken><tt:RELToken>false</tt:RELToken></tt:Security>"
         );
         out.push_str("</tt:Device>");
+    }
+    if wants("Events") {
+        out.push_str("<tt:Events>");
+        el(out, "tt:XAddr", ctx.http_url(Service::Events.path()));
+        out.push_str("<tt:WSSubscriptionPolicySupport>false</tt:WSSubscriptionPolicySupport><tt:WSPullPointSupport>true</tt:WSPullPointSupport><tt:WSPausableSubscriptionManagerInterfaceSupport>false</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>");
     }
     if ctx.has_night && wants("Imaging") {
         out.push_str("<tt:Imaging>");

@@ -16,6 +16,10 @@ pub const TPTZ: &str = "http://www.onvif.org/ver20/ptz/wsdl";
 pub const TIMG: &str = "http://www.onvif.org/ver20/imaging/wsdl";
 pub const TEV: &str = "http://www.onvif.org/ver10/events/wsdl";
 pub const TMD: &str = "http://www.onvif.org/ver10/deviceIO/wsdl";
+pub const WSNT: &str = "http://docs.oasis-open.org/wsn/b-2";
+pub const WSTOP: &str = "http://docs.oasis-open.org/wsn/t-1";
+pub const TNS1: &str = "http://www.onvif.org/ver10/topics";
+pub const XS: &str = "http://www.w3.org/2001/XMLSchema";
 
 pub const PASSWORD_DIGEST: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest";
 pub const PASSWORD_TEXT: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText";
@@ -31,4 +35,10 @@ pub(crate) const DECLARATIONS: &[(&str, &str)] = &[
     ("tptz", TPTZ),
     ("timg", TIMG),
     ("tmd", TMD),
+    ("tev", TEV),
+    ("wsa", WSA),
+    ("wsnt", WSNT),
+    ("wstop", WSTOP),
+    ("tns1", TNS1),
+    ("xs", XS),
 ];

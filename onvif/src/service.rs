@@ -12,6 +12,7 @@ pub enum Service {
     Ptz,
     Imaging,
     DeviceIo,
+    Events,
 }
 
 impl Service {
@@ -23,6 +24,7 @@ impl Service {
             "/onvif/ptz_service" => Some(Self::Ptz),
             "/onvif/imaging_service" => Some(Self::Imaging),
             "/onvif/deviceio_service" => Some(Self::DeviceIo),
+            "/onvif/events_service" => Some(Self::Events),
             _ => None,
         }
     }
@@ -35,6 +37,7 @@ impl Service {
             Self::Ptz => "/onvif/ptz_service",
             Self::Imaging => "/onvif/imaging_service",
             Self::DeviceIo => "/onvif/deviceio_service",
+            Self::Events => "/onvif/events_service",
         }
     }
 
@@ -46,6 +49,7 @@ impl Service {
             Self::Ptz => crate::ns::TPTZ,
             Self::Imaging => crate::ns::TIMG,
             Self::DeviceIo => crate::ns::TMD,
+            Self::Events => crate::ns::TEV,
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct Context {
     pub has_ptz: bool,
     /// Whether it has night vision (Imaging and DeviceIO are offered).
     pub has_night: bool,
+    /// Pull points and push subscriptions the camera keeps at once (Events capabilities).
+    pub max_subscriptions: usize,
 }
 
 impl Context {
@@ -162,6 +168,7 @@ pub fn access(op: &crate::xml::Element) -> Access {
         crate::ns::TPTZ => crate::ptz::access(&op.name),
         crate::ns::TIMG => crate::imaging::access(&op.name),
         crate::ns::TMD => crate::deviceio::access(&op.name),
+        crate::ns::TEV | crate::ns::WSNT => crate::events::access(&op.name),
         // Unknown operations are answered with a fault; asking for a login first would only
         // make a client retry the same thing.
         _ => Access::PreAuth,

@@ -109,12 +109,21 @@ impl Fault {
 
 /// Wraps a body in an envelope that declares every prefix responses use.
 pub fn envelope(body: &str) -> String {
-    let mut out = String::with_capacity(body.len() + 512);
+    envelope_with_header("", body)
+}
+
+/// The same, with SOAP header blocks (WS-Addressing for notifications); none if empty.
+pub fn envelope_with_header(header: &str, body: &str) -> String {
+    let mut out = String::with_capacity(header.len() + body.len() + 768);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<env:Envelope");
     for (prefix, uri) in ns::DECLARATIONS {
         let _ = write!(out, " xmlns:{prefix}=\"{uri}\"");
     }
-    out.push_str("><env:Body>");
+    out.push('>');
+    if !header.is_empty() {
+        let _ = write!(out, "<env:Header>{header}</env:Header>");
+    }
+    out.push_str("<env:Body>");
     out.push_str(body);
     out.push_str("</env:Body></env:Envelope>");
     out

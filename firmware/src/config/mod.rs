@@ -3,22 +3,28 @@
 //! `default.toml` is both the documentation of every option and the source of the defaults:
 //! a test checks that parsing it gives `Config::default()`.
 
+mod detect;
 mod error;
+mod events;
 mod media;
 mod night;
 mod ptz;
+mod sensor;
 mod users;
 
 use std::path::Path;
 
 use serde::Deserialize;
 
+pub use detect::{MotionConfig, SoundConfig, SoundMode};
 pub use error::ConfigError;
+pub use events::EventsConfig;
 pub use media::{
     AudioConfig, AudioSource, EncoderChoice, MediaConfig, StreamConfig, VideoConfig, VideoSource,
 };
 pub use night::{NightConfig, NightMode};
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
+pub use sensor::{ComfortConfig, SensorConfig};
 pub use users::{Role, User};
 
 /// The commented default configuration printed by `--print-default-config`.
@@ -36,6 +42,11 @@ pub struct Config {
     pub onvif: OnvifConfig,
     pub ptz: PtzConfig,
     pub night: NightConfig,
+    pub sensor: SensorConfig,
+    pub comfort: ComfortConfig,
+    pub sound: SoundConfig,
+    pub motion: MotionConfig,
+    pub events: EventsConfig,
     pub storage: StorageConfig,
     pub users: Vec<User>,
 }
@@ -194,6 +205,11 @@ impl Config {
         self.media.check(p);
         self.ptz.check(p);
         self.night.check(p);
+        self.sensor.check(p);
+        self.comfort.check(p);
+        self.sound.check(p);
+        self.motion.check(p);
+        self.events.check(p);
         self.video.check(p);
         self.audio.check(p);
         users::check(&self.users, p);

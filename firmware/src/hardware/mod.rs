@@ -1,6 +1,8 @@
 //! The hardware behind small traits, each with the real thing for the Pi and a simulation
 //! that behaves like it (`--simulate`).
 
+mod bme280;
+pub mod climate;
 mod pi;
 mod sim;
 

@@ -1,9 +1,11 @@
 //! The HTTP server (hyper on tokio): snapshots, metrics, and later ONVIF and the web page.
 
 mod auth;
+mod events;
 mod metrics;
 mod onvif;
 mod snapshot;
+mod status;
 mod tunnel;
 
 use std::convert::Infallible;
@@ -29,7 +31,12 @@ use crate::config::Config;
 use crate::media::Hub;
 use crate::settings::Settings;
 
-pub type Body = Full<Bytes>;
+pub type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// A body that is all there at once.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
 
 /// Largest request body accepted (no route takes a body yet beyond this).
 const MAX_BODY: usize = 64 * 1024;
@@ -44,6 +51,12 @@ pub struct AppState {
     pub wsse: ::onvif::security::Verifier,
     /// Where tunnelled RTSP is passed on to.
     pub rtsp_addr: std::net::SocketAddr,
+    pub bus: Arc<crate::events::Bus>,
+    pub detectors: Arc<crate::detect::Detectors>,
+    /// The climate sensor's task, if the camera has one.
+    pub climate: Option<Arc<crate::climate::ClimateTask>>,
+    /// The simulated room (`--simulate` only): tests set its temperature and humidity.
+    pub sim_room: Option<Arc<crate::hardware::climate::SimRoom>>,
 }
 
 impl AppState {
@@ -54,7 +67,7 @@ impl AppState {
 }
 
 pub fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body.into())));
+    let mut r = Response::new(full(body.into()));
     *r.status_mut() = status;
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -86,20 +99,29 @@ pub async fn route(
     debug!(%peer, user = user.name, method = %req.method(), path, "request");
     let method = req.method().clone();
     // Drain a bounded body so that keep-alive keeps working and nobody can stream forever.
-    if Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .is_err()
-    {
-        return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
-    }
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+    };
     match (method, path.as_str()) {
+        (Method::GET, "/api/status") => status::status(&state),
+        (Method::GET, "/api/events") => status::events(&state),
+        (Method::PUT | Method::POST, "/api/simulate/climate") => {
+            if state.auth.role_of(&user.name) == Some(crate::config::Role::Admin) {
+                status::simulate_climate(&state, &body)
+            } else {
+                text(
+                    StatusCode::FORBIDDEN,
+                    "only an admin may change the simulated room\n",
+                )
+            }
+        }
         (Method::GET | Method::HEAD, "/snapshot.jpg") => {
             snapshot::serve(&state, &path_and_query(&path, &user.query)).await
         }
         (Method::GET, "/metrics") => metrics::serve(&state),
         (Method::GET, "/") => index(&state),
-        (_, "/snapshot.jpg" | "/metrics" | "/") => {
+        (_, "/snapshot.jpg" | "/metrics" | "/" | "/api/status" | "/api/events") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),

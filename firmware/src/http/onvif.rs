@@ -3,8 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -20,7 +19,7 @@ const MAX_SOAP: usize = 256 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn soap_response(status: StatusCode, xml: String) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(xml)));
+    let mut r = Response::new(super::full(xml));
     *r.status_mut() = status;
     r.headers_mut().insert(
         CONTENT_TYPE,
@@ -60,7 +59,8 @@ pub(super) async fn serve(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Body> {
-    if onvif::service::Service::from_path(req.uri().path()).is_none() {
+    let subscription = super::events::subscription_id(req.uri().path());
+    if onvif::service::Service::from_path(req.uri().path()).is_none() && subscription.is_none() {
         return super::text(StatusCode::NOT_FOUND, "no such ONVIF service\n");
     }
     if req.method() != hyper::Method::POST {
@@ -87,7 +87,7 @@ pub(super) async fn serve(
     // credentials, to be given a challenge.
     if bytes.is_empty() && !parts.headers.contains_key(hyper::header::AUTHORIZATION) {
         let mut r = state.auth.challenge(false);
-        *r.body_mut() = Full::new(Bytes::from(Fault::not_authorized().to_envelope()));
+        *r.body_mut() = super::full(Fault::not_authorized().to_envelope());
         r.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/soap+xml; charset=utf-8"),
@@ -116,8 +116,18 @@ pub(super) async fn serve(
         http_port,
         rtsp_port: config.rtsp.port,
         user,
+        max_subscriptions: config.events.max_subscriptions,
     };
     debug!(%peer, operation = request.name(), user = ctx.user.as_ref().map(|u| u.0.as_str()), "ONVIF");
+    if onvif::events::is_events_operation(&request.operation) {
+        return match super::events::handle(state, &request, &ctx, subscription).await {
+            Ok(body) => soap_response(StatusCode::OK, soap::envelope(&body)),
+            Err(f) => {
+                debug!(%peer, operation = request.name(), reason = f.reason, "ONVIF fault");
+                fault(&f)
+            }
+        };
+    }
     let camera = state.camera.as_ref();
     let backends = onvif::service::Backends {
         device: camera,
@@ -198,8 +208,7 @@ fn authenticate(
                     // A 401 with the Digest challenge, carrying the SOAP fault as its body.
                     let mut r = *challenge;
                     if r.status() == StatusCode::UNAUTHORIZED {
-                        *r.body_mut() =
-                            Full::new(Bytes::from(Fault::not_authorized().to_envelope()));
+                        *r.body_mut() = super::full(Fault::not_authorized().to_envelope());
                         r.headers_mut().insert(
                             CONTENT_TYPE,
                             HeaderValue::from_static("application/soap+xml; charset=utf-8"),

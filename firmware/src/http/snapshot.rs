@@ -4,7 +4,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 use tracing::warn;
@@ -34,7 +33,7 @@ pub(super) async fn serve(state: &AppState, uri: &str) -> Response<Body> {
         ((u64::from(width) * u64::from(main.height) / u64::from(main.width)) as u32 & !1).max(16);
     let width = width & !1;
 
-    let demand = state.hub.demand();
+    let demand = state.hub.demand_of(&[crate::media::Source::Video]);
     let hub = std::sync::Arc::clone(&state.hub);
     let timeout = Duration::from_secs(config.media.start_timeout_s);
     let jpeg = tokio::task::spawn_blocking(move || {
@@ -57,7 +56,7 @@ pub(super) async fn serve(state: &AppState, uri: &str) -> Response<Body> {
     match jpeg {
         Ok(Ok(bytes)) => {
             state.hub.stats.snapshots.fetch_add(1, Relaxed);
-            let mut r = Response::new(Full::new(bytes));
+            let mut r = Response::new(super::full(bytes));
             r.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
             r.headers_mut()

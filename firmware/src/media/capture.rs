@@ -59,13 +59,21 @@ pub(crate) enum Command {
     Shutdown,
 }
 
+/// A capture pipeline: the camera or the microphone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Source {
+pub enum Source {
     Video,
     Audio,
 }
 
 impl Source {
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Source::Video => 0,
+            Source::Audio => 1,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Source::Video => "video",
@@ -87,6 +95,8 @@ struct Slot {
     /// Files loop: their end is not a failure.
     loops: bool,
     pipeline: Option<(gst::Pipeline, Instant)>,
+    /// When it stops, now that nobody needs it (after the grace time).
+    stop_at: Option<Instant>,
     generation: u64,
     restart_at: Option<Instant>,
     backoff: Duration,
@@ -110,7 +120,6 @@ impl Capture {
             grace: plan.grace,
             start_timeout: plan.start_timeout,
             backoff_max: plan.backoff_max,
-            stop_at: None,
             look: Look::default(),
             frame: plan.frame,
         };
@@ -217,6 +226,7 @@ impl From<SlotPlan> for Slot {
             stand_in_pipeline: None,
             loops: plan.loops,
             pipeline: None,
+            stop_at: None,
             generation: 0,
             restart_at: None,
             backoff: FIRST_BACKOFF,
@@ -231,7 +241,6 @@ struct Controller {
     grace: Duration,
     start_timeout: Duration,
     backoff_max: Duration,
-    stop_at: Option<Instant>,
     look: Look,
     /// The main stream's picture size (what the zoom crops).
     frame: (u32, u32),
@@ -361,43 +370,57 @@ impl Controller {
     fn reconcile(&mut self) -> Option<Instant> {
         let now = Instant::now();
         let mut deadlines = Vec::new();
-        if self.hub.is_wanted() {
-            self.stop_at = None;
-            for i in 0..self.slots.len() {
-                let slot = &self.slots[i];
-                if slot.pipeline.is_some() {
+        for i in 0..self.slots.len() {
+            let source = self.slots[i].source;
+            if self.hub.is_wanted(source) {
+                self.slots[i].stop_at = None;
+                if self.slots[i].pipeline.is_some() {
                     continue;
                 }
-                match slot.restart_at {
+                match self.slots[i].restart_at {
                     Some(at) if at > now => deadlines.push(at),
                     _ => self.start(i),
                 }
+                continue;
             }
-            if let Some(at) = self.hub.expire_waiting(self.start_timeout) {
-                deadlines.push(at);
+            self.slots[i].restart_at = None;
+            if self.slots[i].pipeline.is_none() && self.slots[i].stand_in_pipeline.is_none() {
+                continue;
             }
-        } else {
-            for slot in &mut self.slots {
-                slot.restart_at = None;
+            let stop_at = *self.slots[i].stop_at.get_or_insert(now + self.grace);
+            if stop_at <= now {
+                info!(source = source.name(), "nobody needs it: stopping capture");
+                self.stop(i);
+                self.slots[i].stop_at = None;
+            } else {
+                deadlines.push(stop_at);
             }
-            if self
-                .slots
-                .iter()
-                .any(|s| s.pipeline.is_some() || s.stand_in_pipeline.is_some())
-            {
-                let stop_at = *self.stop_at.get_or_insert(now + self.grace);
-                if stop_at <= now {
-                    info!("nobody is watching: stopping capture");
-                    for i in 0..self.slots.len() {
-                        self.stop(i);
-                    }
-                    self.stop_at = None;
-                } else {
-                    deadlines.push(stop_at);
+        }
+        if self.hub.is_wanted(Source::Video)
+            && let Some(at) = self.hub.expire_waiting(self.start_timeout)
+        {
+            deadlines.push(at);
+        }
+        self.open_gates();
+        deadlines.into_iter().min()
+    }
+
+    /// Lets frames into an encoder only while someone watches its stream.
+    fn open_gates(&self) {
+        let Some(pipeline) = self.video_pipeline() else {
+            return;
+        };
+        for (name, track) in [
+            (describe::MAIN_GATE, Track::Main),
+            (describe::SUB_GATE, Track::Sub),
+        ] {
+            if let Some(gate) = pipeline.by_name(name) {
+                let closed = !self.hub.has_viewers(track);
+                if gate.property::<bool>("drop") != closed {
+                    gate.set_property("drop", closed);
                 }
             }
         }
-        deadlines.into_iter().min()
     }
 
     fn start(&mut self, i: usize) {
@@ -501,6 +524,10 @@ impl Controller {
                 connect_sink(&pipeline, describe::AUDIO_SINK, move |sample, t| {
                     hub.publish_audio(sample, t)
                 })?;
+                let hub = Arc::clone(&self.hub);
+                connect_sink(&pipeline, describe::SOUND_SINK, move |sample, _| {
+                    hub.publish_sound(sample)
+                })?;
             }
         }
         let bus = pipeline.bus().context("pipeline without a bus")?;
@@ -563,7 +590,7 @@ impl Controller {
             self.slots[i].restart_at = None;
             return;
         }
-        let covered = self.hub.is_wanted() && self.start_stand_in(i);
+        let covered = self.hub.is_wanted(source) && self.start_stand_in(i);
         warn!(
             source = source.name(),
             "capture failed after {:.1} s: {reason}",

@@ -11,6 +11,14 @@ pub(crate) const SUB_SINK: &str = "sub_sink";
 pub(crate) const FRAME_SINK: &str = "frame_sink";
 pub(crate) const AUDIO_SINK: &str = "audio_sink";
 pub(crate) const GRAY_SINK: &str = "gray_sink";
+/// Raw microphone samples for the sound detector.
+pub(crate) const SOUND_SINK: &str = "sound_sink";
+/// The small grey frames motion detection and night vision's AUTO look at.
+pub(crate) const GRAY_SIZE: (usize, usize) = (64, 36);
+/// Valves in front of the encoders: closed while nobody watches that stream, so a camera that
+/// runs only for the detectors encodes nothing.
+pub(crate) const MAIN_GATE: &str = "main_gate";
+pub(crate) const SUB_GATE: &str = "sub_gate";
 /// Elements whose properties change while the pipeline runs (night mode, the test overlay).
 pub(crate) const LOOK_BALANCE: &str = "look_balance";
 pub(crate) const LOOK_TEXT: &str = "look_text";
@@ -85,6 +93,8 @@ pub(crate) fn video_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     // Queues after the tee are leaky so that a slow branch drops frames instead of stalling
     // the camera and the other branches.
     let queue = "queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 leaky=downstream";
+    let gate = "valve drop=true drop-mode=forward-sticky-events";
+    let (gray_w, gray_h) = GRAY_SIZE;
     let appsink =
         "appsink sync=false async=false max-buffers=30 drop=true enable-last-sample=false";
     // videocrop + videoscale (digital zoom) and videobalance (night) pass frames through
@@ -92,11 +102,11 @@ pub(crate) fn video_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     format!(
         "{src} ! videoconvert ! videoscale ! videorate ! {main_caps} \
          ! videocrop name={LOOK_CROP} ! videoscale ! {main_caps} ! videobalance name={LOOK_BALANCE}{overlay} ! tee name=t \
-         t. ! {queue} ! videoconvert ! {main_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={MAIN_SINK} \
-         t. ! {queue} ! videoscale ! videorate ! {sub_caps} ! videoconvert ! {sub_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={SUB_SINK} \
+         t. ! {queue} ! {gate} name={MAIN_GATE} ! videoconvert ! {main_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={MAIN_SINK} \
+         t. ! {queue} ! {gate} name={SUB_GATE} ! videoscale ! videorate ! {sub_caps} ! videoconvert ! {sub_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={SUB_SINK} \
          t. ! queue max-size-buffers=1 leaky=downstream ! appsink name={FRAME_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false \
-         t. ! queue max-size-buffers=1 leaky=downstream ! videorate drop-only=true max-rate=2 ! videoscale ! videoconvert \
-         ! video/x-raw,format=GRAY8,width=64,height=36 ! appsink name={GRAY_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false",
+         t. ! queue max-size-buffers=1 leaky=downstream ! videorate drop-only=true max-rate=4 ! videoscale ! videoconvert \
+         ! video/x-raw,format=GRAY8,width={gray_w},height={gray_h} ! appsink name={GRAY_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false",
         src = video_source(video),
         main_caps = raw_caps(&video.main),
         main_enc = h264_encoder(enc.h264, MAIN_ENCODER, &video.main),
@@ -133,9 +143,14 @@ pub(crate) fn silence_pipeline(audio: &AudioConfig, aac: &str) -> String {
 
 fn audio_chain(src: &str, audio: &AudioConfig, aac: &str) -> String {
     format!(
-        "{src} ! audioconvert ! audioresample ! audio/x-raw,rate={rate},channels={ch} ! {aac} bitrate={bps} \
+        "{src} ! audioconvert ! audioresample ! audio/x-raw,rate={rate},channels={ch} ! tee name=at \
+         at. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=200000000 leaky=downstream ! {aac} bitrate={bps} \
          ! aacparse ! audio/mpeg,mpegversion=4,stream-format=raw \
-         ! appsink name={AUDIO_SINK} sync=false async=false max-buffers=50 drop=true enable-last-sample=false",
+         ! appsink name={AUDIO_SINK} sync=false async=false max-buffers=50 drop=true enable-last-sample=false \
+         at. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=500000000 leaky=downstream ! audioconvert ! audioresample \
+         ! audio/x-raw,format=F32LE,rate={detect_rate},channels=1,layout=interleaved \
+         ! appsink name={SOUND_SINK} sync=false async=false max-buffers=20 drop=true enable-last-sample=false",
+        detect_rate = crate::detect::sound::SAMPLE_RATE,
         rate = audio.sample_rate,
         ch = audio.channels,
         bps = u64::from(audio.bitrate_kbps) * 1000,

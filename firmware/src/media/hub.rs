@@ -5,7 +5,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::capture::Command;
+use super::capture::{Command, Source};
 use super::feed::Feed;
 use super::stats::Stats;
 
@@ -31,6 +31,11 @@ impl Track {
     }
 }
 
+/// Called with each small grey frame (width, height, pixels) on a streaming thread.
+pub type GrayListener = Box<dyn Fn(&[u8], usize, usize) + Send + Sync>;
+/// Called with the microphone's samples (16 kHz mono, -1..1) on a streaming thread.
+pub type SoundListener = Box<dyn Fn(&[f32]) + Send + Sync>;
+
 /// A raw picture and the system-clock time it was captured at.
 struct Frame {
     sample: gst::Sample,
@@ -43,21 +48,27 @@ pub struct Hub {
     brightness: Mutex<Option<(f32, Instant)>>,
     commands: Sender<Command>,
     feeds: Mutex<Vec<Arc<Feed>>>,
-    demand: AtomicU64,
+    /// Who needs each source now, by [`Source::index`].
+    demand: [AtomicU64; 2],
+    gray_listeners: Mutex<Vec<GrayListener>>,
+    sound_listeners: Mutex<Vec<SoundListener>>,
     frame: Mutex<Option<Frame>>,
     frame_ready: Condvar,
     /// When a key frame was last asked for, per track, to merge a burst of joins into one.
     last_keyframe_request: Mutex<[Option<Instant>; 2]>,
 }
 
-/// Keeps the capture pipelines running while it lives.
+/// Keeps capture pipelines running while it lives.
 pub struct DemandGuard {
     hub: Arc<Hub>,
+    sources: &'static [Source],
 }
 
 impl Drop for DemandGuard {
     fn drop(&mut self) {
-        self.hub.demand.fetch_sub(1, Relaxed);
+        for s in self.sources {
+            self.hub.demand[s.index()].fetch_sub(1, Relaxed);
+        }
         let _ = self.hub.commands.send(Command::DemandChanged);
     }
 }
@@ -74,23 +85,64 @@ impl Hub {
             brightness: Mutex::new(None),
             commands,
             feeds: Mutex::new(Vec::new()),
-            demand: AtomicU64::new(0),
+            demand: [AtomicU64::new(0), AtomicU64::new(0)],
+            gray_listeners: Mutex::new(Vec::new()),
+            sound_listeners: Mutex::new(Vec::new()),
             frame: Mutex::new(None),
             frame_ready: Condvar::new(),
             last_keyframe_request: Mutex::new([None, None]),
         }
     }
 
+    /// Camera and microphone, for a viewer.
     pub fn demand(self: &Arc<Self>) -> DemandGuard {
-        self.demand.fetch_add(1, Relaxed);
+        self.demand_of(&[Source::Video, Source::Audio])
+    }
+
+    /// Only the sources named: a snapshot needs the camera, sound detection the microphone.
+    pub fn demand_of(self: &Arc<Self>, sources: &'static [Source]) -> DemandGuard {
+        for s in sources {
+            self.demand[s.index()].fetch_add(1, Relaxed);
+        }
         let _ = self.commands.send(Command::DemandChanged);
         DemandGuard {
             hub: Arc::clone(self),
+            sources,
         }
     }
 
-    pub(crate) fn is_wanted(&self) -> bool {
-        self.demand.load(Relaxed) > 0
+    pub(crate) fn is_wanted(&self, source: Source) -> bool {
+        self.demand[source.index()].load(Relaxed) > 0
+    }
+
+    /// Whether anyone watches this stream (its encoder has work to do).
+    pub(crate) fn has_viewers(&self, track: Track) -> bool {
+        lock(&self.feeds).iter().any(|f| f.track() == track)
+    }
+
+    pub fn on_gray(&self, listener: GrayListener) {
+        lock(&self.gray_listeners).push(listener);
+    }
+
+    pub fn on_sound(&self, listener: SoundListener) {
+        lock(&self.sound_listeners).push(listener);
+    }
+
+    /// Raw microphone samples for the detectors.
+    pub(crate) fn publish_sound(&self, sample: &gst::Sample) {
+        let Some(buffer) = sample.buffer() else {
+            return;
+        };
+        let Ok(map) = buffer.map_readable() else {
+            return;
+        };
+        let samples: Vec<f32> = map
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        for listener in lock(&self.sound_listeners).iter() {
+            listener(&samples);
+        }
     }
 
     pub fn viewers(&self) -> usize {
@@ -161,6 +213,10 @@ impl Hub {
         }
         let mean = map.iter().map(|&b| u64::from(b)).sum::<u64>() as f32 / map.len() as f32 / 255.0;
         *lock(&self.brightness) = Some((mean, Instant::now()));
+        let (w, h) = super::describe::GRAY_SIZE;
+        for listener in lock(&self.gray_listeners).iter() {
+            listener(&map, w, h);
+        }
     }
 
     /// The scene's brightness (0-1) if it was measured within `max_age`.

@@ -12,10 +12,10 @@ mod feed;
 mod hub;
 mod stats;
 
-pub use capture::{Capture, Look};
+pub use capture::{Capture, Look, Source};
 pub use encoders::Encoders;
 pub use feed::Feed;
-pub use hub::{Hub, Track};
+pub use hub::{DemandGuard, GrayListener, Hub, SoundListener, Track};
 
 /// Nanoseconds on the system clock that every pipeline in the process runs on.
 pub fn clock_now() -> u64 {
