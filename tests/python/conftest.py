@@ -32,6 +32,14 @@ class Daemon:
         self.rtsp_port = free_port()
         self.http_port = free_port()
 
+    def detectors(self) -> str:
+        """The detectors keep the camera and microphone running: off unless a test wants them."""
+        return "".join(
+            f"[{name}]\nenabled = false\n"
+            for name in ("sound", "motion")
+            if f"[{name}]" not in self.extra
+        )
+
     def config(self) -> str:
         return f"""
 [rtsp]
@@ -48,6 +56,7 @@ height = 360
 [video.sub]
 width = 320
 height = 180
+{self.detectors()}
 {self.extra}
 [[users]]
 name = "{ADMIN[0]}"

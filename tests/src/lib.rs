@@ -89,6 +89,13 @@ impl Setup {
         {
             onvif.push("discovery = false".into());
         }
+        // The detectors keep the camera and microphone running; tests that want them say so.
+        for detector in ["sound", "motion"] {
+            let lines = sections.entry(detector.into()).or_default();
+            if !lines.iter().any(|l| l.trim_start().starts_with("enabled")) {
+                lines.push("enabled = false".into());
+            }
+        }
         sections
             .entry("rtsp".into())
             .or_default()

@@ -32,10 +32,129 @@ pub(super) fn serve(state: &AppState) -> Response<Body> {
     if let Some(b) = state.hub.brightness(std::time::Duration::from_secs(5)) {
         out.push_str(&format!("# HELP babymonitor_scene_brightness Mean brightness of the picture (0-1).\n# TYPE babymonitor_scene_brightness gauge\nbabymonitor_scene_brightness {b:.3}\n"));
     }
+    alerts(state, &mut out);
     let mut r = text(StatusCode::OK, out);
     r.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     r
+}
+
+/// The nursery and the alerts: readings, detector states, event subscriptions.
+fn alerts(state: &AppState, out: &mut String) {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use crate::events::topics;
+    let mut gauge = |name: &str, help: &str, value: f64| {
+        let _ = write!(
+            out,
+            "# HELP babymonitor_{name} {help}\n# TYPE babymonitor_{name} gauge\nbabymonitor_{name} {value}\n"
+        );
+    };
+    if let Some(climate) = &state.climate {
+        let now = climate.current();
+        if let Some(r) = now.reading {
+            gauge(
+                "temperature_celsius",
+                "The nursery's temperature.",
+                f64::from(r.temperature_c),
+            );
+            gauge(
+                "humidity_percent",
+                "The nursery's relative humidity.",
+                f64::from(r.humidity_pct),
+            );
+            gauge("pressure_hpa", "Air pressure.", f64::from(r.pressure_hpa));
+        }
+        gauge(
+            "sensor_ok",
+            "Whether the climate sensor reads.",
+            f64::from(u8::from(!now.failing)),
+        );
+        gauge(
+            "sensor_failures",
+            "Failed climate readings since start.",
+            now.failures as f64,
+        );
+        for (name, on) in [
+            ("too_hot", now.too_hot),
+            ("too_cold", now.too_cold),
+            ("too_humid", now.too_humid),
+            ("too_dry", now.too_dry),
+        ] {
+            gauge(
+                &format!("alert_{name}"),
+                "A comfort limit is passed.",
+                f64::from(u8::from(on)),
+            );
+        }
+    }
+    let on = |topic: &str, item: &str| {
+        f64::from(u8::from(
+            state.bus.value(topic, item).as_deref() == Some("true"),
+        ))
+    };
+    gauge(
+        "sound_detected",
+        "Whether crying (or sound) is detected now.",
+        on(topics::DETECTED_SOUND, "IsSoundDetected"),
+    );
+    gauge(
+        "motion_detected",
+        "Whether motion is detected now.",
+        on(topics::MOTION_ALARM, "State"),
+    );
+    let levels = state.detectors.levels();
+    if let Some(db) = levels.sound_db {
+        gauge("sound_level_dbfs", "The microphone's level.", f64::from(db));
+    }
+    if let Some(db) = levels.noise_floor_db {
+        gauge(
+            "noise_floor_dbfs",
+            "The room's usual noise level.",
+            f64::from(db),
+        );
+    }
+    let subs = state.bus.subscriptions();
+    gauge(
+        "event_subscriptions",
+        "ONVIF event subscriptions now.",
+        subs.count() as f64,
+    );
+    let c = &subs.counters;
+    for (name, help, value) in [
+        (
+            "event_subscriptions_created_total",
+            "Event subscriptions made.",
+            &c.created,
+        ),
+        (
+            "event_subscriptions_expired_total",
+            "Event subscriptions that ended unrenewed.",
+            &c.expired,
+        ),
+        (
+            "event_subscriptions_refused_total",
+            "Event subscriptions refused (too many).",
+            &c.refused,
+        ),
+        (
+            "event_messages_dropped_total",
+            "Event messages dropped from full queues.",
+            &c.dropped,
+        ),
+        (
+            "event_messages_delivered_total",
+            "Event messages pulled or pushed.",
+            &c.delivered,
+        ),
+    ] {
+        let _ = write!(
+            out,
+            "# HELP babymonitor_{name} {help}\n# TYPE babymonitor_{name} counter\nbabymonitor_{name} {}\n",
+            value.load(Relaxed)
+        );
+    }
 }

@@ -94,7 +94,24 @@ pub async fn route(
     }
     let user = match state.auth.check(&req, peer) {
         Ok(user) => user,
-        Err(response) => return *response,
+        Err(response) => {
+            // Read what the client sent, so that it can send its credentials on the same
+            // connection (a Digest client retries at once); a body too big or too slow
+            // closes the connection instead.
+            let mut response = *response;
+            let drained = tokio::time::timeout(
+                Duration::from_secs(2),
+                Limited::new(req.into_body(), MAX_BODY).collect(),
+            )
+            .await;
+            if !matches!(drained, Ok(Ok(_))) {
+                response.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
+            return response;
+        }
     };
     debug!(%peer, user = user.name, method = %req.method(), path, "request");
     let method = req.method().clone();
