@@ -1,4 +1,4 @@
-"""Every Device, Media (ver10), PTZ, Imaging and DeviceIO response the camera produces validates against the ONVIF XSDs
+"""Every Device, Media (ver10), PTZ, Imaging, DeviceIO and Events response the camera produces validates against the ONVIF XSDs
 shipped with onvif-zeep-async. (That package has no Media2 schema; Media2 answers are checked by
 the clients in test_home_assistant.py and the npm test.)"""
 
@@ -120,6 +120,24 @@ NIGHT = [
 ]
 
 
+TEV = "http://www.onvif.org/ver10/events/wsdl"
+WSNT = "http://docs.oasis-open.org/wsn/b-2"
+
+EVENTS = [
+    (TEV, "GetServiceCapabilities", ""),
+    (TEV, "GetEventProperties", ""),
+    (TEV, "CreatePullPointSubscription", "<InitialTerminationTime>PT60S</InitialTerminationTime>"),
+    (WSNT, "Subscribe", '<ConsumerReference><Address xmlns="http://www.w3.org/2005/08/addressing">http://127.0.0.1:9/hook</Address></ConsumerReference><InitialTerminationTime>PT60S</InitialTerminationTime>'),
+]
+
+SUBSCRIPTION = [
+    (TEV, "PullMessages", "<Timeout>PT1S</Timeout><MessageLimit>100</MessageLimit>"),
+    (TEV, "SetSynchronizationPoint", ""),
+    (WSNT, "Renew", "<TerminationTime>PT120S</TerminationTime>"),
+    (WSNT, "Unsubscribe", ""),
+]
+
+
 def call(daemon, service: str, ns: str, op: str, inner: str) -> httpx.Response:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
@@ -164,6 +182,17 @@ def test_ptz_responses_validate(daemon):
 def test_night_vision_responses_validate(daemon):
     for service, ns, op, inner in NIGHT:
         check(call(daemon, service, ns, op, inner), op)
+
+
+def test_events_responses_validate(daemon):
+    for ns, op, inner in EVENTS:
+        r = call(daemon, "events_service", ns, op, inner)
+        check(r, op)
+    created = body_element(call(daemon, "events_service", TEV, "CreatePullPointSubscription", "").content)
+    address = created.find(f"{{{TEV}}}SubscriptionReference/{{http://www.w3.org/2005/08/addressing}}Address").text
+    path = address.split("/", 3)[3]
+    for ns, op, inner in SUBSCRIPTION:
+        check(call(daemon, path.removeprefix("onvif/"), ns, op, inner), op)
 
 
 @pytest.mark.parametrize("op,inner,subcodes", [

@@ -2,7 +2,7 @@
 
 The device and media WSDLs embed their schemas; they are written out as standalone .xsd files
 next to a small wrapper that imports every namespace, so one lxml XMLSchema checks tds:, trt:,
-tptz: and tt: content.
+tptz:, tev:, wsnt: and tt: content.
 """
 
 import functools
@@ -38,6 +38,8 @@ def schema() -> etree.XMLSchema:
         "http://www.onvif.org/ver20/ptz/wsdl": _standalone("ptz.wsdl", out, "tptz.xsd"),
         "http://www.onvif.org/ver20/imaging/wsdl": _standalone("imaging.wsdl", out, "timg.xsd"),
         "http://www.onvif.org/ver10/deviceIO/wsdl": _standalone("deviceio.wsdl", out, "tmd.xsd"),
+        "http://www.onvif.org/ver10/events/wsdl": _standalone("events.wsdl", out, "tev.xsd"),
+        "http://docs.oasis-open.org/wsn/b-2": os.path.join(WSDL_DIR, "b-2.xsd"),
         "http://www.onvif.org/ver10/schema": os.path.join(WSDL_DIR, "onvif.xsd"),
     }
     wrapper = f'<xs:schema xmlns:xs="{XS}" targetNamespace="urn:babymonitor:test:all" elementFormDefault="qualified">'
