@@ -384,3 +384,57 @@ def test_absurd_pulls_are_answered_with_faults_or_limits(few):
     r = soap(few, "/onvif/events_service", "<tev:CreatePullPointSubscription/>", creds=VIEWER)
     assert r.status_code == 200
     assert few.proc.poll() is None
+
+
+def topic_set(daemon):
+    """Topic paths GetEventProperties declares, e.g. `VideoSource/MotionAlarm`."""
+    from lxml import etree
+
+    r = soap(daemon, "/onvif/events_service", "<tev:GetEventProperties/>")
+    assert r.status_code == 200, r.text
+    root = etree.fromstring(r.content)
+    top = root.find(".//{http://docs.oasis-open.org/wsn/t-1}TopicSet")
+    paths = set()
+
+    def walk(el, prefix):
+        for child in el:
+            path = prefix + [etree.QName(child).localname]
+            if child.get("{http://docs.oasis-open.org/wsn/t-1}topic") == "true":
+                paths.add("/".join(path))
+            walk(child, path)
+
+    walk(top, [])
+    return paths
+
+
+def test_event_properties_list_exactly_what_is_sent(nursery):
+    path = create_pull_point(nursery)
+    time_limit = 10
+    import time
+    deadline = time.time() + time_limit
+    sent = set()
+    while time.time() < deadline and len(sent) < 8:
+        r = pull(nursery, path, "PT1S", "100")
+        sent |= {t.removeprefix("tns1:") for t in r.text.split('ConcreteSet">')[1:] for t in [t.split("<")[0]]}
+    declared = topic_set(nursery)
+    assert sent and sent <= declared, (sent, declared)
+    # The simulated camera has night vision (the relay) and a climate sensor (its topics).
+    assert "Device/Sensor/Temperature/High" in declared and "Device/Trigger/Relay" in declared
+
+
+def test_api_events_streams_the_state_and_then_changes(nursery):
+    lines = []
+    with httpx.stream("GET", f"http://127.0.0.1:{nursery.http_port}/api/events",
+                      auth=httpx.DigestAuth(*VIEWER), timeout=20) as r:
+        assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream"
+        changed = False
+        for line in r.iter_lines():
+            lines.append(line)
+            if not changed and len([l for l in lines if l.startswith("data:")]) >= 3:
+                simulate(nursery, temperature_c=27.0, humidity_pct=45.0)
+                changed = True
+            if changed and '"tns1:Device/Sensor/Temperature/High"' in line and '"State":"true"' in line:
+                break
+    data = [l for l in lines if l.startswith("data:")]
+    assert any('"operation":"Initialized"' in l for l in data)
+    assert any('"operation":"Changed"' in l for l in data)
