@@ -360,13 +360,24 @@ def test_an_abandoned_pull_point_ends_at_its_termination_time(few):
     assert r.status_code == 400 and "ResourceUnknown" in r.text
 
 
-def test_subscriptions_are_bounded(few):
+def test_a_thousand_subscriptions_are_bounded(few):
     paths = [create_pull_point(few) for _ in range(5)]
-    r = soap(few, "/onvif/events_service", "<tev:CreatePullPointSubscription/>")
-    assert r.status_code == 500 and "TooManySubscriptions" in r.text, r.text
+    envelope = (
+        '<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+        'xmlns:tev="http://www.onvif.org/ver10/events/wsdl"><s:Body><tev:CreatePullPointSubscription/></s:Body></s:Envelope>'
+    )
+    refused = 0
+    with httpx.Client(auth=httpx.DigestAuth(*ADMIN), headers={"Content-Type": SOAP}) as client:
+        for _ in range(995):
+            r = client.post(f"http://127.0.0.1:{few.http_port}/onvif/events_service", content=envelope)
+            assert r.status_code == 500 and "TooManySubscriptions" in r.text, r.text
+            refused += 1
+    assert "babymonitor_event_subscriptions_refused_total 995" in metrics(few)
+    assert "babymonitor_event_subscriptions 5" in metrics(few)
+    # Ending one frees a place.
     assert soap(few, paths[0], "<wsnt:Unsubscribe/>").status_code == 200
     create_pull_point(few)
-    assert "babymonitor_event_subscriptions_refused_total 1" in metrics(few)
+    assert few.proc.poll() is None
 
 
 def test_absurd_pulls_are_answered_with_faults_or_limits(few):
