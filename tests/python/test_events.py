@@ -161,12 +161,14 @@ pipeline = "audiotestsrc is-live=true wave=sine freq=440 volume=0.25 ! mix. audi
 [sound]
 enabled = true
 hold_s = 2.0
+[motion]
+enabled = true
 """).start()
     yield d
     d.stop()
 
 
-async def test_a_tone_and_fan_noise_raise_no_sound_alarm(steady):
+async def test_a_tone_and_fan_noise_raise_no_sound_alarm_and_a_still_picture_no_motion(steady):
     cam = await camera(steady)
     try:
         manager = await cam.create_pullpoint_manager(datetime.timedelta(seconds=60), lambda: None)
@@ -177,6 +179,9 @@ async def test_a_tone_and_fan_noise_raise_no_sound_alarm(steady):
             seen += await parse(cam, r.NotificationMessage or [])
         sound = [v for t, v in seen if t == "tns1:AudioAnalytics/Audio/DetectedSound"]
         assert sound == [False], seen
+        # The test picture (with its clock and its patch of noise) stands still.
+        motion = [v for t, v in seen if t == "tns1:VideoSource/MotionAlarm"]
+        assert motion == [False], seen
         # The microphone was heard all along (its level is in the status), so the silence
         # of the detector is a decision, not deafness.
         status = httpx.get(f"http://127.0.0.1:{steady.http_port}/api/status", auth=httpx.DigestAuth(*ADMIN)).json()

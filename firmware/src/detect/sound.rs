@@ -29,9 +29,13 @@ const BURST_MAX_S: f32 = 3.5;
 /// Frames of quiet that end a burst (a breath).
 const GAP_FRAMES: u32 = 3;
 
-/// What one frame was, for the status page and metrics.
+/// The quietest level reported (digital silence has none).
+const FLOOR_DB: f32 = -90.0;
+
+/// How the microphone sounds now, for the status page and metrics.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Frame {
+    /// Over about the last second (a single 32 ms frame jumps around too much to read).
     pub level_db: f32,
     pub floor_db: f32,
     pub voiced: bool,
@@ -51,6 +55,8 @@ pub struct SoundDetector {
     active: bool,
     last_activity: f32,
     last: Option<Frame>,
+    /// Mean energy over about a second, for `Frame::level_db`.
+    smoothed: f32,
 }
 
 impl SoundDetector {
@@ -66,6 +72,7 @@ impl SoundDetector {
             active: false,
             last_activity: f32::NEG_INFINITY,
             last: None,
+            smoothed: 0.0,
         }
     }
 
@@ -118,9 +125,11 @@ impl SoundDetector {
         self.floor_db = Some(floor);
         let loud = level_db > SILENCE_DB && level_db > floor + self.config.threshold_db;
         let voiced = loud && voiced(samples);
+        self.smoothed += (energy - self.smoothed) * 0.03;
+        let db = |e: f32| (10.0 * e.max(1e-12).log10() + 3.0).max(FLOOR_DB);
         self.last = Some(Frame {
-            level_db,
-            floor_db: floor,
+            level_db: db(self.smoothed),
+            floor_db: floor.max(FLOOR_DB),
             voiced,
         });
         let counts = match self.config.mode {

@@ -97,6 +97,9 @@ pub(crate) fn video_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     let (gray_w, gray_h) = GRAY_SIZE;
     let appsink =
         "appsink sync=false async=false max-buffers=30 drop=true enable-last-sample=false";
+    // The grey frames are scaled with a filter that averages the whole area (lanczos widens
+    // with the ratio): sensor noise, or the test picture's noise patch, then cancels out
+    // instead of looking like motion.
     // videocrop + videoscale (digital zoom) and videobalance (night) pass frames through
     // untouched until zoom or night mode asks for work.
     format!(
@@ -105,7 +108,7 @@ pub(crate) fn video_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
          t. ! {queue} ! {gate} name={MAIN_GATE} ! videoconvert ! {main_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={MAIN_SINK} \
          t. ! {queue} ! {gate} name={SUB_GATE} ! videoscale ! videorate ! {sub_caps} ! videoconvert ! {sub_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={SUB_SINK} \
          t. ! queue max-size-buffers=1 leaky=downstream ! appsink name={FRAME_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false \
-         t. ! queue max-size-buffers=1 leaky=downstream ! videorate drop-only=true max-rate=4 ! videoscale ! videoconvert \
+         t. ! queue max-size-buffers=1 leaky=downstream ! videorate drop-only=true max-rate=4 ! videoscale method=lanczos ! videoconvert \
          ! video/x-raw,format=GRAY8,width={gray_w},height={gray_h} ! appsink name={GRAY_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false",
         src = video_source(video),
         main_caps = raw_caps(&video.main),
