@@ -9,7 +9,9 @@ use rand::Rng;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
-use crate::{camera, discovery, hardware, http, identity, look, media, night, ptz, rtsp, settings};
+use crate::{
+    camera, discovery, hardware, http, identity, look, media, night, ptz, rtsp, settings, watchdog,
+};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -50,7 +52,7 @@ fn load_config(cli: &Options) -> anyhow::Result<Config> {
 }
 
 /// A password for one simulated run: long, random, and easy to type.
-fn random_password() -> String {
+pub(crate) fn random_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
     (0..16)
@@ -168,6 +170,8 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         subscribe(&settings, &capture, &rtsp, &state, encoders);
         print_welcome(listen, rtsp.port(), config.http.port, generated.as_deref());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let watchdog = watchdog::Watchdog::open(&config.watchdog, cli.simulate)?
+            .map(|dog| tokio::spawn(dog.run(stop_rx.clone())));
         let discovery = config.onvif.enabled.then(|| {
             let (on_tx, on_rx) = tokio::sync::watch::channel(config.onvif.discovery);
             settings.subscribe(move |new| {
@@ -212,6 +216,9 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         info!("stopping");
         let _ = stop_tx.send(true);
         let _ = server.await;
+        if let Some(watchdog) = watchdog {
+            let _ = watchdog.await;
+        }
         if let Some(look) = look {
             let _ = look.await;
         }

@@ -6,6 +6,7 @@ pub mod camera;
 pub mod config;
 pub mod daemon;
 pub mod discovery;
+pub mod first_boot;
 pub mod hardware;
 pub mod http;
 pub mod identity;
@@ -15,6 +16,8 @@ pub mod night;
 pub mod ptz;
 pub mod rtsp;
 pub mod settings;
+pub mod syslog;
+pub mod watchdog;
 
 /// The realm of RTSP and HTTP Digest authentication (clients show it in password prompts).
 pub const REALM: &str = "babymonitor";

@@ -3,11 +3,13 @@
 //! `default.toml` is both the documentation of every option and the source of the defaults:
 //! a test checks that parsing it gives `Config::default()`.
 
+pub mod boot_file;
 mod error;
 mod media;
 mod night;
 mod ptz;
 mod users;
+mod watchdog;
 
 use std::path::Path;
 
@@ -20,6 +22,7 @@ pub use media::{
 pub use night::{NightConfig, NightMode};
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use users::{Role, User};
+pub use watchdog::WatchdogConfig;
 
 /// The commented default configuration printed by `--print-default-config`.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
@@ -37,6 +40,7 @@ pub struct Config {
     pub ptz: PtzConfig,
     pub night: NightConfig,
     pub storage: StorageConfig,
+    pub watchdog: WatchdogConfig,
     pub users: Vec<User>,
 }
 
@@ -196,6 +200,7 @@ impl Config {
         self.night.check(p);
         self.video.check(p);
         self.audio.check(p);
+        self.watchdog.check(p);
         users::check(&self.users, p);
     }
 }
