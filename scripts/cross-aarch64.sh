@@ -108,11 +108,12 @@ EOF
 gst=$sysroot/usr/lib/aarch64-linux-gnu/gstreamer-1.0
 scanner=$(find "$sysroot/usr/lib/aarch64-linux-gnu" -name gst-plugin-scanner -type f | head -n1)
 # The plugin scanner is an aarch64 program too: with no fork GStreamer loads the plugins in
-# the (emulated) process itself, into a registry of its own.
+# the (emulated) process itself. Scanning them under emulation takes minutes, so the
+# registry is kept with the sysroot and only the first run pays for it.
 env QEMU_LD_PREFIX="$sysroot" \
   LD_LIBRARY_PATH="$sysroot/usr/lib/aarch64-linux-gnu:$sysroot/lib/aarch64-linux-gnu" \
   GST_PLUGIN_SYSTEM_PATH_1_0="$gst" GST_PLUGIN_PATH_1_0= \
-  GST_PLUGIN_SCANNER_1_0="$scanner" GST_REGISTRY_1_0="$work/registry.bin" GST_REGISTRY_FORK=no \
+  GST_PLUGIN_SCANNER_1_0="$scanner" GST_REGISTRY_1_0="$cache/registry.bin" GST_REGISTRY_FORK=no \
   qemu-aarch64-static "$binary" --simulate --config "$work/config.toml" >"$work/log" 2>&1 &
 pid=$!
 
@@ -130,4 +131,4 @@ if [ "$codecs" != "aac h264 " ]; then
   echo "cross-aarch64: expected aac and h264 on /stream, ffprobe found: '${codecs}'" >&2
   exit 1
 fi
-echo "cross-aarch64: the aarch64 build serves $codecs under qemu"
+echo "cross-aarch64: the aarch64 build serves ${codecs% } under qemu"

@@ -20,7 +20,7 @@ BABYMONITOR_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
 # that Cargo.lock names are fetched once into the download directory
 # (`make babymonitor-vendor`, or automatically before the first build),
 # and cargo builds offline from there.
-BABYMONITOR_VENDOR_DIR = $(BR2_DL_DIR)/babymonitor/vendor
+BABYMONITOR_VENDOR_DIR = $(DL_DIR)/babymonitor/vendor
 
 define BABYMONITOR_VENDOR_CMDS
 	if ! cmp -s $(BABYMONITOR_SITE)/Cargo.lock $(BABYMONITOR_VENDOR_DIR)/Cargo.lock; then \

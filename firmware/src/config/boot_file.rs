@@ -136,9 +136,9 @@ impl BootFile {
                 );
             }
         }
-        if !wifi.country.is_empty()
-            && !(wifi.country.len() == 2 && wifi.country.chars().all(|c| c.is_ascii_uppercase()))
-        {
+        let country_ok = wifi.country.is_empty()
+            || (wifi.country.len() == 2 && wifi.country.chars().all(|c| c.is_ascii_uppercase()));
+        if !country_ok {
             p.add(
                 "wifi.country",
                 "must be a two-letter country code such as \"GB\"",
