@@ -178,6 +178,39 @@ wait "$daemon" || true
 check "a clean stop disarms the watchdog (magic close)" test "$(tail -c 1 "$work/watchdog")" = V
 check "the daemon said it armed the watchdog" grep -q "hardware watchdog armed" "$work/daemon.log"
 
+# --- babymonitor-respawn: restarts, passes SIGHUP on, stops with SIGTERM --------------------
+respawn=$repo/buildroot/package/babymonitor/babymonitor-respawn
+cat > "$work/crashy" <<'EOF'
+#!/bin/sh
+echo run >> "$1"
+exit 3
+EOF
+cat > "$work/steady" <<'EOF'
+#!/bin/sh
+echo run >> "$1"
+trap 'echo hup >> "$1"' HUP
+trap 'echo term >> "$1"; exit 0' TERM
+while :; do sleep 0.1; done
+EOF
+chmod +x "$work/crashy" "$work/steady"
+sh "$respawn" "$work/crashy" "$work/crashy.log" 2>/dev/null &
+loop=$!
+sleep 1.6
+kill -TERM "$loop"
+wait "$loop" 2>/dev/null || true
+check "a command that exits is started again" test "$(grep -c run "$work/crashy.log")" -ge 2
+sh "$respawn" "$work/steady" "$work/steady.log" 2>/dev/null &
+loop=$!
+sleep 0.5
+kill -HUP "$loop"
+sleep 0.5
+check "SIGHUP reaches the daemon" grep -q hup "$work/steady.log"
+check "SIGHUP does not restart the daemon" test "$(grep -c run "$work/steady.log")" = 1
+kill -TERM "$loop"
+wait "$loop" 2>/dev/null || true
+check "SIGTERM stops the daemon and the loop" \
+  bash -c "grep -q term '$work/steady.log' && ! kill -0 $loop 2>/dev/null"
+
 # --- genimage on stand-in partition files ----------------------------------------------------
 bin=$work/images
 mkdir -p "$bin/rpi-firmware/overlays" "$work/build" "$work/rootfs"
