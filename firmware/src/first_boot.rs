@@ -105,17 +105,19 @@ fn device_config(room: &str, password: &str, data: &Path) -> String {
 /// Applies the boot file, or says why it cannot.
 pub fn run(paths: &Paths) -> anyhow::Result<Outcome> {
     let boot_path = paths.boot_file();
-    let text = match std::fs::read_to_string(&boot_path) {
+    let raw = match std::fs::read_to_string(&boot_path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::NoBootFile),
         Err(e) => return Err(e).with_context(|| format!("reading {}", boot_path.display())),
     };
+    // Windows editors may start the file with a byte-order mark, which TOML does not allow.
+    let text = raw.strip_prefix('\u{feff}').unwrap_or(&raw);
     let digest = hex::encode(Sha256::digest(text.as_bytes()));
     let applied = std::fs::read_to_string(paths.applied_stamp()).unwrap_or_default();
     if applied.trim() == digest && paths.config().exists() {
         return Ok(Outcome::Unchanged);
     }
-    match apply(paths, &text) {
+    match apply(paths, text) {
         Ok(outcome) => {
             let _ = std::fs::remove_file(paths.boot.join(ERROR_FILE_NAME));
             Ok(outcome)

@@ -120,6 +120,16 @@ sed -i 's/^\[camera\]$/[camera]\nadmin_password = "a brand new one"/' "$boot/bab
 check "a good file after a bad one is applied" setup
 check "the error file is removed" test ! -e "$boot/babymonitor-error.txt"
 check "a new admin password replaces the lost one" grep -qxF 'password = "a brand new one"' "$config"
+# Edited on Windows: a byte-order mark and CRLF line ends.
+printf '\xef\xbb\xbf[camera]\r\nroom = "Windows room"\r\nadmin_password = "typed in notepad"\r\n\r\n[wifi]\r\nssid = "HomeNet"\r\n' > "$work/windows.toml"
+cp "$boot/babymonitor.toml" "$work/boot.good"
+cp "$work/windows.toml" "$boot/babymonitor.toml"
+check "a file saved by Notepad (BOM, CRLF) is applied" setup
+check "its room is in config.toml" grep -qxF 'name = "Windows room"' "$config"
+check "its password is gone from the card" bash -c "! grep -q 'typed in notepad' '$boot/babymonitor.toml'"
+check "the same network keeps its stored key" grep -qxF "$(printf '\tpsk="wifi "quoted" key"')" "$wpa"
+cp "$work/boot.good" "$boot/babymonitor.toml"
+check "the previous file applies again" setup
 sed -i 's/^authorized_key = .*/authorized_key = ""/' "$boot/babymonitor.toml"
 check "removing the SSH key is applied" setup
 check "SSH is off without a key" test ! -e "$data/etc/ssh/authorized_keys"
