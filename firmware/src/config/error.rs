@@ -71,7 +71,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Where the key `a.b[1].c` is written in the file.
-pub(super) fn span_of(text: &str, field: &str) -> Option<Range<usize>> {
+fn span_of(text: &str, field: &str) -> Option<Range<usize>> {
     let root = DeTable::parse(text).ok()?;
     let mut table = root.get_ref();
     let mut found = None;
