@@ -113,8 +113,10 @@ fn init_logging(syslog: bool) {
             Err(e) => eprintln!("babymonitor: no system log ({e}), logging to stderr"),
         }
     }
+    // Colours only for a person at a terminal, not for init scripts and log files.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter())
         .init();
 }
