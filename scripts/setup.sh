@@ -10,6 +10,10 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp
   ffmpeg iproute2 python3 python3-venv libxml2-utils
 )
+# The test command also cross-builds for the Pi and checks the SD-card image's scripts.
+if [ "${BABYMONITOR_TEST_CLIENTS:-0}" = 1 ]; then
+  packages+=(gcc-aarch64-linux-gnu qemu-user-static file genimage dosfstools mtools e2fsprogs tzdata shellcheck)
+fi
 # Node.js for the npm ONVIF client; a machine that has node already keeps its own.
 if ! command -v node >/dev/null 2>&1; then
   packages+=(nodejs npm)
@@ -44,6 +48,7 @@ fi
 
 # What only the tests need: the demo skips it.
 if [ "${BABYMONITOR_TEST_CLIENTS:-0}" != 1 ]; then
+  # shellcheck disable=SC2317 # exit is for when this file is run rather than sourced
   return 0 2>/dev/null || exit 0
 fi
 

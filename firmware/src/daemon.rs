@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 use crate::config::{Config, Role, User};
 use crate::{
     camera, climate, detect, discovery, events, hardware, http, identity, look, media, night, ptz,
-    rtsp, settings,
+    rtsp, settings, watchdog,
 };
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
@@ -53,7 +53,7 @@ fn load_config(cli: &Options) -> anyhow::Result<Config> {
 }
 
 /// A password for one simulated run: long, random, and easy to type.
-fn random_password() -> String {
+pub(crate) fn random_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
     (0..16)
@@ -200,6 +200,8 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         };
         print_welcome(listen, rtsp.port(), config.http.port, generated.as_deref());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let watchdog = watchdog::Watchdog::open(&config.watchdog, cli.simulate)?
+            .map(|dog| tokio::spawn(dog.run(stop_rx.clone())));
         let discovery = config.onvif.enabled.then(|| {
             let (on_tx, on_rx) = tokio::sync::watch::channel(config.onvif.discovery);
             settings.subscribe(move |new| {
@@ -246,6 +248,9 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
         let _ = server.await;
         reaper.abort();
+        if let Some(watchdog) = watchdog {
+            let _ = watchdog.await;
+        }
         if let Some(look) = look {
             let _ = look.await;
         }

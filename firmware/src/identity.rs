@@ -51,11 +51,23 @@ impl Identity {
 }
 
 fn pi_serial() -> Option<String> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    info.lines()
-        .find(|l| l.starts_with("Serial"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().trim_start_matches('0').to_string())
+    let from_cpuinfo = || {
+        let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+        info.lines()
+            .find(|l| l.starts_with("Serial"))
+            .and_then(|l| l.split(':').nth(1))
+            .map(str::to_string)
+    };
+    // Kernels that leave the Serial line out of /proc/cpuinfo still have the firmware's copy.
+    let from_device_tree = || std::fs::read_to_string("/proc/device-tree/serial-number").ok();
+    from_cpuinfo()
+        .or_else(from_device_tree)
+        .map(|s| {
+            s.trim_end_matches('\0')
+                .trim()
+                .trim_start_matches('0')
+                .to_string()
+        })
         .filter(|s| !s.is_empty())
 }
 

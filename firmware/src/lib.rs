@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod detect;
 pub mod discovery;
 pub mod events;
+pub mod first_boot;
 pub mod hardware;
 pub mod http;
 pub mod identity;
@@ -18,6 +19,8 @@ pub mod night;
 pub mod ptz;
 pub mod rtsp;
 pub mod settings;
+pub mod syslog;
+pub mod watchdog;
 
 /// The realm of RTSP and HTTP Digest authentication (clients show it in password prompts).
 pub const REALM: &str = "babymonitor";

@@ -4,10 +4,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tracing::error;
 
-use babymonitor::{config, daemon};
+use babymonitor::{config, daemon, first_boot};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Baby monitor firmware: an ONVIF/RTSP IP camera")]
@@ -24,6 +24,27 @@ struct Cli {
     /// Address to listen on. Default: 127.0.0.1 with --simulate, else 0.0.0.0.
     #[arg(long, value_name = "ADDR")]
     listen: Option<IpAddr>,
+    /// Log to the system log (/dev/log) instead of stderr.
+    #[arg(long, global = true)]
+    syslog: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Apply babymonitor.toml from the boot partition (the SD-card image runs this at boot).
+    FirstBoot {
+        /// The boot partition, where the owner put babymonitor.toml.
+        #[arg(long, value_name = "DIR", default_value = "/boot")]
+        boot: PathBuf,
+        /// The data partition; /etc on the device links into its etc/.
+        #[arg(long, value_name = "DIR", default_value = "/data")]
+        data: PathBuf,
+        /// The time zone database.
+        #[arg(long, value_name = "DIR", default_value = "/usr/share/zoneinfo")]
+        zoneinfo: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -32,13 +53,29 @@ fn main() -> ExitCode {
         print!("{}", config::DEFAULT_CONFIG);
         return ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging(cli.syslog);
+    if let Some(Command::FirstBoot {
+        boot,
+        data,
+        zoneinfo,
+    }) = cli.command
+    {
+        let paths = first_boot::Paths {
+            boot,
+            data,
+            zoneinfo,
+        };
+        return match first_boot::run(&paths) {
+            Ok(outcome) => {
+                tracing::info!(?outcome, "first-boot setup");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                error!("{e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let options = daemon::Options {
         config: cli.config,
         simulate: cli.simulate,
@@ -51,4 +88,35 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn init_logging(syslog: bool) {
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    if syslog {
+        match babymonitor::syslog::Syslog::connect(
+            std::path::Path::new(babymonitor::syslog::DEV_LOG),
+            "babymonitor",
+        ) {
+            Ok(writer) => {
+                // syslogd stamps the time itself.
+                tracing_subscriber::fmt()
+                    .with_writer(writer)
+                    .with_ansi(false)
+                    .without_time()
+                    .with_env_filter(filter())
+                    .init();
+                return;
+            }
+            Err(e) => eprintln!("babymonitor: no system log ({e}), logging to stderr"),
+        }
+    }
+    // Colours only for a person at a terminal, not for init scripts and log files.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(filter())
+        .init();
 }

@@ -324,7 +324,7 @@ impl Settings {
 }
 
 /// Temp file, fsync, rename, fsync the directory: a power cut leaves the old or the new file.
-pub fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+pub fn write_atomically(path: &Path, contents: impl AsRef<[u8]>) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let dir = path.parent().context("no parent directory")?;
     let tmp = dir.join(format!(
@@ -338,7 +338,7 @@ pub fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
+        f.write_all(contents.as_ref())?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;

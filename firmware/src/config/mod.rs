@@ -3,6 +3,7 @@
 //! `default.toml` is both the documentation of every option and the source of the defaults:
 //! a test checks that parsing it gives `Config::default()`.
 
+pub mod boot_file;
 mod detect;
 mod error;
 mod events;
@@ -11,6 +12,7 @@ mod night;
 mod ptz;
 mod sensor;
 mod users;
+mod watchdog;
 
 use std::path::Path;
 
@@ -26,6 +28,7 @@ pub use night::{NightConfig, NightMode};
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use sensor::{ComfortConfig, SensorConfig};
 pub use users::{Role, User};
+pub use watchdog::WatchdogConfig;
 
 /// The commented default configuration printed by `--print-default-config`.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
@@ -48,6 +51,7 @@ pub struct Config {
     pub motion: MotionConfig,
     pub events: EventsConfig,
     pub storage: StorageConfig,
+    pub watchdog: WatchdogConfig,
     pub users: Vec<User>,
 }
 
@@ -212,6 +216,7 @@ impl Config {
         self.events.check(p);
         self.video.check(p);
         self.audio.check(p);
+        self.watchdog.check(p);
         users::check(&self.users, p);
     }
 }
