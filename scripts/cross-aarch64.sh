@@ -3,7 +3,6 @@
 # under qemu-aarch64-static with --simulate and the host's ffprobe must find H.264 and AAC on
 # /stream. The Pi's libraries come from Debian's arm64 packages unpacked into a sysroot with a
 # private apt state (installing :arm64 -dev packages beside the amd64 ones would remove those).
-# The sysroot is cached under target/aarch64-sysroot, so only the first run downloads it.
 #
 #   scripts/cross-aarch64.sh           build and run under qemu
 #   scripts/cross-aarch64.sh --build   build only
@@ -18,10 +17,15 @@ for tool in aarch64-linux-gnu-gcc qemu-aarch64-static ffprobe; do
   command -v "$tool" >/dev/null || { echo "cross-aarch64: $tool is missing (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 
+# The sysroot, the plugin registry and the cross build live outside the checkout, so a fresh
+# clone on the same machine (CI) reuses them: a first run downloads about 850 MB and builds
+# every dependency for aarch64, later ones take seconds. BABYMONITOR_CROSS_CACHE moves it.
 # apt joins relative Dir:: paths with each other, so every path handed to it is absolute.
-target_dir=${CARGO_TARGET_DIR:-target}
-mkdir -p "$target_dir/aarch64-sysroot"
-cache=$(cd "$target_dir/aarch64-sysroot" && pwd)
+cache_root=${BABYMONITOR_CROSS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/babymonitor/aarch64}
+mkdir -p "$cache_root/sysroot"
+cache_root=$(cd "$cache_root" && pwd)
+cache=$cache_root/sysroot
+target_dir=$cache_root/target
 sysroot=$cache/root
 # What the simulated firmware loads: GStreamer and the RTSP server to link against, and the
 # plugins its pipelines use (test sources, the text overlay from -x, x264enc from ugly,
@@ -68,7 +72,7 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=--sysroot=$sysroot"
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 # Only the firmware: the tests and the fuzzers are not for the Pi.
-cargo build --target "$target" -p babymonitor --bin babymonitor
+CARGO_TARGET_DIR=$target_dir cargo build --target "$target" -p babymonitor --bin babymonitor
 binary=$target_dir/$target/debug/babymonitor
 file "$binary" | grep -q 'ARM aarch64' || { echo "cross-aarch64: $binary is not an aarch64 program" >&2; exit 1; }
 [ "$run" = 1 ] || exit 0
