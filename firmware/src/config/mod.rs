@@ -7,6 +7,7 @@ mod error;
 mod media;
 mod night;
 mod ptz;
+mod speaker;
 mod users;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ pub use media::{
 };
 pub use night::{NightConfig, NightMode};
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
+pub use speaker::SpeakerConfig;
 pub use users::{Role, User};
 
 /// The commented default configuration printed by `--print-default-config`.
@@ -36,6 +38,7 @@ pub struct Config {
     pub onvif: OnvifConfig,
     pub ptz: PtzConfig,
     pub night: NightConfig,
+    pub speaker: SpeakerConfig,
     pub storage: StorageConfig,
     pub users: Vec<User>,
 }
@@ -194,6 +197,7 @@ impl Config {
         self.media.check(p);
         self.ptz.check(p);
         self.night.check(p);
+        self.speaker.check(p);
         self.video.check(p);
         self.audio.check(p);
         users::check(&self.users, p);

@@ -3,6 +3,9 @@
 
 mod pi;
 mod sim;
+mod speaker;
+
+pub use speaker::{AlsaSpeaker, Speaker, WavSpeaker, speaker};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
