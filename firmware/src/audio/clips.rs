@@ -112,7 +112,11 @@ impl ClipStore {
     }
 
     pub fn get(&self, token: &str) -> Option<Clip> {
-        self.index().clips.iter().find(|c| c.token == token).cloned()
+        self.index()
+            .clips
+            .iter()
+            .find(|c| c.token == token)
+            .cloned()
     }
 
     /// Where a clip's audio is, if it has any.
@@ -182,7 +186,9 @@ impl ClipStore {
             return Err(ClipError::NotFound(token.into()));
         }
         decode::sniff(bytes)?;
-        let upload = self.dir.join(format!("{token}.{}.upload", uuid::Uuid::new_v4().simple()));
+        let upload = self
+            .dir
+            .join(format!("{token}.{}.upload", uuid::Uuid::new_v4().simple()));
         let result = self.check_and_place(token, &upload, bytes);
         let _ = std::fs::remove_file(&upload);
         let probed = result?;
@@ -240,8 +246,13 @@ mod tests {
         let store = ClipStore::open(dir.path(), 2).expect("open");
         let clip = store.create("Mum").expect("create");
         assert!(!clip.has_audio());
-        let err = store.store_audio(&clip.token, b"<html>no</html>").unwrap_err();
-        assert!(matches!(err, ClipError::BadAudio(BadAudio::UnknownFormat)), "{err}");
+        let err = store
+            .store_audio(&clip.token, b"<html>no</html>")
+            .unwrap_err();
+        assert!(
+            matches!(err, ClipError::BadAudio(BadAudio::UnknownFormat)),
+            "{err}"
+        );
         store.create("Dad").expect("second");
         assert!(matches!(store.create("Third"), Err(ClipError::Full(2))));
         assert!(matches!(store.create(" "), Err(ClipError::BadName)));
@@ -250,7 +261,10 @@ mod tests {
         assert_eq!(store.list().len(), 2);
         assert_eq!(store.get(&clip.token).map(|c| c.name), Some("Mum".into()));
         store.delete(&clip.token).expect("delete");
-        assert!(matches!(store.delete(&clip.token), Err(ClipError::NotFound(_))));
+        assert!(matches!(
+            store.delete(&clip.token),
+            Err(ClipError::NotFound(_))
+        ));
         assert!(!valid_token("../../etc/passwd"));
     }
 }

@@ -55,11 +55,17 @@ pub(super) fn sniff(head: &[u8]) -> Result<&'static str, BadAudio> {
 fn quoted(p: &Path) -> String {
     format!(
         "\"{}\"",
-        p.to_string_lossy().replace('\\', "\\\\").replace('"', "\\\"")
+        p.to_string_lossy()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
     )
 }
 
-fn pipeline(path: &Path, rate: u32, max_buffers: u32) -> anyhow::Result<(gst::Pipeline, gst_app::AppSink)> {
+fn pipeline(
+    path: &Path,
+    rate: u32,
+    max_buffers: u32,
+) -> anyhow::Result<(gst::Pipeline, gst_app::AppSink)> {
     let desc = format!(
         "filesrc location={} ! decodebin ! audioconvert ! audioresample \
          ! audio/x-raw,format=F32LE,layout=interleaved,channels=1,rate={rate} \
@@ -92,7 +98,9 @@ pub(super) fn probe(path: &Path) -> Result<Probed, BadAudio> {
     {
         use std::io::Read as _;
         let mut f = std::fs::File::open(path).map_err(|e| BadAudio::Damaged(e.to_string()))?;
-        let n = f.read(&mut head).map_err(|e| BadAudio::Damaged(e.to_string()))?;
+        let n = f
+            .read(&mut head)
+            .map_err(|e| BadAudio::Damaged(e.to_string()))?;
         sniff(&head[..n])?;
     }
     let format = sniff(&head)?;
@@ -110,9 +118,9 @@ fn decode_all(
     rate: u32,
     format: &'static str,
 ) -> Result<Duration, BadAudio> {
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|_| BadAudio::Damaged(bus_error(pipeline).unwrap_or_else(|| "unreadable".into())))?;
+    pipeline.set_state(gst::State::Playing).map_err(|_| {
+        BadAudio::Damaged(bus_error(pipeline).unwrap_or_else(|| "unreadable".into()))
+    })?;
     let started = Instant::now();
     let mut samples: u64 = 0;
     let mut declared: Option<f64> = None;

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 pub use clips::{Clip, ClipError, ClipStore};
 pub use decode::BadAudio;
-pub use output::{ClipStateChange, ECHO_TAIL, FLOOR_RELEASE, Output, Playing, Talk, Volumes, percent};
+pub use output::{
+    ClipStateChange, ECHO_TAIL, FLOOR_RELEASE, Output, Playing, Talk, Volumes, percent,
+};
 pub use source::{Repeat, Source};
 pub use synth::{BUILTINS, Builtin, builtin};
 pub use talkback::{BACKCHANNEL_SINK, attach, backchannel_launch, talk_sink};
@@ -127,8 +129,8 @@ impl Audio {
                 .clips
                 .audio_path(token)
                 .ok_or_else(|| PlayError::NoAudio(token.into()))?;
-            let source = decode::FileSource::open(&path, rate, req.repeat)
-                .map_err(PlayError::Decoder)?;
+            let source =
+                decode::FileSource::open(&path, rate, req.repeat).map_err(PlayError::Decoder)?;
             (clip.name, Box::new(source))
         };
         let volume = percent(req.volume.unwrap_or(100));

@@ -587,10 +587,9 @@ fn run(shared: &Shared, mut speaker: Box<dyn Speaker>) {
         shared.level.store(level);
         if level > AUDIBLE {
             quiet_frames = 0;
-            shared.last_audible_ms.store(
-                shared.epoch.elapsed().as_millis() as u64 + 1,
-                Relaxed,
-            );
+            shared
+                .last_audible_ms
+                .store(shared.epoch.elapsed().as_millis() as u64 + 1, Relaxed);
         } else {
             quiet_frames = quiet_frames.saturating_add(1);
         }
@@ -694,7 +693,11 @@ mod tests {
         for _ in 0..10 {
             m.render(Instant::now(), &mut out, &mut music);
         }
-        assert!((out[159] - 0.125).abs() < 1e-3, "ducked to 25 %: {}", out[159]);
+        assert!(
+            (out[159] - 0.125).abs() < 1e-3,
+            "ducked to 25 %: {}",
+            out[159]
+        );
     }
 
     #[test]
@@ -708,7 +711,11 @@ mod tests {
         m.render(start, &mut out, &mut music);
         assert!((out[159] - 0.5).abs() < 1e-3);
         m.render(start + Duration::from_millis(1500), &mut out, &mut music);
-        assert!((out[159] - 0.25).abs() < 1e-2, "half way down: {}", out[159]);
+        assert!(
+            (out[159] - 0.25).abs() < 1e-2,
+            "half way down: {}",
+            out[159]
+        );
         let (events, finished) = m.render(start + Duration::from_secs(2), &mut out, &mut music);
         assert!(finished.is_some());
         assert_eq!(
@@ -739,9 +746,9 @@ mod tests {
         assert!(!b.has_floor(), "the second waits");
         assert_eq!(output.talker().as_deref(), Some("a"));
         drop(a);
-        b.push(&[0.3; 800]);
+        b.push(&[0.3; 4000]);
         assert!(b.has_floor(), "the floor passes on");
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(200));
         assert!(output.is_playing());
         assert!(output.level() > 0.1);
         output.shutdown();

@@ -29,7 +29,10 @@ pub fn speaker(
         };
         Ok(Box::new(WavSpeaker::create(&path, config.sample_rate)?))
     } else {
-        Ok(Box::new(AlsaSpeaker::new(&config.device, config.sample_rate)?))
+        Ok(Box::new(AlsaSpeaker::new(
+            &config.device,
+            config.sample_rate,
+        )?))
     }
 }
 
@@ -44,8 +47,7 @@ pub struct WavSpeaker {
 impl WavSpeaker {
     pub fn create(path: &Path, rate: u32) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let mut file = std::fs::File::create(path)
             .with_context(|| format!("creating the simulated speaker {}", path.display()))?;

@@ -1,5 +1,6 @@
 //! The HTTP server (hyper on tokio): snapshots, metrics, and later ONVIF and the web page.
 
+mod audio;
 mod auth;
 mod metrics;
 mod onvif;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub rtsp_port: u16,
     pub camera: Arc<Camera>,
+    /// The speaker, clips and built-in sounds; `None` without a speaker.
+    pub audio: Option<Arc<crate::audio::Audio>>,
     pub wsse: ::onvif::security::Verifier,
     /// Where tunnelled RTSP is passed on to.
     pub rtsp_addr: std::net::SocketAddr,
@@ -84,6 +87,9 @@ pub async fn route(
         Err(response) => return *response,
     };
     debug!(%peer, user = user.name, method = %req.method(), path, "request");
+    if path.starts_with("/api/audio") || path.starts_with("/api/clips") {
+        return audio::serve(&state, req, &user).await;
+    }
     let method = req.method().clone();
     // Drain a bounded body so that keep-alive keeps working and nobody can stream forever.
     if Limited::new(req.into_body(), MAX_BODY)
