@@ -19,7 +19,7 @@ pub use output::{
 };
 pub use source::{Repeat, Source};
 pub use synth::{BUILTINS, Builtin, builtin};
-pub use talkback::{BACKCHANNEL_SINK, attach, backchannel_launch, talk_sink};
+pub use talkback::{Attached, BACKCHANNEL_SINK, attach, backchannel_launch, talk_sink};
 
 use crate::config::SpeakerConfig;
 

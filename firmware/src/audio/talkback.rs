@@ -1,7 +1,7 @@
 //! The GStreamer ends of talk-back: the ONVIF backchannel bin of each RTSP media, and a sink
 //! for any raw audio (the web page's microphone). Both feed a [`Talk`] input of the one mixer.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context as _, anyhow};
 use gst::prelude::*;
@@ -27,18 +27,39 @@ pub fn backchannel_launch(rate: u32) -> String {
     )
 }
 
+/// A talk input fed by an appsink; [`Attached::detach`] closes it before the element goes.
+#[derive(Clone)]
+pub struct Attached(Arc<Mutex<Option<Talk>>>);
+
+impl Attached {
+    /// Leaves the floor and stops listening (the session ended).
+    pub fn detach(&self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+}
+
 /// Sends what reaches `sink` (raw F32 mono at the mixer's rate) to a new talk input.
-pub fn attach(output: &Output, sink: &gst_app::AppSink, who: &str) {
-    let talk = output.talk(who);
+pub fn attach(output: &Output, sink: &gst_app::AppSink, who: &str) -> Attached {
+    let talk = Attached(Arc::new(Mutex::new(Some(output.talk(who)))));
+    let feed = talk.clone();
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                push(&talk, &sample);
+                match feed
+                    .0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_ref()
+                {
+                    Some(talk) => push(talk, &sample),
+                    None => return Err(gst::FlowError::Eos),
+                }
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),
     );
+    talk
 }
 
 fn push(talk: &Talk, sample: &gst::Sample) {
@@ -69,7 +90,8 @@ pub fn talk_sink(output: &Arc<Output>, who: &str) -> anyhow::Result<gst::Element
         .by_name("talk_sink")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
         .ok_or_else(|| anyhow!("talk-back sink without its appsink"))?;
-    attach(output, &sink, who);
+    // The talk input goes with the element (its callbacks own it).
+    let _ = attach(output, &sink, who);
     Ok(bin.upcast())
 }
 

@@ -50,7 +50,9 @@ fn attach_backchannel(media: &gst_rtsp_server::RTSPMedia, speaker: &Output) {
         return;
     };
     debug!("viewer media with a backchannel");
-    crate::audio::attach(speaker, &sink, "RTSP backchannel");
+    let talk = crate::audio::attach(speaker, &sink, "RTSP backchannel");
+    // The session is over: its turn to talk ends now, not when GLib frees the media.
+    media.connect_unprepared(move |_| talk.detach());
 }
 
 fn configure(media: &gst_rtsp_server::RTSPMedia, track: Track, hub: &Arc<Hub>) {
