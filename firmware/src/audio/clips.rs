@@ -185,7 +185,9 @@ impl ClipStore {
         if self.get(token).is_none() || !valid_token(token) {
             return Err(ClipError::NotFound(token.into()));
         }
-        decode::sniff(bytes)?;
+        if decode::sniff(bytes)? == "wav" {
+            decode::check_wav_length(bytes)?;
+        }
         let upload = self
             .dir
             .join(format!("{token}.{}.upload", uuid::Uuid::new_v4().simple()));

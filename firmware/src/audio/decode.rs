@@ -52,6 +52,37 @@ pub(super) fn sniff(head: &[u8]) -> Result<&'static str, BadAudio> {
     }
 }
 
+/// A WAV whose data chunk says more than the file holds was cut short (an interrupted copy).
+/// Streaming writers that did not know the length (0 or 0xFFFFFFFF) are let through.
+pub(super) fn check_wav_length(bytes: &[u8]) -> Result<(), BadAudio> {
+    let mut at = 12;
+    while let Some(head) = bytes.get(at..at + 8) {
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        let body = at + 8;
+        if &head[..4] == b"data" {
+            let held = bytes.len() - body;
+            if size != 0 && size != u32::MAX && (size as usize) > held {
+                // 16-bit mono at 16 kHz is the usual clip; the exact rate does not matter here.
+                let rate = fmt_byte_rate(bytes).unwrap_or(32000) as f64;
+                return Err(BadAudio::Truncated {
+                    declared: f64::from(size) / rate,
+                    decoded: held as f64 / rate,
+                });
+            }
+            return Ok(());
+        }
+        // Chunks are padded to an even length.
+        at = body.saturating_add(size as usize + (size as usize & 1));
+    }
+    Err(BadAudio::Damaged("the WAV file has no audio data".into()))
+}
+
+fn fmt_byte_rate(bytes: &[u8]) -> Option<u32> {
+    let at = bytes.windows(4).position(|w| w == b"fmt ")?;
+    let r = bytes.get(at + 16..at + 20)?;
+    Some(u32::from_le_bytes([r[0], r[1], r[2], r[3]])).filter(|r| *r > 0)
+}
+
 fn quoted(p: &Path) -> String {
     format!(
         "\"{}\"",
@@ -264,6 +295,27 @@ impl Drop for FileSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn wav(declared: u32, held: usize) -> Vec<u8> {
+        let mut w = b"RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x80\x3e\0\0\0\x7d\0\0\x02\0\x10\0"
+            .to_vec();
+        w.extend_from_slice(b"LIST\x03\0\0\0abc\0");
+        w.extend_from_slice(b"data");
+        w.extend_from_slice(&declared.to_le_bytes());
+        w.resize(w.len() + held, 0);
+        w
+    }
+
+    #[test]
+    fn a_cut_wav_is_found() {
+        assert_eq!(check_wav_length(&wav(100, 100)), Ok(()));
+        assert_eq!(check_wav_length(&wav(u32::MAX, 10)), Ok(()));
+        assert!(matches!(
+            check_wav_length(&wav(320_000, 32_000)),
+            Err(BadAudio::Truncated { declared, decoded }) if (declared - 10.0).abs() < 0.01 && (decoded - 1.0).abs() < 0.01
+        ));
+        assert!(check_wav_length(b"RIFF\0\0\0\0WAVE").is_err());
+    }
 
     #[test]
     fn formats_by_their_first_bytes() {

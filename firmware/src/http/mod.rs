@@ -84,7 +84,19 @@ pub async fn route(
     }
     let user = match state.auth.check(&req, peer) {
         Ok(user) => user,
-        Err(response) => return *response,
+        Err(mut response) => {
+            // The body (an upload, perhaps) is not read: say the connection ends here, so the
+            // client retries with credentials on a new one instead of finding it closed.
+            if req.headers().contains_key(hyper::header::CONTENT_LENGTH)
+                || req.headers().contains_key(hyper::header::TRANSFER_ENCODING)
+            {
+                response.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
+            return *response;
+        }
     };
     debug!(%peer, user = user.name, method = %req.method(), path, "request");
     if path.starts_with("/api/audio") || path.starts_with("/api/clips") {
