@@ -63,7 +63,8 @@ pub fn handle(
             for (service, major, minor) in SERVICES {
                 let offered = match service {
                     Service::Ptz => ctx.has_ptz,
-                    Service::Imaging | Service::DeviceIo => ctx.has_night,
+                    Service::Imaging => ctx.has_night,
+                    Service::DeviceIo => ctx.has_night || ctx.clip_limits.is_some(),
                     _ => true,
                 };
                 if !offered {
@@ -77,7 +78,7 @@ pub fn handle(
                     match service {
                         Service::Device => device_capabilities(&mut out),
                         Service::Media => crate::media::capabilities(&mut out),
-                        Service::Media2 => crate::media2::capabilities(&mut out),
+                        Service::Media2 => crate::media2::capabilities(&mut out, ctx),
                         Service::Ptz => crate::ptz::capabilities(&mut out),
                         Service::Imaging => crate::imaging::capabilities(&mut out),
                         Service::DeviceIo => out

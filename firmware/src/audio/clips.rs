@@ -23,6 +23,19 @@ pub struct Clip {
     pub duration_s: f64,
     #[serde(default)]
     pub bytes: u64,
+    /// ONVIF: a disabled clip is kept but not played.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// ONVIF RepeatCycles: repeats after the first play (0 = once, -1 = until stopped).
+    #[serde(default)]
+    pub repeat_cycles: i32,
+    /// Volume of this clip (0-100); none = full, under the music volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Clip {
@@ -141,6 +154,9 @@ impl ClipStore {
             format: String::new(),
             duration_s: 0.0,
             bytes: 0,
+            enabled: true,
+            repeat_cycles: 0,
+            level: None,
         };
         index.clips.push(clip.clone());
         self.save(&index)?;
@@ -149,19 +165,27 @@ impl ClipStore {
     }
 
     pub fn rename(&self, token: &str, name: &str) -> Result<Clip, ClipError> {
-        if !valid_name(name) {
-            return Err(ClipError::BadName);
-        }
+        self.change(token, |c| {
+            c.name = name.trim().to_string();
+        })
+    }
+
+    /// Changes a clip's settings (name, enabled, repeats, level) and stores them.
+    pub fn change(&self, token: &str, f: impl FnOnce(&mut Clip)) -> Result<Clip, ClipError> {
         let mut index = self.index();
         let clip = index
             .clips
             .iter_mut()
             .find(|c| c.token == token)
             .ok_or_else(|| ClipError::NotFound(token.into()))?;
-        clip.name = name.trim().to_string();
-        let clip = clip.clone();
+        let mut changed = clip.clone();
+        f(&mut changed);
+        if !valid_name(&changed.name) {
+            return Err(ClipError::BadName);
+        }
+        *clip = changed.clone();
         self.save(&index)?;
-        Ok(clip)
+        Ok(changed)
     }
 
     pub fn delete(&self, token: &str) -> Result<(), ClipError> {

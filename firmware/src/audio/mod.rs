@@ -3,6 +3,7 @@
 
 mod clips;
 mod decode;
+mod onvif;
 mod output;
 mod source;
 mod synth;
@@ -69,6 +70,7 @@ pub struct Audio {
     pub output: Arc<Output>,
     pub clips: ClipStore,
     max_upload: usize,
+    max_clips: u32,
 }
 
 impl Audio {
@@ -81,6 +83,7 @@ impl Audio {
             output: Arc::new(Output::start(config, speaker)?),
             clips: ClipStore::open(data_dir, config.max_clips)?,
             max_upload: config.max_clip_mb as usize * 1024 * 1024,
+            max_clips: config.max_clips,
         })
     }
 
@@ -134,7 +137,9 @@ impl Audio {
             (clip.name, Box::new(source))
         };
         let volume = percent(req.volume.unwrap_or(100));
-        Ok(self.output.play(token, &name, source, volume, req.timer))
+        Ok(self
+            .output
+            .play(token, &name, source, volume, req.repeat, req.timer))
     }
 
     pub fn stop(&self) -> Option<Playing> {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::source::Source;
+use super::source::{Repeat, Source};
 use crate::config::SpeakerConfig;
 use crate::hardware::{AtomicF32, Speaker};
 
@@ -76,6 +76,8 @@ pub struct Playing {
     pub volume: f32,
     /// When the sleep timer ends it (the fade ends then).
     pub ends_at: Option<Instant>,
+    /// How often it was asked to play.
+    pub repeat: Repeat,
 }
 
 struct Program {
@@ -250,6 +252,7 @@ impl Output {
         name: &str,
         source: Box<dyn Source>,
         volume: f32,
+        repeat: Repeat,
         timer: Option<Duration>,
     ) -> Playing {
         let info = Playing {
@@ -257,6 +260,7 @@ impl Output {
             name: name.to_string(),
             volume: volume.clamp(0.0, 1.0),
             ends_at: timer.map(|t| Instant::now() + t),
+            repeat,
         };
         let old = {
             let mut mix = self.shared.mix();
@@ -667,6 +671,7 @@ mod tests {
                 name: "t".into(),
                 volume: 1.0,
                 ends_at: None,
+                repeat: Repeat::Times(1),
             },
             source: Box::new(Constant(level, samples)),
             fade: Duration::from_secs(1),
