@@ -343,3 +343,44 @@ pub(crate) fn clip_operation(
     };
     Some(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn element(xml: &str) -> Element {
+        let env = format!(
+            "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:tr2=\"http://www.onvif.org/ver20/media/wsdl\"><s:Body><tr2:AddAudioClip><tr2:Configuration>{xml}</tr2:Configuration></tr2:AddAudioClip></s:Body></s:Envelope>"
+        );
+        let req = crate::soap::parse_request(env.as_bytes()).expect("parses");
+        req.operation
+            .child("Configuration")
+            .expect("configuration")
+            .clone()
+    }
+
+    #[test]
+    fn clip_settings_are_read_and_checked() {
+        let c = element(
+            "<tr2:Enabled>false</tr2:Enabled><tr2:Name> Mum </tr2:Name><tr2:AudioOutputToken>speaker</tr2:AudioOutputToken><tr2:Type>audio/mpeg</tr2:Type><tr2:RepeatCycles>-1</tr2:RepeatCycles><tr2:AudioOutputLevel>30</tr2:AudioOutputLevel>",
+        );
+        assert_eq!(
+            read_settings(&c, None).expect("valid"),
+            ClipSettings {
+                name: "Mum".into(),
+                enabled: false,
+                repeat_cycles: -1,
+                level: Some(30)
+            }
+        );
+        for bad in [
+            "<tr2:Name>x</tr2:Name><tr2:RepeatCycles>-2</tr2:RepeatCycles>",
+            "<tr2:Name>x</tr2:Name><tr2:AudioOutputLevel>101</tr2:AudioOutputLevel>",
+            "<tr2:Name>x</tr2:Name><tr2:Enabled>maybe</tr2:Enabled>",
+            "<tr2:Name>x</tr2:Name><tr2:AudioOutputToken>elsewhere</tr2:AudioOutputToken>",
+            "<tr2:Enabled>true</tr2:Enabled>",
+        ] {
+            assert!(read_settings(&element(bad), None).is_err(), "{bad}");
+        }
+    }
+}

@@ -32,7 +32,7 @@ fn clip_fault(e: ClipError) -> Fault {
         ClipError::Full(n) => Fault::new(
             FaultCode::Receiver,
             &["Action", "MaxAudioClipLimit"],
-            &format!("at most {n} audio clips can be kept"),
+            format!("at most {n} audio clips can be kept"),
         ),
         ClipError::BuiltIn(t) => Fault::invalid_arg(
             "InvalidToken",
@@ -42,7 +42,7 @@ fn clip_fault(e: ClipError) -> Fault {
             Fault::invalid_arg("ConfigModify", e.to_string())
         }
         ClipError::Storage(e) => {
-            Fault::new(FaultCode::Receiver, &["Action"], &format!("storage: {e:#}"))
+            Fault::new(FaultCode::Receiver, &["Action"], format!("storage: {e:#}"))
         }
     }
 }
@@ -145,9 +145,9 @@ impl SpeakerBackend for Audio {
             Err(e @ PlayError::NoAudio(_)) => Err(Fault::new(
                 FaultCode::Receiver,
                 &["Action", "AudioClipNotUploaded"],
-                &e.to_string(),
+                e.to_string(),
             )),
-            Err(e) => Err(Fault::new(FaultCode::Receiver, &["Action"], &e.to_string())),
+            Err(e) => Err(Fault::new(FaultCode::Receiver, &["Action"], e.to_string())),
         }
     }
 

@@ -734,6 +734,69 @@ mod tests {
     }
 
     #[test]
+    fn subscribers_hear_clips_start_and_end() {
+        let config = SpeakerConfig {
+            sample_rate: 8000,
+            ..Default::default()
+        };
+        let store = Arc::new(Mutex::new(Vec::new()));
+        let output = Output::start(&config, Box::new(Memory(Arc::clone(&store)))).expect("start");
+        let (tx, rx) = std::sync::mpsc::channel();
+        output.subscribe(move |c| {
+            let _ = tx.send(c.clone());
+        });
+        output.play(
+            "a",
+            "A",
+            Box::new(Constant(0.2, 800)),
+            1.0,
+            Repeat::Times(1),
+            None,
+        );
+        let timeout = Duration::from_secs(5);
+        let started = rx.recv_timeout(timeout).expect("start event");
+        assert_eq!((started.token.as_str(), started.playing), ("a", true));
+        let ended = rx.recv_timeout(timeout).expect("end event");
+        assert_eq!((ended.token.as_str(), ended.playing), ("a", false));
+        output.shutdown();
+    }
+
+    #[test]
+    fn a_gstreamer_source_can_talk() {
+        use gst::prelude::*;
+        gst::init().expect("gst");
+        let config = SpeakerConfig {
+            sample_rate: 16000,
+            ..Default::default()
+        };
+        let store = Arc::new(Mutex::new(Vec::new()));
+        let output =
+            Arc::new(Output::start(&config, Box::new(Memory(Arc::clone(&store)))).expect("start"));
+        // What the web page will do with a browser's microphone: any raw audio in.
+        let pipeline = gst::parse::launch(
+            "audiotestsrc is-live=true freq=440 num-buffers=40 ! capsfilter name=out caps=audio/x-raw,rate=48000,channels=2",
+        )
+        .expect("pipeline")
+        .downcast::<gst::Pipeline>()
+        .expect("pipeline");
+        let sink = super::super::talk_sink(&output, "web page").expect("talk sink");
+        pipeline.add(&sink).expect("add");
+        let src = pipeline.by_name("out").expect("source");
+        src.link(&sink).expect("link");
+        pipeline.set_state(gst::State::Playing).expect("play");
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(output.talker().as_deref(), Some("web page"));
+        assert!(output.is_playing());
+        let _ = pipeline.set_state(gst::State::Null);
+        output.shutdown();
+        let heard = store.lock().expect("lock");
+        assert!(
+            heard.iter().any(|s| s.abs() > 3000),
+            "the tone reached the speaker"
+        );
+    }
+
+    #[test]
     fn one_talker_at_a_time_and_the_floor_passes_on() {
         let store = Arc::new(Mutex::new(Vec::new()));
         let config = SpeakerConfig {
