@@ -102,19 +102,21 @@ def test_clips_upload_play_and_a_bad_upload_changes_nothing(camera):
     assert api(camera, "DELETE", "/api/clips/white-noise").status_code == 403
 
 
-def test_clips_survive_a_restart(tmp_path):
+def test_clips_and_volumes_survive_a_restart(tmp_path):
     d = Daemon(tmp_path).start()
     try:
         r = api(d, "POST", "/api/clips?name=Kept", content=speaker.tone_wav(500, 0.5))
         assert r.status_code == 201
+        assert api(d, "POST", "/api/audio/volume?master=33&music=44").json()["volume"] == 33
+        assert api(d, "POST", "/api/audio/volume?master=101").status_code == 400
     finally:
         d.stop()
-    d = Daemon(tmp_path)
-    d.rtsp_port, d.http_port = d.rtsp_port, d.http_port
-    d.start()
+    d = Daemon(tmp_path).start()
     try:
         clips = [c for c in api(d, "GET", "/api/clips").json() if not c["builtin"]]
         assert [(c["name"], c["playable"]) for c in clips] == [("Kept", True)]
+        status = api(d, "GET", "/api/audio").json()
+        assert (status["volume"], status["music_volume"], status["talk_volume"]) == (33, 44, 100)
     finally:
         d.stop()
 

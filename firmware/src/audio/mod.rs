@@ -71,6 +71,19 @@ pub struct Audio {
     pub clips: ClipStore,
     max_upload: usize,
     max_clips: u32,
+    /// Volumes set over HTTP or ONVIF, kept across restarts.
+    volumes_file: std::path::PathBuf,
+    /// The `[speaker]` in force, to tell which volumes a reload changed.
+    config: std::sync::Mutex<SpeakerConfig>,
+}
+
+/// `speaker.toml` in the data directory: the volumes last set at run time.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredVolumes {
+    master: u32,
+    talk: u32,
+    music: u32,
 }
 
 impl Audio {
@@ -79,12 +92,41 @@ impl Audio {
         speaker: Box<dyn crate::hardware::Speaker>,
         data_dir: &Path,
     ) -> anyhow::Result<Self> {
-        Ok(Self {
+        let audio = Self {
             output: Arc::new(Output::start(config, speaker)?),
             clips: ClipStore::open(data_dir, config.max_clips)?,
             max_upload: config.max_clip_mb as usize * 1024 * 1024,
             max_clips: config.max_clips,
-        })
+            volumes_file: data_dir.join("speaker.toml"),
+            config: std::sync::Mutex::new(config.clone()),
+        };
+        if let Ok(text) = std::fs::read_to_string(&audio.volumes_file) {
+            match toml::from_str::<StoredVolumes>(&text) {
+                Ok(v) => {
+                    let mut now = audio.output.volumes();
+                    now.master = percent(v.master);
+                    now.talk = percent(v.talk);
+                    now.music = percent(v.music);
+                    audio.output.set_volumes(now);
+                }
+                Err(e) => {
+                    tracing::warn!("ignoring the damaged {}: {e}", audio.volumes_file.display())
+                }
+            }
+        }
+        Ok(audio)
+    }
+
+    /// Sets the volumes and keeps them across restarts.
+    pub fn set_volumes(&self, v: Volumes) -> anyhow::Result<()> {
+        self.output.set_volumes(v);
+        let pct = |f: f32| (f * 100.0).round() as u32;
+        let text = toml::to_string(&StoredVolumes {
+            master: pct(v.master),
+            talk: pct(v.talk),
+            music: pct(v.music),
+        })?;
+        crate::settings::write_atomically(&self.volumes_file, &text)
     }
 
     /// Largest upload accepted, in bytes.
@@ -92,11 +134,21 @@ impl Audio {
         self.max_upload
     }
 
-    /// Applies a reloaded `[speaker]` (volumes and fade; the rest needs a restart).
+    /// Applies a reloaded `[speaker]`: the fade, and the volumes if the file changed them
+    /// (then they replace what was set at run time). The rest needs a restart.
     pub fn set_config(&self, config: &SpeakerConfig) {
-        self.output.set_volumes(Volumes::from_config(config));
+        let mut old = self
+            .config
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let volumes = |c: &SpeakerConfig| (c.volume, c.talk_volume, c.music_volume, c.duck_percent);
+        if volumes(&old) != volumes(config) {
+            self.output.set_volumes(Volumes::from_config(config));
+            let _ = std::fs::remove_file(&self.volumes_file);
+        }
         self.output
             .set_fade(Duration::from_secs(u64::from(config.fade_s)));
+        *old = config.clone();
     }
 
     /// Built-in sounds first, then the uploaded clips.

@@ -55,8 +55,13 @@ impl SpeakerBackend for Audio {
     fn set_output_level(&self, level: u32) -> Result<(), Fault> {
         let mut v = self.output.volumes();
         v.master = percent(level);
-        self.output.set_volumes(v);
-        Ok(())
+        self.set_volumes(v).map_err(|e| {
+            Fault::new(
+                FaultCode::Receiver,
+                &["Action"],
+                format!("cannot store the volume: {e:#}"),
+            )
+        })
     }
 
     fn clips(&self) -> Vec<AudioClip> {

@@ -307,7 +307,9 @@ fn set_volume(audio: &Audio, q: &[(String, String)]) -> Response<Body> {
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         }
     }
-    audio.output.set_volumes(v);
+    if let Err(e) = audio.set_volumes(v) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
+    }
     reply(StatusCode::OK, &status(audio))
 }
 
