@@ -73,3 +73,42 @@ def test_an_unsupported_payload_is_not_played_and_breaks_nothing(camera):
     # The backchannel still works afterwards.
     got = result(talk(camera, 440, 2))
     assert [x for x in speaker.windows(wav(camera)) if speaker.near(x[1], 440)]
+
+
+def level_at(path, freq, start, end):
+    """Mean FFT magnitude at `freq` over the windows between start and end seconds."""
+    import numpy as np
+    rate, x = speaker.read(path)
+    out = []
+    n = rate // 10
+    for i in range(int(start * rate), int(end * rate) - n, n):
+        w = x[i:i + n] * np.hanning(n)
+        spectrum = np.abs(np.fft.rfft(w, n=rate))
+        out.append(spectrum[int(freq) - 3:int(freq) + 4].max())
+    return float(np.mean(out)) if out else 0.0
+
+
+def test_talking_ducks_the_music(camera):
+    import httpx
+    from conftest import ADMIN
+    base = f"http://127.0.0.1:{camera.http_port}"
+    auth = httpx.DigestAuth(*ADMIN)
+    r = httpx.post(f"{base}/api/clips?name=hum", content=speaker.tone_wav(660, 2.0), auth=auth, timeout=30)
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    assert httpx.post(f"{base}/api/clips/{token}/play?loop=true", auth=auth).status_code == 200
+    # Music alone for 2 s, then 3 s of talk, then music alone again.
+    got = result(talk(camera, 440, 3, delay=2.0, linger=4.5))
+    assert got["errors"] == [] and got["pushed"] > 100, got
+    httpx.post(f"{base}/api/audio/stop", auth=auth)
+    w = speaker.windows(wav(camera))
+    talk_times = [t for t, f, _ in w if speaker.near(f, 440)]
+    assert talk_times, "the talker was heard over the music"
+    t0, t1 = talk_times[0], talk_times[-1]
+    before = level_at(wav(camera), 660, 0.3, t0 - 0.3)
+    during = level_at(wav(camera), 660, t0 + 0.5, t1 - 0.2)
+    after = level_at(wav(camera), 660, t1 + 2.5, t1 + 3.8)
+    # duck_percent = 20: the music drops to a fifth while someone talks, and comes back once
+    # the talker has been quiet for the floor's 1.5 s.
+    assert during < before * 0.35, (before, during)
+    assert after > before * 0.7, (before, after)
