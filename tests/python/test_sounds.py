@@ -69,6 +69,9 @@ def test_noise_plays_until_stopped(camera):
     time.sleep(1.5)
     status = api(camera, "GET", "/api/audio").json()
     assert status["playing"]["token"] == "pink-noise" and status["audible"], status
+    metrics = api(camera, "GET", "/metrics").text
+    assert 'babymonitor_speaker_playing{token="pink-noise"} 1' in metrics
+    assert "babymonitor_speaker_audible 1" in metrics
     assert api(camera, "POST", "/api/audio/stop").json()["stopped"]["token"] == "pink-noise"
     wait_idle(camera, 5)
 
