@@ -2,6 +2,12 @@
 //! noise) are summed every 20 ms on the mixer's own thread, at real time, and handed to the
 //! speaker. Talk-back ducks the music; the sleep timer fades it out.
 //!
+//! The mixing is done here rather than in a GStreamer `audiomixer`: the floor rule, ducking,
+//! fades and the "is it playing" answer for the sound detector all need to see every frame,
+//! and talk inputs come and go with RTSP sessions (a pad per session on a running live mixer
+//! is where timestamps and latency go wrong). GStreamer still decodes the inputs and drives
+//! the real speaker.
+//!
 //! Only one talker is heard at a time: the first one that sends sound holds the floor until it
 //! has been quiet for [`FLOOR_RELEASE`]; the others wait (what they send meanwhile is dropped,
 //! so nobody hears stale speech later).
