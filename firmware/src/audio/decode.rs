@@ -318,6 +318,22 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..20_000 {
+            let n = rng.random_range(0..80);
+            let mut b: Vec<u8> = (0..n).map(|_| rng.random()).collect();
+            if rng.random_bool(0.5) && b.len() >= 12 {
+                b[..4].copy_from_slice(b"RIFF");
+                b[8..12].copy_from_slice(b"WAVE");
+            }
+            let _ = sniff(&b);
+            let _ = check_wav_length(&b);
+        }
+    }
+
+    #[test]
     fn formats_by_their_first_bytes() {
         assert_eq!(sniff(b"RIFF\0\0\0\0WAVEfmt "), Ok("wav"));
         assert_eq!(sniff(b"fLaC\0\0\0\x22"), Ok("flac"));
