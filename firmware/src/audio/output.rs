@@ -134,6 +134,8 @@ struct Mix {
     program: Option<Program>,
     duck_gain: f32,
     talk_gain: f32,
+    /// Clip state changes not yet told: the mixer thread tells them all, in order.
+    events: Vec<ClipStateChange>,
 }
 
 type Listener = Arc<dyn Fn(&ClipStateChange) + Send + Sync>;
@@ -192,6 +194,7 @@ impl Output {
                 program: None,
                 duck_gain: 1.0,
                 talk_gain: 0.0,
+                events: Vec::new(),
             }),
             wake: Condvar::new(),
             epoch: Instant::now(),
@@ -229,8 +232,8 @@ impl Output {
         self.shared.level.load()
     }
 
-    /// Called with every clip state change, from the mixer thread: keep it short (hand it to
-    /// a channel or the event bus).
+    /// Called with every clip state change, in order, from the mixer thread (within a frame,
+    /// 20 ms, of the change): keep it short, hand it to a channel or the event bus.
     pub fn subscribe(&self, f: impl Fn(&ClipStateChange) + Send + Sync + 'static) {
         self.shared
             .listeners
@@ -278,23 +281,22 @@ impl Output {
                 stopping: None,
                 gain: 0.0,
             });
+            if let Some(old) = &old {
+                mix.events.push(ClipStateChange {
+                    token: old.info.token.clone(),
+                    playing: false,
+                });
+            }
+            mix.events.push(ClipStateChange {
+                token: info.token.clone(),
+                playing: true,
+            });
             self.shared.wake.notify_all();
             old
         };
-        let mut events = Vec::new();
-        if let Some(old) = &old {
-            events.push(ClipStateChange {
-                token: old.info.token.clone(),
-                playing: false,
-            });
-        }
-        events.push(ClipStateChange {
-            token: info.token.clone(),
-            playing: true,
-        });
         info!(token, name, volume, ?timer, "playing");
+        // Tearing down a decoder takes a moment: not under the lock.
         drop(old);
-        self.shared.emit(&events);
         info
     }
 
@@ -482,6 +484,7 @@ impl Mix {
         let n = out.len();
         let rate = n as f32 / FRAME.as_secs_f32();
         out.fill(0.0);
+        let mut events = std::mem::take(&mut self.events);
         // Talk-back.
         if let Some(holder) = self.floor {
             match self.talkers.iter_mut().find(|t| t.id == holder) {
@@ -525,7 +528,6 @@ impl Mix {
         let (d0, d1) = (self.duck_gain, approach(self.duck_gain, duck_target, step));
         self.duck_gain = d1;
         // The player.
-        let mut events = Vec::new();
         let mut finished = None;
         if let Some(p) = self.program.as_mut() {
             let fade = p.fade_gain(now);
@@ -667,6 +669,7 @@ mod tests {
             program: None,
             duck_gain: 1.0,
             talk_gain: 1.0,
+            events: Vec::new(),
         }
     }
 
