@@ -7,8 +7,9 @@ packages=(
   build-essential pkg-config curl ca-certificates
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-x
   ffmpeg iproute2 python3 python3-venv libxml2-utils
+  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 )
 # The test command also cross-builds for the Pi and checks the SD-card image's scripts.
 if [ "${BABYMONITOR_TEST_CLIENTS:-0}" = 1 ]; then

@@ -10,8 +10,8 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
 use crate::{
-    camera, climate, detect, discovery, events, hardware, http, identity, look, media, night, ptz,
-    rtsp, settings, watchdog,
+    audio, camera, climate, detect, discovery, events, hardware, http, identity, look, media,
+    night, ptz, rtsp, settings, watchdog,
 };
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
@@ -105,11 +105,13 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
     if config.audio.enabled && !with_audio {
         warn!("no AAC encoder is installed: the streams carry no sound");
     }
+    let audio = start_audio(&config, cli.simulate, &data_dir(&base, cli.simulate));
     let rtsp = Arc::new(rtsp::RtspServer::start(
         &config,
         listen,
         Arc::clone(capture.hub()),
         with_audio,
+        audio.as_ref().map(|a| Arc::clone(&a.output)),
     )?);
     let identity = identity::Identity::detect();
     let discovery_config = discovery::DiscoveryConfig {
@@ -140,6 +142,19 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             }
         })
     };
+    if let Some(audio) = &audio {
+        // The microphone hears the camera's own speaker: that is not the baby.
+        let output = Arc::clone(&audio.output);
+        detectors.set_speaker(move || output.is_playing());
+        let bus = Arc::clone(&bus);
+        audio.output.subscribe(move |change| {
+            bus.set(
+                events::topics::AUDIO_CLIP,
+                &[("AudioClipToken", &change.token)],
+                &[("Playing", events::flag(change.playing))],
+            );
+        });
+    }
     let camera = Arc::new(camera::Camera::new(
         Arc::clone(&settings),
         identity,
@@ -170,6 +185,7 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             ),
             rtsp_port: rtsp.port(),
             camera,
+            audio: audio.clone(),
             rtsp_addr: SocketAddr::new(
                 if listen.is_unspecified() {
                     IpAddr::V4(Ipv4Addr::LOCALHOST)
@@ -233,6 +249,10 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             let n = Arc::clone(n);
             settings.subscribe(move |new| n.set_config(&new.night));
         }
+        if let Some(a) = &audio {
+            let a = Arc::clone(a);
+            settings.subscribe(move |new| a.set_config(&new.speaker));
+        }
         let server = tokio::spawn(http::serve(listener, Arc::clone(&state), stop_rx));
         loop {
             match next_signal().await? {
@@ -263,6 +283,9 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
     rtsp.stop();
     if let Some(c) = &climate {
         c.shutdown();
+    }
+    if let Some(audio) = &audio {
+        audio.shutdown();
     }
     capture.shutdown();
     if let Some(ptz) = ptz {
@@ -342,6 +365,27 @@ fn start_climate(
     }
 }
 
+/// The speaker and its mixer, and the clip store. A camera whose speaker cannot be opened
+/// still streams, without talk-back.
+fn start_audio(
+    config: &Config,
+    simulate: bool,
+    data_dir: &std::path::Path,
+) -> Option<Arc<audio::Audio>> {
+    if !config.speaker.enabled {
+        return None;
+    }
+    let started = hardware::speaker(&config.speaker, simulate, data_dir)
+        .and_then(|speaker| audio::Audio::start(&config.speaker, speaker, data_dir));
+    match started {
+        Ok(a) => Some(Arc::new(a)),
+        Err(e) => {
+            warn!("the speaker is off (no talk-back, no lullabies): {e:#}");
+            None
+        }
+    }
+}
+
 /// Hands every settings change (SIGHUP or ONVIF) to the parts that apply it.
 fn subscribe(
     settings: &settings::Settings,
@@ -362,6 +406,18 @@ fn subscribe(
             ("http", old.http != new.http),
             ("audio.enabled", old.audio.enabled != new.audio.enabled),
             ("video.encoder", old.video.encoder != new.video.encoder),
+            (
+                "speaker (other than volumes and fade_s)",
+                (
+                    &old.speaker.enabled,
+                    &old.speaker.device,
+                    old.speaker.sample_rate,
+                ) != (
+                    &new.speaker.enabled,
+                    &new.speaker.device,
+                    new.speaker.sample_rate,
+                ),
+            ),
             (
                 "onvif.clock_skew_s",
                 old.onvif.clock_skew_s != new.onvif.clock_skew_s,

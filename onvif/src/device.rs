@@ -64,7 +64,8 @@ pub fn handle(
             for (service, major, minor) in SERVICES {
                 let offered = match service {
                     Service::Ptz => ctx.has_ptz,
-                    Service::Imaging | Service::DeviceIo => ctx.has_night,
+                    Service::Imaging => ctx.has_night,
+                    Service::DeviceIo => ctx.has_night || ctx.clip_limits.is_some(),
                     _ => true,
                 };
                 if !offered {
@@ -78,14 +79,20 @@ pub fn handle(
                     match service {
                         Service::Device => device_capabilities(&mut out),
                         Service::Media => crate::media::capabilities(&mut out),
-                        Service::Media2 => crate::media2::capabilities(&mut out),
+                        Service::Media2 => crate::media2::capabilities(&mut out, ctx),
                         Service::Ptz => crate::ptz::capabilities(&mut out),
                         Service::Imaging => crate::imaging::capabilities(&mut out),
                         Service::Events => {
                             crate::events::capabilities(&mut out, ctx.max_subscriptions)
                         }
-                        Service::DeviceIo => out
-                            .push_str("<tmd:Capabilities VideoSources=\"1\" RelayOutputs=\"1\"/>"),
+                        Service::DeviceIo => {
+                            let _ = write!(
+                                out,
+                                "<tmd:Capabilities VideoSources=\"1\" AudioOutputs=\"{}\" RelayOutputs=\"{}\"/>",
+                                u8::from(ctx.clip_limits.is_some()),
+                                u8::from(ctx.has_night)
+                            );
+                        }
                     }
                     out.push_str("</tds:Capabilities>");
                 }
@@ -361,10 +368,16 @@ fn capabilities(out: &mut String, op: &Element, ctx: &Context) -> Result<(), Fau
         el(out, "tt:XAddr", ctx.http_url(Service::Ptz.path()));
         out.push_str("</tt:PTZ>");
     }
-    if ctx.has_night && (categories.is_empty() || categories.contains(&"All")) {
+    let speaker = ctx.clip_limits.is_some();
+    if (ctx.has_night || speaker) && (categories.is_empty() || categories.contains(&"All")) {
         out.push_str("<tt:Extension><tt:DeviceIO>");
         el(out, "tt:XAddr", ctx.http_url(Service::DeviceIo.path()));
-        out.push_str("<tt:VideoSources>1</tt:VideoSources><tt:VideoOutputs>0</tt:VideoOutputs><tt:AudioSources>0</tt:AudioSources><tt:AudioOutputs>0</tt:AudioOutputs><tt:RelayOutputs>1</tt:RelayOutputs></tt:DeviceIO></tt:Extension>");
+        let _ = write!(
+            out,
+            "<tt:VideoSources>1</tt:VideoSources><tt:VideoOutputs>0</tt:VideoOutputs><tt:AudioSources>0</tt:AudioSources><tt:AudioOutputs>{}</tt:AudioOutputs><tt:RelayOutputs>{}</tt:RelayOutputs></tt:DeviceIO></tt:Extension>",
+            u8::from(speaker),
+            u8::from(ctx.has_night)
+        );
     }
     out.push_str("</tds:Capabilities>");
     Ok(())

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::service::Access;
 use crate::soap::{Fault, Request};
+use crate::speaker::SpeakerBackend;
 use crate::xml::escape;
 
 pub const IR_RELAY: &str = "ir_leds";
@@ -87,24 +88,77 @@ pub(crate) fn auxiliary(data: Option<&str>, relay: &dyn RelayBackend) -> Result<
     Ok(data.to_string())
 }
 
-pub fn handle(req: &Request, relay: &dyn RelayBackend) -> Result<String, Fault> {
+pub fn handle(
+    req: &Request,
+    relay: Option<&dyn RelayBackend>,
+    speaker: Option<&dyn SpeakerBackend>,
+) -> Result<String, Fault> {
     let name = req.operation.name.as_str();
     let mut out = String::with_capacity(512);
     let _ = write!(out, "<tmd:{name}Response>");
+    let no = |what: &str| Fault::action_not_supported(&format!("the camera has no {what}"));
+    let relay_or = || relay.ok_or_else(|| no("relay outputs"));
+    let speaker_or = || speaker.ok_or_else(|| no("speaker"));
     match name {
-        "GetServiceCapabilities" => out.push_str(
-            "<tmd:Capabilities VideoSources=\"1\" RelayOutputs=\"1\"/>",
-        ),
+        "GetServiceCapabilities" => {
+            let _ = write!(
+                out,
+                "<tmd:Capabilities VideoSources=\"1\" AudioOutputs=\"{}\" RelayOutputs=\"{}\"/>",
+                u8::from(speaker.is_some()),
+                u8::from(relay.is_some())
+            );
+        }
+        // DeviceIO's WSDL takes GetAudioOutputs from the Media namespace (answered there); this
+        // one is for clients that use DeviceIO's own.
+        "GetAudioOutputs" => {
+            if speaker.is_some() {
+                crate::write::el(&mut out, "tmd:Token", crate::speaker::OUTPUT);
+            }
+        }
+        "GetAudioOutputConfiguration" => {
+            let s = speaker_or()?;
+            check_output(req)?;
+            crate::speaker::output_config(
+                &mut out,
+                "tmd:AudioOutputConfiguration",
+                s.output_level(),
+            );
+        }
+        "GetAudioOutputConfigurationOptions" => {
+            speaker_or()?;
+            check_output(req)?;
+            crate::speaker::output_options(&mut out, "tmd:AudioOutputOptions");
+        }
+        "SetAudioOutputConfiguration" => crate::speaker::set_output(req, speaker_or()?)?,
         // DeviceIO's WSDL takes these two from the Device namespace; the same names in its own
         // namespace are answered too, for clients that guess.
-        "GetRelayOutputs" => relay_outputs(&mut out, "tmd"),
-        "GetRelayOutputOptions" => out.push_str(&format!(
+        "GetRelayOutputs" => {
+            relay_or()?;
+            relay_outputs(&mut out, "tmd")
+        }
+        "GetRelayOutputOptions" => {
+            relay_or()?;
+            out.push_str(&format!(
             "<tmd:RelayOutputOptions token=\"{IR_RELAY}\"><tmd:Mode>Bistable</tmd:Mode></tmd:RelayOutputOptions>"
-        )),
-        "SetRelayOutputState" => set_state(req, relay)?,
-        "SetRelayOutputSettings" => set_settings(req)?,
+            ));
+        }
+        "SetRelayOutputState" => set_state(req, relay_or()?)?,
+        "SetRelayOutputSettings" => {
+            relay_or()?;
+            set_settings(req)?
+        }
         _ => return Err(Fault::action_not_supported(name)),
     }
     let _ = write!(out, "</tmd:{name}Response>");
     Ok(out)
+}
+
+fn check_output(req: &Request) -> Result<(), Fault> {
+    match req.operation.text_of("AudioOutputToken").map(str::trim) {
+        Some(crate::speaker::OUTPUT) | None => Ok(()),
+        Some(t) => Err(Fault::invalid_arg(
+            "InvalidToken",
+            format!("no audio output \"{}\"", escape(t)),
+        )),
+    }
 }

@@ -17,5 +17,6 @@ pub mod ptz;
 pub mod security;
 pub mod service;
 pub mod soap;
+pub mod speaker;
 mod write;
 pub mod xml;

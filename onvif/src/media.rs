@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use crate::model::{Profile, StreamTransport, VideoEncoderConfiguration, VideoEncoderOptions};
 use crate::service::{Access, Context, MediaBackend};
 use crate::soap::{Fault, Request};
+use crate::speaker::{self, SpeakerBackend};
 use crate::write::*;
 use crate::xml::{Element, escape};
 
@@ -48,7 +49,13 @@ pub(crate) fn no_config(token: &str) -> Fault {
     Fault::invalid_arg("NoConfig", format!("no configuration \"{token}\""))
 }
 
-fn profile(out: &mut String, tag: &str, p: &Profile, timeout: u32) {
+fn profile(
+    out: &mut String,
+    tag: &str,
+    p: &Profile,
+    timeout: u32,
+    speaker: Option<&dyn SpeakerBackend>,
+) {
     let _ = write!(out, "<{tag} token=\"{}\" fixed=\"true\">", escape(&p.token));
     el(out, "tt:Name", &p.name);
     video_source_config(out, "tt:VideoSourceConfiguration", &p.video_source);
@@ -67,10 +74,21 @@ fn profile(out: &mut String, tag: &str, p: &Profile, timeout: u32) {
     if p.ptz {
         crate::ptz::configuration(out, "tt:PTZConfiguration");
     }
+    if let Some(s) = speaker {
+        out.push_str("<tt:Extension>");
+        speaker::output_config(out, "tt:AudioOutputConfiguration", s.output_level());
+        speaker::decoder_config(out, "tt:AudioDecoderConfiguration");
+        out.push_str("</tt:Extension>");
+    }
     let _ = write!(out, "</{tag}>");
 }
 
-pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<String, Fault> {
+pub fn handle(
+    req: &Request,
+    ctx: &Context,
+    media: &dyn MediaBackend,
+    speaker: Option<&dyn SpeakerBackend>,
+) -> Result<String, Fault> {
     let op = &req.operation;
     let name = op.name.as_str();
     let timeout = media.session_timeout_s();
@@ -82,7 +100,7 @@ pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<
         "GetServiceCapabilities" => capabilities(&mut out),
         "GetProfiles" => {
             for p in &profiles {
-                profile(&mut out, "trt:Profiles", p, timeout);
+                profile(&mut out, "trt:Profiles", p, timeout, speaker);
             }
         }
         "GetProfile" => profile(
@@ -90,6 +108,7 @@ pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<
             "trt:Profile",
             &find_profile(media, op.text_of("ProfileToken"))?,
             timeout,
+            speaker,
         ),
         "GetVideoSources" => {
             for s in media.video_sources() {
@@ -265,18 +284,72 @@ pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<
             let current = encoder(&profiles, c.attr("token").unwrap_or_default())?;
             media.set_video_encoder(read_encoder_v10(c, current)?)?;
         }
-        "GetAudioOutputs"
-        | "GetAudioOutputConfigurations"
-        | "GetAudioDecoderConfigurations"
-        | "GetCompatibleAudioOutputConfigurations"
-        | "GetCompatibleAudioDecoderConfigurations"
-        | "GetVideoAnalyticsConfigurations"
+        _ if name.contains("AudioOutput") || name.contains("AudioDecoder") => {
+            audio_output(name, req, config_token, speaker, &mut out)?
+        }
+        "GetVideoAnalyticsConfigurations"
         | "GetMetadataConfigurations"
         | "GetCompatibleMetadataConfigurations" => {}
         _ => return Err(Fault::action_not_supported(name)),
     }
     let _ = write!(out, "</trt:{name}Response>");
     Ok(out)
+}
+
+/// The speaker's output and the talk-back decoder; a camera without a speaker lists none.
+fn audio_output(
+    name: &str,
+    req: &Request,
+    config_token: Option<&str>,
+    speaker: Option<&dyn SpeakerBackend>,
+    out: &mut String,
+) -> Result<(), Fault> {
+    let Some(s) = speaker else {
+        return match name {
+            "GetAudioOutputs"
+            | "GetAudioOutputConfigurations"
+            | "GetAudioDecoderConfigurations"
+            | "GetCompatibleAudioOutputConfigurations"
+            | "GetCompatibleAudioDecoderConfigurations" => Ok(()),
+            _ => Err(Fault::action_not_supported("the camera has no speaker")),
+        };
+    };
+    let check = |wanted: &str| match config_token {
+        Some(t) if t != wanted => Err(no_config(t)),
+        _ => Ok(()),
+    };
+    match name {
+        "GetAudioOutputs" => speaker::output(out, "trt:AudioOutputs"),
+        "GetAudioOutputConfigurations" | "GetCompatibleAudioOutputConfigurations" => {
+            speaker::output_config(out, "trt:Configurations", s.output_level())
+        }
+        "GetAudioOutputConfiguration" => {
+            check(speaker::OUTPUT_CONFIG)?;
+            speaker::output_config(out, "trt:Configuration", s.output_level())
+        }
+        "GetAudioOutputConfigurationOptions" => {
+            check(speaker::OUTPUT_CONFIG)?;
+            speaker::output_options(out, "trt:Options")
+        }
+        "SetAudioOutputConfiguration" => speaker::set_output(req, s)?,
+        "GetAudioDecoderConfigurations" | "GetCompatibleAudioDecoderConfigurations" => {
+            speaker::decoder_config(out, "trt:Configurations")
+        }
+        "GetAudioDecoderConfiguration" => {
+            check(speaker::DECODER_CONFIG)?;
+            speaker::decoder_config(out, "trt:Configuration")
+        }
+        "GetAudioDecoderConfigurationOptions" => {
+            check(speaker::DECODER_CONFIG)?;
+            speaker::decoder_options_v10(out)
+        }
+        // Every profile already has both; there is nothing else to decode.
+        "SetAudioDecoderConfiguration"
+        | "AddAudioOutputConfiguration"
+        | "AddAudioDecoderConfiguration" => {}
+        _ => return Err(Fault::action_not_supported(name)),
+    }
+    Ok(())
 }
 
 /// The options of the encoder named by configuration token, else by profile, else the first.

@@ -6,23 +6,34 @@ use crate::media::{encoder, encoder_options, find_profile, no_config, snapshot_u
 use crate::model::{Profile, StreamTransport, VideoEncoderConfiguration};
 use crate::service::{Access, Context, MediaBackend};
 use crate::soap::{Fault, Request};
+use crate::speaker::{self, SpeakerBackend};
 use crate::write::*;
 use crate::xml::{Element, escape};
 
 pub fn access(operation: &str) -> Access {
-    crate::media::access(operation)
+    match operation {
+        "PlayAudioClip" => Access::Actuate,
+        _ => crate::media::access(operation),
+    }
 }
 
-pub(crate) fn capabilities(out: &mut String) {
-    out.push_str(
+pub(crate) fn capabilities(out: &mut String, ctx: &Context) {
+    let speaker = if ctx.clip_limits.is_some() {
+        " AudioOutput AudioDecoder"
+    } else {
+        ""
+    };
+    let _ = write!(
+        out,
         "<tr2:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"false\" TemporaryOSDText=\"false\" Mask=\"false\" SourceMask=\"false\">\
-         <tr2:ProfileCapabilities MaximumNumberOfProfiles=\"2\" ConfigurationsSupported=\"VideoSource VideoEncoder AudioSource AudioEncoder\"/>\
-         <tr2:StreamingCapabilities RTSPStreaming=\"true\" RTPMulticast=\"false\" RTP_RTSP_TCP=\"true\" NonAggregateControl=\"false\" AutoStartMulticast=\"false\"/>\
-         </tr2:Capabilities>",
+         <tr2:ProfileCapabilities MaximumNumberOfProfiles=\"2\" ConfigurationsSupported=\"VideoSource VideoEncoder AudioSource AudioEncoder{speaker}\"/>\
+         <tr2:StreamingCapabilities RTSPStreaming=\"true\" RTPMulticast=\"false\" RTP_RTSP_TCP=\"true\" NonAggregateControl=\"false\" AutoStartMulticast=\"false\"/>",
     );
+    speaker::clip_capabilities(out, ctx.clip_limits);
+    out.push_str("</tr2:Capabilities>");
 }
 
-fn profile(out: &mut String, p: &Profile, types: &[&str]) {
+fn profile(out: &mut String, p: &Profile, types: &[&str], speaker: Option<&dyn SpeakerBackend>) {
     let wants = |t: &str| types.is_empty() || types.contains(&"All") || types.contains(&t);
     let _ = write!(
         out,
@@ -46,10 +57,23 @@ fn profile(out: &mut String, p: &Profile, types: &[&str]) {
     if p.ptz && wants("PTZ") {
         crate::ptz::configuration(out, "tr2:PTZ");
     }
+    if let Some(s) = speaker {
+        if wants("AudioOutput") {
+            speaker::output_config(out, "tr2:AudioOutput", s.output_level());
+        }
+        if wants("AudioDecoder") {
+            speaker::decoder_config(out, "tr2:AudioDecoder");
+        }
+    }
     out.push_str("</tr2:Configurations></tr2:Profiles>");
 }
 
-pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<String, Fault> {
+pub fn handle(
+    req: &Request,
+    ctx: &Context,
+    media: &dyn MediaBackend,
+    speaker: Option<&dyn SpeakerBackend>,
+) -> Result<String, Fault> {
     let op = &req.operation;
     let name = op.name.as_str();
     let mut out = String::with_capacity(4096);
@@ -59,7 +83,7 @@ pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<
         .text_of("ConfigurationToken")
         .or_else(|| op.text_of("Token"));
     match name {
-        "GetServiceCapabilities" => capabilities(&mut out),
+        "GetServiceCapabilities" => capabilities(&mut out, ctx),
         "GetProfiles" => {
             let types: Vec<&str> = op.children_named("Type").map(|t| t.text.as_str()).collect();
             let wanted = op.text_of("Token");
@@ -73,7 +97,7 @@ pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<
                 .iter()
                 .filter(|p| wanted.is_none_or(|t| t == p.token))
             {
-                profile(&mut out, p, &types);
+                profile(&mut out, p, &types, speaker);
             }
         }
         "GetVideoSourceConfigurations" => {
@@ -182,11 +206,34 @@ pub fn handle(req: &Request, ctx: &Context, media: &dyn MediaBackend) -> Result<
                 "the camera's two profiles are fixed",
             ));
         }
-        "GetAudioOutputConfigurations"
-        | "GetAudioDecoderConfigurations"
-        | "GetMetadataConfigurations"
-        | "GetAnalyticsConfigurations" => {}
-        _ => return Err(Fault::action_not_supported(name)),
+        "GetAudioOutputConfigurations" => {
+            if let Some(s) = speaker.filter(|_| token.is_none_or(|t| t == speaker::OUTPUT_CONFIG)) {
+                speaker::output_config(&mut out, "tr2:Configurations", s.output_level());
+            }
+        }
+        "GetAudioDecoderConfigurations" => {
+            if speaker.is_some() && token.is_none_or(|t| t == speaker::DECODER_CONFIG) {
+                speaker::decoder_config(&mut out, "tr2:Configurations");
+            }
+        }
+        "GetMetadataConfigurations" | "GetAnalyticsConfigurations" => {}
+        _ => {
+            let Some(s) = speaker else {
+                return Err(Fault::action_not_supported(name));
+            };
+            match name {
+                "GetAudioOutputConfigurationOptions" => {
+                    speaker::output_options(&mut out, "tr2:Options")
+                }
+                "GetAudioDecoderConfigurationOptions" => speaker::decoder_options_v20(&mut out),
+                "SetAudioOutputConfiguration" => speaker::set_output(req, s)?,
+                "SetAudioDecoderConfiguration" => {}
+                _ => match speaker::clip_operation(name, req, ctx, s, &mut out) {
+                    Some(result) => result?,
+                    None => return Err(Fault::action_not_supported(name)),
+                },
+            }
+        }
     }
     let _ = write!(out, "</tr2:{name}Response>");
     Ok(out)

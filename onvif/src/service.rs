@@ -95,6 +95,8 @@ pub struct Context {
     pub has_night: bool,
     /// Pull points and push subscriptions the camera keeps at once (Events capabilities).
     pub max_subscriptions: usize,
+    /// With a speaker: (most clips kept, largest clip in KB) for Media2's capabilities.
+    pub clip_limits: Option<(u32, u32)>,
 }
 
 impl Context {
@@ -182,6 +184,7 @@ pub struct Backends<'a> {
     pub ptz: Option<&'a dyn crate::ptz::PtzBackend>,
     pub imaging: Option<&'a dyn crate::imaging::ImagingBackend>,
     pub relay: Option<&'a dyn crate::deviceio::RelayBackend>,
+    pub speaker: Option<&'a dyn crate::speaker::SpeakerBackend>,
 }
 
 /// Runs an operation and returns the response body (without the envelope).
@@ -196,8 +199,8 @@ pub fn dispatch(
     let missing = |what: &str| Fault::action_not_supported(&format!("the camera has no {what}"));
     match req.operation.ns.as_str() {
         crate::ns::TDS => crate::device::handle(req, ctx, b.device, b.relay),
-        crate::ns::TRT => crate::media::handle(req, ctx, b.media),
-        crate::ns::TR2 => crate::media2::handle(req, ctx, b.media),
+        crate::ns::TRT => crate::media::handle(req, ctx, b.media, b.speaker),
+        crate::ns::TR2 => crate::media2::handle(req, ctx, b.media, b.speaker),
         crate::ns::TPTZ => {
             let ptz = b.ptz.ok_or_else(|| missing("pan/tilt"))?;
             let profiles: Vec<String> = b.media.profiles().into_iter().map(|p| p.token).collect();
@@ -206,9 +209,7 @@ pub fn dispatch(
         crate::ns::TIMG => {
             crate::imaging::handle(req, b.imaging.ok_or_else(|| missing("night vision"))?)
         }
-        crate::ns::TMD => {
-            crate::deviceio::handle(req, b.relay.ok_or_else(|| missing("relay outputs"))?)
-        }
+        crate::ns::TMD => crate::deviceio::handle(req, b.relay, b.speaker),
         _ => Err(Fault::action_not_supported(&format!(
             "{{{}}}{}",
             req.operation.ns, req.operation.name

@@ -70,6 +70,13 @@ MEDIA = [
     ("GetAudioOutputs", ""),
     ("GetAudioOutputConfigurations", ""),
     ("GetAudioDecoderConfigurations", ""),
+    ("GetCompatibleAudioOutputConfigurations", "<ProfileToken>main</ProfileToken>"),
+    ("GetCompatibleAudioDecoderConfigurations", "<ProfileToken>main</ProfileToken>"),
+    ("GetAudioOutputConfiguration", "<ConfigurationToken>speaker_config</ConfigurationToken>"),
+    ("GetAudioDecoderConfiguration", "<ConfigurationToken>talkback_decoder</ConfigurationToken>"),
+    ("GetAudioOutputConfigurationOptions", "<ConfigurationToken>speaker_config</ConfigurationToken>"),
+    ("GetAudioDecoderConfigurationOptions", "<ConfigurationToken>talkback_decoder</ConfigurationToken>"),
+    ("SetAudioOutputConfiguration", f'<Configuration token="speaker_config"><Name xmlns="{TT}">Speaker</Name><UseCount xmlns="{TT}">2</UseCount><OutputToken xmlns="{TT}">speaker</OutputToken><OutputLevel xmlns="{TT}">70</OutputLevel></Configuration><ForcePersistence>true</ForcePersistence>'),
 ]
 
 
@@ -111,6 +118,11 @@ NIGHT = [
     # DeviceIO's WSDL uses the Device namespace for these two.
     ("deviceio_service", TDS, "GetRelayOutputs", ""),
     ("deviceio_service", TDS, "SetRelayOutputState", "<RelayOutputToken>ir_leds</RelayOutputToken><LogicalState>inactive</LogicalState>"),
+    # The speaker: DeviceIO's WSDL takes GetAudioOutputs from the Media namespace.
+    ("deviceio_service", TRT, "GetAudioOutputs", ""),
+    ("deviceio_service", TMD, "GetAudioOutputConfiguration", "<AudioOutputToken>speaker</AudioOutputToken>"),
+    ("deviceio_service", TMD, "GetAudioOutputConfigurationOptions", "<AudioOutputToken>speaker</AudioOutputToken>"),
+    ("deviceio_service", TMD, "SetAudioOutputConfiguration", f'<Configuration token="speaker_config"><Name xmlns="{TT}">Speaker</Name><UseCount xmlns="{TT}">2</UseCount><OutputToken xmlns="{TT}">speaker</OutputToken><OutputLevel xmlns="{TT}">60</OutputLevel></Configuration>'),
     ("deviceio_service", TMD, "GetRelayOutputOptions", "<RelayOutputToken>ir_leds</RelayOutputToken>"),
     ("deviceio_service", TMD, "SetRelayOutputSettings", f'<RelayOutput token="ir_leds"><Properties xmlns="{TT}"><Mode>Bistable</Mode><DelayTime>PT0S</DelayTime><IdleState>open</IdleState></Properties></RelayOutput>'),
     ("device_service", TDS, "SetRelayOutputSettings", f'<RelayOutputToken>ir_leds</RelayOutputToken><Properties><Mode xmlns="{TT}">Bistable</Mode><DelayTime xmlns="{TT}">PT0S</DelayTime><IdleState xmlns="{TT}">open</IdleState></Properties>'),

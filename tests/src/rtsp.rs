@@ -250,6 +250,13 @@ impl RawRtsp {
         bail!("still unauthorized")
     }
 
+    /// Writes bytes as they are, expecting no answer (interleaved RTP, say).
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.stream.write_all(bytes).await?;
+        Ok(())
+    }
+
     /// Writes bytes as they are and reads one response.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<Response> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};

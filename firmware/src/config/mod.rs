@@ -11,6 +11,7 @@ mod media;
 mod night;
 mod ptz;
 mod sensor;
+mod speaker;
 mod users;
 mod watchdog;
 
@@ -27,6 +28,7 @@ pub use media::{
 pub use night::{NightConfig, NightMode};
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use sensor::{ComfortConfig, SensorConfig};
+pub use speaker::SpeakerConfig;
 pub use users::{Role, User};
 pub use watchdog::WatchdogConfig;
 
@@ -50,6 +52,7 @@ pub struct Config {
     pub sound: SoundConfig,
     pub motion: MotionConfig,
     pub events: EventsConfig,
+    pub speaker: SpeakerConfig,
     pub storage: StorageConfig,
     pub watchdog: WatchdogConfig,
     pub users: Vec<User>,
@@ -214,6 +217,7 @@ impl Config {
         self.sound.check(p);
         self.motion.check(p);
         self.events.check(p);
+        self.speaker.check(p);
         self.video.check(p);
         self.audio.check(p);
         self.watchdog.check(p);

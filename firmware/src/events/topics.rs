@@ -15,6 +15,7 @@ pub const HUMIDITY_LOW: &str = "tns1:Device/Sensor/RelativeHumidity/Low";
 pub const SENSOR_FAILURE: &str = "tns1:Device/HardwareFailure/SensorFailure";
 pub const RELAY: &str = "tns1:Device/Trigger/Relay";
 pub const NIGHT_MODE: &str = "tns1:VideoSource/NightVision";
+pub const AUDIO_CLIP: &str = "tns1:Media/AudioClip/State";
 
 /// Tokens the messages name (the ONVIF profile's sources and rules).
 pub const VIDEO_SOURCE: &str = "vs";
@@ -42,7 +43,7 @@ fn property(
 }
 
 /// What this camera sends, given the parts it has.
-pub fn descriptions(has_sensor: bool, has_relay: bool) -> Vec<TopicDescription> {
+pub fn descriptions(has_sensor: bool, has_relay: bool, has_speaker: bool) -> Vec<TopicDescription> {
     let rule_source = |config: &'static str| {
         vec![
             (config, TOKEN),
@@ -99,6 +100,13 @@ pub fn descriptions(has_sensor: bool, has_relay: bool) -> Vec<TopicDescription> 
             NIGHT_MODE,
             vec![("VideoSourceToken", TOKEN)],
             vec![("State", BOOL)],
+        ));
+    }
+    if has_speaker {
+        topics.push(property(
+            AUDIO_CLIP,
+            vec![("AudioClipToken", TOKEN)],
+            vec![("Playing", BOOL)],
         ));
     }
     topics

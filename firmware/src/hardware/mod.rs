@@ -5,6 +5,9 @@ mod bme280;
 pub mod climate;
 mod pi;
 mod sim;
+mod speaker;
+
+pub use speaker::{AlsaSpeaker, Speaker, WavSpeaker, speaker};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -25,7 +25,6 @@ pub struct Authenticator {
 
 pub struct AuthedUser {
     pub name: String,
-    #[allow(dead_code)] // read by the ONVIF services
     pub role: Role,
     pub query: Option<String>,
 }

@@ -59,6 +59,7 @@ pub(super) async fn handle(
                 &crate::events::topics::descriptions(
                     state.climate.is_some(),
                     state.camera.has_night(),
+                    state.audio.is_some(),
                 ),
             );
             out.push_str("</tev:GetEventPropertiesResponse>");

@@ -29,6 +29,9 @@ pub(super) fn serve(state: &AppState) -> Response<Body> {
             u8::from(ptz.moving)
         ));
     }
+    if let Some(audio) = &state.audio {
+        audio.render_metrics(&mut out);
+    }
     if let Some(b) = state.hub.brightness(std::time::Duration::from_secs(5)) {
         out.push_str(&format!("# HELP babymonitor_scene_brightness Mean brightness of the picture (0-1).\n# TYPE babymonitor_scene_brightness gauge\nbabymonitor_scene_brightness {b:.3}\n"));
     }

@@ -1,5 +1,6 @@
 //! The HTTP server (hyper on tokio): snapshots, metrics, and later ONVIF and the web page.
 
+mod audio;
 mod auth;
 mod events;
 mod metrics;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub rtsp_port: u16,
     pub camera: Arc<Camera>,
+    /// The speaker, clips and built-in sounds; `None` without a speaker.
+    pub audio: Option<Arc<crate::audio::Audio>>,
     pub wsse: ::onvif::security::Verifier,
     /// Where tunnelled RTSP is passed on to.
     pub rtsp_addr: std::net::SocketAddr,
@@ -99,12 +102,20 @@ pub async fn route(
             // connection (a Digest client retries at once); a body too big or too slow
             // closes the connection instead.
             let mut response = *response;
-            let drained = tokio::time::timeout(
-                Duration::from_secs(2),
-                Limited::new(req.into_body(), MAX_BODY).collect(),
-            )
-            .await;
-            if !matches!(drained, Ok(Ok(_))) {
+            let declared = req
+                .headers()
+                .get(hyper::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            let drained = declared.is_none_or(|n| n <= MAX_BODY as u64)
+                && matches!(
+                    tokio::time::timeout(
+                        Duration::from_secs(2),
+                        Limited::new(req.into_body(), MAX_BODY).collect(),
+                    )
+                    .await,
+                    Ok(Ok(_))
+                );
+            if !drained {
                 response.headers_mut().insert(
                     hyper::header::CONNECTION,
                     hyper::header::HeaderValue::from_static("close"),
@@ -114,6 +125,9 @@ pub async fn route(
         }
     };
     debug!(%peer, user = user.name, method = %req.method(), path, "request");
+    if path.starts_with("/api/audio") || path.starts_with("/api/clips") {
+        return audio::serve(&state, req, &user).await;
+    }
     let method = req.method().clone();
     // Drain a bounded body so that keep-alive keeps working and nobody can stream forever.
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {

@@ -112,6 +112,10 @@ pub(super) async fn serve(
     let ctx = Context {
         has_ptz: state.camera.has_ptz(),
         has_night: state.camera.has_night(),
+        clip_limits: state.audio.as_deref().map(|a| {
+            use ::onvif::speaker::SpeakerBackend as _;
+            (a.max_clips(), a.max_clip_kb())
+        }),
         host,
         http_port,
         rtsp_port: config.rtsp.port,
@@ -141,6 +145,10 @@ pub(super) async fn serve(
         relay: camera
             .has_night()
             .then_some(camera as &dyn onvif::deviceio::RelayBackend),
+        speaker: state
+            .audio
+            .as_deref()
+            .map(|a| a as &dyn onvif::speaker::SpeakerBackend),
     };
     match onvif::service::dispatch(&request, &ctx, &backends) {
         Ok(body) => soap_response(StatusCode::OK, soap::envelope(&body)),

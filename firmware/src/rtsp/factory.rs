@@ -6,12 +6,14 @@ use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 use tracing::{debug, warn};
 
+use crate::audio::Output;
 use crate::media::{Feed, Hub, Track};
 
 pub(super) fn make(
     track: Track,
     hub: Arc<Hub>,
     with_audio: bool,
+    speaker: Option<Arc<Output>>,
 ) -> gst_rtsp_server::RTSPOnvifMediaFactory {
     let factory = gst_rtsp_server::RTSPOnvifMediaFactory::new();
     // Without this an ONVIF factory builds no media at all.
@@ -21,8 +23,36 @@ pub(super) fn make(
     // because they only payload what the hub already encoded.
     factory.set_shared(false);
     factory.set_protocols(gst_rtsp::RTSPLowerTrans::UDP | gst_rtsp::RTSPLowerTrans::TCP);
-    factory.connect_media_configure(move |_, media| configure(media, track, &hub));
+    if let Some(speaker) = &speaker {
+        // Only clients that send `Require: www.onvif.org/ver20/backchannel` get it.
+        factory.set_backchannel_launch(Some(&crate::audio::backchannel_launch(
+            speaker.sample_rate(),
+        )));
+    }
+    factory.connect_media_configure(move |_, media| {
+        configure(media, track, &hub);
+        if let Some(speaker) = &speaker {
+            attach_backchannel(media, speaker);
+        }
+    });
     factory
+}
+
+/// Feeds a backchannel media's talk-back into the speaker's mixer.
+fn attach_backchannel(media: &gst_rtsp_server::RTSPMedia, speaker: &Output) {
+    let Some(sink) = media
+        .element()
+        .downcast::<gst::Bin>()
+        .ok()
+        .and_then(|bin| bin.by_name(crate::audio::BACKCHANNEL_SINK))
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+    else {
+        return;
+    };
+    debug!("viewer media with a backchannel");
+    let talk = crate::audio::attach(speaker, &sink, "RTSP backchannel");
+    // The session is over: its turn to talk ends now, not when GLib frees the media.
+    media.connect_unprepared(move |_| talk.detach());
 }
 
 fn configure(media: &gst_rtsp_server::RTSPMedia, track: Track, hub: &Arc<Hub>) {

@@ -33,6 +33,7 @@ impl RtspServer {
         listen: IpAddr,
         hub: Arc<Hub>,
         with_audio: bool,
+        speaker: Option<Arc<crate::audio::Output>>,
     ) -> anyhow::Result<Self> {
         let context = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&context), false);
@@ -51,7 +52,7 @@ impl RtspServer {
             .name("rtsp".into())
             .spawn(move || {
                 let result = context.with_thread_default(|| {
-                    let server = build(&config, listen, &hub, with_audio, &server_auth)?;
+                    let server = build(&config, listen, &hub, with_audio, speaker, &server_auth)?;
                     server.attach(Some(&context)).map_err(|e| {
                         anyhow!(
                             "cannot listen for RTSP on {listen} port {}: {e}",
@@ -139,6 +140,7 @@ fn build(
     listen: IpAddr,
     hub: &Arc<Hub>,
     with_audio: bool,
+    speaker: Option<Arc<crate::audio::Output>>,
     auth: &gst_rtsp_server::RTSPAuth,
 ) -> anyhow::Result<gst_rtsp_server::RTSPOnvifServer> {
     let server = gst_rtsp_server::RTSPOnvifServer::new();
@@ -156,7 +158,7 @@ fn build(
         (MAIN_PATH, crate::media::Track::Main),
         (SUB_PATH, crate::media::Track::Sub),
     ] {
-        let factory = factory::make(track, Arc::clone(hub), with_audio);
+        let factory = factory::make(track, Arc::clone(hub), with_audio, speaker.clone());
         for role in [Role::Admin, Role::Operator, Role::User] {
             factory.add_role_from_structure(
                 &gst::Structure::builder(role.as_str())

@@ -1,0 +1,109 @@
+//! The GStreamer ends of talk-back: the ONVIF backchannel bin of each RTSP media, and a sink
+//! for any raw audio (the web page's microphone). Both feed a [`Talk`] input of the one mixer.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::{Context as _, anyhow};
+use gst::prelude::*;
+
+use super::output::{Output, Talk};
+
+/// The appsink at the end of every backchannel bin.
+pub const BACKCHANNEL_SINK: &str = "backchannel_sink";
+
+fn raw_caps(rate: u32) -> String {
+    format!("audio/x-raw,format=F32LE,layout=interleaved,channels=1,rate={rate}")
+}
+
+/// What `RTSPOnvifMediaFactory::set_backchannel_launch` gets: G.711 µ-law at 8 kHz (what every
+/// ONVIF talk-back client sends), decoded to the mixer's format. gst-rtsp-server finds the
+/// depayloader by its name and adds the `a=sendonly` section only for clients that ask.
+pub fn backchannel_launch(rate: u32) -> String {
+    format!(
+        "( capsfilter caps=\"application/x-rtp,media=audio,payload=0,clock-rate=8000,encoding-name=PCMU\" \
+         name=depay_backchannel ! rtppcmudepay ! mulawdec ! audioconvert ! audioresample ! {caps} \
+         ! appsink name={BACKCHANNEL_SINK} sync=false async=false max-buffers=50 drop=true enable-last-sample=false )",
+        caps = raw_caps(rate)
+    )
+}
+
+/// A talk input fed by an appsink; [`Attached::detach`] closes it before the element goes.
+#[derive(Clone)]
+pub struct Attached(Arc<Mutex<Option<Talk>>>);
+
+impl Attached {
+    /// Leaves the floor and stops listening (the session ended).
+    pub fn detach(&self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+}
+
+/// Sends what reaches `sink` (raw F32 mono at the mixer's rate) to a new talk input.
+pub fn attach(output: &Output, sink: &gst_app::AppSink, who: &str) -> Attached {
+    let talk = Attached(Arc::new(Mutex::new(Some(output.talk(who)))));
+    let feed = talk.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                match feed
+                    .0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_ref()
+                {
+                    Some(talk) => push(talk, &sample),
+                    None => return Err(gst::FlowError::Eos),
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    talk
+}
+
+fn push(talk: &Talk, sample: &gst::Sample) {
+    let Some(map) = sample.buffer().and_then(|b| b.map_readable().ok()) else {
+        return;
+    };
+    let samples: Vec<f32> = map
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    talk.push(&samples);
+}
+
+/// A sink element for any raw audio (any rate, format or channels): link a source to it and
+/// what it plays is talk-back, under the same one-talker-at-a-time rule as the backchannel.
+/// The talk input lives as long as the element.
+pub fn talk_sink(output: &Arc<Output>, who: &str) -> anyhow::Result<gst::Element> {
+    let bin = gst::parse::bin_from_description(
+        &format!(
+            "audioconvert ! audioresample ! {} ! appsink name=talk_sink sync=false async=false \
+             max-buffers=50 drop=true enable-last-sample=false",
+            raw_caps(output.sample_rate())
+        ),
+        true,
+    )
+    .context("building a talk-back sink")?;
+    let sink = bin
+        .by_name("talk_sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| anyhow!("talk-back sink without its appsink"))?;
+    // The talk input goes with the element (its callbacks own it).
+    let _ = attach(output, &sink, who);
+    Ok(bin.upcast())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backchannel_bin_parses() {
+        gst::init().expect("gst");
+        let desc = backchannel_launch(48000);
+        gst::parse::launch(desc.trim_start_matches("( ").trim_end_matches(" )"))
+            .expect("backchannel parses");
+    }
+}

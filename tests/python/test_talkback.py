@@ -1,0 +1,114 @@
+"""ONVIF talk-back as NVRs do it: GStreamer's rtspsrc backchannel=onvif sends a tone, and the
+simulated speaker plays it. Two clients at once: the first is heard, the second waits its
+turn, and both keep getting the picture."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import speaker
+from conftest import Daemon
+
+CLIENT = Path(__file__).with_name("talkback_client.py")
+GST_PYTHON = "/usr/bin/python3"
+
+
+def talk(daemon, freq, seconds, delay=1.0, linger=1.0, payload=0, path="/stream"):
+    url = daemon.rtsp_with_creds(f"rtsp://127.0.0.1:{daemon.rtsp_port}{path}")
+    return subprocess.Popen(
+        [GST_PYTHON, str(CLIENT), url, str(freq), str(seconds), str(delay), str(linger), str(payload)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def result(proc):
+    out, _ = proc.communicate(timeout=90)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def camera(tmp_path):
+    d = Daemon(tmp_path).start()
+    yield d
+    d.stop()
+
+
+def wav(daemon) -> Path:
+    return daemon.tmp / "data" / "speaker.wav"
+
+
+def test_the_speaker_plays_what_the_nvr_says(camera):
+    got = result(talk(camera, 440, 3))
+    assert got["errors"] == [], got
+    assert got["backchannel"] is not None, "no a=sendonly stream offered"
+    assert "PCMU" in got["caps"], got["caps"]
+    assert got["pushed"] >= 140, got
+    assert got["video"] > 20, "the picture kept coming while talking"
+    heard = [w for w in speaker.windows(wav(camera)) if speaker.near(w[1], 440)]
+    # 3 s sent; allow for the jitter buffer and a busy machine.
+    assert len(heard) >= 24, (len(heard), speaker.windows(wav(camera))[:40])
+
+
+def test_one_talks_at_a_time_and_both_keep_watching(camera):
+    first = talk(camera, 440, 3, delay=1.0, linger=6.0)
+    second = talk(camera, 880, 8, delay=1.5, linger=1.0, path="/sub")
+    a, b = result(first), result(second)
+    for got in (a, b):
+        assert got["errors"] == [] and got["backchannel"] is not None, got
+        assert got["video"] > 20, got
+    w = speaker.windows(wav(camera))
+    at_440 = [i for i, x in enumerate(w) if speaker.near(x[1], 440)]
+    at_880 = [i for i, x in enumerate(w) if speaker.near(x[1], 880)]
+    assert len(at_440) >= 24, "the first talker was heard"
+    assert at_880, "the second talker got the floor once the first stopped"
+    assert max(at_440) < min(at_880), "never both at once: the second waited"
+
+
+def test_an_unsupported_payload_is_not_played_and_breaks_nothing(camera):
+    got = result(talk(camera, 440, 2, payload=8))
+    assert got["errors"] == [] and got["video"] > 20, got
+    w = speaker.windows(wav(camera)) if wav(camera).stat().st_size > 44 else []
+    assert not [x for x in w if speaker.near(x[1], 440)], "PCMA sent as PT 8 must not be played as PCMU"
+    # The backchannel still works afterwards.
+    got = result(talk(camera, 440, 2))
+    assert [x for x in speaker.windows(wav(camera)) if speaker.near(x[1], 440)]
+
+
+def level_at(path, freq, start, end):
+    """Mean FFT magnitude at `freq` over the windows between start and end seconds."""
+    import numpy as np
+    rate, x = speaker.read(path)
+    out = []
+    n = rate // 10
+    for i in range(int(start * rate), int(end * rate) - n, n):
+        w = x[i:i + n] * np.hanning(n)
+        spectrum = np.abs(np.fft.rfft(w, n=rate))
+        out.append(spectrum[int(freq) - 3:int(freq) + 4].max())
+    return float(np.mean(out)) if out else 0.0
+
+
+def test_talking_ducks_the_music(camera):
+    import httpx
+    from conftest import ADMIN
+    base = f"http://127.0.0.1:{camera.http_port}"
+    auth = httpx.DigestAuth(*ADMIN)
+    r = httpx.post(f"{base}/api/clips?name=hum", content=speaker.tone_wav(660, 2.0), auth=auth, timeout=30)
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    assert httpx.post(f"{base}/api/clips/{token}/play?loop=true", auth=auth).status_code == 200
+    # Music alone for 2 s, then 3 s of talk, then music alone again.
+    got = result(talk(camera, 440, 3, delay=2.0, linger=4.5))
+    assert got["errors"] == [] and got["pushed"] > 100, got
+    httpx.post(f"{base}/api/audio/stop", auth=auth)
+    w = speaker.windows(wav(camera))
+    talk_times = [t for t, f, _ in w if speaker.near(f, 440)]
+    assert talk_times, "the talker was heard over the music"
+    t0, t1 = talk_times[0], talk_times[-1]
+    before = level_at(wav(camera), 660, 0.3, t0 - 0.3)
+    during = level_at(wav(camera), 660, t0 + 0.5, t1 - 0.2)
+    after = level_at(wav(camera), 660, t1 + 2.5, t1 + 3.8)
+    # duck_percent = 20: the music drops to a fifth while someone talks, and comes back once
+    # the talker has been quiet for the floor's 1.5 s.
+    assert during < before * 0.35, (before, during)
+    assert after > before * 0.7, (before, after)
