@@ -164,6 +164,7 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             wsse: onvif::security::Verifier::new(std::time::Duration::from_secs(
                 config.onvif.clock_skew_s,
             )),
+            web: crate::web::Web::new(Arc::clone(capture.hub()), with_audio),
         });
         subscribe(&settings, &capture, &rtsp, &state, encoders);
         print_welcome(listen, rtsp.port(), config.http.port, generated.as_deref());

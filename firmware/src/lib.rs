@@ -15,6 +15,7 @@ pub mod night;
 pub mod ptz;
 pub mod rtsp;
 pub mod settings;
+pub mod web;
 
 /// The realm of RTSP and HTTP Digest authentication (clients show it in password prompts).
 pub const REALM: &str = "babymonitor";

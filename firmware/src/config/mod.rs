@@ -6,6 +6,7 @@
 mod error;
 mod media;
 mod night;
+mod web;
 mod ptz;
 mod users;
 
@@ -18,6 +19,7 @@ pub use media::{
     AudioConfig, AudioSource, EncoderChoice, MediaConfig, StreamConfig, VideoConfig, VideoSource,
 };
 pub use night::{NightConfig, NightMode};
+pub use web::WebConfig;
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use users::{Role, User};
 
@@ -36,6 +38,7 @@ pub struct Config {
     pub onvif: OnvifConfig,
     pub ptz: PtzConfig,
     pub night: NightConfig,
+    pub web: WebConfig,
     pub storage: StorageConfig,
     pub users: Vec<User>,
 }
@@ -194,6 +197,7 @@ impl Config {
         self.media.check(p);
         self.ptz.check(p);
         self.night.check(p);
+        self.web.check(p);
         self.video.check(p);
         self.audio.check(p);
         users::check(&self.users, p);

@@ -1,10 +1,16 @@
 //! The HTTP server (hyper on tokio): snapshots, metrics, and later ONVIF and the web page.
 
 mod auth;
+mod controls;
+mod json;
+mod live;
+mod login;
 mod metrics;
 mod onvif;
+mod page;
 mod snapshot;
 mod tunnel;
+mod whep;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -44,6 +50,7 @@ pub struct AppState {
     pub wsse: ::onvif::security::Verifier,
     /// Where tunnelled RTSP is passed on to.
     pub rtsp_addr: std::net::SocketAddr,
+    pub web: crate::web::Web,
 }
 
 impl AppState {
@@ -63,7 +70,8 @@ pub fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     r
 }
 
-/// Routes one request. Everything but `/healthz` needs a user.
+/// Routes one request. Everything but `/healthz`, the web page's files and its login needs a
+/// user: HTTP Digest (scripts) or the page's session cookie.
 pub async fn route(
     state: Arc<AppState>,
     req: Request<Incoming>,
@@ -79,27 +87,53 @@ pub async fn route(
         }
         return onvif::serve(&state, req, peer).await;
     }
-    let user = match state.auth.check(&req, peer) {
-        Ok(user) => user,
-        Err(response) => return *response,
+    if let Some(file) = page::serve(req.method(), &path) {
+        return file;
+    }
+    let session = login::session_user(&state, &req);
+    let user = match session {
+        Some(user) => user,
+        // The page asks with this header: it shows its own login, not the browser's prompt.
+        None if req.headers().contains_key("x-babymonitor-page") && path != "/api/login" => {
+            return json::error(StatusCode::UNAUTHORIZED, "please log in");
+        }
+        None if path == "/api/login" => auth::AuthedUser {
+            name: String::new(),
+            role: crate::config::Role::User,
+            query: None,
+        },
+        None => match state.auth.check(&req, peer) {
+            Ok(user) => user,
+            Err(response) => return *response,
+        },
     };
     debug!(%peer, user = user.name, method = %req.method(), path, "request");
+    if path == live::PATH {
+        return live::serve(&state, req);
+    }
     let method = req.method().clone();
-    // Drain a bounded body so that keep-alive keeps working and nobody can stream forever.
-    if Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .is_err()
-    {
-        return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+    let headers = req.headers().clone();
+    // A bounded body, drained so that keep-alive keeps working and nobody can stream forever.
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+    };
+    if path == whep::PREFIX || path.starts_with("/api/whep/") {
+        return whep::serve(&state, &method, &path, &headers, body).await;
+    }
+    if let Some(r) = controls::serve(&state, &method, &path, &user, &body) {
+        return r;
     }
     match (method, path.as_str()) {
+        (Method::POST, "/api/login") => login::login(&state, &body, peer),
+        (Method::POST, "/api/logout") => login::logout(&state, &headers),
+        (Method::GET, "/api/session") => session_info(&state, &user),
         (Method::GET | Method::HEAD, "/snapshot.jpg") => {
             snapshot::serve(&state, &path_and_query(&path, &user.query)).await
         }
         (Method::GET, "/metrics") => metrics::serve(&state),
-        (Method::GET, "/") => index(&state),
-        (_, "/snapshot.jpg" | "/metrics" | "/") => {
+        (Method::GET, "/info") => index(&state),
+        (_, "/snapshot.jpg" | "/metrics" | "/info" | "/api/login" | "/api/logout") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
@@ -111,6 +145,19 @@ fn path_and_query(path: &str, query: &Option<String>) -> String {
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),
     }
+}
+
+/// Who is logged in and what the camera has, for the page to show the right controls.
+fn session_info(state: &AppState, user: &auth::AuthedUser) -> Response<Body> {
+    let cam = &state.camera;
+    json::ok(serde_json::json!({
+        "user": user.name,
+        "role": user.role.as_str(),
+        "can_control": ::onvif::service::Access::Actuate.allowed(crate::camera::level(user.role)),
+        "ptz": cam.has_ptz(),
+        "night": cam.has_night(),
+        "name": state.config().device.name,
+    }))
 }
 
 fn index(state: &AppState) -> Response<Body> {
@@ -131,6 +178,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let sweeper = tokio::spawn(whep::sweep(Arc::clone(&state), shutdown.clone()));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -150,7 +198,8 @@ pub async fn serve(
                         .timer(TokioTimer::new())
                         .header_read_timeout(Duration::from_secs(10))
                         .max_buf_size(64 * 1024)
-                        .serve_connection(TokioIo::new(stream), service);
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades();
                     tokio::pin!(conn);
                     tokio::select! {
                         _ = conn.as_mut() => {}
@@ -166,6 +215,7 @@ pub async fn serve(
         }
     }
     info!("HTTP server stopping");
+    let _ = sweeper.await;
     let _ = tokio::time::timeout(Duration::from_secs(4), async {
         while connections.join_next().await.is_some() {}
     })
