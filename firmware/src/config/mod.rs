@@ -6,9 +6,9 @@
 mod error;
 mod media;
 mod night;
-mod web;
 mod ptz;
 mod users;
+mod web;
 
 use std::path::Path;
 
@@ -19,9 +19,9 @@ pub use media::{
     AudioConfig, AudioSource, EncoderChoice, MediaConfig, StreamConfig, VideoConfig, VideoSource,
 };
 pub use night::{NightConfig, NightMode};
-pub use web::WebConfig;
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use users::{Role, User};
+pub use web::WebConfig;
 
 /// The commented default configuration printed by `--print-default-config`.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");

@@ -11,6 +11,8 @@ pub struct WebConfig {
     pub max_viewers: usize,
     /// Seconds a WebRTC viewer may take to connect before its place is given back.
     pub connect_timeout_s: u64,
+    /// Pages watching the fallback live view at once; each costs a JPEG encode per picture.
+    pub fallback_max_viewers: usize,
     /// Frames per second of the fallback live view (JPEG over a WebSocket).
     pub fallback_fps: u32,
     /// Width of the fallback pictures (the height keeps the main stream's shape).
@@ -24,6 +26,7 @@ impl Default for WebConfig {
         Self {
             max_viewers: 4,
             connect_timeout_s: 15,
+            fallback_max_viewers: 4,
             fallback_fps: 10,
             fallback_width: 640,
             session_hours: 24 * 30,
@@ -35,6 +38,7 @@ impl WebConfig {
     pub(super) fn check(&self, p: &mut Problems) {
         p.range("web.max_viewers", self.max_viewers, 0, 64);
         p.range("web.connect_timeout_s", self.connect_timeout_s, 2, 300);
+        p.range("web.fallback_max_viewers", self.fallback_max_viewers, 0, 64);
         p.range("web.fallback_fps", self.fallback_fps, 1, 30);
         p.range("web.fallback_width", self.fallback_width, 64, 1920);
         p.range("web.session_hours", self.session_hours, 1, 24 * 365);

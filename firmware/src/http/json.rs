@@ -23,15 +23,20 @@ pub(super) fn ok(value: serde_json::Value) -> Response<Body> {
 }
 
 pub(super) fn error(status: StatusCode, message: impl std::fmt::Display) -> Response<Body> {
-    reply(
-        status,
-        &serde_json::json!({ "error": message.to_string() }),
-    )
+    reply(status, &serde_json::json!({ "error": message.to_string() }))
 }
 
 /// Parses a JSON body, or says what is wrong with it.
 pub(super) fn body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response<Body>>> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body)
-        .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}"))))
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("bad JSON body: {e}"),
+        ))
+    })
 }

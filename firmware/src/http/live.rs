@@ -34,12 +34,14 @@ pub(super) fn serve(state: &Arc<AppState>, mut req: Request<Incoming>) -> Respon
     };
     let accept = derive_accept_key(key.as_bytes());
     let web = &state.web;
-    let max = state.config().web.max_viewers;
+    let max = state.config().web.fallback_max_viewers;
     if web.fallback_viewers.fetch_add(1, Relaxed) >= max {
         web.fallback_viewers.fetch_sub(1, Relaxed);
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("{max} fallback viewers already watch; try again later\n"),
+            format!(
+                "{max} pages already watch the fallback live view ([web] fallback_max_viewers); try again later\n"
+            ),
         );
     }
     let state = Arc::clone(state);

@@ -33,7 +33,10 @@ fn token(headers: &HeaderMap) -> Option<&str> {
 
 /// The user of the request's session cookie, if it has a live one.
 pub(super) fn session_user<B>(state: &AppState, req: &Request<B>) -> Option<AuthedUser> {
-    let name = state.web.sessions.user(token(req.headers())?, max_idle(state))?;
+    let name = state
+        .web
+        .sessions
+        .user(token(req.headers())?, max_idle(state))?;
     // A user removed from the configuration is logged out with it.
     let role = state.auth.role_of(&name)?;
     Some(AuthedUser {
@@ -45,7 +48,11 @@ pub(super) fn session_user<B>(state: &AppState, req: &Request<B>) -> Option<Auth
 
 /// Compares without leaking where the first difference is.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn with_cookie(mut r: Response<Body>, cookie: &str) -> Response<Body> {

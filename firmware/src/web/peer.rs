@@ -75,7 +75,11 @@ fn wait(promise: &gst::Promise) -> Result<Option<gst::Structure>, PeerError> {
 impl Peer {
     /// Builds the viewer's pipeline, answers `offer` and returns the answer with the camera's
     /// ICE candidates in it (WHEP without trickle). Blocks for up to a few seconds.
-    pub fn answer(offer: Offer, hub: &Arc<Hub>, with_audio: bool) -> Result<(Self, String), PeerError> {
+    pub fn answer(
+        offer: Offer,
+        hub: &Arc<Hub>,
+        with_audio: bool,
+    ) -> Result<(Self, String), PeerError> {
         let audio = with_audio
             && offer.audio.is_some()
             && gst::ElementFactory::find("avdec_aac").is_some()
@@ -115,7 +119,8 @@ impl Peer {
             });
         }
         for pad in webrtc.sink_pads() {
-            if let Some(t) = pad.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver") {
+            if let Some(t) = pad.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
+            {
                 t.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
             }
         }
@@ -155,8 +160,7 @@ impl Peer {
         let promise = gst::Promise::new();
         self.webrtc
             .emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &promise]);
-        let reply = wait(&promise)?
-            .ok_or_else(|| PeerError::Negotiation("no answer".into()))?;
+        let reply = wait(&promise)?.ok_or_else(|| PeerError::Negotiation("no answer".into()))?;
         if let Ok(error) = reply.get::<gst::glib::Error>("error") {
             return Err(PeerError::Negotiation(error.to_string()));
         }
@@ -187,9 +191,7 @@ impl Peer {
         let video_section = text.split("m=").find(|m| m.starts_with("video"));
         if video_section.is_none_or(|m| !m.contains("a=sendonly")) {
             // webrtcbin answers "inactive" when the codec parameters do not match.
-            return Err(PeerError::Negotiation(
-                "no video could be agreed on".into(),
-            ));
+            return Err(PeerError::Negotiation("no video could be agreed on".into()));
         }
         if !text.contains("a=candidate") {
             warn!("WebRTC answer without ICE candidates: the camera has no usable address");
@@ -199,8 +201,7 @@ impl Peer {
 
     pub fn health(&self) -> Health {
         if let Some(bus) = self.pipeline.bus()
-            && let Some(msg) =
-                bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos])
+            && let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos])
         {
             debug!(?msg, "WebRTC viewer pipeline ended");
             return Health::Gone;

@@ -89,7 +89,10 @@ mod tests {
     fn sessions_expire_and_end() {
         let s = Sessions::new();
         let t = s.create("admin");
-        assert_eq!(s.user(&t, Duration::from_secs(60)).as_deref(), Some("admin"));
+        assert_eq!(
+            s.user(&t, Duration::from_secs(60)).as_deref(),
+            Some("admin")
+        );
         assert_eq!(s.user("nope", Duration::from_secs(60)), None);
         s.remove(&t);
         assert_eq!(s.user(&t, Duration::from_secs(60)), None);
