@@ -349,6 +349,7 @@ fn print_welcome(listen: IpAddr, rtsp_port: u16, http_port: u16, password: Optio
             println!("  sub stream:   rtsp://{host}:{rtsp_port}/sub");
         }
     }
+    println!("  web page:     http://{host}:{http_port}/");
     println!("  snapshot:     http://{host}:{http_port}/snapshot.jpg");
     println!("  try:          ffplay rtsp://...  or  vlc rtsp://...   (Ctrl-C stops)");
     println!();
