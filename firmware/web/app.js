@@ -109,6 +109,7 @@ async function startWebRTC() {
     }
   });
   video.hidden = false;
+  $('#sound').hidden = false;
   $('#fallback').hidden = true;
   await video.play().catch(() => {});
 }
@@ -117,6 +118,7 @@ async function startWebRTC() {
 function startFallback() {
   const img = $('#fallback');
   $('#video').hidden = true;
+  $('#sound').hidden = true; // the fallback has no sound
   img.hidden = false;
   const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/live.ws`);
   ws.binaryType = 'blob';
