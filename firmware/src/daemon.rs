@@ -9,7 +9,9 @@ use rand::Rng;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
-use crate::{camera, discovery, hardware, http, identity, look, media, night, ptz, rtsp, settings};
+use crate::{
+    camera, discovery, hardware, history, http, identity, look, media, night, ptz, rtsp, settings,
+};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -76,10 +78,11 @@ fn data_dir(config: &Config, simulate: bool) -> PathBuf {
 pub fn run(cli: Options) -> anyhow::Result<()> {
     let base = load_config(&cli)?;
     let generated = (cli.simulate && base.users.is_empty()).then(random_password);
+    let data_dir = data_dir(&base, cli.simulate);
     let settings = Arc::new(settings::Settings::new(
         config_path(&cli),
         base.clone(),
-        &data_dir(&base, cli.simulate),
+        &data_dir,
         generated.as_deref().map(simulated_admin),
     )?);
     let config = settings.current();
@@ -132,6 +135,8 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         night.clone(),
     ));
 
+    let history = Arc::new(history::History::open(data_dir.join("history.json")));
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -164,7 +169,7 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             wsse: onvif::security::Verifier::new(std::time::Duration::from_secs(
                 config.onvif.clock_skew_s,
             )),
-            web: crate::web::Web::new(Arc::clone(capture.hub()), with_audio),
+            web: crate::web::Web::new(Arc::clone(capture.hub()), with_audio, Arc::clone(&history)),
         });
         subscribe(&settings, &capture, &rtsp, &state, encoders);
         print_welcome(listen, rtsp.port(), config.http.port, generated.as_deref());
@@ -222,6 +227,9 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     });
+    if let Err(e) = history.save() {
+        warn!("cannot store the history: {e:#}");
+    }
     rtsp.stop();
     capture.shutdown();
     if let Some(ptz) = ptz {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod discovery;
 pub mod hardware;
+pub mod history;
 pub mod http;
 pub mod identity;
 pub mod look;

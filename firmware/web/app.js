@@ -241,12 +241,86 @@ async function showAvailableParts() {
   }
 }
 
+// ---- the last 24 hours ----
+const COLORS = { t: '#ffa657', h: '#6ea8fe', s: '#3b4250', grid: '#2b3340', text: '#8b949e' };
+
+function drawChart(canvas, samples, now) {
+  const ratio = window.devicePixelRatio || 1;
+  const cssW = canvas.clientWidth || canvas.width;
+  const cssH = Math.round(cssW * 200 / 520);
+  canvas.width = cssW * ratio;
+  canvas.height = cssH * ratio;
+  const g = canvas.getContext('2d');
+  g.scale(ratio, ratio);
+  const pad = { l: 34, r: 34, t: 8, b: 18 };
+  const w = cssW - pad.l - pad.r;
+  const h = cssH - pad.t - pad.b;
+  const from = now - 86400;
+  const x = (t) => pad.l + ((t - from) / 86400) * w;
+  const temps = samples.map((s) => s.temperature_c).filter((v) => v != null);
+  const tMin = Math.floor(Math.min(...temps, 18) - 1);
+  const tMax = Math.ceil(Math.max(...temps, 24) + 1);
+  const yT = (v) => pad.t + h - ((v - tMin) / (tMax - tMin)) * h;
+  const yH = (v) => pad.t + h - (v / 100) * h;
+  g.font = '11px system-ui, sans-serif';
+  g.fillStyle = COLORS.text;
+  g.strokeStyle = COLORS.grid;
+  for (let i = 0; i <= 4; i++) {
+    const t = from + i * 21600;
+    g.beginPath(); g.moveTo(x(t), pad.t); g.lineTo(x(t), pad.t + h); g.stroke();
+    const label = i === 4 ? 'now' : `-${24 - i * 6} h`;
+    g.fillText(label, Math.min(x(t) - 10, cssW - 28), cssH - 4);
+  }
+  g.fillText(`${tMax}°`, 4, pad.t + 10);
+  g.fillText(`${tMin}°`, 4, pad.t + h);
+  g.fillText('100%', cssW - pad.r + 4, pad.t + 10);
+  g.fillText('0%', cssW - pad.r + 4, pad.t + h);
+  // Sound as faint bars from the bottom (-90 dBFS silence to 0 full scale).
+  g.fillStyle = COLORS.s;
+  for (const s of samples) {
+    if (s.sound_db == null) continue;
+    const level = Math.max(0, Math.min(1, (s.sound_db + 90) / 90));
+    g.fillRect(x(s.t), pad.t + h - level * h * 0.5, Math.max(1, w / 1440), level * h * 0.5);
+  }
+  const line = (key, y, color) => {
+    g.strokeStyle = color;
+    g.lineWidth = 2;
+    g.beginPath();
+    let last = null;
+    for (const s of samples) {
+      if (s[key] == null) { last = null; continue; }
+      // A gap of more than 5 minutes (camera off) is left open.
+      if (last !== null && s.t - last > 300) g.moveTo(x(s.t), y(s[key]));
+      else if (last === null) g.moveTo(x(s.t), y(s[key]));
+      else g.lineTo(x(s.t), y(s[key]));
+      last = s.t;
+    }
+    g.stroke();
+  };
+  line('humidity_pct', yH, COLORS.h);
+  line('temperature_c', yT, COLORS.t);
+}
+
+async function refreshHistory() {
+  const now = Math.floor(Date.now() / 1000);
+  const { samples } = await api(`/api/history?since=${now - 86400}`);
+  $('#history').hidden = samples.length === 0;
+  if (samples.length === 0) return;
+  const last = samples[samples.length - 1];
+  const parts = [];
+  if (last.temperature_c != null) parts.push(`${last.temperature_c.toFixed(1)} °C`);
+  if (last.humidity_pct != null) parts.push(`${Math.round(last.humidity_pct)} % humidity`);
+  $('#history-now').textContent = parts.join(' · ');
+  drawChart($('#chart'), samples, now);
+}
+
 function report(err) {
   console.warn(err);
   $('#ptz-status').textContent = err.message;
 }
 
 let poll = null;
+let historyPoll = null;
 async function start() {
   let session;
   try {
@@ -260,9 +334,11 @@ async function start() {
   $('#camera-name').textContent = session.name || 'babymonitor';
   for (const b of $$('#ptz button, #night button')) b.disabled = !session.can_control;
   startLive();
-  await Promise.all([refreshPtz(), refreshPresets(), refreshNight(), showAvailableParts()]).catch(report);
+  await Promise.all([refreshPtz(), refreshPresets(), refreshNight(), refreshHistory(), showAvailableParts()]).catch(report);
   clearInterval(poll);
   poll = setInterval(() => { refreshPtz().catch(() => {}); refreshNight().catch(() => {}); }, 2000);
+  clearInterval(historyPoll);
+  historyPoll = setInterval(() => refreshHistory().catch(() => {}), 60000);
 }
 
 addEventListener('pagehide', stopLive);

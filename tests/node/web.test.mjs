@@ -57,8 +57,13 @@ if (!inNamespace) {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   let nextPort = 31000 + (process.pid % 1000) * 4;
 
-  async function startDaemon(extra = '') {
+  async function startDaemon(extra = '', history = null) {
     const dir = mkdtempSync(join(tmpdir(), 'bm-web-'));
+    if (history) {
+      // What an earlier run kept: the camera loads it at start.
+      mkdirSync(join(dir, 'data'), { recursive: true });
+      writeFileSync(join(dir, 'data', 'history.json'), JSON.stringify(history));
+    }
     const [rtsp, http] = [nextPort++, nextPort++];
     writeFileSync(join(dir, 'config.toml'), `
 [rtsp]
@@ -133,7 +138,16 @@ role = "user"
   let browser;
   before(async () => {
     mkdirSync(artifacts, { recursive: true });
-    d = await startDaemon();
+    // A day of minutes: temperature 19-23 °C, humidity 40-60 %, a noisy hour in the night.
+    const now = Math.floor(Date.now() / 1000);
+    const history = [];
+    for (let t = now - 86400 + 60; t < now; t += 60) {
+      const slot = t - (t % 60);
+      const phase = (2 * Math.PI * (now - slot)) / 86400;
+      history.push({ t: slot, temperature_c: 21 + 2 * Math.sin(phase), humidity_pct: 50 + 10 * Math.cos(phase),
+        sound_db: now - slot > 30000 && now - slot < 33600 ? -20 : -75 });
+    }
+    d = await startDaemon('', history);
     browser = await launch();
   });
   after(async () => {
@@ -201,6 +215,18 @@ role = "user"
     await page.click('[data-night=auto]');
     await page.waitForFunction(() => document.querySelector('[data-night=auto]').getAttribute('aria-pressed') === 'true');
     assert.equal((await page.evaluate(async () => (await fetch('/api/night')).json())).mode, 'auto');
+
+    // The chart of the last 24 hours, from what the camera kept.
+    await page.locator('#history').waitFor();
+    assert.match(await page.textContent('#history-now'), /^\d+\.\d °C · \d+ % humidity$/);
+    const drawn = await page.evaluate(() => {
+      const c = document.querySelector('#chart');
+      const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const near = (r, g, b) => { let n = 0; for (let i = 0; i < px.length; i += 4) if (Math.abs(px[i] - r) < 30 && Math.abs(px[i + 1] - g) < 30 && Math.abs(px[i + 2] - b) < 30 && px[i + 3] > 200) n++; return n; };
+      return { temperature: near(0xff, 0xa6, 0x57), humidity: near(0x6e, 0xa8, 0xfe), width: c.width };
+    });
+    assert.ok(drawn.temperature > drawn.width, `a temperature line (${drawn.temperature} pixels)`);
+    assert.ok(drawn.humidity > drawn.width, `a humidity line (${drawn.humidity} pixels)`);
 
     await sleep(500);
     await page.screenshot({ path: join(artifacts, 'page.png'), fullPage: true });

@@ -2,6 +2,7 @@
 
 mod auth;
 mod controls;
+mod history;
 mod json;
 mod live;
 mod login;
@@ -128,6 +129,7 @@ pub async fn route(
         (Method::POST, "/api/login") => login::login(&state, &body, peer),
         (Method::POST, "/api/logout") => login::logout(&state, &headers),
         (Method::GET, "/api/session") => session_info(&state, &user),
+        (Method::GET, "/api/history") => history::serve(&state, user.query.as_deref()),
         (Method::GET | Method::HEAD, "/snapshot.jpg") => {
             snapshot::serve(&state, &path_and_query(&path, &user.query)).await
         }
