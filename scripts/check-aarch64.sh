@@ -27,6 +27,22 @@ if [ ! -f "$cache/ready" ]; then
   touch "$cache/ready"
 fi
 
+# gstreamer-webrtc-1.0.pc is only in the -bad -dev package, whose dependencies (OpenCV and
+# more, hundreds of MB) pkg-config does not need: that one package alone, without them.
+webrtc_pc=$sysroot/usr/lib/aarch64-linux-gnu/pkgconfig/gstreamer-webrtc-1.0.pc
+if [ ! -f "$webrtc_pc" ]; then
+  echo "check-aarch64: fetching the arm64 WebRTC development files"
+  mkdir -p "$cache/one"
+  apt_opts=(-o Debug::NoLocking=1 -o Dir::State::status="$cache/state/status" -o Dir::State::Lists="$cache/lists"
+            -o Dir::Cache="$cache" -o APT::Architecture=arm64 -o APT::Architectures::=arm64)
+  (cd "$cache/one" && { apt-get "${apt_opts[@]}" download -qq libgstreamer-plugins-bad1.0-dev:arm64 >/dev/null 2>&1 ||
+    { apt-get "${apt_opts[@]}" update -qq && apt-get "${apt_opts[@]}" download -qq libgstreamer-plugins-bad1.0-dev:arm64 >/dev/null; }; })
+  for deb in "$cache"/one/*.deb; do
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$sysroot" --wildcards '*.pc' 2>/dev/null || true
+  done
+  rm -rf "$cache/one"
+fi
+
 export PKG_CONFIG_ALLOW_CROSS=1
 export PKG_CONFIG_SYSROOT_DIR=$sysroot
 export PKG_CONFIG_LIBDIR=$sysroot/usr/lib/aarch64-linux-gnu/pkgconfig:$sysroot/usr/share/pkgconfig

@@ -99,9 +99,9 @@ role = "user"
     throw new Error('daemon did not start');
   }
 
-  async function launch(extraArgs = []) {
+  async function launch(extraArgs = [], how = 'launch') {
     // Playwright gives every launch a fresh profile of its own.
-    return chromium.launch({
+    return chromium[how]({
       executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync',
@@ -307,6 +307,34 @@ role = "user"
     for (const x of accepted.slice(1)) await fetch(`${d.url}${x.location}`, { method: 'DELETE', headers: auth });
     await fetch(`${d.url}${r.headers.get('location')}`, { method: 'DELETE', headers: auth });
     await context.close();
+  });
+
+  test('a browser that goes away without saying so gives its place back', async (t) => {
+    const d = await startDaemon('[web]\nmax_viewers = 1');
+    t.after(() => d.proc.kill('SIGTERM'));
+    const auth = { Cookie: await cookie(d) };
+    const viewers = async () => {
+      const text = await (await fetch(`${d.url}/metrics`, { headers: auth })).text();
+      return Number(/babymonitor_web_viewers\{kind="webrtc"\} (\d+)/.exec(text)?.[1]);
+    };
+    const server = await launch([], 'launchServer');
+    const gone = await chromium.connect(server.wsEndpoint());
+    const page = await gone.newPage();
+    await logIn(page, d);
+    await page.waitForFunction(() => document.body.dataset.live === 'webrtc', null, { timeout: 20000 });
+    assert.equal(await viewers(), 1);
+    // A browser that is there keeps its place (it sends RTCP reports all along) ...
+    const t0 = await page.evaluate(() => document.querySelector('#video').currentTime);
+    await sleep(13000);
+    assert.equal(await viewers(), 1, 'a watching browser is not taken for gone');
+    assert.ok(await page.evaluate(() => document.querySelector('#video').currentTime) > t0 + 10);
+    // ... and one that is killed outright (no DELETE, no goodbye) loses it.
+    server.process().kill('SIGKILL');
+    const since = Date.now();
+    while ((await viewers()) !== 0 && Date.now() - since < 60000) await sleep(500);
+    assert.equal(await viewers(), 0, 'the place was given back');
+    console.log(`# a vanished WebRTC viewer was noticed after ${Date.now() - since} ms`);
+    await server.close().catch(() => {});
   });
 
   test('where WebRTC cannot connect the page falls back to pictures over a WebSocket by itself', async (t) => {

@@ -17,6 +17,9 @@ use crate::media::{Feed, Hub, Track};
 
 /// How long ICE may take to gather the camera's own addresses (no STUN: host candidates only).
 const GATHERING: Duration = Duration::from_secs(3);
+/// A browser sends RTCP reports every second or so; this long without any and it is gone
+/// (webrtcbin 1.22 has no ICE consent checks, so a vanished browser never "fails").
+const SILENCE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -40,6 +43,16 @@ pub struct Peer {
     hub: Arc<Hub>,
     feed: u64,
     pub created: Instant,
+    /// When the browser last sent RTCP (or connected).
+    heard: Arc<std::sync::Mutex<Instant>>,
+    /// The browser said goodbye (RTCP BYE).
+    bye: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn now_into(heard: &std::sync::Mutex<Instant>) {
+    *heard
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
 }
 
 fn pipeline_description(offer: &Offer, audio: bool) -> String {
@@ -127,22 +140,48 @@ impl Peer {
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| PeerError::Pipeline(e.to_string()))?;
+        let heard = Arc::new(std::sync::Mutex::new(Instant::now()));
+        let bye = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // What went out before DTLS was up is lost: start the picture afresh once connected.
         let hub_on_connect = Arc::downgrade(hub);
+        let heard_on_connect = Arc::clone(&heard);
         webrtc.connect_notify(Some("connection-state"), move |webrtc, _| {
             if webrtc.property::<WebRTCPeerConnectionState>("connection-state")
                 == WebRTCPeerConnectionState::Connected
-                && let Some(hub) = hub_on_connect.upgrade()
             {
-                hub.request_keyframe(Track::Main);
+                now_into(&heard_on_connect);
+                if let Some(hub) = hub_on_connect.upgrade() {
+                    hub.request_keyframe(Track::Main);
+                }
             }
         });
+        // webrtcbin's own rtpbin tells when the browser's RTCP arrives and when it says BYE.
+        match webrtc
+            .downcast_ref::<gst::Bin>()
+            .and_then(|b| b.by_name("rtpbin"))
+        {
+            Some(rtpbin) => {
+                let heard_rtcp = Arc::clone(&heard);
+                rtpbin.connect("on-ssrc-active", false, move |_| {
+                    now_into(&heard_rtcp);
+                    None
+                });
+                let bye_rtcp = Arc::clone(&bye);
+                rtpbin.connect("on-bye-ssrc", false, move |_| {
+                    bye_rtcp.store(true, std::sync::atomic::Ordering::Relaxed);
+                    None
+                });
+            }
+            None => warn!("webrtcbin without its rtpbin: a vanished browser is not noticed"),
+        }
         let mut peer = Self {
             pipeline,
             webrtc,
             hub: Arc::clone(hub),
             feed: 0,
             created: Instant::now(),
+            heard,
+            bye,
         };
         let answer = peer.negotiate(offer)?;
         let feed = Arc::new(Feed::new(Track::Main, video, audio_src, hub.demand()));
@@ -210,7 +249,21 @@ impl Peer {
             .webrtc
             .property::<WebRTCPeerConnectionState>("connection-state")
         {
-            WebRTCPeerConnectionState::Connected => Health::Connected,
+            WebRTCPeerConnectionState::Connected => {
+                let heard = *self
+                    .heard
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if self.bye.load(std::sync::atomic::Ordering::Relaxed) {
+                    debug!("WebRTC viewer said goodbye");
+                    Health::Gone
+                } else if heard.elapsed() > SILENCE {
+                    debug!("WebRTC viewer silent for {:?}", heard.elapsed());
+                    Health::Gone
+                } else {
+                    Health::Connected
+                }
+            }
             WebRTCPeerConnectionState::Failed | WebRTCPeerConnectionState::Closed => Health::Gone,
             _ => Health::Connecting,
         }
