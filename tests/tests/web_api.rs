@@ -84,6 +84,20 @@ async fn scripts_drive_the_controls_with_digest() {
         .await
         .expect("get");
     assert_eq!(status, 200);
+
+    // Nothing measured yet: an empty history, and a bad question gets an answer that says why.
+    let (status, body) = http::get(&format!("{base}/api/history"), Some(VIEWER))
+        .await
+        .expect("get");
+    assert_eq!(status, 200);
+    let history = json_of(&body);
+    assert_eq!(history["samples"], json!([]));
+    assert_eq!(history["resolution_s"], 60);
+    let (status, body) = http::get(&format!("{base}/api/history?since=yesterday"), Some(VIEWER))
+        .await
+        .expect("get");
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("Unix seconds"));
 }
 
 #[tokio::test]

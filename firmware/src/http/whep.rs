@@ -33,6 +33,11 @@ pub(super) async fn serve(
                 text(StatusCode::NOT_FOUND, "no such viewer\n")
             }
         }
+        // WHEP's trickle ICE: the answer already carries every candidate of the camera.
+        (&Method::PATCH, Some(id)) if id.len() > 1 => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "trickle ICE is not supported: send the offer with its candidates\n",
+        ),
         (_, Some("")) => text(StatusCode::METHOD_NOT_ALLOWED, "POST an SDP offer\n"),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }

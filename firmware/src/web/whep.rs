@@ -34,12 +34,14 @@ pub struct Whep {
     viewers: Mutex<Viewers>,
 }
 
-/// Frees a reserved place if the negotiation fails.
-struct Reservation<'a>(&'a Whep);
+/// Frees a reserved place if the negotiation fails (or panics).
+struct Reservation<'a>(Option<&'a Whep>);
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.0.lock().negotiating -= 1;
+        if let Some(whep) = self.0 {
+            whep.lock().negotiating -= 1;
+        }
     }
 }
 
@@ -73,11 +75,16 @@ impl Whep {
             }
             v.negotiating += 1;
         }
-        let reservation = Reservation(self);
+        let mut reservation = Reservation(Some(self));
         let (peer, answer) = Peer::answer(offer, &self.hub, self.with_audio)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
-        self.lock().peers.insert(id.clone(), peer);
-        drop(reservation);
+        {
+            // The place passes from the negotiation to the viewer in one step.
+            let mut v = self.lock();
+            v.peers.insert(id.clone(), peer);
+            v.negotiating -= 1;
+            reservation.0 = None;
+        }
         info!(viewer = id, viewers = self.count(), "WebRTC viewer joined");
         Ok((id, answer))
     }
