@@ -45,7 +45,7 @@ pub(super) fn serve(method: &Method, path: &str) -> Option<Response<Body>> {
     h.insert(
         CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'",
+            "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'",
         ),
     );
     Some(r)
