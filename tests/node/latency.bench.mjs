@@ -6,7 +6,7 @@
 // the frame, capture, encode, the hub, WebRTC or JPEG over a WebSocket, decode and display.
 // Run as root (it makes a network namespace): node tests/node/latency.bench.mjs
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -98,6 +98,12 @@ role = "admin"
   try {
     for (let i = 0; i < 200 && !(await listening()); i++) await new Promise((r) => setTimeout(r, 50));
     const results = {};
+    const cpu = {};
+    // The daemon's user+system time, in clock ticks (100 a second).
+    const ticks = () => {
+      const f = readFileSync(`/proc/${daemon.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(f[11]) + Number(f[12]);
+    };
     for (const mode of ['webrtc', 'fallback']) {
       const page = await browser.newPage();
       await page.goto(`http://${HOST}:${http}/${mode === 'fallback' ? '?live=fallback' : ''}`);
@@ -105,6 +111,7 @@ role = "admin"
       await page.fill('input[name=password]', 'admin pass 1');
       await page.click('#login button[type=submit]');
       await page.waitForFunction((m) => document.body.dataset.live === m, mode, { timeout: 30000 });
+      const [t0, c0] = [Date.now(), ticks()];
       results[mode] = await page.evaluate(async ({ mode, n, W, H, BITS, BLOCK }) => {
         const canvas = new OffscreenCanvas(W, H);
         const ctx = canvas.getContext('2d', { willReadFrequently: true });
@@ -132,13 +139,14 @@ role = "admin"
         });
         return delays;
       }, { mode, n: SAMPLES, W, H, BITS, BLOCK });
+      cpu[mode] = ((ticks() - c0) / 100) / ((Date.now() - t0) / 1000) * 100;
       await page.close();
     }
     for (const [mode, d] of Object.entries(results)) {
       // The first frames after joining include the start-up; the steady state is the figure.
       const s = d.slice(10).sort((a, b) => a - b);
       const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-      console.log(`${mode}: median ${q(0.5)} ms, p90 ${q(0.9)} ms, min ${s[0]} ms, max ${s[s.length - 1]} ms (${s.length} frames)`);
+      console.log(`${mode}: median ${q(0.5)} ms, p90 ${q(0.9)} ms, min ${s[0]} ms, max ${s[s.length - 1]} ms (${s.length} frames); daemon CPU ${cpu[mode].toFixed(1)} % of a core`);
     }
   } finally {
     await browser.close();
