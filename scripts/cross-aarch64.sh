@@ -35,7 +35,7 @@ packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gstreamer1.0-x
 )
-stamp="${packages[*]}"
+stamp="${packages[*]} libgstreamer-plugins-bad1.0-dev"
 if [ ! -f "$cache/ready" ] || [ "$(cat "$cache/ready")" != "$stamp" ]; then
   echo "cross-aarch64: fetching Debian's arm64 GStreamer into $sysroot"
   rm -rf "$cache"
@@ -46,6 +46,10 @@ if [ ! -f "$cache/ready" ] || [ "$(cat "$cache/ready")" != "$stamp" ]; then
             -o APT::Architecture=arm64 -o APT::Architectures::=arm64)
   apt-get "${apt_opts[@]}" update -qq
   apt-get "${apt_opts[@]}" --no-install-recommends --download-only -y -qq install "${packages[@]}" >/dev/null
+  # The web page's WebRTC links gstreamer-webrtc-1.0, whose .pc and .so link are only in the
+  # -bad -dev package; its own dependencies (OpenCV and more, hundreds of MB) are not needed:
+  # that one package alone (the library itself came with the -bad plugins).
+  (cd "$cache/debs" && apt-get "${apt_opts[@]}" download -qq libgstreamer-plugins-bad1.0-dev:arm64 >/dev/null)
   for deb in "$cache"/debs/*.deb; do
     dpkg-deb -x "$deb" "$sysroot"
   done

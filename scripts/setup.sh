@@ -10,6 +10,8 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-x
   ffmpeg iproute2 python3 python3-venv libxml2-utils
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  # WebRTC for the web page: gstreamer-webrtc-1.0.pc (only in the -bad -dev package) and libnice.
+  libgstreamer-plugins-bad1.0-dev gstreamer1.0-nice
 )
 # The test command also cross-builds for the Pi and checks the SD-card image's scripts.
 if [ "${BABYMONITOR_TEST_CLIENTS:-0}" = 1 ]; then
@@ -64,8 +66,15 @@ if [ ! -x "$repo/.venv/bin/python" ] || ! cmp -s "$req" "$stamp"; then
   cp "$req" "$stamp"
 fi
 
-# The npm ONVIF client.
-if [ ! -d "$repo/tests/node/node_modules/onvif" ] || [ "$repo/tests/node/package-lock.json" -nt "$repo/tests/node/node_modules" ]; then
+# The web page's tests drive Debian's Chromium (Playwright cannot download browsers here).
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
+  echo "setup: installing chromium for the web page tests"
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends chromium
+fi
+
+# The npm clients: ONVIF (agsh/onvif) and playwright-core for the web page.
+if [ ! -d "$repo/tests/node/node_modules/onvif" ] || [ ! -d "$repo/tests/node/node_modules/playwright-core" ] || [ "$repo/tests/node/package-lock.json" -nt "$repo/tests/node/node_modules" ]; then
   echo "setup: installing the npm test clients"
   (cd "$repo/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -10,8 +10,8 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
 use crate::{
-    audio, camera, climate, detect, discovery, events, hardware, http, identity, look, media,
-    night, ptz, rtsp, settings, watchdog,
+    audio, camera, climate, detect, discovery, events, hardware, history, http, identity, look,
+    media, night, ptz, rtsp, settings, watchdog,
 };
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
@@ -79,10 +79,11 @@ fn data_dir(config: &Config, simulate: bool) -> PathBuf {
 pub fn run(cli: Options) -> anyhow::Result<()> {
     let base = load_config(&cli)?;
     let generated = (cli.simulate && base.users.is_empty()).then(random_password);
+    let data_dir = data_dir(&base, cli.simulate);
     let settings = Arc::new(settings::Settings::new(
         config_path(&cli),
         base.clone(),
-        &data_dir(&base, cli.simulate),
+        &data_dir,
         generated.as_deref().map(simulated_admin),
     )?);
     let config = settings.current();
@@ -105,7 +106,7 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
     if config.audio.enabled && !with_audio {
         warn!("no AAC encoder is installed: the streams carry no sound");
     }
-    let audio = start_audio(&config, cli.simulate, &data_dir(&base, cli.simulate));
+    let audio = start_audio(&config, cli.simulate, &data_dir);
     let rtsp = Arc::new(rtsp::RtspServer::start(
         &config,
         listen,
@@ -164,6 +165,8 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         night.clone(),
     ));
 
+    let history = Arc::new(history::History::open(data_dir.join("history.json")));
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -201,6 +204,7 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             detectors: Arc::clone(&detectors),
             climate: climate.clone(),
             sim_room,
+            web: crate::web::Web::new(Arc::clone(capture.hub()), with_audio, Arc::clone(&history)),
         });
         subscribe(&settings, &capture, &rtsp, &state, encoders, with_audio);
         let reaper = {
@@ -211,6 +215,27 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
                 loop {
                     tick.tick().await;
                     subscriptions.expire();
+                }
+            })
+        };
+        // The web page's 24-hour chart: what the sensor and the microphone say, every few
+        // seconds (the history averages them per minute).
+        let recorder = {
+            let (history, climate, detectors) = (
+                Arc::clone(&history),
+                climate.clone(),
+                Arc::clone(&detectors),
+            );
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+                loop {
+                    tick.tick().await;
+                    let reading = climate.as_ref().and_then(|c| c.current().reading);
+                    history.record(
+                        reading.map(|r| r.temperature_c),
+                        reading.map(|r| r.humidity_pct),
+                        detectors.levels().sound_db,
+                    );
                 }
             })
         };
@@ -268,6 +293,7 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
         let _ = server.await;
         reaper.abort();
+        recorder.abort();
         if let Some(watchdog) = watchdog {
             let _ = watchdog.await;
         }
@@ -280,6 +306,9 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     });
+    if let Err(e) = history.save() {
+        warn!("cannot store the history: {e:#}");
+    }
     rtsp.stop();
     if let Some(c) = &climate {
         c.shutdown();
@@ -489,6 +518,7 @@ fn print_welcome(listen: IpAddr, rtsp_port: u16, http_port: u16, password: Optio
             println!("  sub stream:   rtsp://{host}:{rtsp_port}/sub");
         }
     }
+    println!("  web page:     http://{host}:{http_port}/");
     println!("  snapshot:     http://{host}:{http_port}/snapshot.jpg");
     println!("  try:          ffplay rtsp://...  or  vlc rtsp://...   (Ctrl-C stops)");
     println!();

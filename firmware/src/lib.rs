@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod events;
 pub mod first_boot;
 pub mod hardware;
+pub mod history;
 pub mod http;
 pub mod identity;
 pub mod look;
@@ -22,6 +23,7 @@ pub mod rtsp;
 pub mod settings;
 pub mod syslog;
 pub mod watchdog;
+pub mod web;
 
 /// The realm of RTSP and HTTP Digest authentication (clients show it in password prompts).
 pub const REALM: &str = "babymonitor";

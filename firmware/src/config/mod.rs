@@ -14,6 +14,7 @@ mod sensor;
 mod speaker;
 mod users;
 mod watchdog;
+mod web;
 
 use std::path::Path;
 
@@ -31,6 +32,7 @@ pub use sensor::{ComfortConfig, SensorConfig};
 pub use speaker::SpeakerConfig;
 pub use users::{Role, User};
 pub use watchdog::WatchdogConfig;
+pub use web::WebConfig;
 
 /// The commented default configuration printed by `--print-default-config`.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
@@ -53,6 +55,7 @@ pub struct Config {
     pub motion: MotionConfig,
     pub events: EventsConfig,
     pub speaker: SpeakerConfig,
+    pub web: WebConfig,
     pub storage: StorageConfig,
     pub watchdog: WatchdogConfig,
     pub users: Vec<User>,
@@ -218,6 +221,7 @@ impl Config {
         self.motion.check(p);
         self.events.check(p);
         self.speaker.check(p);
+        self.web.check(p);
         self.video.check(p);
         self.audio.check(p);
         self.watchdog.check(p);

@@ -32,6 +32,12 @@ pub(super) fn serve(state: &AppState) -> Response<Body> {
     if let Some(audio) = &state.audio {
         audio.render_metrics(&mut out);
     }
+    out.push_str(&format!(
+        "# HELP babymonitor_web_viewers Web pages watching live, over WebRTC or the JPEG fallback.\n# TYPE babymonitor_web_viewers gauge\n\
+         babymonitor_web_viewers{{kind=\"webrtc\"}} {}\nbabymonitor_web_viewers{{kind=\"fallback\"}} {}\n",
+        state.web.whep.count(),
+        state.web.fallback_viewers.load(std::sync::atomic::Ordering::Relaxed)
+    ));
     if let Some(b) = state.hub.brightness(std::time::Duration::from_secs(5)) {
         out.push_str(&format!("# HELP babymonitor_scene_brightness Mean brightness of the picture (0-1).\n# TYPE babymonitor_scene_brightness gauge\nbabymonitor_scene_brightness {b:.3}\n"));
     }

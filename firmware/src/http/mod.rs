@@ -2,12 +2,19 @@
 
 mod audio;
 mod auth;
+mod controls;
 mod events;
+mod history;
+mod json;
+mod live;
+mod login;
 mod metrics;
 mod onvif;
+mod page;
 mod snapshot;
 mod status;
 mod tunnel;
+mod whep;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -60,6 +67,7 @@ pub struct AppState {
     pub climate: Option<Arc<crate::climate::ClimateTask>>,
     /// The simulated room (`--simulate` only): tests set its temperature and humidity.
     pub sim_room: Option<Arc<crate::hardware::climate::SimRoom>>,
+    pub web: crate::web::Web,
 }
 
 impl AppState {
@@ -79,7 +87,8 @@ pub fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     r
 }
 
-/// Routes one request. Everything but `/healthz` needs a user.
+/// Routes one request. Everything but `/healthz`, the web page's files and its login needs a
+/// user: HTTP Digest (scripts) or the page's session cookie.
 pub async fn route(
     state: Arc<AppState>,
     req: Request<Incoming>,
@@ -95,46 +104,51 @@ pub async fn route(
         }
         return onvif::serve(&state, req, peer).await;
     }
-    let user = match state.auth.check(&req, peer) {
-        Ok(user) => user,
-        Err(response) => {
-            // Read what the client sent, so that it can send its credentials on the same
-            // connection (a Digest client retries at once); a body too big or too slow
-            // closes the connection instead.
-            let mut response = *response;
-            let declared = req
-                .headers()
-                .get(hyper::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-            let drained = declared.is_none_or(|n| n <= MAX_BODY as u64)
-                && matches!(
-                    tokio::time::timeout(
-                        Duration::from_secs(2),
-                        Limited::new(req.into_body(), MAX_BODY).collect(),
-                    )
-                    .await,
-                    Ok(Ok(_))
-                );
-            if !drained {
-                response.headers_mut().insert(
-                    hyper::header::CONNECTION,
-                    hyper::header::HeaderValue::from_static("close"),
-                );
-            }
-            return response;
+    if let Some(file) = page::serve(req.method(), &path) {
+        return file;
+    }
+    let session = login::session_user(&state, &req);
+    let user = match session {
+        Some(user) => user,
+        // The page asks with this header: it shows its own login, not the browser's prompt.
+        None if req.headers().contains_key("x-babymonitor-page") && path != "/api/login" => {
+            return json::error(StatusCode::UNAUTHORIZED, "please log in");
         }
+        None if path == "/api/login" => auth::AuthedUser {
+            name: String::new(),
+            role: crate::config::Role::User,
+            query: None,
+        },
+        None => match state.auth.check(&req, peer) {
+            Ok(user) => user,
+            Err(response) => return refuse(*response, req).await,
+        },
     };
     debug!(%peer, user = user.name, method = %req.method(), path, "request");
     if path.starts_with("/api/audio") || path.starts_with("/api/clips") {
         return audio::serve(&state, req, &user).await;
     }
+    if path == live::PATH {
+        return live::serve(&state, req);
+    }
     let method = req.method().clone();
-    // Drain a bounded body so that keep-alive keeps working and nobody can stream forever.
+    let headers = req.headers().clone();
+    // A bounded body, drained so that keep-alive keeps working and nobody can stream forever.
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
     };
+    if path == whep::PREFIX || path.starts_with("/api/whep/") {
+        return whep::serve(&state, &method, &path, &headers, body).await;
+    }
+    if let Some(r) = controls::serve(&state, &method, &path, &user, &body) {
+        return r;
+    }
     match (method, path.as_str()) {
+        (Method::POST, "/api/login") => login::login(&state, &body, peer),
+        (Method::POST, "/api/logout") => login::logout(&state, &headers),
+        (Method::GET, "/api/session") => session_info(&state, &user),
+        (Method::GET, "/api/history") => history::serve(&state, user.query.as_deref()),
         (Method::GET, "/api/status") => status::status(&state),
         (Method::GET, "/api/events") => status::events(&state),
         (Method::PUT | Method::POST, "/api/simulate/climate") => {
@@ -151,10 +165,12 @@ pub async fn route(
             snapshot::serve(&state, &path_and_query(&path, &user.query)).await
         }
         (Method::GET, "/metrics") => metrics::serve(&state),
-        (Method::GET, "/") => index(&state),
-        (_, "/snapshot.jpg" | "/metrics" | "/" | "/api/status" | "/api/events") => {
-            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
-        }
+        (Method::GET, "/info") => index(&state),
+        (
+            _,
+            "/snapshot.jpg" | "/metrics" | "/info" | "/api/login" | "/api/logout" | "/api/status"
+            | "/api/events",
+        ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
@@ -164,6 +180,19 @@ fn path_and_query(path: &str, query: &Option<String>) -> String {
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),
     }
+}
+
+/// Who is logged in and what the camera has, for the page to show the right controls.
+fn session_info(state: &AppState, user: &auth::AuthedUser) -> Response<Body> {
+    let cam = &state.camera;
+    json::ok(serde_json::json!({
+        "user": user.name,
+        "role": user.role.as_str(),
+        "can_control": ::onvif::service::Access::Actuate.allowed(crate::camera::level(user.role)),
+        "ptz": cam.has_ptz(),
+        "night": cam.has_night(),
+        "name": state.config().device.name,
+    }))
 }
 
 fn index(state: &AppState) -> Response<Body> {
@@ -177,6 +206,32 @@ fn index(state: &AppState) -> Response<Body> {
     )
 }
 
+/// Answers a request that failed to log in. The body is read first (when small), so that a
+/// Digest client can send its credentials on the same connection; a body too big or too slow
+/// closes the connection instead.
+async fn refuse(mut response: Response<Body>, req: Request<Incoming>) -> Response<Body> {
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let drained = declared.is_none_or(|n| n <= MAX_BODY as u64)
+        && matches!(
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                Limited::new(req.into_body(), MAX_BODY).collect(),
+            )
+            .await,
+            Ok(Ok(_))
+        );
+    if !drained {
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
 /// Serves until `shutdown` turns true, then gives open connections a moment to finish.
 pub async fn serve(
     listener: TcpListener,
@@ -184,6 +239,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let sweeper = tokio::spawn(whep::sweep(Arc::clone(&state), shutdown.clone()));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -203,7 +259,8 @@ pub async fn serve(
                         .timer(TokioTimer::new())
                         .header_read_timeout(Duration::from_secs(10))
                         .max_buf_size(64 * 1024)
-                        .serve_connection(TokioIo::new(stream), service);
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades();
                     tokio::pin!(conn);
                     tokio::select! {
                         _ = conn.as_mut() => {}
@@ -219,6 +276,7 @@ pub async fn serve(
         }
     }
     info!("HTTP server stopping");
+    let _ = sweeper.await;
     let _ = tokio::time::timeout(Duration::from_secs(4), async {
         while connections.join_next().await.is_some() {}
     })

@@ -6,6 +6,7 @@
 
 mod capture;
 mod describe;
+pub(crate) use describe::H264_CAPS;
 pub(crate) use describe::rtsp_media as rtsp_media_description;
 mod encoders;
 mod feed;

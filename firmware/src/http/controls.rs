@@ -1,0 +1,163 @@
+//! `/api/ptz/*` and `/api/night`: the page's controls as JSON. They call the camera's ONVIF
+//! backends (PTZ, DeviceIO) so the page and ONVIF clients share one implementation, and the
+//! same access rules (moving the camera needs an operator or admin).
+
+use std::time::Duration;
+
+use hyper::{Method, Response, StatusCode};
+use onvif::deviceio::RelayBackend;
+use onvif::ptz::PtzBackend;
+use onvif::service::Access;
+use onvif::soap::Fault;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::AuthedUser;
+use super::{AppState, Body, json};
+use crate::camera::level;
+use crate::config::NightMode;
+
+/// The longest a continuous move may run unattended (a lost "stop" ends there).
+const MAX_MOVE: Duration = Duration::from_secs(10);
+
+fn fault(f: &Fault) -> Response<Body> {
+    let status = match f.subcodes.first().copied() {
+        Some("ActionNotSupported") => StatusCode::NOT_IMPLEMENTED,
+        Some("InvalidArgVal" | "InvalidArgs") => StatusCode::BAD_REQUEST,
+        _ if f.code == onvif::soap::FaultCode::Sender => StatusCode::BAD_REQUEST,
+        _ => StatusCode::CONFLICT,
+    };
+    json::error(status, &f.reason)
+}
+
+fn done(r: Result<(), Fault>) -> Response<Body> {
+    match r {
+        Ok(()) => json::ok(json!({})),
+        Err(f) => fault(&f),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Move {
+    #[serde(default)]
+    pan: f32,
+    #[serde(default)]
+    tilt: f32,
+    #[serde(default)]
+    zoom: f32,
+    /// Stops by itself after this long (default 1 s, at most 10 s).
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPreset {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NightChange {
+    mode: NightMode,
+}
+
+fn ptz_status(state: &AppState) -> serde_json::Value {
+    let cam = state.camera.as_ref();
+    let s = PtzBackend::status(cam);
+    json!({
+        "available": cam.has_ptz(),
+        "pan": s.pan,
+        "tilt": s.tilt,
+        "zoom": s.zoom,
+        "moving": s.moving,
+    })
+}
+
+fn presets(state: &AppState) -> serde_json::Value {
+    let list: Vec<_> = PtzBackend::presets(state.camera.as_ref())
+        .into_iter()
+        .map(|p| json!({ "token": p.token, "name": p.name }))
+        .collect();
+    json!({ "presets": list })
+}
+
+fn night(state: &AppState) -> serde_json::Value {
+    match state.camera.night_state() {
+        Some((mode, is_night)) => json!({ "available": true, "mode": mode, "night": is_night }),
+        None => json!({ "available": false }),
+    }
+}
+
+/// Serves `/api/ptz...` and `/api/night`; `None` if the path is not one of them.
+pub(super) fn serve(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    user: &AuthedUser,
+    body: &[u8],
+) -> Option<Response<Body>> {
+    let cam = state.camera.as_ref();
+    let writes = *method != Method::GET;
+    if (path.starts_with("/api/ptz") || path == "/api/night")
+        && writes
+        && !Access::Actuate.allowed(level(user.role))
+    {
+        return Some(json::error(
+            StatusCode::FORBIDDEN,
+            format!("{} may watch but not move the camera", user.name),
+        ));
+    }
+    let preset_action = path
+        .strip_prefix("/api/ptz/presets/")
+        .map(|rest| rest.split_once('/').unwrap_or((rest, "")));
+    Some(match (method, path, preset_action) {
+        (&Method::GET, "/api/ptz", _) => json::ok(ptz_status(state)),
+        (&Method::POST, "/api/ptz/move", _) => {
+            let m: Move = match json::body(body) {
+                Ok(m) => m,
+                Err(r) => return Some(*r),
+            };
+            let timeout = Duration::from_millis(m.timeout_ms.unwrap_or(1000)).min(MAX_MOVE);
+            done(cam.continuous_move(m.pan, m.tilt, m.zoom, Some(timeout)))
+        }
+        (&Method::POST, "/api/ptz/stop", _) => {
+            PtzBackend::stop(cam);
+            json::ok(json!({}))
+        }
+        (&Method::POST, "/api/ptz/home", _) => done(cam.goto_home(None)),
+        (&Method::GET, "/api/ptz/presets", _) => json::ok(presets(state)),
+        (&Method::POST, "/api/ptz/presets", _) => {
+            let p: NewPreset = match json::body(body) {
+                Ok(p) => p,
+                Err(r) => return Some(*r),
+            };
+            match cam.set_preset(None, p.name.filter(|n| !n.trim().is_empty())) {
+                Ok(token) => json::reply(StatusCode::CREATED, &json!({ "token": token })),
+                Err(f) => fault(&f),
+            }
+        }
+        (&Method::POST, _, Some((token, "goto"))) => done(cam.goto_preset(token, None)),
+        (&Method::DELETE, _, Some((token, ""))) => done(cam.remove_preset(token)),
+        (&Method::GET, "/api/night", _) => json::ok(night(state)),
+        (&Method::POST, "/api/night", _) => {
+            let n: NightChange = match json::body(body) {
+                Ok(n) => n,
+                Err(r) => return Some(*r),
+            };
+            let command = match n.mode {
+                NightMode::Day => "Off",
+                NightMode::Night => "On",
+                NightMode::Auto => "Auto",
+            };
+            match cam.ir_lamp(command) {
+                Ok(()) => json::ok(night(state)),
+                Err(f) => fault(&f),
+            }
+        }
+        _ if path.starts_with("/api/ptz") || path == "/api/night" => {
+            json::error(StatusCode::NOT_FOUND, "no such control")
+        }
+        _ => return None,
+    })
+}

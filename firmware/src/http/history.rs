@@ -1,0 +1,29 @@
+//! `GET /api/history[?since=<unix seconds>]`: the climate chart's samples, oldest first.
+
+use hyper::{Response, StatusCode};
+use serde_json::json;
+
+use super::{AppState, Body, json};
+use crate::history::{RESOLUTION_S, WINDOW_S};
+
+pub(super) fn serve(state: &AppState, query: Option<&str>) -> Response<Body> {
+    let since = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("since="));
+    let since = match since.map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(s)) => s,
+        Some(Err(_)) => {
+            return json::error(
+                StatusCode::BAD_REQUEST,
+                "since must be a time in Unix seconds",
+            );
+        }
+    };
+    json::ok(json!({
+        "resolution_s": RESOLUTION_S,
+        "window_s": WINDOW_S,
+        "samples": state.web.history.samples(since),
+    }))
+}

@@ -1,0 +1,122 @@
+//! `GET /api/live.ws`: the fallback live view for when WebRTC cannot connect (a network that
+//! blocks UDP, a browser without H.264): JPEG pictures over a WebSocket, which every browser
+//! shows without plug-ins. No sound; a few hundred ms of delay.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tracing::{debug, info};
+
+use super::{AppState, Body, text};
+use crate::media::clock_now;
+
+pub(super) const PATH: &str = "/api/live.ws";
+
+pub(super) fn serve(state: &Arc<AppState>, mut req: Request<Incoming>) -> Response<Body> {
+    let upgrade = req
+        .headers()
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).filter(|_| upgrade) else {
+        return text(StatusCode::BAD_REQUEST, "this is a WebSocket\n");
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let web = &state.web;
+    let max = state.config().web.fallback_max_viewers;
+    if web.fallback_viewers.fetch_add(1, Relaxed) >= max {
+        web.fallback_viewers.fetch_sub(1, Relaxed);
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{max} pages already watch the fallback live view ([web] fallback_max_viewers); try again later\n"
+            ),
+        );
+    }
+    let state = Arc::clone(state);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let ws =
+                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            info!("fallback live view started");
+            stream(&state, ws).await;
+            info!("fallback live view ended");
+        }
+        state.web.fallback_viewers.fetch_sub(1, Relaxed);
+    });
+    let mut r = text(StatusCode::SWITCHING_PROTOCOLS, "");
+    let h = r.headers_mut();
+    h.remove(hyper::header::CONTENT_TYPE);
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    r
+}
+
+async fn stream<S>(state: &Arc<AppState>, ws: WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let config = state.config();
+    let main = &config.video.main;
+    let width = config.web.fallback_width.min(main.width) & !1;
+    let height =
+        ((u64::from(width) * u64::from(main.height) / u64::from(main.width)) as u32 & !1).max(16);
+    let interval = Duration::from_millis(1000 / u64::from(config.web.fallback_fps.max(1)));
+    let timeout = Duration::from_secs(config.media.start_timeout_s);
+    let _demand = state.hub.demand();
+    let (mut tx, mut rx) = ws.split();
+    // Reading is only for noticing that the page closed.
+    let closed = tokio::spawn(async move {
+        while let Some(Ok(m)) = rx.next().await {
+            if m.is_close() {
+                break;
+            }
+        }
+    });
+    while !closed.is_finished() {
+        let started = Instant::now();
+        let hub = Arc::clone(&state.hub);
+        let jpeg = tokio::task::spawn_blocking(move || {
+            let frame = hub.frame_since(clock_now(), timeout)?;
+            let caps = gst::Caps::builder("image/jpeg")
+                .field("width", width as i32)
+                .field("height", height as i32)
+                .build();
+            let jpeg =
+                gst_video::convert_sample(&frame, &caps, Some(gst::ClockTime::from_seconds(2)))
+                    .ok()?;
+            let map = jpeg.buffer()?.map_readable().ok()?;
+            Some(Bytes::copy_from_slice(&map))
+        })
+        .await;
+        match jpeg {
+            Ok(Some(bytes)) => {
+                if tx.send(Message::Binary(bytes)).await.is_err() {
+                    break;
+                }
+            }
+            Ok(None) => debug!("fallback live view: no picture"),
+            Err(_) => break,
+        }
+        if let Some(rest) = interval.checked_sub(started.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+    }
+    let _ = tx.close().await;
+    closed.abort();
+}

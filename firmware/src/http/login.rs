@@ -1,0 +1,105 @@
+//! The web page's login: the same accounts as RTSP and ONVIF, a session cookie, throttled
+//! failures (the same counter as HTTP Digest).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper::header::{COOKIE, HeaderValue, RETRY_AFTER, SET_COOKIE};
+use hyper::{HeaderMap, Request, Response, StatusCode};
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use super::auth::AuthedUser;
+use super::{AppState, Body, json};
+use crate::web::session::{COOKIE as SESSION, token_in};
+
+#[derive(Deserialize)]
+struct Credentials {
+    user: String,
+    password: String,
+}
+
+fn max_idle(state: &AppState) -> Duration {
+    Duration::from_secs(state.config().web.session_hours * 3600)
+}
+
+fn token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(token_in)
+}
+
+/// The user of the request's session cookie, if it has a live one.
+pub(super) fn session_user<B>(state: &AppState, req: &Request<B>) -> Option<AuthedUser> {
+    let name = state
+        .web
+        .sessions
+        .user(token(req.headers())?, max_idle(state))?;
+    // A user removed from the configuration is logged out with it.
+    let role = state.auth.role_of(&name)?;
+    Some(AuthedUser {
+        name,
+        role,
+        query: req.uri().query().map(str::to_string),
+    })
+}
+
+/// Compares without leaking where the first difference is.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn with_cookie(mut r: Response<Body>, cookie: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        r.headers_mut().insert(SET_COOKIE, v);
+    }
+    r
+}
+
+/// `POST /api/login` with `{"user": ..., "password": ...}`.
+pub(super) fn login(state: &AppState, body: &[u8], peer: SocketAddr) -> Response<Body> {
+    if let Some(wait) = state.auth.throttled(peer.ip()) {
+        let mut r = json::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed logins; try again later",
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let creds: Credentials = match json::body(body) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let known = state.auth.password_of(&creds.user);
+    if !known.is_some_and(|p| same(&p, &creds.password)) {
+        warn!(peer = %peer.ip(), user = creds.user, "web login refused");
+        state.auth.record_failure(peer.ip());
+        return json::error(StatusCode::UNAUTHORIZED, "wrong user name or password");
+    }
+    info!(peer = %peer.ip(), user = creds.user, "web login");
+    let token = state.web.sessions.create(&creds.user);
+    let max_age = state.config().web.session_hours * 3600;
+    with_cookie(
+        json::ok(serde_json::json!({ "user": creds.user })),
+        &format!("{SESSION}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}"),
+    )
+}
+
+/// `POST /api/logout`: ends the session and clears the cookie.
+pub(super) fn logout(state: &AppState, headers: &HeaderMap) -> Response<Body> {
+    if let Some(t) = token(headers) {
+        state.web.sessions.remove(t);
+    }
+    with_cookie(
+        json::ok(serde_json::json!({})),
+        &format!("{SESSION}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    )
+}

@@ -1,0 +1,104 @@
+//! `POST /api/whep` (WHEP, RFC 9725 without trickle): the browser's SDP offer in, the answer
+//! out with `201 Created` and the viewer's `Location`; `DELETE` on that location ends it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
+use hyper::{HeaderMap, Method, Response, StatusCode};
+use tokio::sync::watch;
+use tracing::warn;
+
+use super::{AppState, Body, text};
+use crate::web::WhepError;
+use crate::web::offer::OfferError;
+
+pub(super) const PREFIX: &str = "/api/whep";
+
+pub(super) async fn serve(
+    state: &Arc<AppState>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    match (method, path.strip_prefix(PREFIX)) {
+        (&Method::POST, Some("")) => offer(state, headers, body).await,
+        (&Method::DELETE, Some(id)) if id.len() > 1 => {
+            if state.web.whep.stop(&id[1..]) {
+                text(StatusCode::OK, "viewer ended\n")
+            } else {
+                text(StatusCode::NOT_FOUND, "no such viewer\n")
+            }
+        }
+        // WHEP's trickle ICE: the answer already carries every candidate of the camera.
+        (&Method::PATCH, Some(id)) if id.len() > 1 => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "trickle ICE is not supported: send the offer with its candidates\n",
+        ),
+        (_, Some("")) => text(StatusCode::METHOD_NOT_ALLOWED, "POST an SDP offer\n"),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+async fn offer(state: &Arc<AppState>, headers: &HeaderMap, body: Bytes) -> Response<Body> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/sdp") {
+        return text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a WHEP offer is sent as Content-Type: application/sdp\n",
+        );
+    }
+    let max = state.config().web.max_viewers;
+    let st = Arc::clone(state);
+    let result = tokio::task::spawn_blocking(move || st.web.whep.start(&body, max)).await;
+    let result = match result {
+        Ok(r) => r,
+        Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "WHEP task failed\n"),
+    };
+    match result {
+        Ok((id, answer)) => {
+            let mut r = Response::new(super::full(answer));
+            *r.status_mut() = StatusCode::CREATED;
+            let h = r.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
+            if let Ok(v) = HeaderValue::from_str(&format!("{PREFIX}/{id}")) {
+                h.insert(LOCATION, v);
+            }
+            r
+        }
+        Err(e) => {
+            let status = match &e {
+                WhepError::Offer(OfferError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+                WhepError::Offer(_) => StatusCode::BAD_REQUEST,
+                WhepError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
+                WhepError::Peer(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            warn!("WHEP offer refused: {e}");
+            let mut r = text(status, format!("{e}\n"));
+            if matches!(e, WhepError::Full(_)) {
+                r.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("10"));
+            }
+            r
+        }
+    }
+}
+
+/// Ends viewers that went away without a DELETE, until the server stops; then ends them all.
+pub(super) async fn sweep(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => break,
+        }
+        let timeout = Duration::from_secs(state.config().web.connect_timeout_s);
+        let st = Arc::clone(&state);
+        let _ = tokio::task::spawn_blocking(move || st.web.whep.sweep(timeout)).await;
+    }
+    let _ = tokio::task::spawn_blocking(move || state.web.whep.stop_all()).await;
+}

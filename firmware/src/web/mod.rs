@@ -1,0 +1,36 @@
+//! The parent's web page: login sessions and live view over WebRTC (WHEP).
+
+pub mod offer;
+pub mod peer;
+pub mod session;
+mod whep;
+
+pub use session::Sessions;
+pub use whep::{Whep, WhepError};
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use crate::history::History;
+use crate::media::Hub;
+
+/// Everything the web page's routes share.
+pub struct Web {
+    pub sessions: Sessions,
+    pub whep: Whep,
+    /// Pages watching the fallback live view (JPEG over a WebSocket) now.
+    pub fallback_viewers: AtomicUsize,
+    /// The climate chart's samples; the sensor task records into the same one.
+    pub history: Arc<History>,
+}
+
+impl Web {
+    pub fn new(hub: Arc<Hub>, with_audio: bool, history: Arc<History>) -> Self {
+        Self {
+            sessions: Sessions::new(),
+            whep: Whep::new(hub, with_audio),
+            fallback_viewers: AtomicUsize::new(0),
+            history,
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Reads a browser's WHEP offer: is it SDP, does it want video we can send, and in which of its
+//! payload types (webrtcbin only answers a codec whose parameters match the offer exactly).
+
+/// The largest offer taken; a browser's offer with candidates is 3-8 KiB.
+pub const MAX_OFFER: usize = 32 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoChoice {
+    pub payload: u8,
+    /// As offered, e.g. `42e01f`; the payloader's caps must say the same.
+    pub profile_level_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub video: VideoChoice,
+    /// The offered Opus payload type, if the browser wants sound.
+    pub audio: Option<u8>,
+    pub sdp: gst_sdp::SDPMessage,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OfferError {
+    #[error("the offer is larger than {MAX_OFFER} bytes")]
+    TooLarge,
+    #[error("the offer is not SDP: {0}")]
+    NotSdp(&'static str),
+    #[error("the offer asks for no video")]
+    NoVideo,
+    #[error("the offer has no H.264 with packetization-mode=1 that this camera can send")]
+    NoH264,
+}
+
+/// H.264 profiles by preference: the encoder makes Main, and a browser that offers Main gets it
+/// as such; Constrained Baseline decoders in browsers decode Main too, so they come next.
+fn rank(profile_level_id: &str) -> Option<u8> {
+    let p = profile_level_id.get(0..4)?.to_ascii_lowercase();
+    match (&p[0..2], &p[2..4]) {
+        ("4d", _) => Some(0),
+        ("64", _) => Some(1),
+        ("42", "e0") => Some(2),
+        ("42", _) => Some(3),
+        _ => None,
+    }
+}
+
+fn fmtp_params(value: &str) -> Vec<(String, String)> {
+    value
+        .split(';')
+        .filter_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            Some((k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+pub fn parse(body: &[u8]) -> Result<Offer, OfferError> {
+    if body.len() > MAX_OFFER {
+        return Err(OfferError::TooLarge);
+    }
+    let text = std::str::from_utf8(body).map_err(|_| OfferError::NotSdp("not UTF-8 text"))?;
+    if !text.trim_start().starts_with("v=0") {
+        return Err(OfferError::NotSdp("it does not start with v=0"));
+    }
+    let sdp = gst_sdp::SDPMessage::parse_buffer(text.as_bytes())
+        .map_err(|_| OfferError::NotSdp("it does not parse"))?;
+    if sdp.medias_len() == 0 {
+        return Err(OfferError::NotSdp("it has no media sections"));
+    }
+    let mut saw_video = false;
+    let mut video: Option<(u8, VideoChoice)> = None;
+    let mut audio = None;
+    for media in sdp.medias() {
+        let kind = media.media().unwrap_or_default();
+        let mut rtpmaps = Vec::new();
+        let mut fmtps = Vec::new();
+        for a in media.attributes() {
+            let Some(value) = a.value() else { continue };
+            let Some((pt, rest)) = value.split_once(' ') else {
+                continue;
+            };
+            let Ok(pt) = pt.parse::<u8>() else { continue };
+            match a.key() {
+                "rtpmap" => rtpmaps.push((pt, rest.to_ascii_uppercase())),
+                "fmtp" => fmtps.push((pt, fmtp_params(rest))),
+                _ => {}
+            }
+        }
+        match kind {
+            "video" => {
+                saw_video = true;
+                for (pt, map) in &rtpmaps {
+                    if !map.starts_with("H264/90000") {
+                        continue;
+                    }
+                    let params = fmtps
+                        .iter()
+                        .find(|(p, _)| p == pt)
+                        .map(|(_, v)| v.as_slice())
+                        .unwrap_or_default();
+                    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+                    if get("packetization-mode").map(String::as_str) != Some("1") {
+                        continue;
+                    }
+                    let Some(plid) = get("profile-level-id").filter(|p| p.len() == 6) else {
+                        continue;
+                    };
+                    let Some(r) = rank(plid) else { continue };
+                    if video.as_ref().is_none_or(|(best, _)| r < *best) {
+                        video = Some((
+                            r,
+                            VideoChoice {
+                                payload: *pt,
+                                profile_level_id: plid.to_ascii_lowercase(),
+                            },
+                        ));
+                    }
+                }
+            }
+            "audio" if audio.is_none() => {
+                audio = rtpmaps
+                    .iter()
+                    .find(|(_, m)| m.starts_with("OPUS/48000"))
+                    .map(|(pt, _)| *pt);
+            }
+            _ => {}
+        }
+    }
+    if !saw_video {
+        return Err(OfferError::NoVideo);
+    }
+    let (_, video) = video.ok_or(OfferError::NoH264)?;
+    Ok(Offer { video, audio, sdp })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trimmed from a Chromium 120 WHEP offer (recvonly video and audio).
+    pub(crate) const CHROMIUM: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE 0 1\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 102 106 112\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n\
+a=rtpmap:96 VP8/90000\r\n\
+a=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n\
+a=rtpmap:106 H264/90000\r\na=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+a=rtpmap:112 H264/90000\r\na=fmtp:112 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=recvonly\r\n\
+a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n";
+
+    #[test]
+    fn picks_main_profile_and_opus() {
+        gst::init().expect("gstreamer");
+        let o = parse(CHROMIUM.as_bytes()).expect("offer");
+        assert_eq!(o.video.payload, 112);
+        assert_eq!(o.video.profile_level_id, "4d001f");
+        assert_eq!(o.audio, Some(111));
+    }
+
+    #[test]
+    fn constrained_baseline_when_main_is_not_offered() {
+        gst::init().expect("gstreamer");
+        let offer = CHROMIUM.replace("profile-level-id=4d001f", "profile-level-id=f4001f");
+        let o = parse(offer.as_bytes()).expect("offer");
+        assert_eq!(o.video.profile_level_id, "42e01f");
+        assert_eq!(o.video.payload, 106);
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        gst::init().expect("gstreamer");
+        assert!(matches!(parse(b"hello"), Err(OfferError::NotSdp(_))));
+        assert!(matches!(parse(&[0xff, 0xfe]), Err(OfferError::NotSdp(_))));
+        let audio_only = CHROMIUM
+            .split("m=audio")
+            .nth(1)
+            .map(|a| format!("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio{a}"))
+            .expect("audio section");
+        assert_eq!(parse(audio_only.as_bytes()), Err(OfferError::NoVideo));
+        let vp8_only = CHROMIUM.replace("H264/90000", "VP9/90000");
+        assert_eq!(parse(vp8_only.as_bytes()), Err(OfferError::NoH264));
+        let big = format!("{CHROMIUM}{}", "a=x-padding\r\n".repeat(4000));
+        assert_eq!(parse(big.as_bytes()), Err(OfferError::TooLarge));
+    }
+}

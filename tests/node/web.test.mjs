@@ -1,0 +1,365 @@
+// The parent's web page in headless Chromium (Playwright) against the real daemon.
+//
+// WebRTC needs an address that is not loopback (libnice gathers no candidates on lo), so the
+// tests run inside a network namespace of their own with a veth pair: nothing leaves the
+// machine. Outside it, this file only creates the namespace and runs itself again inside.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const thisFile = fileURLToPath(import.meta.url);
+const root = join(dirname(thisFile), '..', '..');
+const binary = process.env.BABYMONITOR_BIN ?? join(root, 'target', 'debug', 'babymonitor');
+const artifacts = join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'web-test');
+const admin = { user: 'admin', password: 'admin pass 1' };
+const viewer = { user: 'viewer', password: 'viewer-pass-2' };
+const HOST = '10.79.0.1';
+const inNamespace = process.env.BM_WEB_NETNS;
+
+if (!inNamespace) {
+  const isRoot = process.getuid?.() === 0;
+  test('the web page tests, in a network namespace of their own', { skip: !isRoot && 'needs root to make a network namespace' }, () => {
+    const ns = `bmweb${process.pid}`;
+    const ip = (...args) => execFileSync('ip', args, { stdio: 'pipe' });
+    try {
+      ip('netns', 'add', ns);
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+      // Both ends of a veth pair inside the namespace: an interface that is up and not loopback.
+      ip('-n', ns, 'link', 'add', 'bmweb0', 'type', 'veth', 'peer', 'name', 'bmweb1');
+      ip('-n', ns, 'addr', 'add', `${HOST}/24`, 'dev', 'bmweb0');
+      ip('-n', ns, 'link', 'set', 'bmweb0', 'up');
+      ip('-n', ns, 'link', 'set', 'bmweb1', 'up');
+      // Without the parent's test context the child runs its tests instead of skipping them.
+      const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--test', '--test-reporter=tap', thisFile], {
+        stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, BM_WEB_NETNS: ns }, timeout: 300000,
+      });
+      const out = r.stdout?.toString() ?? '';
+      process.stderr.write(out);
+      assert.equal(r.status, 0, 'a web page test failed inside the namespace (see above)');
+      assert.match(out, /^# pass [1-9]/m, 'the tests ran inside the namespace');
+      assert.match(out, /^# fail 0$/m);
+    } finally {
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
+  });
+} else {
+  const { chromium } = await import('playwright-core');
+  const onvif = (await import('onvif')).default;
+
+  const listening = (port) => new Promise((resolve) => {
+    const c = connect(port, HOST, () => { c.destroy(); resolve(true); }).on('error', () => resolve(false));
+  });
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  let nextPort = 31000 + (process.pid % 1000) * 4;
+
+  async function startDaemon(extra = '', history = null) {
+    const dir = mkdtempSync(join(tmpdir(), 'bm-web-'));
+    if (history) {
+      // What an earlier run kept: the camera loads it at start.
+      mkdirSync(join(dir, 'data'), { recursive: true });
+      writeFileSync(join(dir, 'data', 'history.json'), JSON.stringify(history));
+    }
+    const [rtsp, http] = [nextPort++, nextPort++];
+    writeFileSync(join(dir, 'config.toml'), `
+[rtsp]
+port = ${rtsp}
+[http]
+port = ${http}
+[storage]
+data_dir = "${join(dir, 'data')}"
+[onvif]
+discovery = false
+[video.main]
+width = 640
+height = 360
+[video.sub]
+width = 320
+height = 180
+${extra}
+[[users]]
+name = "${admin.user}"
+password = "${admin.password}"
+role = "admin"
+[[users]]
+name = "${viewer.user}"
+password = "${viewer.password}"
+role = "user"
+`);
+    const proc = spawn(binary, ['--simulate', '--listen', HOST, '--config', join(dir, 'config.toml')], { stdio: 'ignore' });
+    for (let i = 0; i < 200; i++) {
+      if (await listening(http)) return { proc, rtsp, http, url: `http://${HOST}:${http}` };
+      await sleep(50);
+    }
+    proc.kill();
+    throw new Error('daemon did not start');
+  }
+
+  async function launch(extraArgs = [], how = 'launch') {
+    // Playwright gives every launch a fresh profile of its own.
+    return chromium[how]({
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync',
+        '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+        '--autoplay-policy=no-user-gesture-required', ...extraArgs],
+    });
+  }
+
+  async function logIn(page, d, who = admin) {
+    await page.goto(`${d.url}/`);
+    await page.locator('#login').waitFor();
+    await page.fill('input[name=user]', who.user);
+    await page.fill('input[name=password]', who.password);
+    await page.click('#login button[type=submit]');
+    await page.locator('#app').waitFor();
+  }
+
+  /** A session cookie for Node's own requests. */
+  async function cookie(d) {
+    const r = await fetch(`${d.url}/api/login`, { method: 'POST', body: JSON.stringify(admin) });
+    assert.equal(r.status, 200);
+    return r.headers.get('set-cookie').split(';')[0];
+  }
+
+  const onvifCam = (d) => new Promise((resolve, reject) => {
+    const cam = new onvif.Cam({ hostname: HOST, port: d.http, username: admin.user, password: admin.password, timeout: 10000 },
+      (err) => (err ? reject(err) : resolve(cam)));
+  });
+  const ptzStatus = (cam) => new Promise((resolve, reject) => {
+    cam.getStatus({}, (err, s) => (err ? reject(err) : resolve(s)));
+  });
+
+  let d;
+  let browser;
+  before(async () => {
+    mkdirSync(artifacts, { recursive: true });
+    // A day of minutes: temperature 19-23 °C, humidity 40-60 %, a noisy hour in the night.
+    const now = Math.floor(Date.now() / 1000);
+    const history = [];
+    for (let t = now - 86400 + 60; t < now; t += 60) {
+      const slot = t - (t % 60);
+      const phase = (2 * Math.PI * (now - slot)) / 86400;
+      history.push({ t: slot, temperature_c: 21 + 2 * Math.sin(phase), humidity_pct: 50 + 10 * Math.cos(phase),
+        sound_db: now - slot > 30000 && now - slot < 33600 ? -20 : -75 });
+    }
+    d = await startDaemon('', history);
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    d?.proc.kill('SIGTERM');
+  });
+
+  test('log in, watch live over WebRTC with sound, move the camera, switch night mode, log out', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
+    const page = await context.newPage();
+    page.on('console', (m) => { if (process.env.BM_WEB_DEBUG) console.log('page:', m.text()); });
+    await page.goto(`${d.url}/`);
+    await page.fill('input[name=user]', admin.user);
+    await page.fill('input[name=password]', 'wrong');
+    await page.click('#login button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#login-error').textContent.length > 0);
+    assert.match(await page.textContent('#login-error'), /wrong user name or password/);
+    assert.equal(await page.isHidden('#app'), true);
+
+    await logIn(page, d);
+    const [session] = (await context.cookies()).filter((c) => c.name === 'bm_session');
+    assert.ok(session, 'a session cookie');
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Strict');
+
+    await page.waitForFunction(() => document.body.dataset.live === 'webrtc', null, { timeout: 20000 });
+    await page.waitForFunction(() => document.querySelector('#video').videoWidth > 0, null, { timeout: 15000 });
+    const t1 = await page.evaluate(() => document.querySelector('#video').currentTime);
+    await sleep(1500);
+    const video = await page.evaluate(() => {
+      const v = document.querySelector('#video');
+      return { t: v.currentTime, w: v.videoWidth, h: v.videoHeight, audio: v.srcObject.getAudioTracks().length };
+    });
+    assert.ok(video.t > t1 + 0.5, `the video plays (currentTime ${t1} then ${video.t})`);
+    assert.deepEqual([video.w, video.h], [640, 360]);
+    assert.equal(video.audio, 1, 'a sound track');
+    // Sound really arrives: the browser counts decoded audio samples.
+    const audio = await page.evaluate(async () => {
+      const pc = window.bmLive.pc;
+      const stats = await pc.getStats();
+      let samples = 0;
+      stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'audio') samples = s.totalSamplesReceived ?? 0; });
+      return samples;
+    });
+    assert.ok(audio > 0, `audio samples received (${audio})`);
+
+    // Pan right by holding the pad's button; ONVIF GetStatus sees the camera move.
+    const cam = await onvifCam(d);
+    const before = (await ptzStatus(cam)).position.x;
+    const right = page.locator('[aria-label=right]');
+    await right.hover();
+    await page.mouse.down();
+    await sleep(1200);
+    await page.mouse.up();
+    await sleep(300);
+    const afterMove = await ptzStatus(cam);
+    assert.ok(afterMove.position.x > before + 0.05, `pan moved right (${before} -> ${afterMove.position.x})`);
+    assert.equal(afterMove.moveStatus.panTilt, 'IDLE', 'releasing the button stops the camera');
+
+    // Night mode: the button, the API and the page agree.
+    await page.click('[data-night=night]');
+    await page.waitForFunction(() => document.querySelector('[data-night=night]').getAttribute('aria-pressed') === 'true');
+    const night = await page.evaluate(async () => (await fetch('/api/night')).json());
+    assert.deepEqual([night.mode, night.night], ['night', true]);
+    await page.click('[data-night=auto]');
+    await page.waitForFunction(() => document.querySelector('[data-night=auto]').getAttribute('aria-pressed') === 'true');
+    assert.equal((await page.evaluate(async () => (await fetch('/api/night')).json())).mode, 'auto');
+
+    // The chart of the last 24 hours, from what the camera kept.
+    await page.locator('#history').waitFor();
+    assert.match(await page.textContent('#history-now'), /^\d+\.\d °C · \d+ % humidity$/);
+    const drawn = await page.evaluate(() => {
+      const c = document.querySelector('#chart');
+      const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const near = (r, g, b) => { let n = 0; for (let i = 0; i < px.length; i += 4) if (Math.abs(px[i] - r) < 30 && Math.abs(px[i + 1] - g) < 30 && Math.abs(px[i + 2] - b) < 30 && px[i + 3] > 200) n++; return n; };
+      return { temperature: near(0xff, 0xa6, 0x57), humidity: near(0x6e, 0xa8, 0xfe), width: c.width };
+    });
+    assert.ok(drawn.temperature > drawn.width, `a temperature line (${drawn.temperature} pixels)`);
+    assert.ok(drawn.humidity > drawn.width, `a humidity line (${drawn.humidity} pixels)`);
+
+    await sleep(500);
+    await page.screenshot({ path: join(artifacts, 'page.png'), fullPage: true });
+
+    await page.click('#logout');
+    await page.locator('#login').waitFor();
+    const status = await page.evaluate(async () => (await fetch('/api/session', { headers: { 'X-Babymonitor-Page': '1' } })).status);
+    assert.equal(status, 401, 'logged out');
+    await context.close();
+  });
+
+  test('a viewer account watches but cannot move the camera', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await logIn(page, d, viewer);
+    assert.equal(await page.isDisabled('[aria-label=right]'), true);
+    const r = await page.evaluate(async () => (await fetch('/api/ptz/move', { method: 'POST', body: '{"pan":1}' })).status);
+    assert.equal(r, 403);
+    await context.close();
+  });
+
+  test('WHEP refuses bad offers and viewers beyond the limit, with a reason', async (t) => {
+    // A camera of its own: the viewers of the other tests do not take its places.
+    const d = await startDaemon('[web]\nmax_viewers = 3\nconnect_timeout_s = 30');
+    t.after(() => d.proc.kill('SIGTERM'));
+    const auth = { Cookie: await cookie(d) };
+    const post = (body, type = 'application/sdp') => fetch(`${d.url}/api/whep`, { method: 'POST', body, headers: { ...auth, 'Content-Type': type } });
+    let r = await post('hello, camera');
+    assert.equal(r.status, 400);
+    assert.match(await r.text(), /not SDP/);
+    r = await post('v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n');
+    assert.equal(r.status, 400);
+    assert.match(await r.text(), /no video/);
+    r = await post(`v=0\r\n${'a=x\r\n'.repeat(10000)}`);
+    assert.equal(r.status, 413);
+    r = await post('v=0', 'text/plain');
+    assert.equal(r.status, 415);
+    r = await fetch(`${d.url}/api/whep`, { method: 'POST', body: 'v=0', headers: { 'Content-Type': 'application/sdp' } });
+    assert.equal(r.status, 401, 'no login, no picture');
+
+    // Twenty real browser offers at once: three places, the rest refused with a reason.
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${d.url}/healthz`);
+    const offers = await page.evaluate(async (n) => {
+      const out = [];
+      for (let i = 0; i < n; i++) {
+        const pc = new RTCPeerConnection();
+        pc.addTransceiver('video', { direction: 'recvonly' });
+        pc.addTransceiver('audio', { direction: 'recvonly' });
+        out.push((await pc.createOffer()).sdp);
+        pc.close();
+      }
+      return out;
+    }, 20);
+    const replies = await Promise.all(offers.map(async (sdp) => {
+      const res = await post(sdp);
+      return { status: res.status, body: await res.text(), location: res.headers.get('location') };
+    }));
+    const accepted = replies.filter((x) => x.status === 201);
+    const refused = replies.filter((x) => x.status === 503);
+    assert.equal(accepted.length, 3, JSON.stringify(replies.map((x) => x.status)));
+    assert.equal(refused.length, 17);
+    assert.match(refused[0].body, /max_viewers/);
+    assert.match(accepted[0].body, /^v=0/);
+    assert.match(accepted[0].body, /a=sendonly/);
+    assert.match(accepted[0].body, /H264/);
+    assert.match(accepted[0].body, /a=candidate/);
+    assert.match(accepted[0].location, /^\/api\/whep\/[0-9a-f]+$/);
+
+    // Leaving frees a place.
+    r = await fetch(`${d.url}${accepted[0].location}`, { method: 'DELETE', headers: auth });
+    assert.equal(r.status, 200);
+    r = await fetch(`${d.url}${accepted[0].location}`, { method: 'DELETE', headers: auth });
+    assert.equal(r.status, 404);
+    r = await post(offers[0]);
+    assert.equal(r.status, 201);
+    for (const x of accepted.slice(1)) await fetch(`${d.url}${x.location}`, { method: 'DELETE', headers: auth });
+    await fetch(`${d.url}${r.headers.get('location')}`, { method: 'DELETE', headers: auth });
+    await context.close();
+  });
+
+  test('a browser that goes away without saying so gives its place back', async (t) => {
+    const d = await startDaemon('[web]\nmax_viewers = 1');
+    t.after(() => d.proc.kill('SIGTERM'));
+    const auth = { Cookie: await cookie(d) };
+    const viewers = async () => {
+      const text = await (await fetch(`${d.url}/metrics`, { headers: auth })).text();
+      return Number(/babymonitor_web_viewers\{kind="webrtc"\} (\d+)/.exec(text)?.[1]);
+    };
+    const server = await launch([], 'launchServer');
+    const gone = await chromium.connect(server.wsEndpoint());
+    const page = await gone.newPage();
+    await logIn(page, d);
+    await page.waitForFunction(() => document.body.dataset.live === 'webrtc', null, { timeout: 20000 });
+    assert.equal(await viewers(), 1);
+    // A browser that is there keeps its place (it sends RTCP reports all along) ...
+    const t0 = await page.evaluate(() => document.querySelector('#video').currentTime);
+    await sleep(13000);
+    assert.equal(await viewers(), 1, 'a watching browser is not taken for gone');
+    assert.ok(await page.evaluate(() => document.querySelector('#video').currentTime) > t0 + 10);
+    // ... and one that is killed outright (no DELETE, no goodbye) loses it.
+    server.process().kill('SIGKILL');
+    const since = Date.now();
+    while ((await viewers()) !== 0 && Date.now() - since < 60000) await sleep(500);
+    assert.equal(await viewers(), 0, 'the place was given back');
+    console.log(`# a vanished WebRTC viewer was noticed after ${Date.now() - since} ms`);
+    await server.close().catch(() => {});
+  });
+
+  test('where WebRTC cannot connect the page falls back to pictures over a WebSocket by itself', async (t) => {
+    // A camera that takes no WebRTC viewer (max_viewers = 0) refuses the offer, as a full one does.
+    const d = await startDaemon('[web]\nmax_viewers = 0');
+    t.after(() => d.proc.kill('SIGTERM'));
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    try {
+      const page = await context.newPage();
+      page.on('console', (m) => { if (process.env.BM_WEB_DEBUG) console.log('page:', m.text()); });
+      await logIn(page, d);
+      await page.waitForFunction(() => document.body.dataset.live === 'fallback', null, { timeout: 30000 });
+      await page.waitForFunction(() => document.querySelector('#fallback').naturalWidth > 0, null, { timeout: 15000 });
+      const first = await page.evaluate(() => document.querySelector('#fallback').src);
+      await sleep(1000);
+      const img = await page.evaluate(() => {
+        const i = document.querySelector('#fallback');
+        return { src: i.src, w: i.naturalWidth, h: i.naturalHeight };
+      });
+      assert.notEqual(img.src, first, 'the picture keeps changing');
+      assert.deepEqual([img.w, img.h], [640, 360]);
+      await page.screenshot({ path: join(artifacts, 'fallback.png') });
+    } finally {
+      await context.close();
+    }
+  });
+}
