@@ -231,11 +231,14 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
                 loop {
                     tick.tick().await;
                     let reading = climate.as_ref().and_then(|c| c.current().reading);
-                    history.record(
-                        reading.map(|r| r.temperature_c),
-                        reading.map(|r| r.humidity_pct),
-                        detectors.levels().sound_db,
-                    );
+                    let sound = detectors.levels().sound_db;
+                    if reading.is_some() || sound.is_some() {
+                        history.record(
+                            reading.map(|r| r.temperature_c),
+                            reading.map(|r| r.humidity_pct),
+                            sound,
+                        );
+                    }
                 }
             })
         };

@@ -97,6 +97,9 @@ impl History {
     }
 
     fn record_at(&self, t: u64, values: [Option<f32>; 3]) {
+        if values.iter().all(Option::is_none) {
+            return;
+        }
         let slot = t - t % RESOLUTION_S;
         let mut inner = self.lock();
         if inner.samples.back().is_some_and(|s| s.t > slot) {
