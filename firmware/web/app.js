@@ -408,7 +408,7 @@ const ALERTS = [
   { topic: 'Device/HardwareFailure/SensorFailure', item: 'State', text: 'The temperature sensor fails' },
 ];
 const activeAlerts = new Set();
-const events = { source: null };
+const events = { source: null, climate: null };
 
 function showAlerts() {
   $('#alerts-now').replaceChildren(...ALERTS.filter((a) => activeAlerts.has(a.text)).map((a) => {
@@ -437,7 +437,9 @@ function notify(text) {
 function onEvent(n) {
   const topic = n.topic || '';
   if (topic.endsWith('EnvironmentalConditions/Temperature') || topic.endsWith('EnvironmentalConditions/RelativeHumidity')) {
-    refreshClimate().catch(() => {});
+    // Temperature and humidity come together: one request for both.
+    clearTimeout(events.climate);
+    events.climate = setTimeout(() => refreshClimate().catch(() => {}), 300);
     return;
   }
   const alert = ALERTS.find((a) => topic.endsWith(a.topic));

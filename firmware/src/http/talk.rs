@@ -62,8 +62,7 @@ async fn offer(
     }
     let who = format!("web page ({})", user.name);
     let st = Arc::clone(state);
-    let result =
-        tokio::task::spawn_blocking(move || st.web.talk.start(&body, &output, &who)).await;
+    let result = tokio::task::spawn_blocking(move || st.web.talk.start(&body, &output, &who)).await;
     let Ok(result) = result else {
         return text(StatusCode::INTERNAL_SERVER_ERROR, "talk task failed\n");
     };

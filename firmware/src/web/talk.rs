@@ -101,7 +101,11 @@ struct TalkPeer {
 }
 
 impl TalkPeer {
-    fn answer(offer: TalkOffer, output: &Arc<Output>, who: &str) -> Result<(Self, String), TalkError> {
+    fn answer(
+        offer: TalkOffer,
+        output: &Arc<Output>,
+        who: &str,
+    ) -> Result<(Self, String), TalkError> {
         let pipeline = gst::Pipeline::new();
         let webrtc = gst::ElementFactory::make("webrtcbin")
             .property_from_str("bundle-policy", "max-bundle")
@@ -395,7 +399,10 @@ a=rtpmap:63 red/48000/2\r\na=rtpmap:0 PCMU/8000\r\n";
             Err(TalkError::NoOpus)
         ));
         let pcmu_only = CHROMIUM.replace("opus/48000/2", "PCMA/8000");
-        assert!(matches!(parse(pcmu_only.as_bytes()), Err(TalkError::NoOpus)));
+        assert!(matches!(
+            parse(pcmu_only.as_bytes()),
+            Err(TalkError::NoOpus)
+        ));
         let big = format!("{CHROMIUM}{}", "a=x-padding\r\n".repeat(4000));
         assert!(matches!(parse(big.as_bytes()), Err(TalkError::TooLarge)));
     }
