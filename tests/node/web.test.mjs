@@ -245,6 +245,9 @@ role = "user"
     const page = await context.newPage();
     await logIn(page, d, viewer);
     assert.equal(await page.isDisabled('[aria-label=right]'), true);
+    await page.locator('[data-clip=lullaby-brahms]').waitFor();
+    assert.equal(await page.isDisabled('#talk-button'), true, 'a watcher cannot talk');
+    assert.equal(await page.isDisabled('[data-clip=lullaby-brahms]'), true, 'nor play a lullaby');
     const r = await page.evaluate(async () => (await fetch('/api/ptz/move', { method: 'POST', body: '{"pan":1}' })).status);
     assert.equal(r, 403);
     await context.close();
@@ -328,6 +331,7 @@ role = "user"
         if (talking === null) await sleep(200);
       }
       assert.equal(talking, 'web page (admin)', 'the camera says who talks');
+      await page.screenshot({ path: join(artifacts, 'talk.png') });
       await sleep(3000);
       await page.mouse.up();
       const released = speakerSamples(d).x.length;
@@ -381,6 +385,16 @@ role = "user"
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const page = await context.newPage();
     page.on('console', (m) => { if (process.env.BM_WEB_DEBUG) console.log('page:', m.text()); });
+    // Notifications as a browser shows them when allowed and the page is in the background.
+    await page.addInitScript(() => {
+      window.bmNotified = [];
+      window.Notification = class {
+        static permission = 'granted';
+        static requestPermission() { return Promise.resolve('granted'); }
+        constructor(title, options) { window.bmNotified.push(`${title}: ${options.body}`); }
+      };
+      Object.defineProperty(document, 'hidden', { get: () => true });
+    });
     const auth = { Cookie: await cookie(d) };
     try {
       await logIn(page, d);
@@ -414,6 +428,7 @@ role = "user"
       await page.waitForFunction(() => document.querySelector('#alerts-now').textContent.includes('Too hot'), null, { timeout: 20000 });
       await page.waitForFunction(() => document.querySelector('#alerts li')?.textContent.includes('Too hot'), null, { timeout: 5000 });
       await page.waitForFunction(() => document.querySelector('#climate-now').textContent.startsWith('25.0 °C'), null, { timeout: 15000 });
+      assert.deepEqual(await page.evaluate(() => window.bmNotified), ['babymonitor: Too hot'], 'and a notification');
       await sleep(300);
       await page.screenshot({ path: join(artifacts, 'controls.png'), fullPage: true });
 
@@ -428,6 +443,11 @@ role = "user"
       // Back to a comfortable room: the alert goes away.
       await fetch(`${d.url}/api/simulate/climate`, { method: 'PUT', headers: auth, body: JSON.stringify({ temperature_c: 20, humidity_pct: 50 }) });
       await page.waitForFunction(() => !document.querySelector('#alerts-now').textContent.includes('Too hot'), null, { timeout: 20000 });
+      // An unplugged sensor is an alert too.
+      await fetch(`${d.url}/api/simulate/climate`, { method: 'PUT', headers: auth, body: JSON.stringify({ failing: true }) });
+      await page.waitForFunction(() => document.querySelector('#alerts-now').textContent.includes('sensor fails'), null, { timeout: 30000 });
+      await fetch(`${d.url}/api/simulate/climate`, { method: 'PUT', headers: auth, body: JSON.stringify({ failing: false }) });
+      await page.waitForFunction(() => !document.querySelector('#alerts-now').textContent.includes('sensor fails'), null, { timeout: 30000 });
     } finally {
       await fetch(`${d.url}/api/audio/volume?master=100&music=100`, { method: 'POST', headers: auth });
       await fetch(`${d.url}/api/simulate/climate`, { method: 'PUT', headers: auth, body: JSON.stringify({ drift: true }) });
