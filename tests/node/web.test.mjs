@@ -344,7 +344,8 @@ role = "user"
       // Released: the connection stays open for the next press, but nothing more is heard.
       await sleep(600); // what was already on its way
       const quiet = speakerSamples(d).x.length;
-      await sleep(3000);
+      // Longer than the camera waits for a silent browser's reports (10 s): the idle connection is kept.
+      await sleep(12000);
       const after = loudness(d, quiet);
       assert.equal(after.loud, 0, `silence once released (${after.loud} loud windows, peak RMS ${after.max.toFixed(3)})`);
       assert.ok(await page.evaluate(() => window.bmTalk.pc?.connectionState === 'connected'), 'the talk connection is kept');
