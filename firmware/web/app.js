@@ -1,4 +1,5 @@
-// The parent's page: login, live view (WebRTC over WHEP, else JPEG over a WebSocket), controls.
+// The parent's page: login, live view (WebRTC over WHEP, else JPEG over a WebSocket), controls,
+// push-to-talk, the lullaby player, the nursery's climate and alerts.
 // Plain JavaScript served by the camera itself; no build step, nothing from the internet.
 'use strict';
 
@@ -24,6 +25,8 @@ async function api(path, { method = 'GET', body } = {}) {
 // ---- login ----
 function showLogin(message = '') {
   stopLive();
+  closeTalk();
+  stopEvents();
   $('#app').hidden = true;
   $('#login').hidden = false;
   $('#login-error').textContent = message;
@@ -233,6 +236,264 @@ for (const b of $$('[data-night]')) {
   });
 }
 
+// ---- talk (push-to-talk) ----
+// A WebRTC connection of its own that only sends the microphone (POST /api/talk). It opens on
+// the first press and stays open while the page is used, so later presses start at once; the
+// track is enabled only while the button is held (a disabled track sends silence, and the
+// camera's mixer gives silence no floor).
+const TALK_IDLE_MS = 60000; // closed (and the microphone let go) after a minute unused
+const talk = { pc: null, track: null, url: null, held: false, opening: null, idle: null };
+window.bmTalk = talk;
+
+function talkStatus(text) { $('#talk-status').textContent = text; }
+
+function closeTalk() {
+  clearTimeout(talk.idle);
+  if (talk.track) { talk.track.stop(); talk.track = null; }
+  if (talk.pc) { talk.pc.close(); talk.pc = null; }
+  if (talk.url) {
+    fetch(talk.url, { method: 'DELETE', keepalive: true, headers: { 'X-Babymonitor-Page': '1' } }).catch(() => {});
+    talk.url = null;
+  }
+}
+
+async function openTalk() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new Error('this browser gives the microphone only to secure pages (https or localhost)');
+  }
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+  });
+  const track = stream.getAudioTracks()[0];
+  track.enabled = false;
+  const pc = new RTCPeerConnection();
+  talk.pc = pc;
+  talk.track = track;
+  pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc, 2000);
+  const r = await fetch('/api/talk', {
+    method: 'POST', body: pc.localDescription.sdp, credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/sdp', 'X-Babymonitor-Page': '1' },
+  });
+  if (!r.ok) throw new Error(`talk: ${(await r.text()).trim() || r.status}`);
+  talk.url = r.headers.get('Location');
+  await pc.setRemoteDescription({ type: 'answer', sdp: await r.text() });
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('the talk connection did not connect')), 6000);
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc.connectionState === 'connected') { clearTimeout(t); resolve(); }
+      if (pc.connectionState === 'failed') { clearTimeout(t); reject(new Error('the talk connection failed')); }
+    });
+  });
+  pc.addEventListener('connectionstatechange', () => {
+    if (pc === talk.pc && ['failed', 'closed'].includes(pc.connectionState)) closeTalk();
+  });
+}
+
+function talkHeld(held) {
+  talk.held = held;
+  const b = $('#talk-button');
+  b.setAttribute('aria-pressed', String(held));
+  b.textContent = held ? 'Talking… release to stop' : 'Hold to talk';
+  if (talk.track) talk.track.enabled = held;
+  clearTimeout(talk.idle);
+  if (!held) talk.idle = setTimeout(closeTalk, TALK_IDLE_MS);
+}
+
+const talkButton = $('#talk-button');
+talkButton.addEventListener('pointerdown', async (e) => {
+  e.preventDefault();
+  talkButton.setPointerCapture?.(e.pointerId);
+  talkHeld(true);
+  if (talk.pc) { talkStatus('the camera plays your voice'); return; }
+  talkStatus('connecting the microphone…');
+  try {
+    talk.opening = talk.opening || openTalk();
+    await talk.opening;
+    if (talk.track) talk.track.enabled = talk.held; // released while connecting: stays off
+    talkStatus(talk.held ? 'the camera plays your voice' : 'ready: hold to talk');
+  } catch (err) {
+    closeTalk();
+    talkHeld(false);
+    talkStatus(err.message);
+  } finally {
+    talk.opening = null;
+  }
+});
+for (const ev of ['pointerup', 'pointercancel', 'lostpointercapture']) {
+  talkButton.addEventListener(ev, () => {
+    if (!talk.held) return;
+    talkHeld(false);
+    if (talk.pc) talkStatus('ready: hold to talk');
+  });
+}
+talkButton.addEventListener('contextmenu', (e) => e.preventDefault()); // long press on a phone
+
+// ---- lullabies and noises ----
+const player = { clips: [], status: null };
+
+async function refreshClips() {
+  player.clips = await api('/api/clips');
+  const box = $('#clips');
+  box.replaceChildren(...player.clips.filter((c) => c.playable).map((c) => {
+    const b = document.createElement('button');
+    b.dataset.clip = c.token;
+    b.textContent = c.name;
+    b.setAttribute('aria-pressed', 'false');
+    b.addEventListener('click', () => playClip(c.token).catch(reportPlayer));
+    return b;
+  }));
+  showPlayer(player.status);
+}
+
+function minutes(s) { return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`; }
+
+function showPlayer(s) {
+  if (!s) return;
+  player.status = s;
+  const playing = s.playing?.token;
+  for (const b of $$('[data-clip]')) b.setAttribute('aria-pressed', String(b.dataset.clip === playing));
+  // A slider being dragged is left alone.
+  for (const [id, value] of [['#music-volume', s.music_volume], ['#master-volume', s.volume]]) {
+    const input = $(id);
+    if (document.activeElement !== input) input.value = value;
+  }
+  const parts = [];
+  if (s.playing) {
+    parts.push(`playing ${s.playing.name}`);
+    if (s.playing.timer_left_s != null) parts.push(`stops in ${minutes(s.playing.timer_left_s)}`);
+  } else parts.push('nothing plays');
+  if (s.talking) parts.push(`${s.talking} talks`);
+  $('#play-status').textContent = parts.join(' · ');
+  document.body.dataset.playing = playing || '';
+}
+
+async function refreshPlayer() { showPlayer(await api('/api/audio')); }
+
+async function playClip(token) {
+  const q = new URLSearchParams();
+  if ($('#play-loop').checked) q.set('loop', 'true');
+  const timer = Number($('#play-timer').value);
+  if (timer > 0) q.set('timer', String(timer));
+  await api(`/api/clips/${encodeURIComponent(token)}/play?${q}`, { method: 'POST' });
+  await refreshPlayer();
+}
+
+function reportPlayer(err) {
+  console.warn(err);
+  $('#play-status').textContent = err.message;
+}
+
+$('#play-stop').addEventListener('click', () => api('/api/audio/stop', { method: 'POST' }).then(refreshPlayer).catch(reportPlayer));
+$('#play-timer').addEventListener('change', () => {
+  if (!player.status?.playing) return;
+  api(`/api/audio/timer?seconds=${$('#play-timer').value}`, { method: 'POST' }).then(refreshPlayer).catch(reportPlayer);
+});
+for (const [id, name] of [['#music-volume', 'music'], ['#master-volume', 'master']]) {
+  $(id).addEventListener('change', (e) => {
+    api(`/api/audio/volume?${name}=${e.target.value}`, { method: 'POST' }).then(showPlayer).catch(reportPlayer);
+  });
+}
+
+// ---- the nursery now and alerts ----
+// Alerts are ONVIF properties (State / IsSoundDetected true or false) on the event stream.
+const ALERTS = [
+  { topic: 'AudioAnalytics/Audio/DetectedSound', item: 'IsSoundDetected', text: 'Sound: the baby may be crying' },
+  { topic: 'VideoSource/MotionAlarm', item: 'State', text: 'Motion in the cot' },
+  { topic: 'Device/Sensor/Temperature/High', item: 'State', text: 'Too hot', key: 'too_hot' },
+  { topic: 'Device/Sensor/Temperature/Low', item: 'State', text: 'Too cold', key: 'too_cold' },
+  { topic: 'Device/Sensor/RelativeHumidity/High', item: 'State', text: 'Too humid', key: 'too_humid' },
+  { topic: 'Device/Sensor/RelativeHumidity/Low', item: 'State', text: 'Too dry', key: 'too_dry' },
+  { topic: 'Device/HardwareFailure/SensorFailure', item: 'State', text: 'The temperature sensor fails' },
+];
+const activeAlerts = new Set();
+const events = { source: null, climate: null };
+
+function showAlerts() {
+  $('#alerts-now').replaceChildren(...ALERTS.filter((a) => activeAlerts.has(a.text)).map((a) => {
+    const chip = document.createElement('span');
+    chip.className = 'chip alert';
+    chip.textContent = a.text;
+    return chip;
+  }));
+  document.body.dataset.alerts = [...activeAlerts].join('|');
+}
+
+function logAlert(text, time) {
+  const li = document.createElement('li');
+  const when = new Date(time || Date.now());
+  li.textContent = `${when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })} ${text}`;
+  const list = $('#alerts');
+  list.prepend(li);
+  while (list.children.length > 5) list.lastChild.remove();
+}
+
+function notify(text) {
+  if (!('Notification' in window) || Notification.permission !== 'granted' || !document.hidden) return;
+  try { new Notification('babymonitor', { body: text, tag: text, icon: '/icon.svg' }); } catch { /* not allowed here */ }
+}
+
+function onEvent(n) {
+  const topic = n.topic || '';
+  if (topic.endsWith('EnvironmentalConditions/Temperature') || topic.endsWith('EnvironmentalConditions/RelativeHumidity')) {
+    // Temperature and humidity come together: one request for both.
+    clearTimeout(events.climate);
+    events.climate = setTimeout(() => refreshClimate().catch(() => {}), 300);
+    return;
+  }
+  const alert = ALERTS.find((a) => topic.endsWith(a.topic));
+  if (!alert || n.data?.[alert.item] === undefined) return;
+  const on = n.data[alert.item] === 'true';
+  const was = activeAlerts.has(alert.text);
+  if (on) activeAlerts.add(alert.text); else activeAlerts.delete(alert.text);
+  showAlerts();
+  // The first messages are the state now ("Initialized"); a change is news.
+  if (on && !was && n.operation !== 'Initialized') {
+    logAlert(alert.text, n.time);
+    notify(alert.text);
+  }
+}
+
+function startEvents() {
+  stopEvents();
+  const source = new EventSource('/api/events');
+  events.source = source;
+  source.addEventListener('onvif', (e) => { try { onEvent(JSON.parse(e.data)); } catch (err) { console.warn(err); } });
+  source.onopen = () => { document.body.dataset.events = 'open'; };
+  // EventSource reconnects by itself; a lost login shows up in the other requests.
+  source.onerror = () => { document.body.dataset.events = 'reconnecting'; };
+}
+
+function stopEvents() {
+  if (events.source) { events.source.close(); events.source = null; }
+}
+
+async function refreshClimate() {
+  const s = await api('/api/status');
+  const c = s.climate;
+  if (!c) { $('#climate-now').textContent = 'no temperature sensor'; return; }
+  const parts = [];
+  if (c.temperature_c != null) parts.push(`${c.temperature_c.toFixed(1)} °C`);
+  if (c.humidity_pct != null) parts.push(`${Math.round(c.humidity_pct)} % humidity`);
+  $('#climate-now').textContent = c.sensor_ok && parts.length ? parts.join(' · ') : 'the sensor gives no reading';
+  $('#climate-now').classList.toggle('warn', Boolean(c.too_hot || c.too_cold || c.too_humid || c.too_dry));
+  // The status is the truth for the climate alerts too (a missed event is mended here).
+  for (const a of ALERTS.filter((x) => x.key)) {
+    if (c[a.key]) activeAlerts.add(a.text); else activeAlerts.delete(a.text);
+  }
+  showAlerts();
+}
+
+function offerNotifications() {
+  const b = $('#notify');
+  b.hidden = !('Notification' in window) || Notification.permission !== 'default';
+}
+$('#notify').addEventListener('click', async () => {
+  try { await Notification.requestPermission(); } catch { /* refused */ }
+  offerNotifications();
+});
+
 // ---- parts that other features bring (talk, lullabies, climate) ----
 async function showAvailableParts() {
   for (const section of $$('[data-needs]')) {
@@ -321,6 +582,7 @@ function report(err) {
 
 let poll = null;
 let historyPoll = null;
+let climatePoll = null;
 async function start() {
   let session;
   try {
@@ -332,14 +594,28 @@ async function start() {
   $('#login').hidden = true;
   $('#app').hidden = false;
   $('#camera-name').textContent = session.name || 'babymonitor';
-  for (const b of $$('#ptz button, #night button')) b.disabled = !session.can_control;
+  for (const b of $$('#ptz button, #night button, #talk button, #player button, #player input, #player select')) {
+    b.disabled = !session.can_control;
+  }
   startLive();
+  startEvents();
+  offerNotifications();
   await Promise.all([refreshPtz(), refreshPresets(), refreshNight(), refreshHistory(), showAvailableParts()]).catch(report);
+  const hasSpeaker = !$('#player').hidden;
+  await Promise.all([hasSpeaker && refreshClips(), hasSpeaker && refreshPlayer(), !$('#climate').hidden && refreshClimate()])
+    .catch(report);
+  for (const b of $$('#player button')) b.disabled = !session.can_control;
   clearInterval(poll);
-  poll = setInterval(() => { refreshPtz().catch(() => {}); refreshNight().catch(() => {}); }, 2000);
+  poll = setInterval(() => {
+    refreshPtz().catch(() => {});
+    refreshNight().catch(() => {});
+    if (!$('#player').hidden) refreshPlayer().catch(() => {});
+  }, 2000);
+  clearInterval(climatePoll);
+  climatePoll = setInterval(() => { if (!$('#climate').hidden) refreshClimate().catch(() => {}); }, 10000);
   clearInterval(historyPoll);
   historyPoll = setInterval(() => refreshHistory().catch(() => {}), 60000);
 }
 
-addEventListener('pagehide', stopLive);
+addEventListener('pagehide', () => { stopLive(); closeTalk(); stopEvents(); });
 start();

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -93,7 +93,7 @@ role = "user"
 `);
     const proc = spawn(binary, ['--simulate', '--listen', HOST, '--config', join(dir, 'config.toml')], { stdio: 'ignore' });
     for (let i = 0; i < 200; i++) {
-      if (await listening(http)) return { proc, rtsp, http, url: `http://${HOST}:${http}` };
+      if (await listening(http)) return { proc, rtsp, http, url: `http://${HOST}:${http}`, data: join(dir, 'data') };
       await sleep(50);
     }
     proc.kill();
@@ -148,8 +148,9 @@ role = "user"
       history.push({ t: slot, temperature_c: 21 + 2 * Math.sin(phase), humidity_pct: 50 + 10 * Math.cos(phase),
         sound_db: now - slot > 30000 && now - slot < 33600 ? -20 : -75 });
     }
-    d = await startDaemon('', history);
-    browser = await launch();
+    d = await startDaemon('[sensor]\ninterval_s = 1', history);
+    // The page is plain http: Chromium gives the (fake) microphone to a secure origin only.
+    browser = await launch([`--unsafely-treat-insecure-origin-as-secure=${d.url}`]);
   });
   after(async () => {
     await browser?.close();
@@ -244,9 +245,215 @@ role = "user"
     const page = await context.newPage();
     await logIn(page, d, viewer);
     assert.equal(await page.isDisabled('[aria-label=right]'), true);
+    await page.locator('[data-clip=lullaby-brahms]').waitFor();
+    assert.equal(await page.isDisabled('#talk-button'), true, 'a watcher cannot talk');
+    assert.equal(await page.isDisabled('[data-clip=lullaby-brahms]'), true, 'nor play a lullaby');
     const r = await page.evaluate(async () => (await fetch('/api/ptz/move', { method: 'POST', body: '{"pan":1}' })).status);
     assert.equal(r, 403);
     await context.close();
+  });
+
+  /** The simulated speaker's samples so far (a mono 16-bit WAV that grows while it plays). */
+  function speakerSamples(d) {
+    const path = join(d.data, 'speaker.wav');
+    if (!existsSync(path)) return { rate: 48000, x: new Int16Array(0) };
+    const bytes = readFileSync(path);
+    const rate = bytes.readUInt32LE(24);
+    const body = bytes.subarray(44, 44 + ((bytes.length - 44) & ~1));
+    return { rate, x: new Int16Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.length)) };
+  }
+
+  /** Windows of 50 ms from sample `from` on that carry sound (RMS above -46 dBFS), and the loudest RMS. */
+  function loudness(d, from) {
+    const { rate, x } = speakerSamples(d);
+    const n = Math.round(rate * 0.05);
+    let loud = 0;
+    let max = 0;
+    for (let i = from; i + n <= x.length; i += n) {
+      let sum = 0;
+      for (let j = i; j < i + n; j++) sum += (x[j] / 32768) ** 2;
+      const rms = Math.sqrt(sum / n);
+      max = Math.max(max, rms);
+      if (rms > 0.005) loud++;
+    }
+    return { loud, max, end: x.length };
+  }
+
+  /** The strongest frequency (Hz, 10 Hz steps) of the loudest 50 ms window from sample `from` on. */
+  function pitch(d, from) {
+    const { rate, x } = speakerSamples(d);
+    const n = Math.round(rate * 0.05);
+    let best = null;
+    for (let i = from; i + n <= x.length; i += n) {
+      let sum = 0;
+      for (let j = i; j < i + n; j++) sum += x[j] * x[j];
+      if (!best || sum > best.sum) best = { i, sum };
+    }
+    if (!best) return 0;
+    let top = { f: 0, p: 0 };
+    for (let f = 100; f <= 8000; f += 10) {
+      let re = 0;
+      let im = 0;
+      for (let j = 0; j < n; j++) {
+        const w = 0.5 - 0.5 * Math.cos((2 * Math.PI * j) / n);
+        re += x[best.i + j] * w * Math.cos((2 * Math.PI * f * j) / rate);
+        im += x[best.i + j] * w * Math.sin((2 * Math.PI * f * j) / rate);
+      }
+      const p = re * re + im * im;
+      if (p > top.p) top = { f, p };
+    }
+    return top.f;
+  }
+
+  const audioNow = (d, auth) => fetch(`${d.url}/api/audio`, { headers: auth }).then((r) => r.json());
+
+  test('hold to talk: the phone\'s microphone plays on the camera\'s speaker only while the button is held', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    page.on('console', (m) => { if (process.env.BM_WEB_DEBUG) console.log('page:', m.text()); });
+    const auth = { Cookie: await cookie(d) };
+    try {
+      await logIn(page, d);
+      await page.locator('#talk-button').waitFor();
+      const start = speakerSamples(d).x.length;
+      await sleep(1500);
+      assert.equal(loudness(d, start).loud, 0, 'nothing on the speaker before the button is pressed');
+      assert.equal((await audioNow(d, auth)).talking, null);
+
+      const button = page.locator('#talk-button');
+      await button.hover();
+      await page.mouse.down();
+      await page.waitForFunction(() => document.querySelector('#talk-status').textContent === 'the camera plays your voice', null, { timeout: 15000 });
+      const held = speakerSamples(d).x.length;
+      let talking = null;
+      for (let i = 0; i < 30 && talking === null; i++) {
+        talking = (await audioNow(d, auth)).talking;
+        if (talking === null) await sleep(200);
+      }
+      assert.equal(talking, 'web page (admin)', 'the camera says who talks');
+      await page.screenshot({ path: join(artifacts, 'talk.png') });
+      await sleep(3000);
+      await page.mouse.up();
+      const released = speakerSamples(d).x.length;
+      const during = loudness(d, held);
+      assert.ok(during.loud >= 5, `the microphone's beeps reach the speaker (${during.loud} loud windows, peak RMS ${during.max.toFixed(3)})`);
+      const f = pitch(d, held);
+      console.log(`# talk: ${during.loud} loud 50 ms windows while held, peak RMS ${during.max.toFixed(3)}, beep at ${f} Hz`);
+      assert.ok(f > 200, `a tone, not noise (${f} Hz)`);
+
+      // Released: the connection stays open for the next press, but nothing more is heard.
+      await sleep(600); // what was already on its way
+      const quiet = speakerSamples(d).x.length;
+      // Longer than the camera waits for a silent browser's reports (10 s): the idle connection is kept.
+      await sleep(12000);
+      const after = loudness(d, quiet);
+      assert.equal(after.loud, 0, `silence once released (${after.loud} loud windows, peak RMS ${after.max.toFixed(3)})`);
+      assert.ok(await page.evaluate(() => window.bmTalk.pc?.connectionState === 'connected'), 'the talk connection is kept');
+      assert.ok(released > held);
+
+      // Pressing again talks at once over the same connection.
+      await button.hover();
+      await page.mouse.down();
+      await sleep(2000);
+      await page.mouse.up();
+      assert.ok(loudness(d, quiet).loud >= 3, 'the second press is heard too');
+    } finally {
+      await context.close();
+    }
+    // Closing the page ends its talk connection: the floor is free.
+    await sleep(2500);
+    assert.equal((await audioNow(d, auth)).talking, null);
+  });
+
+  test('talking needs an operator or admin and a microphone in the offer', async () => {
+    const login = await fetch(`${d.url}/api/login`, { method: 'POST', body: JSON.stringify(viewer) });
+    const asViewer = { Cookie: login.headers.get('set-cookie').split(';')[0], 'Content-Type': 'application/sdp' };
+    const asAdmin = { Cookie: await cookie(d), 'Content-Type': 'application/sdp' };
+    const offer = 'v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n';
+    let r = await fetch(`${d.url}/api/talk`, { method: 'POST', body: offer, headers: asViewer });
+    assert.equal(r.status, 403);
+    r = await fetch(`${d.url}/api/talk`, { method: 'POST', body: 'hello', headers: asAdmin });
+    assert.equal(r.status, 400);
+    assert.match(await r.text(), /not SDP/);
+    r = await fetch(`${d.url}/api/talk`, { method: 'POST', body: offer.replace('a=sendonly', 'a=recvonly'), headers: asAdmin });
+    assert.equal(r.status, 400);
+    assert.match(await r.text(), /no Opus/);
+    r = await fetch(`${d.url}/api/talk/nope`, { method: 'DELETE', headers: asAdmin });
+    assert.equal(r.status, 404);
+  });
+
+  test('the lullaby player plays, loops with a sleep timer, changes volume and stops; alerts show live', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    page.on('console', (m) => { if (process.env.BM_WEB_DEBUG) console.log('page:', m.text()); });
+    // Notifications as a browser shows them when allowed and the page is in the background.
+    await page.addInitScript(() => {
+      window.bmNotified = [];
+      window.Notification = class {
+        static permission = 'granted';
+        static requestPermission() { return Promise.resolve('granted'); }
+        constructor(title, options) { window.bmNotified.push(`${title}: ${options.body}`); }
+      };
+      Object.defineProperty(document, 'hidden', { get: () => true });
+    });
+    const auth = { Cookie: await cookie(d) };
+    try {
+      await logIn(page, d);
+      await page.locator('[data-clip=lullaby-brahms]').waitFor();
+      const names = await page.$$eval('[data-clip]', (bs) => bs.map((b) => b.dataset.clip));
+      for (const t of ['white-noise', 'pink-noise', 'brown-noise', 'lullaby-twinkle', 'lullaby-brahms']) assert.ok(names.includes(t), `${t} is listed`);
+
+      await page.selectOption('#play-timer', '600');
+      const start = speakerSamples(d).x.length;
+      await page.click('[data-clip=lullaby-brahms]');
+      await page.waitForFunction(() => document.body.dataset.playing === 'lullaby-brahms', null, { timeout: 10000 });
+      let s = await audioNow(d, auth);
+      assert.equal(s.playing?.token, 'lullaby-brahms');
+      assert.ok(s.playing.timer_left_s > 590 && s.playing.timer_left_s <= 600, `the sleep timer (${s.playing.timer_left_s} s)`);
+      await sleep(2000);
+      assert.ok(loudness(d, start).loud >= 10, 'the lullaby reaches the speaker');
+      assert.match(await page.textContent('#play-status'), /playing .*stops in (9|10):\d\d/);
+
+      // The sliders set the camera's volumes.
+      await page.locator('#master-volume').fill('40');
+      await page.locator('#master-volume').dispatchEvent('change');
+      await page.locator('#music-volume').fill('55');
+      await page.locator('#music-volume').dispatchEvent('change');
+      for (let i = 0; i < 20 && ((s = await audioNow(d, auth)).volume !== 40 || s.music_volume !== 55); i++) await sleep(100);
+      assert.deepEqual([s.volume, s.music_volume], [40, 55]);
+
+      // The nursery gets too warm: the live event shows it on the page.
+      await page.locator('#climate').waitFor();
+      const r = await fetch(`${d.url}/api/simulate/climate`, { method: 'PUT', headers: auth, body: JSON.stringify({ temperature_c: 25, humidity_pct: 50 }) });
+      assert.equal(r.status, 200);
+      await page.waitForFunction(() => document.querySelector('#alerts-now').textContent.includes('Too hot'), null, { timeout: 20000 });
+      await page.waitForFunction(() => document.querySelector('#alerts li')?.textContent.includes('Too hot'), null, { timeout: 5000 });
+      await page.waitForFunction(() => document.querySelector('#climate-now').textContent.startsWith('25.0 °C'), null, { timeout: 15000 });
+      assert.deepEqual(await page.evaluate(() => window.bmNotified), ['babymonitor: Too hot'], 'and a notification');
+      await sleep(300);
+      await page.screenshot({ path: join(artifacts, 'controls.png'), fullPage: true });
+
+      await page.click('#play-stop');
+      await page.waitForFunction(() => document.body.dataset.playing === '', null, { timeout: 10000 });
+      assert.equal((await audioNow(d, auth)).playing, null);
+      await sleep(1500); // the fade and the room's echo
+      const stopped = speakerSamples(d).x.length;
+      await sleep(1500);
+      assert.equal(loudness(d, stopped).loud, 0, 'stopped means silence');
+
+      // Back to a comfortable room: the alert goes away.
+      await fetch(`${d.url}/api/simulate/climate`, { method: 'PUT', headers: auth, body: JSON.stringify({ temperature_c: 20, humidity_pct: 50 }) });
+      await page.waitForFunction(() => !document.querySelector('#alerts-now').textContent.includes('Too hot'), null, { timeout: 20000 });
+      // An unplugged sensor is an alert too.
+      await fetch(`${d.url}/api/simulate/climate`, { method: 'PUT', headers: auth, body: JSON.stringify({ failing: true }) });
+      await page.waitForFunction(() => document.querySelector('#alerts-now').textContent.includes('sensor fails'), null, { timeout: 30000 });
+      await fetch(`${d.url}/api/simulate/climate`, { method: 'PUT', headers: auth, body: JSON.stringify({ failing: false }) });
+      await page.waitForFunction(() => !document.querySelector('#alerts-now').textContent.includes('sensor fails'), null, { timeout: 30000 });
+    } finally {
+      await fetch(`${d.url}/api/audio/volume?master=100&music=100`, { method: 'POST', headers: auth });
+      await fetch(`${d.url}/api/simulate/climate`, { method: 'PUT', headers: auth, body: JSON.stringify({ drift: true }) });
+      await context.close();
+    }
   });
 
   test('WHEP refuses bad offers and viewers beyond the limit, with a reason', async (t) => {

@@ -13,6 +13,7 @@ mod onvif;
 mod page;
 mod snapshot;
 mod status;
+mod talk;
 mod tunnel;
 mod whep;
 
@@ -140,6 +141,9 @@ pub async fn route(
     };
     if path == whep::PREFIX || path.starts_with("/api/whep/") {
         return whep::serve(&state, &method, &path, &headers, body).await;
+    }
+    if path == talk::PREFIX || path.starts_with("/api/talk/") {
+        return talk::serve(&state, &method, &path, &headers, &user, body).await;
     }
     if let Some(r) = controls::serve(&state, &method, &path, &user, &body) {
         return r;

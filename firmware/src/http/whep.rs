@@ -89,7 +89,8 @@ async fn offer(state: &Arc<AppState>, headers: &HeaderMap, body: Bytes) -> Respo
     }
 }
 
-/// Ends viewers that went away without a DELETE, until the server stops; then ends them all.
+/// Ends viewers (and talk connections) that went away without a DELETE, until the server
+/// stops; then ends them all.
 pub(super) async fn sweep(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
@@ -98,7 +99,15 @@ pub(super) async fn sweep(state: Arc<AppState>, mut shutdown: watch::Receiver<bo
         }
         let timeout = Duration::from_secs(state.config().web.connect_timeout_s);
         let st = Arc::clone(&state);
-        let _ = tokio::task::spawn_blocking(move || st.web.whep.sweep(timeout)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            st.web.whep.sweep(timeout);
+            st.web.talk.sweep(timeout);
+        })
+        .await;
     }
-    let _ = tokio::task::spawn_blocking(move || state.web.whep.stop_all()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        state.web.whep.stop_all();
+        state.web.talk.stop_all();
+    })
+    .await;
 }

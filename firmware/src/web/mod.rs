@@ -1,8 +1,9 @@
-//! The parent's web page: login sessions and live view over WebRTC (WHEP).
+//! The parent's web page: login sessions, live view over WebRTC (WHEP) and push-to-talk.
 
 pub mod offer;
 pub mod peer;
 pub mod session;
+pub mod talk;
 mod whep;
 
 pub use session::Sessions;
@@ -18,6 +19,8 @@ use crate::media::Hub;
 pub struct Web {
     pub sessions: Sessions,
     pub whep: Whep,
+    /// The pages' push-to-talk connections.
+    pub talk: talk::Talks,
     /// Pages watching the fallback live view (JPEG over a WebSocket) now.
     pub fallback_viewers: AtomicUsize,
     /// The climate chart's samples; the sensor task records into the same one.
@@ -29,6 +32,7 @@ impl Web {
         Self {
             sessions: Sessions::new(),
             whep: Whep::new(hub, with_audio),
+            talk: talk::Talks::default(),
             fallback_viewers: AtomicUsize::new(0),
             history,
         }

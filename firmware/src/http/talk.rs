@@ -1,0 +1,98 @@
+//! `POST /api/talk`: the page's push-to-talk connection (WHIP-like: the browser's SDP offer with
+//! its microphone in, the answer out with `201 Created` and a `Location`; `DELETE` ends it).
+//! Talking needs an operator or admin, as every other change to the speaker does.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
+use hyper::{HeaderMap, Method, Response, StatusCode};
+use tracing::warn;
+
+use super::auth::AuthedUser;
+use super::{AppState, Body, text};
+use crate::config::Role;
+use crate::web::talk::TalkError;
+
+pub(super) const PREFIX: &str = "/api/talk";
+
+pub(super) async fn serve(
+    state: &Arc<AppState>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    user: &AuthedUser,
+    body: Bytes,
+) -> Response<Body> {
+    match (method, path.strip_prefix(PREFIX)) {
+        (&Method::POST, Some("")) => offer(state, headers, user, body).await,
+        (&Method::DELETE, Some(id)) if id.len() > 1 => {
+            if state.web.talk.stop(&id[1..]) {
+                text(StatusCode::OK, "talk ended\n")
+            } else {
+                text(StatusCode::NOT_FOUND, "no such talk connection\n")
+            }
+        }
+        (_, Some("")) => text(StatusCode::METHOD_NOT_ALLOWED, "POST an SDP offer\n"),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+async fn offer(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    user: &AuthedUser,
+    body: Bytes,
+) -> Response<Body> {
+    if user.role == Role::User {
+        return text(StatusCode::FORBIDDEN, "this account may only watch\n");
+    }
+    let Some(output) = state.audio.as_ref().map(|a| Arc::clone(&a.output)) else {
+        return text(StatusCode::NOT_FOUND, "this camera has no speaker\n");
+    };
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/sdp") {
+        return text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a talk offer is sent as Content-Type: application/sdp\n",
+        );
+    }
+    let who = format!("web page ({})", user.name);
+    let st = Arc::clone(state);
+    let result = tokio::task::spawn_blocking(move || st.web.talk.start(&body, &output, &who)).await;
+    let Ok(result) = result else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "talk task failed\n");
+    };
+    match result {
+        Ok((id, answer)) => {
+            let mut r = Response::new(super::full(answer));
+            *r.status_mut() = StatusCode::CREATED;
+            let h = r.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
+            if let Ok(v) = HeaderValue::from_str(&format!("{PREFIX}/{id}")) {
+                h.insert(LOCATION, v);
+            }
+            r
+        }
+        Err(e) => {
+            let status = match &e {
+                TalkError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                TalkError::NotSdp(_) | TalkError::NoOpus => StatusCode::BAD_REQUEST,
+                TalkError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
+                TalkError::Pipeline(_) | TalkError::Negotiation(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            };
+            warn!("talk offer refused: {e}");
+            let mut r = text(status, format!("{e}\n"));
+            if matches!(e, TalkError::Full(_)) {
+                r.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("10"));
+            }
+            r
+        }
+    }
+}
