@@ -2,11 +2,14 @@
 """An ONVIF talk-back client as NVRs are: GStreamer's rtspsrc with backchannel=onvif.
 
 Run with Debian's /usr/bin/python3 (python3-gi). Plays the stream, and after `delay` seconds
-sends a sine tone of `freq` Hz as PCMU/8000 for `seconds` through the backchannel (0 = send
-nothing), then keeps playing for `linger` seconds. Prints one JSON line: whether the server
-offered a backchannel, its caps, and how many video buffers and tone packets went through.
+sends a sine tone of `freq` Hz for `seconds` through the backchannel (0 = send nothing), then
+keeps playing for `linger` seconds. CODEC is PCMU (the default), PCMA (both 8000 Hz) or
+MPEG4-GENERIC (AAC-LC, 16000 Hz mono): the client sets up the backchannel section of that
+encoding, as an NVR picks the codec it speaks. G722 (16000 Hz, payload type 9) is never offered
+and goes to the first backchannel section: a client that sends what it was not offered. Prints one JSON line: the encodings offered, the caps of the section set up, and how
+many video buffers and tone packets went through.
 
-usage: talkback_client.py URL FREQ SECONDS [DELAY] [LINGER] [PAYLOAD]
+usage: talkback_client.py URL FREQ SECONDS [DELAY] [LINGER] [CODEC]
 """
 
 import json
@@ -16,17 +19,27 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
-from gi.repository import GLib, Gst  # noqa: E402
+gi.require_version("GstSdp", "1.0")
+from gi.repository import GLib, Gst, GstSdp  # noqa: E402, F401 (GstSdp: on-sdp's message)
 
 
 def main():
     url, freq, seconds = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
     delay = float(sys.argv[4]) if len(sys.argv) > 4 else 1.0
     linger = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
-    payload = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+    codec = sys.argv[6] if len(sys.argv) > 6 else "PCMU"
+    encoding = codec
+    # encoder (its payloader last), its default payload type, the rate it is fed
+    encoders = {
+        "PCMU": ("mulawenc ! rtppcmupay min-ptime=20000000 max-ptime=20000000", 0, 8000),
+        "PCMA": ("alawenc ! rtppcmapay min-ptime=20000000 max-ptime=20000000", 8, 8000),
+        "MPEG4-GENERIC": ("audioconvert ! avenc_aac ! rtpmp4gpay", 96, 16000),
+        "G722": ("audioconvert ! avenc_g722 ! rtpg722pay", 9, 16000),
+    }
+    encoder, payload, rate = encoders[encoding]
     Gst.init(None)
     loop = GLib.MainLoop()
-    state = {"backchannel": None, "caps": None, "video": 0, "pushed": 0, "errors": []}
+    state = {"backchannel": None, "caps": None, "offered": [], "video": 0, "pushed": 0, "errors": []}
     # push-backchannel-buffer takes the sample over without a reference of its own (1.22):
     # keep ours alive, or GStreamer drops it with refcount criticals.
     keep = []
@@ -41,10 +54,16 @@ def main():
 
     def select_stream(_src, num, caps):
         s = caps.get_structure(0)
-        if s.has_field("a-sendonly"):
+        if not s.has_field("a-sendonly"):
+            return True
+        if state["backchannel"] is not None:
+            return False
+        # on-sdp came first: a codec the camera did not offer goes to its first section.
+        if s.get_string("encoding-name") == encoding or encoding not in state["offered"]:
             state["backchannel"] = num
             state["caps"] = caps.to_string()
-        return True
+            return True
+        return False
 
     def pad_added(_src, pad):
         caps = pad.get_current_caps() or pad.query_caps(None)
@@ -60,6 +79,15 @@ def main():
                 return Gst.PadProbeReturn.OK
             pad.add_probe(Gst.PadProbeType.BUFFER, count)
 
+    def on_sdp(_src, sdp):
+        for i in range(sdp.medias_len()):
+            media = sdp.get_media(i)
+            keys = [media.get_attribute(j).key for j in range(media.attributes_len())]
+            rtpmap = media.get_attribute_val("rtpmap")
+            if "sendonly" in keys and rtpmap:
+                state["offered"].append(rtpmap.split(" ", 1)[1].split("/")[0])
+
+    src.connect("on-sdp", on_sdp)
     src.connect("select-stream", select_stream)
     src.connect("pad-added", pad_added)
 
@@ -79,11 +107,10 @@ def main():
         nonlocal tone
         if state["backchannel"] is None or seconds <= 0:
             return False
-        encoder = "mulawenc ! rtppcmupay pt=0" if payload == 0 else "alawenc ! rtppcmapay pt=8"
         tone = Gst.parse_launch(
-            f"audiotestsrc is-live=true wave=sine freq={freq} volume=0.5 samplesperbuffer=160 "
-            f"num-buffers={int(seconds * 50)} ! audio/x-raw,rate=8000,channels=1,format=S16LE "
-            f"! {encoder} min-ptime=20000000 max-ptime=20000000 "
+            f"audiotestsrc is-live=true wave=sine freq={freq} volume=0.5 "
+            f"samplesperbuffer={rate // 50} num-buffers={int(seconds * 50)} "
+            f"! audio/x-raw,rate={rate},channels=1,format=S16LE ! {encoder} pt={payload} "
             "! appsink name=out emit-signals=true sync=true"
         )
         out = tone.get_by_name("out")

@@ -15,10 +15,10 @@ CLIENT = Path(__file__).with_name("talkback_client.py")
 GST_PYTHON = "/usr/bin/python3"
 
 
-def talk(daemon, freq, seconds, delay=1.0, linger=1.0, payload=0, path="/stream"):
+def talk(daemon, freq, seconds, delay=1.0, linger=1.0, codec="PCMU", path="/stream"):
     url = daemon.rtsp_with_creds(f"rtsp://127.0.0.1:{daemon.rtsp_port}{path}")
     return subprocess.Popen(
-        [GST_PYTHON, str(CLIENT), url, str(freq), str(seconds), str(delay), str(linger), str(payload)],
+        [GST_PYTHON, str(CLIENT), url, str(freq), str(seconds), str(delay), str(linger), codec],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
@@ -65,11 +65,34 @@ def test_one_talks_at_a_time_and_both_keep_watching(camera):
     assert max(at_440) < min(at_880), "never both at once: the second waited"
 
 
+def test_the_speaker_plays_a_law_from_a_client_that_sends_pcma(camera):
+    got = result(talk(camera, 440, 3, codec="PCMA"))
+    assert got["errors"] == [], got
+    assert got["offered"] == ["PCMU", "PCMA", "MPEG4-GENERIC"], got
+    assert "PCMA" in got["caps"] and "payload=(int)8" in got["caps"], got["caps"]
+    assert got["pushed"] >= 140, got
+    assert got["video"] > 20, "the picture kept coming while talking"
+    heard = [w for w in speaker.windows(wav(camera)) if speaker.near(w[1], 440)]
+    assert len(heard) >= 24, (len(heard), speaker.windows(wav(camera))[:40])
+
+
+def test_the_speaker_plays_aac_from_a_client_that_sends_aac(camera):
+    got = result(talk(camera, 440, 3, codec="MPEG4-GENERIC"))
+    assert got["errors"] == [], got
+    assert "MPEG4-GENERIC" in got["caps"] and "payload=(int)96" in got["caps"], got["caps"]
+    # 3 s of 1024-sample frames at 16 kHz
+    assert got["pushed"] >= 40, got
+    assert got["video"] > 20, "the picture kept coming while talking"
+    heard = [w for w in speaker.windows(wav(camera)) if speaker.near(w[1], 440)]
+    assert len(heard) >= 24, (len(heard), speaker.windows(wav(camera))[:40])
+
+
 def test_an_unsupported_payload_is_not_played_and_breaks_nothing(camera):
-    got = result(talk(camera, 440, 2, payload=8))
-    assert got["errors"] == [] and got["video"] > 20, got
+    # G.722 (payload type 9) was never offered: the camera must not guess at it.
+    got = result(talk(camera, 440, 2, codec="G722"))
+    assert got["errors"] == [] and got["video"] > 20 and got["pushed"] > 50, got
     w = speaker.windows(wav(camera)) if wav(camera).stat().st_size > 44 else []
-    assert not [x for x in w if speaker.near(x[1], 440)], "PCMA sent as PT 8 must not be played as PCMU"
+    assert not [x for x in w if speaker.near(x[1], 440)], "an unoffered payload type is not played"
     # The backchannel still works afterwards.
     got = result(talk(camera, 440, 2))
     assert [x for x in speaker.windows(wav(camera)) if speaker.near(x[1], 440)]

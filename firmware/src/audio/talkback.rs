@@ -15,15 +15,67 @@ fn raw_caps(rate: u32) -> String {
     format!("audio/x-raw,format=F32LE,layout=interleaved,channels=1,rate={rate}")
 }
 
-/// What `RTSPOnvifMediaFactory::set_backchannel_launch` gets: G.711 µ-law at 8 kHz (what every
-/// ONVIF talk-back client sends), decoded to the mixer's format. gst-rtsp-server finds the
-/// depayloader by its name and adds the `a=sendonly` section only for clients that ask.
+/// One format the backchannel takes: its RTP payload type and caps, and how to decode it.
+struct Format {
+    payload: u8,
+    rtp: &'static str,
+    decode: &'static str,
+}
+
+/// In the order the SDP offers them; PCMU first, it is what every ONVIF talk-back client sends.
+const FORMATS: &[Format] = &[
+    Format {
+        payload: 0,
+        rtp: "clock-rate=8000,encoding-name=PCMU",
+        decode: "rtppcmudepay ! mulawdec",
+    },
+    Format {
+        payload: 8,
+        rtp: "clock-rate=8000,encoding-name=PCMA",
+        decode: "rtppcmadepay ! alawdec",
+    },
+    // AAC-LC, 16 kHz mono, RFC 3640 high bit-rate mode: what rtpmp4gpay makes of such AAC.
+    // The decoder takes its setup from this SDP (config), so the client must encode to it.
+    Format {
+        payload: 96,
+        rtp: "clock-rate=16000,encoding-name=MPEG4-GENERIC,encoding-params=(string)1,\
+              streamtype=(string)5,profile-level-id=(string)1,mode=(string)AAC-hbr,\
+              config=(string)1408,sizelength=(string)13,indexlength=(string)3,\
+              indexdeltalength=(string)3",
+        decode: "rtpmp4gdepay ! avdec_aac",
+    },
+];
+
+/// What `RTSPOnvifMediaFactory::set_backchannel_launch` gets, decoded to the mixer's format.
+/// gst-rtsp-server finds the element named `depay_backchannel`, and only for clients that ask
+/// turns each structure of its caps into an `a=sendonly` section (all with the one control
+/// URL; the client sets up the one it likes). What arrives is told apart by payload type.
 pub fn backchannel_launch(rate: u32) -> String {
+    let caps = FORMATS
+        .iter()
+        .map(|f| {
+            format!(
+                "application/x-rtp,media=audio,payload={},{}",
+                f.payload, f.rtp
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(";");
+    let branches: String = FORMATS
+        .iter()
+        .map(|f| {
+            format!(
+                "bc_demux.src_{} ! {} ! audioconvert ! audioresample ! {} ! bc_mix. ",
+                f.payload,
+                f.decode,
+                raw_caps(rate)
+            )
+        })
+        .collect();
     format!(
-        "( capsfilter caps=\"application/x-rtp,media=audio,payload=0,clock-rate=8000,encoding-name=PCMU\" \
-         name=depay_backchannel ! rtppcmudepay ! mulawdec ! audioconvert ! audioresample ! {caps} \
-         ! appsink name={BACKCHANNEL_SINK} sync=false async=false max-buffers=50 drop=true enable-last-sample=false )",
-        caps = raw_caps(rate)
+        "( capsfilter caps=\"{caps}\" name=depay_backchannel ! rtpptdemux name=bc_demux \
+         {branches}funnel name=bc_mix ! appsink name={BACKCHANNEL_SINK} sync=false async=false \
+         max-buffers=50 drop=true enable-last-sample=false )"
     )
 }
 
@@ -100,10 +152,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_backchannel_bin_parses() {
+    fn the_backchannel_offers_pcmu_first_then_pcma_and_aac() {
         gst::init().expect("gst");
         let desc = backchannel_launch(48000);
-        gst::parse::launch(desc.trim_start_matches("( ").trim_end_matches(" )"))
-            .expect("backchannel parses");
+        let bin = gst::parse::launch(desc.trim_start_matches("( ").trim_end_matches(" )"))
+            .expect("backchannel parses")
+            .downcast::<gst::Bin>()
+            .expect("a bin");
+        // What gst-rtsp-server asks to write the SDP: one structure per a=sendonly section.
+        let caps = bin
+            .by_name("depay_backchannel")
+            .and_then(|e| e.static_pad("sink"))
+            .expect("depay_backchannel sink")
+            .query_caps(None);
+        let offered: Vec<_> = caps
+            .iter()
+            .map(|s| {
+                (
+                    s.get::<i32>("payload").expect("payload"),
+                    s.get::<String>("encoding-name").expect("encoding-name"),
+                    s.get::<i32>("clock-rate").expect("clock-rate"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            offered,
+            [
+                (0, "PCMU".to_string(), 8000),
+                (8, "PCMA".to_string(), 8000),
+                (96, "MPEG4-GENERIC".to_string(), 16000)
+            ]
+        );
     }
 }
