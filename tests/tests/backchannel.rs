@@ -44,11 +44,34 @@ async fn the_backchannel_is_offered_only_to_who_asks() {
             "{path}: no talk-back without the header: {plain:?}"
         );
         assert_eq!(plain.len(), 2, "{path}: video and sound: {plain:?}");
-        assert_eq!(with.len(), 3, "{path}: plus the backchannel: {with:?}");
-        let back = &with[2];
-        assert!(back.starts_with("m=audio"), "{back}");
-        assert!(back.contains("a=sendonly"), "{back}");
-        assert!(back.contains("PCMU/8000"), "{back}");
+        // One a=sendonly section per format, PCMU first, all for the one backchannel stream:
+        // the client sets up the one it speaks.
+        assert_eq!(with.len(), 5, "{path}: plus the backchannel: {with:?}");
+        for (back, (pt, rtpmap)) in with[2..].iter().zip([
+            (0, "PCMU/8000"),
+            (8, "PCMA/8000"),
+            (96, "MPEG4-GENERIC/16000/1"),
+        ]) {
+            assert!(
+                back.starts_with(&format!("m=audio 0 RTP/AVP {pt}")),
+                "{back}"
+            );
+            assert!(back.contains("a=sendonly"), "{back}");
+            assert!(back.contains(&format!("a=rtpmap:{pt} {rtpmap}")), "{back}");
+        }
+        let control = |m: &String| {
+            m.lines()
+                .find(|l| l.starts_with("a=control:"))
+                .map(str::to_string)
+        };
+        assert_eq!(control(&with[2]), control(&with[3]), "{with:?}");
+        assert_eq!(control(&with[2]), control(&with[4]), "{with:?}");
+        assert!(
+            with[4].contains("config=1408"),
+            "AAC-LC 16 kHz mono: {}",
+            with[4]
+        );
+        assert!(control(&with[2]).is_some(), "{with:?}");
         // The rest of the description is what the plain client got.
         assert_eq!(
             with[..2]
@@ -82,21 +105,25 @@ async fn a_camera_without_a_speaker_offers_no_backchannel() {
     );
 }
 
+/// The streams to set up, once each: the backchannel's formats share one control URL.
 fn control_urls(sdp: &str, base: &str) -> Vec<String> {
-    sections(sdp)
-        .iter()
-        .filter_map(|m| {
-            m.lines()
-                .find_map(|l| l.trim().strip_prefix("a=control:"))
-                .map(|c| {
-                    if c.starts_with("rtsp://") {
-                        c.to_string()
-                    } else {
-                        format!("{base}/{c}")
-                    }
-                })
-        })
-        .collect()
+    let mut urls: Vec<String> = Vec::new();
+    for url in sections(sdp).iter().filter_map(|m| {
+        m.lines()
+            .find_map(|l| l.trim().strip_prefix("a=control:"))
+            .map(|c| {
+                if c.starts_with("rtsp://") {
+                    c.to_string()
+                } else {
+                    format!("{base}/{c}")
+                }
+            })
+    }) {
+        if !urls.contains(&url) {
+            urls.push(url);
+        }
+    }
+    urls
 }
 
 /// One interleaved RTP packet on `channel`.
