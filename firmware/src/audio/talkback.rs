@@ -15,11 +15,26 @@ fn raw_caps(rate: u32) -> String {
     format!("audio/x-raw,format=F32LE,layout=interleaved,channels=1,rate={rate}")
 }
 
-/// One format the backchannel takes: its RTP payload type and caps, and how to decode it.
+/// One format the backchannel takes: its RTP payload type and caps, its depayloader, and the
+/// decoders that will do (the first one installed is used).
 struct Format {
     payload: u8,
     rtp: &'static str,
-    decode: &'static str,
+    depay: &'static str,
+    decoders: &'static [&'static str],
+}
+
+impl Format {
+    /// `depay ! decoder`, or None when this GStreamer lacks the elements (e.g. an image
+    /// without gst-libav has `fdkaacdec` instead of `avdec_aac`).
+    fn decode(&self) -> Option<String> {
+        gst::ElementFactory::find(self.depay)?;
+        let decoder = self
+            .decoders
+            .iter()
+            .find(|d| gst::ElementFactory::find(d).is_some())?;
+        Some(format!("{} ! {decoder}", self.depay))
+    }
 }
 
 /// In the order the SDP offers them; PCMU first, it is what every ONVIF talk-back client sends.
@@ -27,12 +42,14 @@ const FORMATS: &[Format] = &[
     Format {
         payload: 0,
         rtp: "clock-rate=8000,encoding-name=PCMU",
-        decode: "rtppcmudepay ! mulawdec",
+        depay: "rtppcmudepay",
+        decoders: &["mulawdec"],
     },
     Format {
         payload: 8,
         rtp: "clock-rate=8000,encoding-name=PCMA",
-        decode: "rtppcmadepay ! alawdec",
+        depay: "rtppcmadepay",
+        decoders: &["alawdec"],
     },
     // AAC-LC, 16 kHz mono, RFC 3640 high bit-rate mode: what rtpmp4gpay makes of such AAC.
     // The decoder takes its setup from this SDP (config), so the client must encode to it.
@@ -42,18 +59,27 @@ const FORMATS: &[Format] = &[
               streamtype=(string)5,profile-level-id=(string)1,mode=(string)AAC-hbr,\
               config=(string)1408,sizelength=(string)13,indexlength=(string)3,\
               indexdeltalength=(string)3",
-        decode: "rtpmp4gdepay ! avdec_aac",
+        depay: "rtpmp4gdepay",
+        decoders: &["avdec_aac", "fdkaacdec"],
     },
 ];
 
-/// What `RTSPOnvifMediaFactory::set_backchannel_launch` gets, decoded to the mixer's format.
-/// gst-rtsp-server finds the element named `depay_backchannel`, and only for clients that ask
-/// turns each structure of its caps into an `a=sendonly` section (all with the one control
-/// URL; the client sets up the one it likes). What arrives is told apart by payload type.
-pub fn backchannel_launch(rate: u32) -> String {
-    let caps = FORMATS
+/// What `RTSPOnvifMediaFactory::set_backchannel_launch` gets, decoded to the mixer's format,
+/// or None when not even one format can be decoded here. gst-rtsp-server finds the element
+/// named `depay_backchannel`, and only for clients that ask turns each structure of its caps
+/// into an `a=sendonly` section (all with the one control URL; the client sets up the one it
+/// likes). What arrives is told apart by payload type; a type never offered is dropped.
+pub fn backchannel_launch(rate: u32) -> Option<String> {
+    let usable: Vec<(&Format, String)> = FORMATS
         .iter()
-        .map(|f| {
+        .filter_map(|f| f.decode().map(|d| (f, d)))
+        .collect();
+    if usable.is_empty() {
+        return None;
+    }
+    let caps = usable
+        .iter()
+        .map(|(f, _)| {
             format!(
                 "application/x-rtp,media=audio,payload={},{}",
                 f.payload, f.rtp
@@ -61,22 +87,21 @@ pub fn backchannel_launch(rate: u32) -> String {
         })
         .collect::<Vec<_>>()
         .join(";");
-    let branches: String = FORMATS
+    let branches: String = usable
         .iter()
-        .map(|f| {
+        .map(|(f, decode)| {
             format!(
-                "bc_demux.src_{} ! {} ! audioconvert ! audioresample ! {} ! bc_mix. ",
+                "bc_demux.src_{} ! {decode} ! audioconvert ! audioresample ! {} ! bc_mix. ",
                 f.payload,
-                f.decode,
                 raw_caps(rate)
             )
         })
         .collect();
-    format!(
+    Some(format!(
         "( capsfilter caps=\"{caps}\" name=depay_backchannel ! rtpptdemux name=bc_demux \
          {branches}funnel name=bc_mix ! appsink name={BACKCHANNEL_SINK} sync=false async=false \
          max-buffers=50 drop=true enable-last-sample=false )"
-    )
+    ))
 }
 
 /// A talk input fed by an appsink; [`Attached::detach`] closes it before the element goes.
@@ -154,7 +179,7 @@ mod tests {
     #[test]
     fn the_backchannel_offers_pcmu_first_then_pcma_and_aac() {
         gst::init().expect("gst");
-        let desc = backchannel_launch(48000);
+        let desc = backchannel_launch(48000).expect("this machine decodes them all");
         let bin = gst::parse::launch(desc.trim_start_matches("( ").trim_end_matches(" )"))
             .expect("backchannel parses")
             .downcast::<gst::Bin>()

@@ -25,9 +25,12 @@ pub(super) fn make(
     factory.set_protocols(gst_rtsp::RTSPLowerTrans::UDP | gst_rtsp::RTSPLowerTrans::TCP);
     if let Some(speaker) = &speaker {
         // Only clients that send `Require: www.onvif.org/ver20/backchannel` get it.
-        factory.set_backchannel_launch(Some(&crate::audio::backchannel_launch(
-            speaker.sample_rate(),
-        )));
+        match crate::audio::backchannel_launch(speaker.sample_rate()) {
+            Some(launch) => factory.set_backchannel_launch(Some(&launch)),
+            None => warn!(
+                "no talk-back decoder installed (mulawdec, alawdec, avdec_aac): no ONVIF backchannel"
+            ),
+        }
     }
     factory.connect_media_configure(move |_, media| {
         configure(media, track, &hub);
