@@ -85,7 +85,7 @@ pub(crate) fn output_config(out: &mut String, tag: &str, level: u32) {
 
 pub(crate) fn decoder_config(out: &mut String, tag: &str) {
     let _ = write!(out, "<{tag} token=\"{DECODER_CONFIG}\">");
-    el(out, "tt:Name", "Talk-back (G.711)");
+    el(out, "tt:Name", "Talk-back (G.711, AAC)");
     el(out, "tt:UseCount", 2);
     let _ = write!(out, "</{tag}>");
 }
@@ -97,19 +97,37 @@ pub(crate) fn output_options(out: &mut String, tag: &str) {
     let _ = write!(out, "</{tag}>");
 }
 
-/// Media (ver10) decoder options: G.711 at 64 kbit/s, 8 kHz.
+/// Media (ver10) decoder options: what the backchannel takes, AAC at 16 kHz and G.711 (µ-law
+/// or A-law, the schema does not tell them apart) at 64 kbit/s, 8 kHz.
 pub(crate) fn decoder_options_v10(out: &mut String) {
     out.push_str(
-        "<trt:Options><tt:G711DecOptions><tt:Bitrate><tt:Items>64</tt:Items></tt:Bitrate>\
+        "<trt:Options><tt:AACDecOptions><tt:Bitrate><tt:Items>16</tt:Items><tt:Items>24</tt:Items>\
+         <tt:Items>32</tt:Items><tt:Items>48</tt:Items><tt:Items>64</tt:Items></tt:Bitrate>\
+         <tt:SampleRateRange><tt:Items>16</tt:Items></tt:SampleRateRange></tt:AACDecOptions>\
+         <tt:G711DecOptions><tt:Bitrate><tt:Items>64</tt:Items></tt:Bitrate>\
          <tt:SampleRateRange><tt:Items>8</tt:Items></tt:SampleRateRange></tt:G711DecOptions></trt:Options>",
     );
 }
 
+/// Media2: one `Options` per backchannel encoding, in the order the SDP offers them.
 pub(crate) fn decoder_options_v20(out: &mut String) {
-    out.push_str(
-        "<tr2:Options><tt:Encoding>PCMU</tt:Encoding><tt:BitrateList><tt:Items>64</tt:Items></tt:BitrateList>\
-         <tt:SampleRateList><tt:Items>8</tt:Items></tt:SampleRateList></tr2:Options>",
-    );
+    for (encoding, bitrates, rate) in [
+        ("PCMU", &[64][..], 8),
+        ("PCMA", &[64][..], 8),
+        ("MPEG4-GENERIC", &[16, 24, 32, 48, 64][..], 16),
+    ] {
+        let _ = write!(
+            out,
+            "<tr2:Options><tt:Encoding>{encoding}</tt:Encoding><tt:BitrateList>"
+        );
+        for b in bitrates {
+            el(out, "tt:Items", b);
+        }
+        let _ = write!(
+            out,
+            "</tt:BitrateList><tt:SampleRateList><tt:Items>{rate}</tt:Items></tt:SampleRateList></tr2:Options>"
+        );
+    }
 }
 
 /// `Configuration` of SetAudioOutputConfiguration: only the level can change.

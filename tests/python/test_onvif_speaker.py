@@ -49,6 +49,10 @@ async def test_zeep_sees_the_speaker_and_the_talkback_decoder(daemon):
         assert decoders[0].token == "talkback_decoder"
         options = await media.GetAudioDecoderConfigurationOptions({"ConfigurationToken": "talkback_decoder"})
         assert 8 in options.G711DecOptions.SampleRateRange.Items
+        # The backchannel also takes AAC at 16 kHz.
+        assert 16 in options.AACDecOptions.SampleRateRange.Items
+        v20 = media2(daemon, "GetAudioDecoderConfigurationOptions").text
+        assert re.findall(r"<tt:Encoding>([^<]+)</tt:Encoding>", v20) == ["PCMU", "PCMA", "MPEG4-GENERIC"], v20
         profiles = await media.GetProfiles()
         for p in profiles:
             # zeep files the extension's configurations under its xs:any when it parses them.
