@@ -55,7 +55,15 @@ fn now_into(heard: &std::sync::Mutex<Instant>) {
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
 }
 
-fn pipeline_description(offer: &Offer, audio: bool) -> String {
+/// The first AAC decoder installed: libav's on a PC, fdk-aac's on the SD-card image.
+fn aac_decoder() -> Option<&'static str> {
+    ["avdec_aac", "fdkaacdec"]
+        .into_iter()
+        .find(|name| gst::ElementFactory::find(name).is_some())
+}
+
+/// `aac`: the AAC decoder for the browser's Opus sound, if there is sound.
+fn pipeline_description(offer: &Offer, aac: Option<&str>) -> String {
     let caps = crate::media::H264_CAPS;
     let v = &offer.video;
     let mut desc = format!(
@@ -67,10 +75,10 @@ fn pipeline_description(offer: &Offer, audio: bool) -> String {
         pt = v.payload,
         plid = v.profile_level_id,
     );
-    if let (true, Some(pt)) = (audio, offer.audio) {
+    if let (Some(aac), Some(pt)) = (aac, offer.audio) {
         desc.push_str(&format!(
             "appsrc name=audio is-live=true format=time do-timestamp=false min-latency=0 max-bytes=0 \
-             ! avdec_aac ! audioconvert ! audioresample ! audio/x-raw,rate=48000 \
+             ! {aac} ! audioconvert ! audioresample ! audio/x-raw,rate=48000 \
              ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt={pt} \
              ! application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload={pt} ! webrtc."
         ));
@@ -93,11 +101,13 @@ impl Peer {
         hub: &Arc<Hub>,
         with_audio: bool,
     ) -> Result<(Self, String), PeerError> {
-        let audio = with_audio
-            && offer.audio.is_some()
-            && gst::ElementFactory::find("avdec_aac").is_some()
-            && gst::ElementFactory::find("opusenc").is_some();
-        let desc = pipeline_description(&offer, audio);
+        let aac = aac_decoder().filter(|_| {
+            with_audio
+                && offer.audio.is_some()
+                && gst::ElementFactory::find("opusenc").is_some()
+        });
+        let audio = aac.is_some();
+        let desc = pipeline_description(&offer, aac);
         let pipeline = gst::parse::launch(&desc)
             .map_err(|e| PeerError::Pipeline(e.to_string()))?
             .downcast::<gst::Pipeline>()
