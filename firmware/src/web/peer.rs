@@ -102,9 +102,7 @@ impl Peer {
         with_audio: bool,
     ) -> Result<(Self, String), PeerError> {
         let aac = aac_decoder().filter(|_| {
-            with_audio
-                && offer.audio.is_some()
-                && gst::ElementFactory::find("opusenc").is_some()
+            with_audio && offer.audio.is_some() && gst::ElementFactory::find("opusenc").is_some()
         });
         let audio = aac.is_some();
         let desc = pipeline_description(&offer, aac);
