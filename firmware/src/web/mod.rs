@@ -1,5 +1,6 @@
 //! The parent's web page: login sessions, live view over WebRTC (WHEP) and push-to-talk.
 
+mod negotiate;
 pub mod offer;
 pub mod peer;
 pub mod session;

@@ -6,17 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gst_webrtc::{
-    WebRTCICEGatheringState, WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection,
-    WebRTCSDPType, WebRTCSessionDescription,
-};
+use gst_webrtc::{WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection};
 use tracing::{debug, warn};
 
 use super::offer::Offer;
 use crate::media::{Feed, Hub, Track};
 
-/// How long ICE may take to gather the camera's own addresses (no STUN: host candidates only).
-const GATHERING: Duration = Duration::from_secs(3);
 /// A browser sends RTCP reports every second or so; this long without any and it is gone
 /// (webrtcbin 1.22 has no ICE consent checks, so a vanished browser never "fails").
 const SILENCE: Duration = Duration::from_secs(10);
@@ -84,13 +79,6 @@ fn pipeline_description(offer: &Offer, aac: Option<&str>) -> String {
         ));
     }
     desc
-}
-
-fn wait(promise: &gst::Promise) -> Result<Option<gst::Structure>, PeerError> {
-    match promise.wait() {
-        gst::PromiseResult::Replied => Ok(promise.get_reply().map(|s| s.to_owned())),
-        other => Err(PeerError::Negotiation(format!("{other:?}"))),
-    }
 }
 
 impl Peer {
@@ -199,42 +187,8 @@ impl Peer {
     }
 
     fn negotiate(&self, offer: Offer) -> Result<String, PeerError> {
-        let remote = WebRTCSessionDescription::new(WebRTCSDPType::Offer, offer.sdp);
-        let promise = gst::Promise::new();
-        self.webrtc
-            .emit_by_name::<()>("set-remote-description", &[&remote, &promise]);
-        wait(&promise)?;
-        let promise = gst::Promise::new();
-        self.webrtc
-            .emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &promise]);
-        let reply = wait(&promise)?.ok_or_else(|| PeerError::Negotiation("no answer".into()))?;
-        if let Ok(error) = reply.get::<gst::glib::Error>("error") {
-            return Err(PeerError::Negotiation(error.to_string()));
-        }
-        let answer = reply
-            .get::<WebRTCSessionDescription>("answer")
-            .map_err(|_| PeerError::Negotiation("no answer".into()))?;
-        let promise = gst::Promise::new();
-        self.webrtc
-            .emit_by_name::<()>("set-local-description", &[&answer, &promise]);
-        wait(&promise)?;
-        let deadline = Instant::now() + GATHERING;
-        while self
-            .webrtc
-            .property::<WebRTCICEGatheringState>("ice-gathering-state")
-            != WebRTCICEGatheringState::Complete
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let local = self
-            .webrtc
-            .property::<Option<WebRTCSessionDescription>>("local-description")
-            .ok_or_else(|| PeerError::Negotiation("no local description".into()))?;
-        let text = local
-            .sdp()
-            .as_text()
-            .map_err(|e| PeerError::Negotiation(e.to_string()))?;
+        let text =
+            super::negotiate::answer(&self.webrtc, offer.sdp).map_err(PeerError::Negotiation)?;
         let video_section = text.split("m=").find(|m| m.starts_with("video"));
         if video_section.is_none_or(|m| !m.contains("a=sendonly")) {
             // webrtcbin answers "inactive" when the codec parameters do not match.

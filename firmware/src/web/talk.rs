@@ -15,10 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
-use gst_webrtc::{
-    WebRTCICEGatheringState, WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection,
-    WebRTCSDPType, WebRTCSessionDescription,
-};
+use gst_webrtc::{WebRTCPeerConnectionState, WebRTCRTPTransceiverDirection};
 use tracing::{debug, info, warn};
 
 use super::offer::MAX_OFFER;
@@ -26,7 +23,6 @@ use crate::audio::{Output, talk_sink};
 
 /// Talk connections open at once (one is heard at a time; the others wait for the floor).
 pub const MAX_TALKERS: usize = 4;
-const GATHERING: Duration = Duration::from_secs(3);
 /// A sending browser reports (RTCP) every second or so; this long without and it is gone.
 const SILENCE: Duration = Duration::from_secs(10);
 
@@ -82,13 +78,6 @@ pub fn parse(body: &[u8]) -> Result<TalkOffer, TalkError> {
 
 fn now_into(heard: &Mutex<Instant>) {
     *heard.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
-}
-
-fn wait(promise: &gst::Promise) -> Result<Option<gst::Structure>, TalkError> {
-    match promise.wait() {
-        gst::PromiseResult::Replied => Ok(promise.get_reply().map(|s| s.to_owned())),
-        other => Err(TalkError::Negotiation(format!("{other:?}"))),
-    }
 }
 
 /// One page's talk connection: webrtcbin receiving Opus, decoded into a talk input.
@@ -181,42 +170,7 @@ impl TalkPeer {
     }
 
     fn negotiate(&self, sdp: gst_sdp::SDPMessage) -> Result<String, TalkError> {
-        let remote = WebRTCSessionDescription::new(WebRTCSDPType::Offer, sdp);
-        let promise = gst::Promise::new();
-        self.webrtc
-            .emit_by_name::<()>("set-remote-description", &[&remote, &promise]);
-        wait(&promise)?;
-        let promise = gst::Promise::new();
-        self.webrtc
-            .emit_by_name::<()>("create-answer", &[&None::<gst::Structure>, &promise]);
-        let reply = wait(&promise)?.ok_or_else(|| TalkError::Negotiation("no answer".into()))?;
-        if let Ok(error) = reply.get::<gst::glib::Error>("error") {
-            return Err(TalkError::Negotiation(error.to_string()));
-        }
-        let answer = reply
-            .get::<WebRTCSessionDescription>("answer")
-            .map_err(|_| TalkError::Negotiation("no answer".into()))?;
-        let promise = gst::Promise::new();
-        self.webrtc
-            .emit_by_name::<()>("set-local-description", &[&answer, &promise]);
-        wait(&promise)?;
-        let deadline = Instant::now() + GATHERING;
-        while self
-            .webrtc
-            .property::<WebRTCICEGatheringState>("ice-gathering-state")
-            != WebRTCICEGatheringState::Complete
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let local = self
-            .webrtc
-            .property::<Option<WebRTCSessionDescription>>("local-description")
-            .ok_or_else(|| TalkError::Negotiation("no local description".into()))?;
-        let text = local
-            .sdp()
-            .as_text()
-            .map_err(|e| TalkError::Negotiation(e.to_string()))?;
+        let text = super::negotiate::answer(&self.webrtc, sdp).map_err(TalkError::Negotiation)?;
         let audio = text.split("m=").find(|m| m.starts_with("audio"));
         if audio.is_none_or(|m| !m.contains("a=recvonly")) {
             return Err(TalkError::Negotiation("no Opus could be agreed on".into()));
