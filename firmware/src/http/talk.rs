@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
+use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{HeaderMap, Method, Response, StatusCode};
 use tracing::warn;
 
@@ -67,16 +67,7 @@ async fn offer(
         return text(StatusCode::INTERNAL_SERVER_ERROR, "talk task failed\n");
     };
     match result {
-        Ok((id, answer)) => {
-            let mut r = Response::new(super::full(answer));
-            *r.status_mut() = StatusCode::CREATED;
-            let h = r.headers_mut();
-            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
-            if let Ok(v) = HeaderValue::from_str(&format!("{PREFIX}/{id}")) {
-                h.insert(LOCATION, v);
-            }
-            r
-        }
+        Ok((id, answer)) => super::whep::answered(PREFIX, &id, answer),
         Err(e) => {
             let status = match &e {
                 TalkError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

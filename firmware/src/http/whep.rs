@@ -42,6 +42,19 @@ pub(super) async fn serve(
     }
 }
 
+/// `201 Created` with the SDP answer, and the connection's own address to DELETE it (WHEP's and
+/// WHIP's answer; push-to-talk answers the same way).
+pub(super) fn answered(prefix: &str, id: &str, answer: String) -> Response<Body> {
+    let mut r = Response::new(super::full(answer));
+    *r.status_mut() = StatusCode::CREATED;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
+    if let Ok(v) = HeaderValue::from_str(&format!("{prefix}/{id}")) {
+        h.insert(LOCATION, v);
+    }
+    r
+}
+
 async fn offer(state: &Arc<AppState>, headers: &HeaderMap, body: Bytes) -> Response<Body> {
     let content_type = headers
         .get(CONTENT_TYPE)
@@ -61,16 +74,7 @@ async fn offer(state: &Arc<AppState>, headers: &HeaderMap, body: Bytes) -> Respo
         Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "WHEP task failed\n"),
     };
     match result {
-        Ok((id, answer)) => {
-            let mut r = Response::new(super::full(answer));
-            *r.status_mut() = StatusCode::CREATED;
-            let h = r.headers_mut();
-            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
-            if let Ok(v) = HeaderValue::from_str(&format!("{PREFIX}/{id}")) {
-                h.insert(LOCATION, v);
-            }
-            r
-        }
+        Ok((id, answer)) => super::whep::answered(PREFIX, &id, answer),
         Err(e) => {
             let status = match &e {
                 WhepError::Offer(OfferError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
