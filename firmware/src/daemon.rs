@@ -205,6 +205,7 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             climate: climate.clone(),
             sim_room,
             web: crate::web::Web::new(Arc::clone(capture.hub()), with_audio, Arc::clone(&history)),
+            connections: Default::default(),
         });
         subscribe(&settings, &capture, &rtsp, &state, encoders, with_audio);
         let reaper = {

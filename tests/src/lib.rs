@@ -50,6 +50,8 @@ pub struct Setup {
     sections: BTreeMap<String, Vec<String>>,
     /// (name, password, role); the default is [`ADMIN`] and [`VIEWER`].
     users: Option<Vec<(String, String, String)>>,
+    /// The daemon's descriptor limit (soft and hard), as `ulimit -n` would set it.
+    fd_limit: Option<u64>,
 }
 
 impl Setup {
@@ -132,6 +134,12 @@ impl Setup {
         toml
     }
 
+    /// Starts the daemon with at most `n` open descriptors.
+    pub fn fd_limit(mut self, n: u64) -> Self {
+        self.fd_limit = Some(n);
+        self
+    }
+
     /// Small pictures for tests that are not about picture size (keeps 2 cores free).
     pub fn small(self) -> Self {
         self.set("video.main", "width = 320")
@@ -161,7 +169,16 @@ impl Daemon {
             let config = dir.path().join("config.toml");
             std::fs::write(&config, toml)?;
             let log = std::fs::File::create(dir.path().join("daemon.log"))?;
-            let child = Command::new(binary())
+            let mut command = match setup.fd_limit {
+                // prlimit execs the daemon: the child's pid is the daemon's.
+                Some(n) => {
+                    let mut c = Command::new("prlimit");
+                    c.arg(format!("--nofile={n}:{n}")).arg(binary());
+                    c
+                }
+                None => Command::new(binary()),
+            };
+            let child = command
                 .args(["--simulate", "--config"])
                 .arg(&config)
                 .env("RUST_LOG", "babymonitor=debug,info")
@@ -283,6 +300,13 @@ impl Daemon {
     }
 
     /// Resident memory of the daemon, from /proc.
+    /// Descriptors the daemon has open now.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
     pub fn rss_kib(&self) -> u64 {
         let Some(pid) = self.child.as_ref().map(Child::id) else {
             return 0;

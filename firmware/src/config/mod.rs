@@ -126,6 +126,12 @@ pub struct HttpConfig {
     pub port: u16,
     /// Failed logins one address may make in a minute before it has to wait.
     pub failed_logins_per_minute: u32,
+    /// Connections the HTTP server holds at once; more are closed as they come.
+    pub max_connections: usize,
+    /// Connections one address may hold at once.
+    pub max_connections_per_address: usize,
+    /// Seconds a client may take to send a request body.
+    pub body_timeout_s: u64,
 }
 
 impl Default for HttpConfig {
@@ -133,6 +139,9 @@ impl Default for HttpConfig {
         Self {
             port: 8080,
             failed_logins_per_minute: 10,
+            max_connections: 256,
+            max_connections_per_address: 64,
+            body_timeout_s: 15,
         }
     }
 }
@@ -204,6 +213,14 @@ impl Config {
             1,
             10_000,
         );
+        p.range("http.max_connections", self.http.max_connections, 8, 4096);
+        p.range(
+            "http.max_connections_per_address",
+            self.http.max_connections_per_address,
+            4,
+            self.http.max_connections.max(4),
+        );
+        p.range("http.body_timeout_s", self.http.body_timeout_s, 2, 600);
         p.range("onvif.clock_skew_s", self.onvif.clock_skew_s, 5, 86_400);
         p.range("rtsp.max_clients", self.rtsp.max_clients, 1, 256);
         p.range(

@@ -38,6 +38,12 @@ pub(super) fn serve(state: &AppState) -> Response<Body> {
         state.web.whep.count(),
         state.web.fallback_viewers.load(std::sync::atomic::Ordering::Relaxed)
     ));
+    out.push_str(&format!(
+        "# HELP babymonitor_http_connections HTTP connections open now.\n# TYPE babymonitor_http_connections gauge\nbabymonitor_http_connections {}\n\
+         # HELP babymonitor_http_connections_refused_total HTTP connections closed at once: the server or their address held its maximum.\n# TYPE babymonitor_http_connections_refused_total counter\nbabymonitor_http_connections_refused_total {}\n",
+        state.connections.open(),
+        state.connections.refused()
+    ));
     if let Some(b) = state.hub.brightness(std::time::Duration::from_secs(5)) {
         out.push_str(&format!("# HELP babymonitor_scene_brightness Mean brightness of the picture (0-1).\n# TYPE babymonitor_scene_brightness gauge\nbabymonitor_scene_brightness {b:.3}\n"));
     }

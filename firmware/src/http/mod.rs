@@ -2,8 +2,10 @@
 
 mod audio;
 mod auth;
+pub mod body;
 mod controls;
 mod events;
+pub mod gate;
 mod history;
 mod json;
 mod live;
@@ -11,8 +13,10 @@ mod login;
 mod metrics;
 mod onvif;
 mod page;
+mod server;
 mod snapshot;
 mod status;
+mod stream;
 mod talk;
 mod tunnel;
 mod whep;
@@ -23,17 +27,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tracing::{debug, info};
+use tracing::debug;
 
 pub use auth::Authenticator;
+pub use server::serve;
 
 use crate::camera::Camera;
 use crate::config::Config;
@@ -69,12 +69,19 @@ pub struct AppState {
     /// The simulated room (`--simulate` only): tests set its temperature and humidity.
     pub sim_room: Option<Arc<crate::hardware::climate::SimRoom>>,
     pub web: crate::web::Web,
+    /// The HTTP connections open now, under `[http]`'s limits.
+    pub connections: gate::Gate,
 }
 
 impl AppState {
     /// The configuration now (a reload may replace it between two requests).
     pub fn config(&self) -> Arc<Config> {
         self.settings.current()
+    }
+
+    /// How long a client may take to send a request body.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.config().http.body_timeout_s)
     }
 }
 
@@ -135,9 +142,9 @@ pub async fn route(
     let method = req.method().clone();
     let headers = req.headers().clone();
     // A bounded body, drained so that keep-alive keeps working and nobody can stream forever.
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+    let body = match body::read(req.into_body(), MAX_BODY, state.body_timeout()).await {
+        Ok(body) => body,
+        Err(e) => return e.response(),
     };
     if path == whep::PREFIX || path.starts_with("/api/whep/") {
         return whep::serve(&state, &method, &path, &headers, body).await;
@@ -219,14 +226,9 @@ async fn refuse(mut response: Response<Body>, req: Request<Incoming>) -> Respons
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let drained = declared.is_none_or(|n| n <= MAX_BODY as u64)
-        && matches!(
-            tokio::time::timeout(
-                Duration::from_secs(2),
-                Limited::new(req.into_body(), MAX_BODY).collect(),
-            )
-            .await,
-            Ok(Ok(_))
-        );
+        && body::read(req.into_body(), MAX_BODY, Duration::from_secs(2))
+            .await
+            .is_ok();
     if !drained {
         response.headers_mut().insert(
             hyper::header::CONNECTION,
@@ -234,55 +236,4 @@ async fn refuse(mut response: Response<Body>, req: Request<Incoming>) -> Respons
         );
     }
     response
-}
-
-/// Serves until `shutdown` turns true, then gives open connections a moment to finish.
-pub async fn serve(
-    listener: TcpListener,
-    state: Arc<AppState>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut connections = tokio::task::JoinSet::new();
-    let sweeper = tokio::spawn(whep::sweep(Arc::clone(&state), shutdown.clone()));
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let state = Arc::clone(&state);
-                let mut conn_shutdown = shutdown.clone();
-                connections.spawn(async move {
-                    if tunnel::detect(&stream).await {
-                        tunnel::relay(stream, state.rtsp_addr, peer).await;
-                        return;
-                    }
-                    let service = service_fn(move |req| {
-                        let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(route(state, req, peer).await) }
-                    });
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
-                        .max_buf_size(64 * 1024)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades();
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = conn_shutdown.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = tokio::time::timeout(Duration::from_secs(3), conn).await;
-                        }
-                    }
-                });
-            }
-            _ = shutdown.changed() => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    info!("HTTP server stopping");
-    let _ = sweeper.await;
-    let _ = tokio::time::timeout(Duration::from_secs(4), async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
 }

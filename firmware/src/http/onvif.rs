@@ -1,9 +1,7 @@
 //! `POST /onvif/<service>`: SOAP requests, authenticated by WS-Security or HTTP Digest.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -11,12 +9,12 @@ use onvif::service::{Access, Context};
 use onvif::soap::{self, Fault};
 use tracing::{debug, warn};
 
+use super::body::BodyError;
 use super::{AppState, Body};
 use crate::camera::level;
 
 /// SOAP requests are small; anything bigger is refused before it is read.
 const MAX_SOAP: usize = 256 * 1024;
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn soap_response(status: StatusCode, xml: String) -> Response<Body> {
     let mut r = Response::new(super::full(xml));
@@ -72,17 +70,19 @@ pub(super) async fn serve(
     let config = state.config();
     let (host, http_port) = host_and_port(req.headers(), config.http.port);
     let (parts, body) = req.into_parts();
-    let bytes =
-        match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_SOAP).collect()).await {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(_)) => {
-                return soap_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Fault::not_well_formed("the request is too large").to_envelope(),
-                );
-            }
-            Err(_) => return super::text(StatusCode::REQUEST_TIMEOUT, "request body too slow\n"),
-        };
+    let bytes = match super::body::read(body, MAX_SOAP, state.body_timeout()).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge) => {
+            let mut r = soap_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Fault::not_well_formed("the request is too large").to_envelope(),
+            );
+            r.headers_mut()
+                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+        Err(e) => return e.response(),
+    };
     // Digest clients such as curl first send the request without a body and without
     // credentials, to be given a challenge.
     if bytes.is_empty() && !parts.headers.contains_key(hyper::header::AUTHORIZATION) {

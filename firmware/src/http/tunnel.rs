@@ -5,12 +5,23 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
 /// How much of a request head is looked at, and for how long, before deciding.
-const PEEK_LIMIT: usize = 8 * 1024;
-const PEEK_TIME: Duration = Duration::from_secs(5);
+const HEAD_LIMIT: usize = 8 * 1024;
+const HEAD_TIME: Duration = Duration::from_secs(5);
+
+/// What a new connection turned out to be.
+pub(super) enum Opening {
+    /// An RTSP-over-HTTP tunnel half; `head` is what was read of it.
+    Tunnel(Vec<u8>),
+    /// Anything else, for the HTTP server, which reads `head` first.
+    Http(Vec<u8>),
+    /// The client closed before sending a whole request head: nothing to answer.
+    Closed,
+}
 
 /// Whether a request head opens an RTSP-over-HTTP tunnel half.
 fn is_tunnel(head: &[u8]) -> bool {
@@ -19,42 +30,50 @@ fn is_tunnel(head: &[u8]) -> bool {
         && (text.contains("\r\nx-sessioncookie:") || text.contains("application/x-rtsp-tunnelled"))
 }
 
-/// Looks at the start of a connection without consuming it; true if it is a tunnel half.
-pub(super) async fn detect(stream: &TcpStream) -> bool {
-    let mut buf = vec![0u8; PEEK_LIMIT];
-    let deadline = tokio::time::Instant::now() + PEEK_TIME;
-    let mut last = 0;
+/// Whether `head` can still become the start of a GET or POST request.
+fn may_be_tunnel(head: &[u8]) -> bool {
+    [b"GET ".as_slice(), b"POST "]
+        .iter()
+        .any(|m| head.starts_with(m) || m.starts_with(head))
+}
+
+/// Reads the start of a connection until it is clear what it is. The bytes are read, not
+/// peeked: a peek cannot tell a client that closed after a partial line from one that is still
+/// typing, and such half-closed sockets were never released.
+pub(super) async fn open(stream: &mut TcpStream) -> Opening {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 2048];
+    let deadline = tokio::time::Instant::now() + HEAD_TIME;
     loop {
-        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Opening::Closed,
             Ok(Ok(n)) => n,
-            _ => return false,
+            // Slow, but maybe a real client on a bad link: the HTTP server's own header
+            // timeout has the last word.
+            Err(_) => return Opening::Http(head),
         };
-        let head = &buf[..n];
-        if n == 0
-            || !(head.starts_with(b"GET ")
-                || head.starts_with(b"POST ")
-                || b"GET ".starts_with(head)
-                || b"POST ".starts_with(head))
-        {
-            return false;
+        head.extend_from_slice(&buf[..n]);
+        if !may_be_tunnel(&head) {
+            return Opening::Http(head);
         }
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || n == PEEK_LIMIT {
-            return is_tunnel(head);
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() >= HEAD_LIMIT {
+            return if is_tunnel(&head) {
+                Opening::Tunnel(head)
+            } else {
+                Opening::Http(head)
+            };
         }
-        if n == last {
-            // Nothing new yet: wait a little rather than spin on the same bytes.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        last = n;
     }
 }
 
 /// Splices the connection to the RTSP server until either side closes.
-pub(super) async fn relay(mut client: TcpStream, rtsp: SocketAddr, peer: SocketAddr) {
+pub(super) async fn relay(mut client: TcpStream, head: &[u8], rtsp: SocketAddr, peer: SocketAddr) {
     match TcpStream::connect(rtsp).await {
         Ok(mut server) => {
             debug!(%peer, "RTSP over HTTP tunnel half");
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            if server.write_all(head).await.is_ok() {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            }
         }
         Err(e) => debug!(%peer, "RTSP server unreachable for a tunnel: {e}"),
     }
