@@ -324,8 +324,22 @@ impl Settings {
 }
 
 /// Temp file, fsync, rename, fsync the directory: a power cut leaves the old or the new file.
+/// Writers of the same file take turns (they share its temp file); a caller whose contents
+/// depend on state that others change holds its own lock around making and writing them.
 pub fn write_atomically(path: &Path, contents: impl AsRef<[u8]>) -> anyhow::Result<()> {
+    use std::collections::HashMap;
     use std::os::unix::fs::OpenOptionsExt as _;
+    use std::sync::LazyLock;
+    static WRITERS: LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> =
+        LazyLock::new(Default::default);
+    let turn = Arc::clone(
+        WRITERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(path.to_path_buf())
+            .or_default(),
+    );
+    let _mine = turn.lock().unwrap_or_else(PoisonError::into_inner);
     let dir = path.parent().context("no parent directory")?;
     let tmp = dir.join(format!(
         ".{}.tmp",

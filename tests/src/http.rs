@@ -54,14 +54,22 @@ pub async fn post_soap(
     body: &str,
     creds: Option<(&str, &str)>,
 ) -> anyhow::Result<(u16, String)> {
+    post(url, "application/soap+xml; charset=utf-8", body, creds).await
+}
+
+/// POST `body` with `content_type`; with credentials, answers a Digest challenge once.
+/// Returns (status, body).
+pub async fn post(
+    url: &str,
+    content_type: &str,
+    body: &str,
+    creds: Option<(&str, &str)>,
+) -> anyhow::Result<(u16, String)> {
     let client = reqwest::Client::new();
     let send = |auth: Option<String>| {
         let mut req = client
             .post(url)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/soap+xml; charset=utf-8",
-            )
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body.to_string());
         if let Some(a) = auth {
             req = req.header(AUTHORIZATION, a);
@@ -81,9 +89,13 @@ pub async fn post_soap(
         .find(|v| v.starts_with("Digest"))
         .context("401 without a Digest challenge")?
         .to_string();
-    let path = reqwest::Url::parse(url)?.path().to_string();
+    let parsed = reqwest::Url::parse(url)?;
+    let uri = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
     let mut prompt = digest_auth::parse(&challenge)?;
-    let mut ctx = digest_auth::AuthContext::new(user, pass, &path);
+    let mut ctx = digest_auth::AuthContext::new(user, pass, &uri);
     ctx.method = digest_auth::HttpMethod::POST;
     let answer = prompt.respond(&ctx)?;
     let second = send(Some(answer.to_header_string())).await?;

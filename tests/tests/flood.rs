@@ -133,13 +133,11 @@ async fn a_crowd_of_silent_connections_from_one_address_leaves_room_for_others()
         "only {} connections were made",
         crowd.len()
     );
-    // Another address is served while the crowd holds its places.
+    // Another address is served while the crowd holds its places, and the crowd holds no more
+    // than its address's places (64) and the waiting line (256): the rest were closed.
     serving(&daemon).await;
-    assert!(
-        daemon.fd_count() < start + 100,
-        "the crowd holds {} descriptors",
-        daemon.fd_count() - start
-    );
+    let held = daemon.fd_count().saturating_sub(start);
+    assert!(held < 64 + 256 + 30, "the crowd holds {held} descriptors");
     drop(crowd);
     let now = descriptors_back(&daemon, start, 20);
     assert!(now <= start + 20, "{now} descriptors open, {start} before");

@@ -75,6 +75,9 @@ pub struct Audio {
     volumes_file: std::path::PathBuf,
     /// The `[speaker]` in force, to tell which volumes a reload changed.
     config: std::sync::Mutex<SpeakerConfig>,
+    /// Held while the volumes change and are stored, so that concurrent changes neither lose
+    /// one another's fields nor leave the file with an older value than the speaker.
+    volumes_change: std::sync::Mutex<()>,
 }
 
 /// `speaker.toml` in the data directory: the volumes last set at run time.
@@ -99,6 +102,7 @@ impl Audio {
             max_clips: config.max_clips,
             volumes_file: data_dir.join("speaker.toml"),
             config: std::sync::Mutex::new(config.clone()),
+            volumes_change: std::sync::Mutex::new(()),
         };
         if let Ok(text) = std::fs::read_to_string(&audio.volumes_file) {
             match toml::from_str::<StoredVolumes>(&text) {
@@ -117,8 +121,14 @@ impl Audio {
         Ok(audio)
     }
 
-    /// Sets the volumes and keeps them across restarts.
-    pub fn set_volumes(&self, v: Volumes) -> anyhow::Result<()> {
+    /// Changes the volumes in force with `edit` and keeps them across restarts.
+    pub fn change_volumes(&self, edit: impl FnOnce(&mut Volumes)) -> anyhow::Result<Volumes> {
+        let _one_at_a_time = self
+            .volumes_change
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut v = self.output.volumes();
+        edit(&mut v);
         self.output.set_volumes(v);
         let pct = |f: f32| (f * 100.0).round() as u32;
         let text = toml::to_string(&StoredVolumes {
@@ -126,7 +136,8 @@ impl Audio {
             talk: pct(v.talk),
             music: pct(v.music),
         })?;
-        crate::settings::write_atomically(&self.volumes_file, &text)
+        crate::settings::write_atomically(&self.volumes_file, &text)?;
+        Ok(v)
     }
 
     /// Largest upload accepted, in bytes.

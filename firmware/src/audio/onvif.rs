@@ -53,15 +53,15 @@ impl SpeakerBackend for Audio {
     }
 
     fn set_output_level(&self, level: u32) -> Result<(), Fault> {
-        let mut v = self.output.volumes();
-        v.master = percent(level);
-        self.set_volumes(v).map_err(|e| {
-            Fault::new(
-                FaultCode::Receiver,
-                &["Action"],
-                format!("cannot store the volume: {e:#}"),
-            )
-        })
+        self.change_volumes(|v| v.master = percent(level))
+            .map(drop)
+            .map_err(|e| {
+                Fault::new(
+                    FaultCode::Receiver,
+                    &["Action"],
+                    format!("cannot store the volume: {e:#}"),
+                )
+            })
     }
 
     fn clips(&self) -> Vec<AudioClip> {

@@ -295,19 +295,24 @@ fn play_request(q: &[(String, String)]) -> Result<PlayRequest, String> {
 }
 
 fn set_volume(audio: &Audio, q: &[(String, String)]) -> Response<Body> {
-    let mut v: Volumes = audio.output.volumes();
-    for (name, slot) in [
-        ("master", &mut v.master),
-        ("talk", &mut v.talk),
-        ("music", &mut v.music),
-    ] {
+    let mut asked = Vec::new();
+    for name in ["master", "talk", "music"] {
         match number(q, name, 100) {
-            Ok(Some(n)) => *slot = percent(n),
+            Ok(Some(n)) => asked.push((name, percent(n))),
             Ok(None) => {}
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         }
     }
-    if let Err(e) = audio.set_volumes(v) {
+    let edit = |v: &mut Volumes| {
+        for (name, value) in asked {
+            match name {
+                "master" => v.master = value,
+                "talk" => v.talk = value,
+                _ => v.music = value,
+            }
+        }
+    };
+    if let Err(e) = audio.change_volumes(edit) {
         return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
     }
     reply(StatusCode::OK, &status(audio))

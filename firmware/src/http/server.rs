@@ -54,26 +54,25 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let limits = &state.config().http;
-                let permit = match state.connections.admit(
-                    peer.ip(),
-                    limits.max_connections,
-                    limits.max_connections_per_address,
-                ) {
-                    Ok(permit) => permit,
-                    Err(full) => {
-                        // Closing at once costs the least; the client sees a reset and retries.
-                        debug!(%peer, ?full, "connection refused: {}", match full {
-                            Full::Server => "the server holds its maximum",
-                            Full::Address => "this address holds its maximum",
-                        });
-                        drop(stream);
-                        continue;
-                    }
-                };
                 let state = Arc::clone(&state);
                 let conn_shutdown = shutdown.clone();
                 connections.spawn(async move {
+                    let limits = state.config().http.clone();
+                    let permit = match state
+                        .connections
+                        .admit(peer.ip(), limits.max_connections, limits.max_connections_per_address)
+                        .await
+                    {
+                        Ok(permit) => permit,
+                        Err(full) => {
+                            // Closing costs the least; the client sees a reset and may retry.
+                            debug!(%peer, "connection refused: {}", match full {
+                                Full::Server => "the server holds its maximum",
+                                Full::Address => "this address holds its maximum",
+                            });
+                            return;
+                        }
+                    };
                     connection(stream, peer, state, conn_shutdown).await;
                     drop(permit);
                 });
