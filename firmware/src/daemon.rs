@@ -204,7 +204,12 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             detectors: Arc::clone(&detectors),
             climate: climate.clone(),
             sim_room,
-            web: crate::web::Web::new(Arc::clone(capture.hub()), with_audio, Arc::clone(&history)),
+            web: crate::web::Web::new(
+                Arc::clone(capture.hub()),
+                with_audio,
+                Arc::clone(&history),
+                listen,
+            ),
             connections: Default::default(),
         });
         subscribe(&settings, &capture, &rtsp, &state, encoders, with_audio);

@@ -71,11 +71,13 @@ async fn offer(
         Err(e) => {
             let status = match &e {
                 TalkError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-                TalkError::NotSdp(_) | TalkError::NoOpus => StatusCode::BAD_REQUEST,
+                // webrtcbin refusing the offer is the offer's fault, said with its reason.
+                TalkError::NotSdp(_)
+                | TalkError::NoOpus
+                | TalkError::Unconnectable(_)
+                | TalkError::Negotiation(_) => StatusCode::BAD_REQUEST,
                 TalkError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
-                TalkError::Pipeline(_) | TalkError::Negotiation(_) => {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
+                TalkError::Pipeline(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             warn!("talk offer refused: {e}");
             let mut r = text(status, format!("{e}\n"));

@@ -13,6 +13,7 @@ use tracing::warn;
 use super::{AppState, Body, text};
 use crate::web::WhepError;
 use crate::web::offer::OfferError;
+use crate::web::peer::PeerError;
 
 pub(super) const PREFIX: &str = "/api/whep";
 
@@ -80,6 +81,8 @@ async fn offer(state: &Arc<AppState>, headers: &HeaderMap, body: Bytes) -> Respo
                 WhepError::Offer(OfferError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
                 WhepError::Offer(_) => StatusCode::BAD_REQUEST,
                 WhepError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
+                // webrtcbin refusing the offer is the offer's fault, said with its reason.
+                WhepError::Peer(PeerError::Negotiation(_)) => StatusCode::BAD_REQUEST,
                 WhepError::Peer(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             warn!("WHEP offer refused: {e}");

@@ -29,11 +29,17 @@ pub struct Web {
 }
 
 impl Web {
-    pub fn new(hub: Arc<Hub>, with_audio: bool, history: Arc<History>) -> Self {
+    /// `listen`: the address the camera listens on, the only one WebRTC hands out.
+    pub fn new(
+        hub: Arc<Hub>,
+        with_audio: bool,
+        history: Arc<History>,
+        listen: std::net::IpAddr,
+    ) -> Self {
         Self {
             sessions: Sessions::new(),
-            whep: Whep::new(hub, with_audio),
-            talk: talk::Talks::default(),
+            whep: Whep::new(hub, with_audio, listen),
+            talk: talk::Talks::new(listen),
             fallback_viewers: AtomicUsize::new(0),
             history,
         }

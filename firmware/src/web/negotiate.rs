@@ -2,6 +2,7 @@
 //! push-to-talk: set the offer, create and set the answer, wait for every ICE candidate (the
 //! camera does not trickle), and return the answer's SDP text.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
@@ -18,7 +19,20 @@ fn wait(promise: &gst::Promise) -> Result<Option<gst::Structure>, String> {
 }
 
 /// Answers `offer` on `webrtc`; blocks for up to a few seconds. The error says what failed.
-pub(super) fn answer(webrtc: &gst::Element, offer: gst_sdp::SDPMessage) -> Result<String, String> {
+/// With a `listen` address other than "any", ICE gathers only on it: a camera told to listen on
+/// one address must not hand out its others.
+pub(super) fn answer(
+    webrtc: &gst::Element,
+    offer: gst_sdp::SDPMessage,
+    listen: IpAddr,
+) -> Result<String, String> {
+    if !listen.is_unspecified() {
+        let agent = webrtc.property::<gst::glib::Object>("ice-agent");
+        let added = agent.emit_by_name::<bool>("add-local-ip-address", &[&listen.to_string()]);
+        if !added {
+            return Err(format!("ICE cannot use the address {listen}"));
+        }
+    }
     let remote = WebRTCSessionDescription::new(WebRTCSDPType::Offer, offer);
     let promise = gst::Promise::new();
     webrtc.emit_by_name::<()>("set-remote-description", &[&remote, &promise]);

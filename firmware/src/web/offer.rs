@@ -29,6 +29,49 @@ pub enum OfferError {
     NoVideo,
     #[error("the offer has no H.264 with packetization-mode=1 that this camera can send")]
     NoH264,
+    #[error("the offer cannot connect: {0}")]
+    Unconnectable(&'static str),
+}
+
+/// What every media section needs for webrtcbin to connect at all, at its own level or the
+/// session's: ICE credentials (RFC 8839: a ufrag of 4-256 and a password of 22-256 characters
+/// from `A-Za-z0-9+/`) and a DTLS fingerprint. Checked here so that an offer without them is
+/// the client's error, said as such, rather than a failure deep in webrtcbin.
+pub fn check_connectable(sdp: &gst_sdp::SDPMessageRef) -> Result<(), &'static str> {
+    let ice_chars = |v: &str| {
+        v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    };
+    for media in sdp.medias() {
+        // A section the offer rejects (port 0) needs nothing.
+        if media.port() == 0 {
+            continue;
+        }
+        let value = |key: &str| {
+            media
+                .attribute_val(key)
+                .or_else(|| sdp.attribute_val(key))
+                .map(str::trim)
+        };
+        match value("ice-ufrag") {
+            None => return Err("a media section has no ICE user fragment (a=ice-ufrag)"),
+            Some(u) if !(4..=256).contains(&u.len()) || !ice_chars(u) => {
+                return Err("an ICE user fragment is not 4-256 ICE characters");
+            }
+            Some(_) => {}
+        }
+        match value("ice-pwd") {
+            None => return Err("a media section has no ICE password (a=ice-pwd)"),
+            Some(p) if !(22..=256).contains(&p.len()) || !ice_chars(p) => {
+                return Err("an ICE password is not 22-256 ICE characters");
+            }
+            Some(_) => {}
+        }
+        if value("fingerprint").is_none() {
+            return Err("a media section has no DTLS fingerprint (a=fingerprint)");
+        }
+    }
+    Ok(())
 }
 
 /// H.264 profiles by preference: the encoder makes Main, and a browser that offers Main gets it
@@ -67,6 +110,7 @@ pub fn parse(body: &[u8]) -> Result<Offer, OfferError> {
     if sdp.medias_len() == 0 {
         return Err(OfferError::NotSdp("it has no media sections"));
     }
+    check_connectable(&sdp).map_err(OfferError::Unconnectable)?;
     let mut saw_video = false;
     let mut video: Option<(u8, VideoChoice)> = None;
     let mut audio = None;
@@ -140,12 +184,15 @@ mod tests {
     /// Trimmed from a Chromium 120 WHEP offer (recvonly video and audio).
     pub(crate) const CHROMIUM: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
 a=group:BUNDLE 0 1\r\n\
-m=video 9 UDP/TLS/RTP/SAVPF 96 102 106 112\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n\
+a=fingerprint:sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 102 106 112\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+a=ice-ufrag:Xa2f\r\na=ice-pwd:q7SJmS3Wvq9dvM0UxH5cY1Zb\r\na=recvonly\r\n\
 a=rtpmap:96 VP8/90000\r\n\
 a=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n\
 a=rtpmap:106 H264/90000\r\na=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
 a=rtpmap:112 H264/90000\r\na=fmtp:112 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f\r\n\
-m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=recvonly\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n\
+a=ice-ufrag:Xa2f\r\na=ice-pwd:q7SJmS3Wvq9dvM0UxH5cY1Zb\r\na=recvonly\r\n\
 a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n";
 
     #[test]
@@ -181,5 +228,42 @@ a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n";
         assert_eq!(parse(vp8_only.as_bytes()), Err(OfferError::NoH264));
         let big = format!("{CHROMIUM}{}", "a=x-padding\r\n".repeat(4000));
         assert_eq!(parse(big.as_bytes()), Err(OfferError::TooLarge));
+    }
+
+    #[test]
+    fn an_offer_that_cannot_connect_is_refused_with_the_reason() {
+        gst::init().expect("gstreamer");
+        let no_ice = CHROMIUM.replace("a=ice-ufrag:Xa2f\r\n", "");
+        assert!(
+            matches!(parse(no_ice.as_bytes()), Err(OfferError::Unconnectable(m)) if m.contains("ice-ufrag"))
+        );
+        let short_pwd = CHROMIUM.replace("q7SJmS3Wvq9dvM0UxH5cY1Zb", "short");
+        assert!(
+            matches!(parse(short_pwd.as_bytes()), Err(OfferError::Unconnectable(m)) if m.contains("password"))
+        );
+        let odd_ufrag = CHROMIUM.replace("Xa2f", "Xa 2f;");
+        assert!(matches!(
+            parse(odd_ufrag.as_bytes()),
+            Err(OfferError::Unconnectable(_))
+        ));
+        let no_fingerprint: String = CHROMIUM
+            .lines()
+            .filter(|l| !l.starts_with("a=fingerprint"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(
+            matches!(parse(no_fingerprint.as_bytes()), Err(OfferError::Unconnectable(m)) if m.contains("fingerprint"))
+        );
+        // Credentials at the session level serve every section.
+        let session_level = CHROMIUM
+            .replace(
+                "a=ice-ufrag:Xa2f\r\na=ice-pwd:q7SJmS3Wvq9dvM0UxH5cY1Zb\r\n",
+                "",
+            )
+            .replace(
+                "t=0 0\r\n",
+                "t=0 0\r\na=ice-ufrag:Xa2f\r\na=ice-pwd:q7SJmS3Wvq9dvM0UxH5cY1Zb\r\n",
+            );
+        assert!(parse(session_level.as_bytes()).is_ok());
     }
 }

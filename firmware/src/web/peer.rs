@@ -88,6 +88,7 @@ impl Peer {
         offer: Offer,
         hub: &Arc<Hub>,
         with_audio: bool,
+        listen: std::net::IpAddr,
     ) -> Result<(Self, String), PeerError> {
         let aac = aac_decoder().filter(|_| {
             with_audio && offer.audio.is_some() && gst::ElementFactory::find("opusenc").is_some()
@@ -179,16 +180,16 @@ impl Peer {
             heard,
             bye,
         };
-        let answer = peer.negotiate(offer)?;
+        let answer = peer.negotiate(offer, listen)?;
         let feed = Arc::new(Feed::new(Track::Main, video, audio_src, hub.demand()));
         peer.feed = feed.id();
         hub.add_feed(feed);
         Ok((peer, answer))
     }
 
-    fn negotiate(&self, offer: Offer) -> Result<String, PeerError> {
-        let text =
-            super::negotiate::answer(&self.webrtc, offer.sdp).map_err(PeerError::Negotiation)?;
+    fn negotiate(&self, offer: Offer, listen: std::net::IpAddr) -> Result<String, PeerError> {
+        let text = super::negotiate::answer(&self.webrtc, offer.sdp, listen)
+            .map_err(PeerError::Negotiation)?;
         let video_section = text.split("m=").find(|m| m.starts_with("video"));
         if video_section.is_none_or(|m| !m.contains("a=sendonly")) {
             // webrtcbin answers "inactive" when the codec parameters do not match.

@@ -34,6 +34,8 @@ pub enum TalkError {
     NotSdp(&'static str),
     #[error("the offer sends no Opus audio (a microphone track, sendonly or sendrecv)")]
     NoOpus,
+    #[error("the offer cannot connect: {0}")]
+    Unconnectable(&'static str),
     #[error("{0} pages already hold a talk connection; try again later")]
     Full(usize),
     #[error("cannot build the talk pipeline: {0}")]
@@ -58,6 +60,7 @@ pub fn parse(body: &[u8]) -> Result<TalkOffer, TalkError> {
     }
     let sdp = gst_sdp::SDPMessage::parse_buffer(text.as_bytes())
         .map_err(|_| TalkError::NotSdp("it does not parse"))?;
+    super::offer::check_connectable(&sdp).map_err(TalkError::Unconnectable)?;
     let payload = sdp
         .medias()
         .filter(|m| m.media() == Some("audio"))
@@ -94,6 +97,7 @@ impl TalkPeer {
         offer: TalkOffer,
         output: &Arc<Output>,
         who: &str,
+        listen: std::net::IpAddr,
     ) -> Result<(Self, String), TalkError> {
         let pipeline = gst::Pipeline::new();
         let webrtc = gst::ElementFactory::make("webrtcbin")
@@ -165,12 +169,17 @@ impl TalkPeer {
             heard,
             bye,
         };
-        let answer = peer.negotiate(offer.sdp)?;
+        let answer = peer.negotiate(offer.sdp, listen)?;
         Ok((peer, answer))
     }
 
-    fn negotiate(&self, sdp: gst_sdp::SDPMessage) -> Result<String, TalkError> {
-        let text = super::negotiate::answer(&self.webrtc, sdp).map_err(TalkError::Negotiation)?;
+    fn negotiate(
+        &self,
+        sdp: gst_sdp::SDPMessage,
+        listen: std::net::IpAddr,
+    ) -> Result<String, TalkError> {
+        let text =
+            super::negotiate::answer(&self.webrtc, sdp, listen).map_err(TalkError::Negotiation)?;
         let audio = text.split("m=").find(|m| m.starts_with("audio"));
         if audio.is_none_or(|m| !m.contains("a=recvonly")) {
             return Err(TalkError::Negotiation("no Opus could be agreed on".into()));
@@ -236,9 +245,10 @@ struct Open {
 }
 
 /// The pages' talk connections, at most [`MAX_TALKERS`].
-#[derive(Default)]
 pub struct Talks {
     open: Mutex<Open>,
+    /// The address the camera listens on; ICE offers no other.
+    listen: std::net::IpAddr,
 }
 
 struct Reservation<'a>(Option<&'a Talks>);
@@ -252,6 +262,13 @@ impl Drop for Reservation<'_> {
 }
 
 impl Talks {
+    pub fn new(listen: std::net::IpAddr) -> Self {
+        Self {
+            open: Mutex::default(),
+            listen,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -279,7 +296,7 @@ impl Talks {
             o.negotiating += 1;
         }
         let mut reservation = Reservation(Some(self));
-        let (peer, answer) = TalkPeer::answer(offer, output, who)?;
+        let (peer, answer) = TalkPeer::answer(offer, output, who, self.listen)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         {
             let mut o = self.lock();

@@ -31,6 +31,8 @@ struct Viewers {
 pub struct Whep {
     hub: Arc<Hub>,
     with_audio: bool,
+    /// The address the camera listens on; ICE offers no other.
+    listen: std::net::IpAddr,
     viewers: Mutex<Viewers>,
 }
 
@@ -46,10 +48,11 @@ impl Drop for Reservation<'_> {
 }
 
 impl Whep {
-    pub fn new(hub: Arc<Hub>, with_audio: bool) -> Self {
+    pub fn new(hub: Arc<Hub>, with_audio: bool, listen: std::net::IpAddr) -> Self {
         Self {
             hub,
             with_audio,
+            listen,
             viewers: Mutex::new(Viewers::default()),
         }
     }
@@ -76,7 +79,7 @@ impl Whep {
             v.negotiating += 1;
         }
         let mut reservation = Reservation(Some(self));
-        let (peer, answer) = Peer::answer(offer, &self.hub, self.with_audio)?;
+        let (peer, answer) = Peer::answer(offer, &self.hub, self.with_audio, self.listen)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         {
             // The place passes from the negotiation to the viewer in one step.

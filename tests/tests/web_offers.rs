@@ -1,0 +1,88 @@
+//! WebRTC offers (the live view's WHEP and push-to-talk) that cannot connect are the client's
+//! error, said with the reason; a good offer's answer offers only the address the camera
+//! listens on.
+
+use babymonitor_e2e::http::post;
+use babymonitor_e2e::{ADMIN, Setup};
+
+const FINGERPRINT: &str = "a=fingerprint:sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\n";
+const ICE: &str = "a=ice-ufrag:Xa2f\r\na=ice-pwd:q7SJmS3Wvq9dvM0UxH5cY1Zb\r\n";
+
+/// A browser's live-view offer, trimmed (recvonly H.264 and Opus), with `ice` in each section.
+fn whep_offer(ice: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n{FINGERPRINT}\
+         m=video 9 UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtcp-mux\r\n{ice}a=setup:actpass\r\n\
+         a=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+         m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=recvonly\r\na=rtcp-mux\r\n{ice}a=setup:actpass\r\n\
+         a=rtpmap:111 opus/48000/2\r\n"
+    )
+}
+
+/// A page's talk offer: it sends Opus from its microphone.
+fn talk_offer(ice: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n{FINGERPRINT}\
+         m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtcp-mux\r\n{ice}a=setup:actpass\r\n\
+         a=rtpmap:111 opus/48000/2\r\n"
+    )
+}
+
+#[tokio::test]
+async fn offers_without_ice_credentials_are_refused_as_the_clients_error() {
+    let daemon = Setup::new().small().start();
+    let base = daemon.http_base();
+    for (path, offer) in [
+        ("/api/whep", whep_offer("")),
+        ("/api/talk", talk_offer("")),
+        (
+            "/api/whep",
+            whep_offer("a=ice-ufrag:Xa2f\r\na=ice-pwd:tooshort\r\n"),
+        ),
+        ("/api/talk", talk_offer(&ICE.replace("Xa2f", "X"))),
+        ("/api/whep", whep_offer(ICE).replace(FINGERPRINT, "")),
+    ] {
+        let (status, body) = post(
+            &format!("{base}{path}"),
+            "application/sdp",
+            &offer,
+            Some(ADMIN),
+        )
+        .await
+        .expect("answer");
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("cannot connect"), "{path}: {body}");
+    }
+    assert!(daemon.log().lines().all(|l| !l.contains("panicked")));
+}
+
+#[tokio::test]
+async fn answers_offer_only_the_address_the_camera_listens_on() {
+    // The harness's daemon listens on 127.0.0.1 (the default of --simulate).
+    let daemon = Setup::new().small().start();
+    let base = daemon.http_base();
+    for (path, offer) in [
+        ("/api/whep", whep_offer(ICE)),
+        ("/api/talk", talk_offer(ICE)),
+    ] {
+        let (status, answer) = post(
+            &format!("{base}{path}"),
+            "application/sdp",
+            &offer,
+            Some(ADMIN),
+        )
+        .await
+        .expect("answer");
+        assert_eq!(status, 201, "{path}: {answer}");
+        let candidates: Vec<&str> = answer
+            .lines()
+            .filter(|l| l.starts_with("a=candidate"))
+            .collect();
+        assert!(!candidates.is_empty(), "{path}: no candidates in {answer}");
+        for c in &candidates {
+            // a=candidate:<foundation> <component> <transport> <priority> <address> <port> ...
+            let address = c.split_whitespace().nth(4).unwrap_or_default();
+            assert_eq!(address, "127.0.0.1", "{path}: {c}");
+        }
+    }
+}
