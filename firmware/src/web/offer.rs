@@ -110,7 +110,6 @@ pub fn parse(body: &[u8]) -> Result<Offer, OfferError> {
     if sdp.medias_len() == 0 {
         return Err(OfferError::NotSdp("it has no media sections"));
     }
-    check_connectable(&sdp).map_err(OfferError::Unconnectable)?;
     let mut saw_video = false;
     let mut video: Option<(u8, VideoChoice)> = None;
     let mut audio = None;
@@ -174,6 +173,7 @@ pub fn parse(body: &[u8]) -> Result<Offer, OfferError> {
         return Err(OfferError::NoVideo);
     }
     let (_, video) = video.ok_or(OfferError::NoH264)?;
+    check_connectable(&sdp).map_err(OfferError::Unconnectable)?;
     Ok(Offer { video, audio, sdp })
 }
 

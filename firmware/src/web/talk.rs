@@ -60,7 +60,6 @@ pub fn parse(body: &[u8]) -> Result<TalkOffer, TalkError> {
     }
     let sdp = gst_sdp::SDPMessage::parse_buffer(text.as_bytes())
         .map_err(|_| TalkError::NotSdp("it does not parse"))?;
-    super::offer::check_connectable(&sdp).map_err(TalkError::Unconnectable)?;
     let payload = sdp
         .medias()
         .filter(|m| m.media() == Some("audio"))
@@ -76,6 +75,7 @@ pub fn parse(body: &[u8]) -> Result<TalkOffer, TalkError> {
             })
         })
         .ok_or(TalkError::NoOpus)?;
+    super::offer::check_connectable(&sdp).map_err(TalkError::Unconnectable)?;
     Ok(TalkOffer { payload, sdp })
 }
 
@@ -351,6 +351,8 @@ mod tests {
     const CHROMIUM: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
 a=group:BUNDLE 0\r\n\
 m=audio 9 UDP/TLS/RTP/SAVPF 111 63 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\n\
+a=ice-ufrag:Xa2f\r\na=ice-pwd:q7SJmS3Wvq9dvM0UxH5cY1Zb\r\n\
+a=fingerprint:sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\n\
 a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n\
 a=rtpmap:63 red/48000/2\r\na=rtpmap:0 PCMU/8000\r\n";
 
