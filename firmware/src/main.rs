@@ -45,6 +45,14 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "/usr/share/zoneinfo")]
         zoneinfo: PathBuf,
     },
+    /// The daemon's clip decoder: decodes an upload in a process of its own, under limits.
+    #[command(hide = true)]
+    DecodeClip {
+        /// The mixer's sample rate.
+        #[arg(long)]
+        rate: u32,
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +60,10 @@ fn main() -> ExitCode {
     if cli.print_default_config {
         print!("{}", config::DEFAULT_CONFIG);
         return ExitCode::SUCCESS;
+    }
+    if let Some(Command::DecodeClip { rate, file }) = &cli.command {
+        // No logging set up: what GStreamer says on stderr goes to the daemon's log.
+        return babymonitor::audio::decode_clip_child(file, *rate);
     }
     init_logging(cli.syslog);
     if let Some(Command::FirstBoot {

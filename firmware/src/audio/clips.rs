@@ -1,7 +1,6 @@
 //! Uploaded clips on the data partition: `clips/<token>.audio` and an index `clips/clips.toml`,
 //! both replaced atomically, so a bad upload or a power cut never loses a good clip.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -203,21 +202,20 @@ impl ClipStore {
         Ok(())
     }
 
-    /// Checks `bytes` and makes them the clip's audio. Blocking: decodes the whole file. A
-    /// refused file changes nothing.
-    pub fn store_audio(&self, token: &str, bytes: &[u8]) -> Result<Clip, ClipError> {
-        if self.get(token).is_none() || !valid_token(token) {
-            return Err(ClipError::NotFound(token.into()));
-        }
-        if decode::sniff(bytes)? == "wav" {
-            decode::check_wav_length(bytes)?;
-        }
-        let upload = self
-            .dir
-            .join(format!("{token}.{}.upload", uuid::Uuid::new_v4().simple()));
-        let result = self.check_and_place(token, &upload, bytes);
-        let _ = std::fs::remove_file(&upload);
-        let probed = result?;
+    /// A fresh path in the clips directory to write an upload to, before [`Self::store_audio`]
+    /// (what a crash leaves there is removed at the next start).
+    pub fn upload_path(&self) -> PathBuf {
+        self.dir
+            .join(format!("upload-{}.upload", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// Checks the file at `upload` and makes it the clip's audio: its header here, then a
+    /// whole decode at the mixer's `rate` in a decoder process. Blocking. A refused file
+    /// changes nothing; `upload` is gone afterwards either way.
+    pub fn store_audio(&self, token: &str, upload: &Path, rate: u32) -> Result<Clip, ClipError> {
+        let result = self.check_and_place(token, upload, rate);
+        let _ = std::fs::remove_file(upload);
+        let (probed, bytes) = result?;
         let mut index = self.index();
         // Deleted meanwhile: the audio goes too.
         let Some(clip) = index.clips.iter_mut().find(|c| c.token == token) else {
@@ -226,7 +224,7 @@ impl ClipStore {
         };
         clip.format = probed.format.to_string();
         clip.duration_s = probed.duration.as_secs_f64();
-        clip.bytes = bytes.len() as u64;
+        clip.bytes = bytes;
         let clip = clip.clone();
         self.save(&index)?;
         info!(
@@ -242,22 +240,27 @@ impl ClipStore {
         &self,
         token: &str,
         upload: &Path,
-        bytes: &[u8],
-    ) -> Result<decode::Probed, ClipError> {
-        let mut f = std::fs::File::create(upload)
-            .with_context(|| format!("creating {}", upload.display()))?;
-        f.write_all(bytes)
-            .and_then(|()| f.sync_all())
+        rate: u32,
+    ) -> Result<(decode::Probed, u64), ClipError> {
+        if self.get(token).is_none() || !valid_token(token) {
+            return Err(ClipError::NotFound(token.into()));
+        }
+        let mut f =
+            std::fs::File::open(upload).with_context(|| format!("opening {}", upload.display()))?;
+        decode::check_header(&mut f)?;
+        let bytes = f
+            .metadata()
+            .and_then(|m| f.sync_all().map(|()| m.len()))
             .with_context(|| format!("writing {}", upload.display()))?;
         drop(f);
-        let probed = decode::probe(upload)?;
+        let probed = decode::probe_isolated(upload, rate)??;
         let target = self.dir.join(format!("{token}.audio"));
         std::fs::rename(upload, &target)
             .with_context(|| format!("storing {}", target.display()))?;
         if let Ok(d) = std::fs::File::open(&self.dir) {
             let _ = d.sync_all();
         }
-        Ok(probed)
+        Ok((probed, bytes))
     }
 }
 
@@ -272,9 +275,10 @@ mod tests {
         let store = ClipStore::open(dir.path(), 2).expect("open");
         let clip = store.create("Mum").expect("create");
         assert!(!clip.has_audio());
-        let err = store
-            .store_audio(&clip.token, b"<html>no</html>")
-            .unwrap_err();
+        let upload = store.upload_path();
+        std::fs::write(&upload, b"<html>no</html>").expect("write");
+        let err = store.store_audio(&clip.token, &upload, 16000).unwrap_err();
+        assert!(!upload.exists(), "a refused upload is removed");
         assert!(
             matches!(err, ClipError::BadAudio(BadAudio::UnknownFormat)),
             "{err}"

@@ -1,18 +1,31 @@
 //! Audio files through GStreamer: checking an upload, and playing a stored clip.
+//!
+//! An upload is checked twice before it is kept. Its header is read here against sane limits
+//! ([`check_header`]), so no decoder ever sees a sample rate of 2^31 or a tag larger than the
+//! file. Then it is decoded whole in a child process (`babymonitor decode-clip`, see
+//! [`decode_clip_child`]) under memory, CPU and time limits: a decoder that crashes, hangs or
+//! asks for half a terabyte costs that one upload, not the daemon and every viewer with it.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::anyhow;
+use anyhow::{Context as _, anyhow};
 use gst::prelude::*;
+use serde::{Deserialize, Serialize};
+use tracing::warn;
 
 use super::source::{Repeat, Source};
 
 /// Why an upload was refused; the message is shown to the user as it is.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error, PartialEq, Serialize, Deserialize)]
 pub enum BadAudio {
     #[error("not a WAV, MP3, Ogg (Vorbis or Opus) or FLAC file")]
     UnknownFormat,
+    /// A header field outside what a real file holds; the message names the field.
+    #[error("{0}")]
+    BadHeader(String),
     #[error("the file is damaged: {0}")]
     Damaged(String),
     #[error("the file is truncated: it says {declared:.1} s but holds {decoded:.1} s")]
@@ -21,6 +34,9 @@ pub enum BadAudio {
     Empty,
     #[error("the file is longer than {0} minutes")]
     TooLong(u64),
+    /// The decoder crashed or broke a limit on this file; the details are in the log only.
+    #[error("the decoder failed on this file")]
+    DecoderFailed,
 }
 
 /// What an accepted file holds.
@@ -35,6 +51,19 @@ pub(super) struct Probed {
 pub(super) const MAX_DURATION: Duration = Duration::from_secs(3 * 3600);
 /// A file that takes longer than this to decode is refused.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The parent's own deadline for the decoder process, should it hang where it cannot look at
+/// the clock (in a state change, say).
+const CHILD_TIMEOUT: Duration = Duration::from_secs(75);
+/// Address space of the decoder process: GStreamer and a few threads fit in a fraction of it.
+const CHILD_MEMORY: u64 = 1 << 30;
+/// The decoder writes nothing; the registry cache is the most GStreamer may want to write.
+const CHILD_FILE_SIZE: u64 = 64 << 20;
+/// The child's stderr kept for the log (GLib errors are short).
+const CHILD_STDERR: usize = 4096;
+
+/// Limits a header must meet.
+const RATES: std::ops::RangeInclusive<u32> = 8000..=192_000;
+const CHANNELS: std::ops::RangeInclusive<u32> = 1..=8;
 
 /// The container from the first bytes; anything else is refused before GStreamer sees it.
 pub(super) fn sniff(head: &[u8]) -> Result<&'static str, BadAudio> {
@@ -52,35 +81,438 @@ pub(super) fn sniff(head: &[u8]) -> Result<&'static str, BadAudio> {
     }
 }
 
-/// A WAV whose data chunk says more than the file holds was cut short (an interrupted copy).
-/// Streaming writers that did not know the length (0 or 0xFFFFFFFF) are let through.
-pub(super) fn check_wav_length(bytes: &[u8]) -> Result<(), BadAudio> {
-    let mut at = 12;
-    while let Some(head) = bytes.get(at..at + 8) {
-        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+fn bad(message: String) -> BadAudio {
+    BadAudio::BadHeader(message)
+}
+
+/// Random access to the file being checked: `None` past its end.
+struct At<'a, R> {
+    r: &'a mut R,
+    len: u64,
+}
+
+impl<R: Read + Seek> At<'_, R> {
+    fn bytes(&mut self, at: u64, n: usize) -> Option<Vec<u8>> {
+        if at.checked_add(n as u64)? > self.len {
+            return None;
+        }
+        self.r.seek(SeekFrom::Start(at)).ok()?;
+        let mut buf = vec![0; n];
+        self.r.read_exact(&mut buf).ok()?;
+        Some(buf)
+    }
+}
+
+fn le16(b: &[u8]) -> u32 {
+    u32::from(u16::from_le_bytes([b[0], b[1]]))
+}
+
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn be24(b: &[u8]) -> u32 {
+    u32::from_be_bytes([0, b[0], b[1], b[2]])
+}
+
+/// Checks an upload's header against what real files hold, and returns its format. Reads
+/// only the headers, wherever they are in the file.
+pub(super) fn check_header<R: Read + Seek>(r: &mut R) -> Result<&'static str, BadAudio> {
+    let io = |e: std::io::Error| BadAudio::Damaged(e.to_string());
+    let len = r.seek(SeekFrom::End(0)).map_err(io)?;
+    let mut f = At { r, len };
+    let head = f.bytes(0, 12.min(len as usize)).unwrap_or_default();
+    let format = sniff(&head)?;
+    match format {
+        "wav" => check_wav(&mut f)?,
+        "mp3" => check_mp3(&mut f)?,
+        "ogg" => check_ogg(&mut f)?,
+        _ => check_flac(&mut f)?,
+    }
+    Ok(format)
+}
+
+/// Walks the RIFF chunks: `fmt ` must be sane and come before `data`, and no chunk may claim
+/// more than the file holds. A data chunk that does was cut short (an interrupted copy);
+/// streaming writers that did not know the length (0 or 0xFFFFFFFF) are let through.
+fn check_wav<R: Read + Seek>(f: &mut At<'_, R>) -> Result<(), BadAudio> {
+    let riff = f.bytes(4, 4).map_or(0, |b| le32(&b));
+    if riff != 0 && riff != u32::MAX && riff < 4 {
+        return Err(bad(format!(
+            "WAV RIFF size {riff} is smaller than its own header"
+        )));
+    }
+    let mut at: u64 = 12;
+    let mut byte_rate = None;
+    // Real files have a handful of chunks; a crafted one could have millions of empty ones.
+    for _ in 0..1000 {
+        let Some(head) = f.bytes(at, 8) else { break };
+        let id = String::from_utf8_lossy(&head[..4])
+            .escape_debug()
+            .to_string();
+        let size = le32(&head[4..]);
         let body = at + 8;
-        if &head[..4] == b"data" {
-            let held = bytes.len() - body;
-            if size != 0 && size != u32::MAX && (size as usize) > held {
-                // 16-bit mono at 16 kHz is the usual clip; the exact rate does not matter here.
-                let rate = fmt_byte_rate(bytes).unwrap_or(32000) as f64;
-                return Err(BadAudio::Truncated {
-                    declared: f64::from(size) / rate,
-                    decoded: held as f64 / rate,
-                });
+        let held = f.len - body;
+        match &head[..4] {
+            b"data" => {
+                let Some(rate) = byte_rate else {
+                    return Err(bad("WAV data comes before its fmt chunk".into()));
+                };
+                if size != 0 && size != u32::MAX && u64::from(size) > held {
+                    let rate = f64::from(rate);
+                    return Err(BadAudio::Truncated {
+                        declared: f64::from(size) / rate,
+                        decoded: held as f64 / rate,
+                    });
+                }
+                return Ok(());
             }
-            return Ok(());
+            b"fmt " => {
+                if !(16..=1024).contains(&size) {
+                    return Err(bad(format!(
+                        "WAV fmt chunk of {size} bytes (16 to 1024 expected)"
+                    )));
+                }
+                let fmt = f
+                    .bytes(body, size.min(40) as usize)
+                    .ok_or_else(|| bad("WAV fmt chunk runs past the end of the file".into()))?;
+                byte_rate = Some(check_wav_fmt(&fmt)?);
+            }
+            _ if u64::from(size) > held => {
+                return Err(bad(format!(
+                    "WAV chunk \"{id}\" of {size} bytes runs past the end of the file ({} bytes)",
+                    f.len
+                )));
+            }
+            _ => {}
         }
         // Chunks are padded to an even length.
-        at = body.saturating_add(size as usize + (size as usize & 1));
+        at = body + u64::from(size) + u64::from(size & 1);
     }
     Err(BadAudio::Damaged("the WAV file has no audio data".into()))
 }
 
-fn fmt_byte_rate(bytes: &[u8]) -> Option<u32> {
-    let at = bytes.windows(4).position(|w| w == b"fmt ")?;
-    let r = bytes.get(at + 16..at + 20)?;
-    Some(u32::from_le_bytes([r[0], r[1], r[2], r[3]])).filter(|r| *r > 0)
+/// The fmt chunk's fields; returns the byte rate.
+fn check_wav_fmt(b: &[u8]) -> Result<u32, BadAudio> {
+    let mut tag = le16(&b[0..]);
+    let channels = le16(&b[2..]);
+    let rate = le32(&b[4..]);
+    let byte_rate = le32(&b[8..]);
+    let align = le16(&b[12..]);
+    let bits = le16(&b[14..]);
+    if !CHANNELS.contains(&channels) {
+        return Err(bad(format!("WAV channel count {channels} is outside 1-8")));
+    }
+    if !RATES.contains(&rate) {
+        return Err(bad(format!(
+            "WAV sample rate {rate} Hz is outside 8000-192000"
+        )));
+    }
+    if tag == 0xFFFE {
+        // WAVE_FORMAT_EXTENSIBLE: the real format is the first two bytes of the sub-format.
+        if b.len() < 40 {
+            return Err(bad(
+                "WAV extensible fmt chunk is shorter than 40 bytes".into()
+            ));
+        }
+        let valid = le16(&b[18..]);
+        if valid > bits {
+            return Err(bad(format!(
+                "WAV valid bits {valid} exceed the {bits} bits per sample"
+            )));
+        }
+        tag = le16(&b[24..]);
+    }
+    let (kind, allowed): (&str, &[u32]) = match tag {
+        1 => ("PCM", &[8, 16, 24, 32]),
+        3 => ("float", &[32, 64]),
+        6 | 7 => ("A-law or µ-law", &[8]),
+        _ => {
+            return Err(bad(format!(
+                "WAV format code 0x{tag:04x} is not supported (PCM, float, A-law or µ-law only)"
+            )));
+        }
+    };
+    if !allowed.contains(&bits) {
+        return Err(bad(format!(
+            "WAV bits per sample {bits} is not valid for {kind} (allowed: {allowed:?})"
+        )));
+    }
+    if align != channels * bits / 8 {
+        return Err(bad(format!(
+            "WAV block align {align} does not match {channels} channel(s) of {bits} bits"
+        )));
+    }
+    if u64::from(byte_rate) != u64::from(rate) * u64::from(align) {
+        return Err(bad(format!(
+            "WAV byte rate {byte_rate} does not match {rate} Hz × {align} bytes"
+        )));
+    }
+    Ok(byte_rate)
+}
+
+/// An ID3v2 tag that fits in the file, then a valid MPEG audio frame header.
+fn check_mp3<R: Read + Seek>(f: &mut At<'_, R>) -> Result<(), BadAudio> {
+    let mut at: u64 = 0;
+    if f.bytes(0, 3).as_deref() == Some(b"ID3") {
+        let id3 = f
+            .bytes(0, 10)
+            .ok_or_else(|| bad("the file ends inside its ID3v2 header".into()))?;
+        if !(2..=4).contains(&id3[3]) || id3[4] == 0xFF {
+            return Err(bad(format!(
+                "ID3v2 version 2.{}.{} is not supported",
+                id3[3], id3[4]
+            )));
+        }
+        if id3[6..10].iter().any(|b| b & 0x80 != 0) {
+            return Err(bad("ID3v2 tag size is not a syncsafe number".into()));
+        }
+        let size = id3[6..10]
+            .iter()
+            .fold(0u64, |n, b| (n << 7) | u64::from(*b));
+        let footer = if id3[3] == 4 && id3[5] & 0x10 != 0 {
+            10
+        } else {
+            0
+        };
+        at = 10 + size + footer;
+        if at >= f.len {
+            return Err(bad(format!(
+                "ID3v2 tag of {size} bytes is larger than the file ({} bytes)",
+                f.len
+            )));
+        }
+        // Padding after the tag; a real file's first frame is a few KB in at most.
+        let window = f
+            .bytes(at, (f.len - at).min(64 * 1024) as usize)
+            .unwrap_or_default();
+        match window
+            .windows(2)
+            .position(|w| w[0] == 0xFF && w[1] & 0xE0 == 0xE0)
+        {
+            Some(p) => at += p as u64,
+            None => {
+                return Err(bad(
+                    "no MP3 frame in the first 64 KB after the ID3v2 tag".into()
+                ));
+            }
+        }
+    }
+    let h = f
+        .bytes(at, 4)
+        .ok_or_else(|| bad("the MP3 file ends inside its first frame header".into()))?;
+    let version = (h[1] >> 3) & 3;
+    let layer = (h[1] >> 1) & 3;
+    let bitrate = h[2] >> 4;
+    let rate = (h[2] >> 2) & 3;
+    if version == 1 {
+        return Err(bad(format!(
+            "MP3 frame header at byte {at}: the MPEG version bits are reserved"
+        )));
+    }
+    if layer == 0 {
+        return Err(bad(format!(
+            "MP3 frame header at byte {at}: the layer bits are reserved"
+        )));
+    }
+    if bitrate == 15 {
+        return Err(bad(format!(
+            "MP3 frame header at byte {at}: bitrate index 15 is invalid"
+        )));
+    }
+    if bitrate == 0 {
+        return Err(bad(format!(
+            "MP3 frame header at byte {at}: free-format bitrate is not supported"
+        )));
+    }
+    if rate == 3 {
+        return Err(bad(format!(
+            "MP3 frame header at byte {at}: sample rate index 3 is reserved"
+        )));
+    }
+    if h[3] & 3 == 2 {
+        return Err(bad(format!(
+            "MP3 frame header at byte {at}: emphasis 2 is reserved"
+        )));
+    }
+    Ok(())
+}
+
+/// The first page and the Vorbis or Opus identification header it carries.
+fn check_ogg<R: Read + Seek>(f: &mut At<'_, R>) -> Result<(), BadAudio> {
+    let page = f
+        .bytes(0, 27)
+        .ok_or_else(|| bad("the Ogg file ends inside its first page header".into()))?;
+    if page[4] != 0 {
+        return Err(bad(format!("Ogg page version {} is not 0", page[4])));
+    }
+    if page[5] & !7 != 0 || page[5] & 2 == 0 {
+        return Err(bad(format!(
+            "Ogg first page header type 0x{:02x} is not a stream start",
+            page[5]
+        )));
+    }
+    let segments = f
+        .bytes(27, usize::from(page[26]))
+        .ok_or_else(|| bad("the Ogg file ends inside its first segment table".into()))?;
+    // The identification header is small: it ends within the first page.
+    let Some(end) = segments.iter().position(|s| *s < 255) else {
+        return Err(bad(
+            "the Ogg identification header does not end on the first page".into(),
+        ));
+    };
+    let packet_len: usize = segments[..=end].iter().map(|s| usize::from(*s)).sum();
+    let p = f
+        .bytes(27 + u64::from(page[26]), packet_len)
+        .ok_or_else(|| bad("the first Ogg page runs past the end of the file".into()))?;
+    if p.starts_with(b"\x01vorbis") {
+        if p.len() < 30 {
+            return Err(bad("the Vorbis identification header is too short".into()));
+        }
+        let version = le32(&p[7..]);
+        let channels = u32::from(p[11]);
+        let rate = le32(&p[12..]);
+        let (small, large) = (p[28] & 0xF, p[28] >> 4);
+        if version != 0 {
+            return Err(bad(format!("Vorbis version {version} is not 0")));
+        }
+        if !CHANNELS.contains(&channels) {
+            return Err(bad(format!(
+                "Vorbis channel count {channels} is outside 1-8"
+            )));
+        }
+        if !RATES.contains(&rate) {
+            return Err(bad(format!(
+                "Vorbis sample rate {rate} Hz is outside 8000-192000"
+            )));
+        }
+        if !(6..=13).contains(&small) || !(6..=13).contains(&large) || small > large {
+            return Err(bad(format!(
+                "Vorbis block sizes 2^{small} and 2^{large} are invalid"
+            )));
+        }
+        if p[29] & 1 == 0 {
+            return Err(bad(
+                "the Vorbis identification header lacks its framing bit".into(),
+            ));
+        }
+        Ok(())
+    } else if p.starts_with(b"OpusHead") {
+        if p.len() < 19 {
+            return Err(bad("the Opus identification header is too short".into()));
+        }
+        let channels = u32::from(p[9]);
+        let rate = le32(&p[12..]);
+        let family = p[18];
+        if p[8] >> 4 != 0 {
+            return Err(bad(format!("Opus version {} is not supported", p[8])));
+        }
+        if !CHANNELS.contains(&channels) {
+            return Err(bad(format!("Opus channel count {channels} is outside 1-8")));
+        }
+        // 0 means "not stated"; Opus always decodes at 48 kHz anyway.
+        if rate != 0 && !RATES.contains(&rate) {
+            return Err(bad(format!(
+                "Opus input sample rate {rate} Hz is outside 8000-192000"
+            )));
+        }
+        match family {
+            0 if channels <= 2 => Ok(()),
+            0 => Err(bad(format!(
+                "Opus mapping family 0 allows 1 or 2 channels, not {channels}"
+            ))),
+            1 if p.len() >= 21 + channels as usize && p[19] >= 1 && p[20] <= p[19] => Ok(()),
+            1 => Err(bad("the Opus channel mapping table is invalid".into())),
+            _ => Err(bad(format!(
+                "Opus channel mapping family {family} is not supported"
+            ))),
+        }
+    } else {
+        Err(bad("the Ogg stream is neither Vorbis nor Opus".into()))
+    }
+}
+
+/// STREAMINFO, then metadata blocks that fit in the file and end where the audio begins.
+fn check_flac<R: Read + Seek>(f: &mut At<'_, R>) -> Result<(), BadAudio> {
+    let short = || bad("the FLAC file ends inside its STREAMINFO".into());
+    let h = f.bytes(4, 4).ok_or_else(short)?;
+    let (kind, len) = (h[0] & 0x7F, be24(&h[1..]));
+    if kind != 0 {
+        return Err(bad(format!(
+            "the first FLAC metadata block is type {kind}, not STREAMINFO"
+        )));
+    }
+    if len != 34 {
+        return Err(bad(format!("FLAC STREAMINFO is {len} bytes, not 34")));
+    }
+    let si = f.bytes(8, 34).ok_or_else(short)?;
+    let min_block = u32::from(u16::from_be_bytes([si[0], si[1]]));
+    let max_block = u32::from(u16::from_be_bytes([si[2], si[3]]));
+    let (min_frame, max_frame) = (be24(&si[4..]), be24(&si[7..]));
+    let packed = u64::from_be_bytes([
+        si[10], si[11], si[12], si[13], si[14], si[15], si[16], si[17],
+    ]);
+    let rate = (packed >> 44) as u32;
+    let bits = ((packed >> 36) & 31) as u32 + 1;
+    let samples = packed & 0xF_FFFF_FFFF;
+    if min_block < 16 {
+        return Err(bad(format!(
+            "FLAC minimum block size {min_block} is below 16"
+        )));
+    }
+    if max_block < min_block {
+        return Err(bad(format!(
+            "FLAC maximum block size {max_block} is below the minimum {min_block}"
+        )));
+    }
+    if min_frame != 0 && max_frame != 0 && min_frame > max_frame {
+        return Err(bad(format!(
+            "FLAC minimum frame size {min_frame} exceeds the maximum {max_frame}"
+        )));
+    }
+    if !RATES.contains(&rate) {
+        return Err(bad(format!(
+            "FLAC sample rate {rate} Hz is outside 8000-192000"
+        )));
+    }
+    if !(4..=32).contains(&bits) {
+        return Err(bad(format!("FLAC bits per sample {bits} is outside 4-32")));
+    }
+    if samples / u64::from(rate) > MAX_DURATION.as_secs() {
+        return Err(BadAudio::TooLong(MAX_DURATION.as_secs() / 60));
+    }
+    let mut last = h[0] & 0x80 != 0;
+    let mut at: u64 = 8 + 34;
+    for _ in 0..1000 {
+        if last {
+            break;
+        }
+        let h = f
+            .bytes(at, 4)
+            .ok_or_else(|| bad("the FLAC metadata runs past the end of the file".into()))?;
+        let (kind, len) = (h[0] & 0x7F, be24(&h[1..]));
+        if kind == 127 {
+            return Err(bad("FLAC metadata block type 127 is invalid".into()));
+        }
+        last = h[0] & 0x80 != 0;
+        at += 4 + u64::from(len);
+        if at > f.len {
+            return Err(bad(format!(
+                "FLAC metadata block of {len} bytes runs past the end of the file ({} bytes)",
+                f.len
+            )));
+        }
+    }
+    if !last {
+        return Err(bad("FLAC metadata has more than 1000 blocks".into()));
+    }
+    match f.bytes(at, 2) {
+        None => Err(BadAudio::Empty),
+        Some(sync) if sync[0] == 0xFF && sync[1] & 0xFE == 0xF8 => Ok(()),
+        Some(_) => Err(bad(format!(
+            "FLAC audio at byte {at} does not start with a frame"
+        ))),
+    }
 }
 
 fn quoted(p: &Path) -> String {
@@ -123,24 +555,170 @@ fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {
     None
 }
 
-/// Decodes the whole file to check it. Blocking (run it off the async threads).
-pub(super) fn probe(path: &Path) -> Result<Probed, BadAudio> {
+/// Decodes the whole file to check it, in this process. Blocking. Only the decoder process
+/// runs this on uploads ([`decode_clip_child`]); the daemon asks it with [`probe_isolated`].
+fn probe(path: &Path, rate: u32) -> Result<Probed, BadAudio> {
     let mut head = [0u8; 12];
-    {
-        use std::io::Read as _;
-        let mut f = std::fs::File::open(path).map_err(|e| BadAudio::Damaged(e.to_string()))?;
-        let n = f
-            .read(&mut head)
-            .map_err(|e| BadAudio::Damaged(e.to_string()))?;
-        sniff(&head[..n])?;
-    }
-    let format = sniff(&head)?;
-    let rate = 16000u32;
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| BadAudio::Damaged(e.to_string()))?;
+    let format = sniff(&head[..n])?;
     let (pipeline, sink) =
         pipeline(path, rate, 64).map_err(|e| BadAudio::Damaged(e.to_string()))?;
     let result = decode_all(&pipeline, &sink, rate, format);
     let _ = pipeline.set_state(gst::State::Null);
     result.map(|duration| Probed { format, duration })
+}
+
+/// What the decoder process prints on its stdout, one JSON line.
+#[derive(Debug, Serialize, Deserialize)]
+enum Report {
+    Decoded { format: String, seconds: f64 },
+    Refused(BadAudio),
+}
+
+/// `babymonitor decode-clip --rate R FILE`: decodes FILE whole at the mixer's rate, as a clip
+/// would play, and reports on stdout. Limits itself first, so that a decoder bug hits a wall
+/// here (and the daemon reads an exit by signal) rather than the daemon's memory.
+pub fn decode_clip_child(path: &Path, rate: u32) -> ExitCode {
+    use rlimit::Resource;
+    let cpu = PROBE_TIMEOUT.as_secs() + 5;
+    for (resource, soft, hard) in [
+        (Resource::AS, CHILD_MEMORY, CHILD_MEMORY),
+        // SIGXCPU at the soft limit, SIGKILL at the hard one.
+        (Resource::CPU, cpu, cpu + 5),
+        (Resource::FSIZE, CHILD_FILE_SIZE, CHILD_FILE_SIZE),
+        // A crash must not leave a core of up to a gigabyte on the data partition.
+        (Resource::CORE, 0, 0),
+    ] {
+        if let Err(e) = resource.set(soft, hard) {
+            eprintln!("decode-clip: cannot set {resource:?}: {e}");
+            return ExitCode::from(3);
+        }
+    }
+    if let Err(e) = gst::init() {
+        eprintln!("decode-clip: GStreamer: {e}");
+        return ExitCode::from(3);
+    }
+    let report = match probe(path, rate) {
+        Ok(p) => Report::Decoded {
+            format: p.format.into(),
+            seconds: p.duration.as_secs_f64(),
+        },
+        Err(e) => Report::Refused(e),
+    };
+    match serde_json::to_string(&report) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(_) => ExitCode::from(3),
+    }
+}
+
+/// Decodes an upload in a decoder process (this same binary) and waits for its verdict.
+/// `Err` is the camera's own fault (the process cannot start); `Ok(Err)` refuses the file,
+/// also when the decoder crashed or hung on it.
+pub(super) fn probe_isolated(path: &Path, rate: u32) -> anyhow::Result<Result<Probed, BadAudio>> {
+    // The running binary even if a package upgrade has replaced the file meanwhile.
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg("decode-clip")
+        .arg("--rate")
+        .arg(rate.to_string())
+        .arg(path)
+        // Few malloc arenas: each reserves 64 MB of address space, against the limit.
+        .env("MALLOC_ARENA_MAX", "2");
+    run_decoder(cmd, CHILD_TIMEOUT)
+}
+
+fn run_decoder(mut cmd: Command, timeout: Duration) -> anyhow::Result<Result<Probed, BadAudio>> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting the clip decoder")?;
+    // Read both pipes to the end, so that the child never blocks on a full one.
+    let drain = |pipe: Option<Box<dyn Read + Send>>, keep: usize| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                    // The end of stderr holds the fatal error; the start of stdout the report.
+                    kept.extend_from_slice(&buf[..n]);
+                    if kept.len() > keep {
+                        kept.drain(..kept.len() - keep);
+                    }
+                }
+            }
+            String::from_utf8_lossy(&kept).into_owned()
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        64 * 1024,
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        CHILD_STDERR,
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for the clip decoder")? {
+            break Some(status);
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    let report = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Report>(l).ok());
+    match (status, report) {
+        (Some(s), Some(Report::Decoded { format, seconds })) if s.success() => {
+            let format = ["wav", "mp3", "ogg", "flac"]
+                .into_iter()
+                .find(|f| *f == format)
+                .ok_or_else(|| anyhow!("the clip decoder reported format {format:?}"))?;
+            Ok(Ok(Probed {
+                format,
+                duration: Duration::from_secs_f64(seconds.max(0.0)),
+            }))
+        }
+        (Some(s), Some(Report::Refused(why))) if s.success() => Ok(Err(why)),
+        (None, _) => {
+            warn!(
+                seconds = timeout.as_secs(),
+                stderr = stderr.trim(),
+                "clip decoder hung and was stopped"
+            );
+            Ok(Err(BadAudio::Damaged("it takes too long to decode".into())))
+        }
+        (Some(s), _) => {
+            use std::os::unix::process::ExitStatusExt as _;
+            // GLib aborts with the reason on stderr; it may name paths, so it goes to the log.
+            warn!(
+                code = s.code(),
+                signal = s.signal(),
+                stderr = stderr.trim(),
+                "clip decoder failed"
+            );
+            Ok(Err(BadAudio::DecoderFailed))
+        }
+    }
 }
 
 fn decode_all(
@@ -295,6 +873,18 @@ impl Drop for FileSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
+
+    fn check(bytes: &[u8]) -> Result<&'static str, BadAudio> {
+        check_header(&mut Cursor::new(bytes))
+    }
+
+    fn refusal(bytes: &[u8]) -> String {
+        match check(bytes) {
+            Ok(f) => panic!("a crafted {f} passed"),
+            Err(e) => e.to_string(),
+        }
+    }
 
     fn wav(declared: u32, held: usize) -> Vec<u8> {
         let mut w = b"RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x80\x3e\0\0\0\x7d\0\0\x02\0\x10\0"
@@ -308,28 +898,157 @@ mod tests {
 
     #[test]
     fn a_cut_wav_is_found() {
-        assert_eq!(check_wav_length(&wav(100, 100)), Ok(()));
-        assert_eq!(check_wav_length(&wav(u32::MAX, 10)), Ok(()));
+        assert_eq!(check(&wav(100, 100)), Ok("wav"));
+        assert_eq!(check(&wav(u32::MAX, 10)), Ok("wav"));
         assert!(matches!(
-            check_wav_length(&wav(320_000, 32_000)),
+            check(&wav(320_000, 32_000)),
             Err(BadAudio::Truncated { declared, decoded }) if (declared - 10.0).abs() < 0.01 && (decoded - 1.0).abs() < 0.01
         ));
-        assert!(check_wav_length(b"RIFF\0\0\0\0WAVE").is_err());
+        assert!(check(b"RIFF\0\0\0\0WAVE").is_err());
+    }
+
+    #[test]
+    fn crafted_wav_headers_name_the_field() {
+        let with = |at: usize, bytes: &[u8]| {
+            let mut w = wav(100, 100);
+            w[at..at + bytes.len()].copy_from_slice(bytes);
+            refusal(&w)
+        };
+        assert_eq!(
+            with(24, &[0xff, 0xff, 0xff, 0x7f]),
+            "WAV sample rate 2147483647 Hz is outside 8000-192000"
+        );
+        assert!(with(22, &[0, 0]).contains("channel count 0"));
+        assert!(with(34, &[7, 0]).contains("bits per sample 7"));
+        assert!(with(32, &[4, 0]).contains("block align 4"));
+        assert!(with(28, &[1, 0, 0, 0]).contains("byte rate 1"));
+        assert!(with(20, &[0x55, 0]).contains("format code 0x0055"));
+        assert!(with(40, &[0xff, 0xff, 0xff, 0x0f]).contains("\"LIST\""));
+        assert!(with(16, &[0xff, 0, 0, 0x10]).contains("fmt chunk of"));
+        let no_fmt = b"RIFF\x10\0\0\0WAVEdata\xff\xff\xff\x7f\0\0\0\0";
+        assert!(refusal(no_fmt).contains("before its fmt"));
+    }
+
+    #[test]
+    fn crafted_mp3_headers_name_the_field() {
+        let frame = [0xFF, 0xFB, 0x90, 0x64];
+        let mut ok = b"ID3\x04\0\0\0\0\0\x02\0\0".to_vec();
+        ok.extend_from_slice(&frame);
+        ok.resize(500, 0);
+        assert_eq!(check(&ok), Ok("mp3"));
+        assert_eq!(check(&[&frame[..], &[0; 400]].concat()), Ok("mp3"));
+        let with = |at: usize, b: u8| {
+            let mut m = ok.clone();
+            m[at] = b;
+            refusal(&m)
+        };
+        assert!(with(6, 0x80).contains("syncsafe"));
+        assert!(with(6, 0x7f).contains("larger than the file"));
+        assert!(with(14, 0xF0).contains("bitrate index 15"));
+        assert!(with(14, 0x9C).contains("sample rate index 3"));
+        assert!(with(13, 0xEB).contains("MPEG version"));
+        assert!(with(13, 0xF9).contains("layer"));
+        assert!(refusal(b"ID3\x04").contains("ID3v2 header"));
+    }
+
+    fn ogg(packet: &[u8]) -> Vec<u8> {
+        let mut o = b"OggS\0\x02".to_vec();
+        o.extend_from_slice(&[0; 20]);
+        o.push(1);
+        o.push(packet.len() as u8);
+        o.extend_from_slice(packet);
+        o.resize(o.len() + 100, 0);
+        o
+    }
+
+    fn vorbis() -> Vec<u8> {
+        let mut p = b"\x01vorbis\0\0\0\0\x01\x80\x3e\0\0".to_vec();
+        p.extend_from_slice(&[0; 12]);
+        p.extend_from_slice(&[0xB8, 1]);
+        p
+    }
+
+    fn opus() -> Vec<u8> {
+        b"OpusHead\x01\x01\x38\x01\x80\x3e\0\0\0\0\0".to_vec()
+    }
+
+    #[test]
+    fn crafted_ogg_headers_name_the_field() {
+        assert_eq!(check(&ogg(&vorbis())), Ok("ogg"));
+        assert_eq!(check(&ogg(&opus())), Ok("ogg"));
+        let vorbis_with = |at: usize, bytes: &[u8]| {
+            let mut p = vorbis();
+            p[at..at + bytes.len()].copy_from_slice(bytes);
+            refusal(&ogg(&p))
+        };
+        assert!(vorbis_with(11, &[0]).contains("Vorbis channel count 0"));
+        assert!(vorbis_with(12, &[0xff, 0xff, 0xff, 0x7f]).contains("Vorbis sample rate"));
+        assert!(vorbis_with(28, &[0xF4]).contains("block sizes"));
+        let mut p = opus();
+        p[9] = 200;
+        assert!(refusal(&ogg(&p)).contains("Opus channel count 200"));
+        let mut o = ogg(&opus());
+        o[4] = 1;
+        assert!(refusal(&o).contains("page version 1"));
+        assert!(refusal(&ogg(b"\x80theora")).contains("neither Vorbis nor Opus"));
+    }
+
+    fn flac() -> Vec<u8> {
+        let mut f = b"fLaC\x80\0\0\x22\x10\0\x10\0\0\0\0\0\0\0".to_vec();
+        // 16 kHz, mono, 16 bits, 8000 samples.
+        let packed: u64 = (16000 << 44) | (15 << 36) | 8000;
+        f.extend_from_slice(&packed.to_be_bytes());
+        f.extend_from_slice(&[0; 16]);
+        f.extend_from_slice(&[0xFF, 0xF8, 0, 0]);
+        f
+    }
+
+    #[test]
+    fn crafted_flac_headers_name_the_field() {
+        assert_eq!(check(&flac()), Ok("flac"));
+        let with = |at: usize, bytes: &[u8]| {
+            let mut f = flac();
+            f[at..at + bytes.len()].copy_from_slice(bytes);
+            refusal(&f)
+        };
+        assert!(with(18, &[0, 0, 0]).contains("FLAC sample rate 0 Hz"));
+        assert!(with(8, &[0, 0]).contains("minimum block size 0"));
+        assert!(with(10, &[0, 8]).contains("maximum block size 8"));
+        assert!(with(4, &[0x04]).contains("type 4, not STREAMINFO"));
+        // Not the last block: the audio's frame sync is read as a block header.
+        assert!(with(4, &[0x00]).contains("type 127"));
+        let mut picture = flac();
+        picture[4] = 0;
+        picture.splice(42..42, [0x86, 0xff, 0xff, 0xff]);
+        assert!(refusal(&picture).contains("of 16777215 bytes runs past the end"));
+        assert!(with(42, &[0]).contains("does not start with a frame"));
     }
 
     #[test]
     fn random_bytes_never_panic() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let seeds = [wav(100, 100), ogg(&vorbis()), ogg(&opus()), flac()];
         for _ in 0..20_000 {
-            let n = rng.random_range(0..80);
-            let mut b: Vec<u8> = (0..n).map(|_| rng.random()).collect();
-            if rng.random_bool(0.5) && b.len() >= 12 {
+            let mut b: Vec<u8> = if rng.random_bool(0.5) {
+                let n = rng.random_range(0..80);
+                (0..n).map(|_| rng.random()).collect()
+            } else {
+                // A real header with a few bytes changed or cut off.
+                let mut b = seeds[rng.random_range(0..seeds.len())].clone();
+                for _ in 0..rng.random_range(1..4) {
+                    let i = rng.random_range(0..b.len());
+                    b[i] = rng.random();
+                }
+                b.truncate(rng.random_range(0..=b.len()));
+                b
+            };
+            if rng.random_bool(0.2) && b.len() >= 12 {
                 b[..4].copy_from_slice(b"RIFF");
                 b[8..12].copy_from_slice(b"WAVE");
             }
             let _ = sniff(&b);
-            let _ = check_wav_length(&b);
+            let _ = check(&b);
         }
     }
 
@@ -342,5 +1061,39 @@ mod tests {
         assert_eq!(sniff(&[0xFF, 0xFB, 0x90, 0x64]), Ok("mp3"));
         assert_eq!(sniff(b"<html>"), Err(BadAudio::UnknownFormat));
         assert_eq!(sniff(b""), Err(BadAudio::UnknownFormat));
+    }
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("/bin/sh");
+        c.args(["-c", script]);
+        c
+    }
+
+    #[test]
+    fn a_decoder_that_crashes_or_hangs_refuses_the_file() {
+        let crashed = run_decoder(
+            sh("echo 'GLib-ERROR: failed to allocate' >&2; kill -ABRT $$"),
+            Duration::from_secs(10),
+        );
+        assert_eq!(crashed.expect("ran"), Err(BadAudio::DecoderFailed));
+        let hung = run_decoder(sh("exec sleep 30"), Duration::from_millis(300));
+        assert!(matches!(hung.expect("ran"), Err(BadAudio::Damaged(m)) if m.contains("too long")));
+        let report = serde_json::to_string(&Report::Decoded {
+            format: "mp3".into(),
+            seconds: 1.5,
+        })
+        .expect("json");
+        let fine = run_decoder(sh(&format!("echo '{report}'")), Duration::from_secs(10));
+        assert_eq!(
+            fine.expect("ran"),
+            Ok(Probed {
+                format: "mp3",
+                duration: Duration::from_secs_f64(1.5)
+            })
+        );
+        let refused = serde_json::to_string(&Report::Refused(BadAudio::Empty)).expect("json");
+        let empty = run_decoder(sh(&format!("echo '{refused}'")), Duration::from_secs(10));
+        assert_eq!(empty.expect("ran"), Err(BadAudio::Empty));
+        assert!(run_decoder(Command::new("/nonexistent/decoder"), Duration::from_secs(1)).is_err());
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use clips::{Clip, ClipError, ClipStore};
-pub use decode::BadAudio;
+pub use decode::{BadAudio, decode_clip_child};
 pub use output::{
     ClipStateChange, ECHO_TAIL, FLOOR_RELEASE, Output, Playing, Talk, Volumes, percent,
 };
@@ -218,12 +218,15 @@ impl Audio {
         self.clips.delete(token)
     }
 
-    /// Stores uploaded audio for a clip. Blocking: decodes the whole file.
-    pub fn upload(&self, token: &str, bytes: &[u8]) -> Result<Clip, ClipError> {
+    /// Stores an upload (written to [`ClipStore::upload_path`]) as a clip's audio, and removes
+    /// the file. Blocking: decodes the whole file.
+    pub fn upload(&self, token: &str, upload: &Path) -> Result<Clip, ClipError> {
         if builtin(token).is_some() {
+            let _ = std::fs::remove_file(upload);
             return Err(ClipError::BuiltIn(token.into()));
         }
-        self.clips.store_audio(token, bytes)
+        self.clips
+            .store_audio(token, upload, self.output.sample_rate())
     }
 
     /// The speaker's state in the Prometheus text format.

@@ -10,15 +10,17 @@
 //!
 //! Reading needs any user; changing anything needs an operator or admin.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt as _;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::info;
 
 use super::auth::AuthedUser;
@@ -166,8 +168,23 @@ pub(super) async fn serve(
         (&Method::POST, ["clips"]) | (&Method::PUT | &Method::POST, ["clips", _])
     );
     let body = if upload {
-        match read_upload(req, audio.max_upload()).await {
-            Ok(b) => b,
+        // Before the body is read: a refused upload costs no disk and no decoder.
+        let Ok(permit) = UPLOADS.try_acquire() else {
+            let mut r = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "other clip uploads are being checked; try again in a few seconds",
+            );
+            r.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            return r;
+        };
+        let file = Upload {
+            path: audio.clips.upload_path(),
+            _permit: permit,
+        };
+        match read_upload(req, audio.max_upload(), &file.path).await {
+            Ok(0) => return error(StatusCode::BAD_REQUEST, "the body must be the audio file"),
+            Ok(_) => Some(file),
             Err(r) => return *r,
         }
     } else {
@@ -179,7 +196,7 @@ pub(super) async fn serve(
         {
             return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         }
-        Bytes::new()
+        None
     };
     match (method, parts.as_slice()) {
         (Method::GET, ["audio"]) => reply(StatusCode::OK, &status(&audio)),
@@ -214,10 +231,13 @@ pub(super) async fn serve(
                 .collect();
             reply(StatusCode::OK, &Value::Array(list))
         }
-        (Method::POST, ["clips"]) => {
-            let name = param(&q, "name").unwrap_or("Clip").to_string();
-            add_clip(audio, name, body).await
-        }
+        (Method::POST, ["clips"]) => match body {
+            Some(file) => {
+                let name = param(&q, "name").unwrap_or("Clip").to_string();
+                add_clip(audio, name, file).await
+            }
+            None => error(StatusCode::BAD_REQUEST, "the body must be the audio file"),
+        },
         (Method::GET, ["clips", token]) => {
             match audio.sounds().iter().find(|s| s.token == *token) {
                 Some(s) => reply(
@@ -227,10 +247,10 @@ pub(super) async fn serve(
                 None => error(StatusCode::NOT_FOUND, format!("no clip {token}")),
             }
         }
-        (Method::PUT | Method::POST, ["clips", token]) => {
-            let token = token.to_string();
-            upload_clip(audio, token, body).await
-        }
+        (Method::PUT | Method::POST, ["clips", token]) => match body {
+            Some(file) => upload_clip(audio, token.to_string(), file).await,
+            None => error(StatusCode::BAD_REQUEST, "the body must be the audio file"),
+        },
         (Method::DELETE, ["clips", token]) => match audio.delete(token) {
             Ok(()) => reply(StatusCode::OK, &json!({ "deleted": token })),
             Err(e) => clip_error(&e),
@@ -318,14 +338,50 @@ fn set_volume(audio: &Audio, q: &[(String, String)]) -> Response<Body> {
     reply(StatusCode::OK, &status(audio))
 }
 
-/// Reads an upload, refusing one that is too large before reading it (by its length) or as
-/// soon as it passes the limit (a chunked one): nothing large is ever kept.
-async fn read_upload(req: Request<Incoming>, max: usize) -> Result<Bytes, Box<Response<Body>>> {
+/// Uploads being read or checked at once: each may hold a decoder process, and the camera has
+/// few cores and little memory to spare for them.
+const MAX_UPLOADS: usize = 2;
+static UPLOADS: Semaphore = Semaphore::const_new(MAX_UPLOADS);
+/// An upload body that sends nothing for this long is given up...
+const BODY_IDLE: Duration = Duration::from_secs(10);
+/// ...and so is one that has not ended after this long (20 MB at 1.5 Mbit/s).
+const BODY_TOTAL: Duration = Duration::from_secs(120);
+
+/// An upload on its way: the file it is written to, removed when done with whatever happens
+/// (a refusal, a client gone mid-body), and its place among [`MAX_UPLOADS`].
+struct Upload {
+    path: PathBuf,
+    _permit: SemaphorePermit<'static>,
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        // Stored clips were renamed away: then there is nothing to remove.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Streams an upload to `path`, refusing one that is too large before reading it (by its
+/// length) or as soon as it passes the limit (a chunked one), and one that stalls or drags
+/// on ([`BODY_IDLE`], [`BODY_TOTAL`]). Returns its size. The body time limit lives here until
+/// the server has a general one.
+async fn read_upload(
+    req: Request<Incoming>,
+    max: usize,
+    path: &Path,
+) -> Result<u64, Box<Response<Body>>> {
+    let refuse = |status: StatusCode, message: String| {
+        let mut r = error(status, message);
+        // The rest of the body is not read: the connection cannot carry another request.
+        r.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        Box::new(r)
+    };
     let too_large = || {
-        Box::new(error(
+        refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the file is larger than {} MB", max / (1024 * 1024)),
-        ))
+        )
     };
     let declared = req
         .headers()
@@ -335,28 +391,63 @@ async fn read_upload(req: Request<Incoming>, max: usize) -> Result<Bytes, Box<Re
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    match Limited::new(req.into_body(), max).collect().await {
-        Ok(b) => Ok(b.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
+    let storage = |e: std::io::Error| {
+        tracing::warn!(file = %path.display(), "cannot write an upload: {e}");
+        Box::new(error(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the upload cannot be written to the camera's storage",
+        ))
+    };
+    let mut file = tokio::fs::File::create(path).await.map_err(storage)?;
+    let mut body = req.into_body();
+    let started = Instant::now();
+    let mut size: u64 = 0;
+    loop {
+        let left = BODY_TOTAL.saturating_sub(started.elapsed());
+        let frame = match tokio::time::timeout(BODY_IDLE.min(left), body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(None) => break,
+            Ok(Some(Err(_))) => {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "the upload was cut short".into(),
+                ));
+            }
+            Err(_) if left <= BODY_IDLE => {
+                return Err(refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the upload took longer than {} s; try a smaller file",
+                        BODY_TOTAL.as_secs()
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the upload stalled for {} s", BODY_IDLE.as_secs()),
+                ));
+            }
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        size += data.len() as u64;
+        if size > max as u64 {
+            return Err(too_large());
         }
-        Err(_) => Err(Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "the upload was cut short",
-        ))),
+        file.write_all(&data).await.map_err(storage)?;
     }
+    file.flush().await.map_err(storage)?;
+    Ok(size)
 }
 
-async fn add_clip(audio: Arc<Audio>, name: String, body: Bytes) -> Response<Body> {
-    if body.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "the body must be the audio file");
-    }
+async fn add_clip(audio: Arc<Audio>, name: String, file: Upload) -> Response<Body> {
     let done = tokio::task::spawn_blocking(move || {
+        // Held to the end of the decode, even if the client has gone.
+        let file = file;
         let clip = audio.clips.create(&name)?;
-        audio.upload(&clip.token, &body).inspect_err(|_| {
+        audio.upload(&clip.token, &file.path).inspect_err(|_| {
             let _ = audio.clips.delete(&clip.token);
         })
     })
@@ -371,11 +462,13 @@ async fn add_clip(audio: Arc<Audio>, name: String, body: Bytes) -> Response<Body
     }
 }
 
-async fn upload_clip(audio: Arc<Audio>, token: String, body: Bytes) -> Response<Body> {
-    if body.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "the body must be the audio file");
-    }
-    match tokio::task::spawn_blocking(move || audio.upload(&token, &body)).await {
+async fn upload_clip(audio: Arc<Audio>, token: String, file: Upload) -> Response<Body> {
+    let done = tokio::task::spawn_blocking(move || {
+        let file = file;
+        audio.upload(&token, &file.path)
+    })
+    .await;
+    match done {
         Ok(Ok(c)) => reply(
             StatusCode::OK,
             &clip_json(&c.token, &c.name, false, Some(c.duration_s), true),
