@@ -335,15 +335,20 @@ def soap(daemon, path, body, creds=ADMIN):
 
 
 def create_pull_point(daemon, termination="PT60S"):
+    return create_pull_point_as(daemon, ADMIN, termination)
+
+
+def create_pull_point_as(daemon, creds, termination="PT60S"):
     r = soap(daemon, "/onvif/events_service",
-             f"<tev:CreatePullPointSubscription><tev:InitialTerminationTime>{termination}</tev:InitialTerminationTime></tev:CreatePullPointSubscription>")
+             f"<tev:CreatePullPointSubscription><tev:InitialTerminationTime>{termination}</tev:InitialTerminationTime></tev:CreatePullPointSubscription>",
+             creds=creds)
     assert r.status_code == 200, r.text
     address = r.text.split("<wsa:Address>")[1].split("</wsa:Address>")[0]
     return "/" + address.split("/", 3)[3]
 
 
-def pull(daemon, path, timeout="PT1S", limit="10"):
-    return soap(daemon, path, f"<tev:PullMessages><tev:Timeout>{timeout}</tev:Timeout><tev:MessageLimit>{limit}</tev:MessageLimit></tev:PullMessages>")
+def pull(daemon, path, timeout="PT1S", limit="10", creds=ADMIN):
+    return soap(daemon, path, f"<tev:PullMessages><tev:Timeout>{timeout}</tev:Timeout><tev:MessageLimit>{limit}</tev:MessageLimit></tev:PullMessages>", creds=creds)
 
 
 @pytest.fixture
@@ -371,18 +376,34 @@ def test_a_thousand_subscriptions_are_bounded(few):
         '<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
         'xmlns:tev="http://www.onvif.org/ver10/events/wsdl"><s:Body><tev:CreatePullPointSubscription/></s:Body></s:Envelope>'
     )
-    refused = 0
+    # One user past its share: each new one ends that user's least used, the count stays put.
     with httpx.Client(auth=httpx.DigestAuth(*ADMIN), headers={"Content-Type": SOAP}) as client:
         for _ in range(995):
             r = client.post(f"http://127.0.0.1:{few.http_port}/onvif/events_service", content=envelope)
-            assert r.status_code == 500 and "TooManySubscriptions" in r.text, r.text
-            refused += 1
-    assert "babymonitor_event_subscriptions_refused_total 995" in metrics(few)
+            assert r.status_code == 200, r.text
+    assert "babymonitor_event_subscriptions_displaced_total 995" in metrics(few)
     assert "babymonitor_event_subscriptions 5" in metrics(few)
-    # Ending one frees a place.
-    assert soap(few, paths[0], "<wsnt:Unsubscribe/>").status_code == 200
-    create_pull_point(few)
+    assert "ResourceUnknown" in pull(few, paths[0]).text
     assert few.proc.poll() is None
+
+
+def test_one_user_cannot_hold_every_subscription(tmp_path):
+    # The defaults: 32 in all, 8 for one user.
+    d = Daemon(tmp_path).start()
+    try:
+        abandoned = [create_pull_point_as(d, VIEWER) for _ in range(40)]
+        assert "babymonitor_event_subscriptions 8" in metrics(d)
+        # The parent's NVR still gets its pull point, and it is its own.
+        mine = create_pull_point_as(d, ADMIN)
+        assert pull(d, mine).status_code == 200
+        r = soap(d, mine, "<tev:PullMessages><tev:Timeout>PT1S</tev:Timeout><tev:MessageLimit>1</tev:MessageLimit></tev:PullMessages>", creds=VIEWER)
+        assert r.status_code == 400 and "ResourceUnknown" in r.text, r.text
+        # The oldest abandoned ones are gone, the newest still answer their maker.
+        assert "ResourceUnknown" in pull(d, abandoned[0], creds=VIEWER).text
+        assert pull(d, abandoned[-1], creds=VIEWER).status_code == 200
+        assert d.proc.poll() is None
+    finally:
+        d.stop()
 
 
 def test_absurd_pulls_are_answered_with_faults_or_limits(few):

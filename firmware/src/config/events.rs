@@ -9,6 +9,8 @@ use super::Problems;
 pub struct EventsConfig {
     /// Pull points and push (webhook) subscriptions kept at once; one more is refused.
     pub max_subscriptions: usize,
+    /// Subscriptions one user may hold; a new one past that ends the user's least used.
+    pub max_subscriptions_per_user: usize,
     /// Messages waiting per subscription; past that the oldest are dropped (and counted).
     pub queue_size: usize,
     /// Longest a subscription may be asked to live (seconds) before it must be renewed.
@@ -21,6 +23,7 @@ impl Default for EventsConfig {
     fn default() -> Self {
         Self {
             max_subscriptions: 32,
+            max_subscriptions_per_user: 8,
             queue_size: 256,
             max_termination_s: 3600,
             default_termination_s: 600,
@@ -31,6 +34,12 @@ impl Default for EventsConfig {
 impl EventsConfig {
     pub(super) fn check(&self, p: &mut Problems) {
         p.range("events.max_subscriptions", self.max_subscriptions, 1, 1000);
+        p.range(
+            "events.max_subscriptions_per_user",
+            self.max_subscriptions_per_user,
+            1,
+            1000,
+        );
         p.range("events.queue_size", self.queue_size, 8, 100_000);
         p.range(
             "events.max_termination_s",

@@ -23,6 +23,10 @@ pub enum Kind {
 
 struct Subscription {
     kind: Kind,
+    /// The user who made it: only they (or an admin) may use it.
+    owner: String,
+    /// When it was last made, pulled or renewed: the least used goes first when room is needed.
+    used: std::time::Instant,
     filter: TopicFilter,
     expires: OffsetDateTime,
     /// How far a pull extends it: an NVR that keeps polling keeps its pull point.
@@ -44,6 +48,8 @@ pub struct Counters {
     pub created: AtomicU64,
     pub expired: AtomicU64,
     pub refused: AtomicU64,
+    /// Ended early to make room for a newer subscription.
+    pub displaced: AtomicU64,
     pub dropped: AtomicU64,
     pub delivered: AtomicU64,
 }
@@ -99,10 +105,54 @@ impl Subscriptions {
         Ok(wanted.min(now + Duration::from_secs(config.max_termination_s)))
     }
 
-    /// Makes a subscription that starts with `initial` in its queue; returns its id, the
-    /// time now and its termination time.
+    /// Who made subscription `id`.
+    pub fn owner(&self, id: u64) -> Option<String> {
+        lock(&self.subs).get(&id).map(|s| s.owner.clone())
+    }
+
+    /// The subscription to end so that `owner` can make one more, if one must end: the
+    /// owner's own least used when they hold their share, else, when the camera is full, the
+    /// least used of whoever holds the most (if they hold more than `owner` will).
+    fn to_displace(
+        subs: &HashMap<u64, Subscription>,
+        owner: &str,
+        max: usize,
+        per_user: usize,
+    ) -> Result<Option<u64>, ()> {
+        let mut held: HashMap<&str, usize> = HashMap::new();
+        for s in subs.values() {
+            *held.entry(s.owner.as_str()).or_default() += 1;
+        }
+        let least_used_of = |who: &str| {
+            subs.iter()
+                .filter(|(_, s)| s.owner == who)
+                .min_by_key(|(_, s)| s.used)
+                .map(|(id, _)| *id)
+        };
+        let mine = held.get(owner).copied().unwrap_or(0);
+        if mine >= per_user {
+            return Ok(least_used_of(owner));
+        }
+        if subs.len() < max {
+            return Ok(None);
+        }
+        let (most, count) = held
+            .iter()
+            .max_by_key(|(who, n)| (**n, std::cmp::Reverse(**who)))
+            .map(|(w, n)| (w.to_string(), *n))
+            .unwrap_or_default();
+        if count > mine + 1 {
+            Ok(least_used_of(&most))
+        } else {
+            Err(())
+        }
+    }
+
+    /// Makes a subscription for `owner` that starts with `initial` in its queue; returns its
+    /// id, the time now and its termination time.
     pub fn create(
         &self,
+        owner: &str,
         kind: Kind,
         filter: TopicFilter,
         expiry: Option<Expiry>,
@@ -110,11 +160,29 @@ impl Subscriptions {
     ) -> Result<(u64, OffsetDateTime, OffsetDateTime), Fault> {
         let now = OffsetDateTime::now_utc();
         let termination = self.termination(expiry, now)?;
-        let max = self.max();
+        let (max, per_user) = {
+            let c = lock(&self.config);
+            let max = c.max_subscriptions;
+            (max, c.max_subscriptions_per_user.min(max))
+        };
         let mut subs = lock(&self.subs);
-        if subs.len() >= max {
-            self.counters.refused.fetch_add(1, Relaxed);
-            return Err(events::too_many_subscriptions(max));
+        match Self::to_displace(&subs, owner, max, per_user) {
+            Ok(None) => {}
+            Ok(Some(old)) => {
+                if let Some(sub) = subs.remove(&old) {
+                    tracing::info!(
+                        subscription = old,
+                        user = sub.owner,
+                        "event subscription ended to make room for a newer one"
+                    );
+                    sub.wake.notify_one();
+                    self.counters.displaced.fetch_add(1, Relaxed);
+                }
+            }
+            Err(()) => {
+                self.counters.refused.fetch_add(1, Relaxed);
+                return Err(events::too_many_subscriptions(max));
+            }
         }
         // Random ids: the address is handed to one NVR, and another must not guess it.
         let id = loop {
@@ -134,6 +202,8 @@ impl Subscriptions {
             id,
             Subscription {
                 kind,
+                owner: owner.to_string(),
+                used: std::time::Instant::now(),
                 filter,
                 expires: termination,
                 lifetime,
@@ -181,6 +251,7 @@ impl Subscriptions {
             let wake = {
                 let mut subs = lock(&self.subs);
                 let sub = subs.get_mut(&id).ok_or_else(events::unknown_subscription)?;
+                sub.used = std::time::Instant::now();
                 if !sub.queue.is_empty() || waited_out {
                     let now = OffsetDateTime::now_utc();
                     sub.expires = sub.expires.max(now + sub.lifetime);
@@ -216,6 +287,7 @@ impl Subscriptions {
         let mut subs = lock(&self.subs);
         let sub = subs.get_mut(&id).ok_or_else(events::unknown_subscription)?;
         sub.expires = termination;
+        sub.used = std::time::Instant::now();
         sub.lifetime = (termination - now).try_into().unwrap_or(sub.lifetime);
         Ok((now, termination))
     }
@@ -326,7 +398,7 @@ mod tests {
     async fn a_pull_returns_at_once_when_messages_wait() {
         let subs = Subscriptions::new(config());
         let (id, ..) = subs
-            .create(Kind::Pull, TopicFilter::everything(), None, vec![])
+            .create("admin", Kind::Pull, TopicFilter::everything(), None, vec![])
             .expect("created");
         subs.deliver(&message("tns1:A"));
         let out = subs
@@ -340,7 +412,7 @@ mod tests {
     async fn a_pull_waits_for_the_next_message_or_its_timeout() {
         let subs = Subscriptions::new(config());
         let (id, ..) = subs
-            .create(Kind::Pull, TopicFilter::everything(), None, vec![])
+            .create("admin", Kind::Pull, TopicFilter::everything(), None, vec![])
             .expect("created");
         let empty = subs
             .pull(id, Duration::from_secs(5), 10)
@@ -361,7 +433,7 @@ mod tests {
     fn queues_are_bounded_and_drop_the_oldest() {
         let subs = Subscriptions::new(config());
         let (id, ..) = subs
-            .create(Kind::Pull, TopicFilter::everything(), None, vec![])
+            .create("admin", Kind::Pull, TopicFilter::everything(), None, vec![])
             .expect("created");
         for i in 0..20 {
             subs.deliver(&message(&format!("tns1:T{i}")));
@@ -376,13 +448,43 @@ mod tests {
     fn beyond_the_maximum_subscriptions_are_refused() {
         let subs = Subscriptions::new(config());
         for _ in 0..2 {
-            subs.create(Kind::Pull, TopicFilter::everything(), None, vec![])
+            subs.create("admin", Kind::Pull, TopicFilter::everything(), None, vec![])
                 .expect("created");
         }
         let err = subs
-            .create(Kind::Pull, TopicFilter::everything(), None, vec![])
+            .create("admin", Kind::Pull, TopicFilter::everything(), None, vec![])
             .unwrap_err();
         assert!(err.subcodes.contains(&"TooManySubscriptions"));
+    }
+
+    #[test]
+    fn one_user_cannot_hold_every_subscription() {
+        let subs = Subscriptions::new(EventsConfig {
+            max_subscriptions: 6,
+            max_subscriptions_per_user: 4,
+            ..Default::default()
+        });
+        let pull = |who: &str| {
+            subs.create(who, Kind::Pull, TopicFilter::everything(), None, vec![])
+                .map(|(id, ..)| id)
+        };
+        // Abandoned pull points: each past the user's share ends that user's least used.
+        let first = pull("mallory").expect("created");
+        for _ in 0..9 {
+            pull("mallory").expect("a new one replaces an old one");
+        }
+        assert_eq!(subs.count(), 4);
+        assert!(subs.owner(first).is_none(), "the least used went first");
+        // Others still get in, up to the camera's maximum...
+        let nvr = pull("nvr").expect("room for another user");
+        pull("parent").expect("room for another user");
+        // ...and past it a newcomer takes a place from whoever holds the most.
+        pull("grandma").expect("mallory gives up a place");
+        assert_eq!(subs.count(), 6);
+        assert_eq!(subs.owner(nvr).as_deref(), Some("nvr"));
+        let held = |who: &str| lock(&subs.subs).values().filter(|s| s.owner == who).count();
+        assert_eq!(held("mallory"), 3);
+        assert_eq!(subs.counters.displaced.load(Relaxed), 7);
     }
 
     #[test]
@@ -390,11 +492,18 @@ mod tests {
         let subs = Subscriptions::new(config());
         let past = Expiry::At(OffsetDateTime::now_utc() - Duration::from_secs(5));
         assert!(
-            subs.create(Kind::Pull, TopicFilter::everything(), Some(past), vec![])
-                .is_err()
+            subs.create(
+                "admin",
+                Kind::Pull,
+                TopicFilter::everything(),
+                Some(past),
+                vec![]
+            )
+            .is_err()
         );
         let (_, now, end) = subs
             .create(
+                "admin",
                 Kind::Pull,
                 TopicFilter::everything(),
                 Some(Expiry::After(Duration::from_secs(1_000_000))),
@@ -409,6 +518,7 @@ mod tests {
         let subs = Subscriptions::new(config());
         let (id, ..) = subs
             .create(
+                "admin",
                 Kind::Pull,
                 TopicFilter::everything(),
                 Some(Expiry::At(

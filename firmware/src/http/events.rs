@@ -46,6 +46,17 @@ pub(super) async fn handle(
         }
         _ => None,
     };
+    let user = ctx.user.as_ref().map_or("", |u| u.0.as_str());
+    // A subscription is its maker's: another user (but an admin) is told it does not exist.
+    if let Some(id) = target
+        && subs.owner(id).is_some_and(|owner| owner != user)
+        && !ctx
+            .user
+            .as_ref()
+            .is_some_and(|u| u.1 == onvif::model::UserLevel::Administrator)
+    {
+        return Err(events::unknown_subscription());
+    }
     match request {
         EventsRequest::GetServiceCapabilities => {
             out.push_str("<tev:GetServiceCapabilitiesResponse>");
@@ -65,12 +76,8 @@ pub(super) async fn handle(
             out.push_str("</tev:GetEventPropertiesResponse>");
         }
         EventsRequest::CreatePullPointSubscription { expiry, filter } => {
-            let (id, now, end) = subs.create(Kind::Pull, filter, expiry, bus.snapshot())?;
-            tracing::info!(
-                subscription = id,
-                user = ctx.user.as_ref().map(|u| u.0.as_str()),
-                "pull point created"
-            );
+            let (id, now, end) = subs.create(user, Kind::Pull, filter, expiry, bus.snapshot())?;
+            tracing::info!(subscription = id, user, "pull point created");
             events::subscription_created(
                 &mut out,
                 "tev:CreatePullPointSubscriptionResponse",
@@ -85,6 +92,7 @@ pub(super) async fn handle(
             filter,
         } => {
             let (id, now, end) = subs.create(
+                user,
                 Kind::Push {
                     consumer: consumer.clone(),
                 },

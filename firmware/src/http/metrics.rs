@@ -156,6 +156,11 @@ fn alerts(state: &AppState, out: &mut String) {
             &c.refused,
         ),
         (
+            "event_subscriptions_displaced_total",
+            "Event subscriptions ended early to make room (their user held its share, or the camera was full).",
+            &c.displaced,
+        ),
+        (
             "event_messages_dropped_total",
             "Event messages dropped from full queues.",
             &c.dropped,
