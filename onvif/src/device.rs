@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 
 use crate::model::{NewUser, UserLevel};
-use crate::service::{Access, Context, DeviceBackend, Service};
+use crate::service::{Access, Context, DeviceBackend, MediaBackend, Service};
 use crate::soap::{Fault, Request};
 use crate::write::el;
 use crate::xml::{Element, escape};
@@ -41,6 +41,7 @@ pub fn handle(
     req: &Request,
     ctx: &Context,
     dev: &dyn DeviceBackend,
+    media: &dyn MediaBackend,
     relay: Option<&dyn crate::deviceio::RelayBackend>,
 ) -> Result<String, Fault> {
     let op = &req.operation;
@@ -49,14 +50,7 @@ pub fn handle(
     let _ = write!(out, "<tds:{name}Response>");
     match name {
         "GetSystemDateAndTime" => system_date_and_time(&mut out, OffsetDateTime::now_utc()),
-        "SetSystemDateAndTime" => {
-            if op.text_of("DateTimeType") != Some("NTP") {
-                return Err(Fault::invalid_arg(
-                    "NtpServerUndefined",
-                    "the camera keeps its clock with NTP",
-                ));
-            }
-        }
+        "SetSystemDateAndTime" => set_system_date_and_time(op, OffsetDateTime::now_utc())?,
         "GetServices" => {
             let with_caps = op
                 .text_of("IncludeCapability")
@@ -79,20 +73,22 @@ pub fn handle(
                     match service {
                         Service::Device => device_capabilities(&mut out),
                         Service::Media => crate::media::capabilities(&mut out),
-                        Service::Media2 => crate::media2::capabilities(&mut out, ctx),
+                        Service::Media2 => crate::media2::capabilities(
+                            &mut out,
+                            ctx,
+                            !media.audio_sources().is_empty(),
+                        ),
                         Service::Ptz => crate::ptz::capabilities(&mut out),
                         Service::Imaging => crate::imaging::capabilities(&mut out),
                         Service::Events => {
                             crate::events::capabilities(&mut out, ctx.max_subscriptions)
                         }
-                        Service::DeviceIo => {
-                            let _ = write!(
-                                out,
-                                "<tmd:Capabilities VideoSources=\"1\" AudioOutputs=\"{}\" RelayOutputs=\"{}\"/>",
-                                u8::from(ctx.clip_limits.is_some()),
-                                u8::from(ctx.has_night)
-                            );
-                        }
+                        Service::DeviceIo => crate::deviceio::capabilities(
+                            &mut out,
+                            media,
+                            ctx.clip_limits.is_some(),
+                            ctx.has_night,
+                        ),
                     }
                     out.push_str("</tds:Capabilities>");
                 }
@@ -104,7 +100,7 @@ pub fn handle(
             }
         }
         "GetServiceCapabilities" => device_capabilities(&mut out),
-        "GetCapabilities" => capabilities(&mut out, op, ctx)?,
+        "GetCapabilities" => capabilities(&mut out, op, ctx, media)?,
         "GetDeviceInformation" => {
             let info = dev.information();
             el(&mut out, "tds:Manufacturer", &info.manufacturer);
@@ -288,6 +284,118 @@ fn read_users(op: &Element, need_password: bool) -> Result<Vec<NewUser>, Fault> 
     Ok(users)
 }
 
+/// How far a client's manual time may be from the camera's clock and still agree with it.
+const CLOCK_TOLERANCE: time::Duration = time::Duration::seconds(5);
+
+/// The camera keeps UTC by NTP and never sets its clock for a client. A manual time that agrees
+/// with the clock is taken (Home Assistant's "Set System Date and Time" sends one), so is a
+/// switch to NTP; anything else is refused with the fault the Device spec names for it.
+fn set_system_date_and_time(op: &Element, now: OffsetDateTime) -> Result<(), Fault> {
+    if let Some(tz) = op.path(&["TimeZone", "TZ"]).map(|t| t.text.trim())
+        && !tz.is_empty()
+        && !is_utc(tz)
+    {
+        return Err(Fault::invalid_arg(
+            "InvalidTimeZone",
+            format!("the camera keeps UTC (TZ UTC0); \"{tz}\" is not a POSIX time zone for UTC"),
+        ));
+    }
+    match op.text_of("DateTimeType").map(str::trim) {
+        Some("NTP") => Ok(()),
+        Some("Manual") => {
+            let sent = op.child("UTCDateTime").ok_or_else(|| {
+                Fault::invalid_arg(
+                    "InvalidDateTime",
+                    "the camera keeps its clock with NTP; a manual setting needs a UTCDateTime that agrees with it",
+                )
+            })?;
+            let sent = date_time(sent)?;
+            let off = (sent - now).abs();
+            if off <= CLOCK_TOLERANCE {
+                Ok(())
+            } else {
+                Err(Fault::invalid_arg(
+                    "InvalidDateTime",
+                    format!(
+                        "the camera keeps its clock with NTP and is not set by hand: it is {}, {} s from the time sent",
+                        rfc3339(now),
+                        off.whole_seconds()
+                    ),
+                ))
+            }
+        }
+        _ => Err(Fault::missing_arg("DateTimeType (NTP or Manual)")),
+    }
+}
+
+/// A POSIX TZ string (IEEE 1003.1 section 8.3) for UTC: a name of three or more letters (or a
+/// quoted `<...>` one), a zero offset, and no daylight-saving part, e.g. `UTC0`, `GMT+0`, `<UTC>0`.
+fn is_utc(tz: &str) -> bool {
+    let offset = if let Some(rest) = tz.strip_prefix('<') {
+        match rest.split_once('>') {
+            Some((name, offset))
+                if name.len() >= 3
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-') =>
+            {
+                offset
+            }
+            _ => return false,
+        }
+    } else {
+        let letters = tz.chars().take_while(char::is_ascii_alphabetic).count();
+        if letters < 3 {
+            return false;
+        }
+        &tz[letters..]
+    };
+    let offset = offset.strip_prefix(['+', '-']).unwrap_or(offset);
+    let mut parts = offset.split(':');
+    let hours = parts.next().unwrap_or_default();
+    let zero = |p: &str, max_len: usize| {
+        !p.is_empty() && p.len() <= max_len && p.bytes().all(|b| b == b'0')
+    };
+    zero(hours, 2) && parts.clone().count() <= 2 && parts.all(|p| zero(p, 2))
+}
+
+/// A `tt:DateTime` (Date and Time, UTC).
+fn date_time(e: &Element) -> Result<OffsetDateTime, Fault> {
+    let bad = || {
+        Fault::invalid_arg(
+            "InvalidDateTime",
+            "UTCDateTime is not a valid date and time",
+        )
+    };
+    let num = |path: [&str; 2]| -> Result<i64, Fault> {
+        e.path(&path)
+            .and_then(|n| n.text.trim().parse::<i64>().ok())
+            .ok_or_else(bad)
+    };
+    let small = |v: i64| u8::try_from(v).map_err(|_| bad());
+    let year = i32::try_from(num(["Date", "Year"])?).map_err(|_| bad())?;
+    let month = time::Month::try_from(small(num(["Date", "Month"])?)?).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(year, month, small(num(["Date", "Day"])?)?)
+        .map_err(|_| bad())?;
+    let clock = time::Time::from_hms(
+        small(num(["Time", "Hour"])?)?,
+        small(num(["Time", "Minute"])?)?,
+        small(num(["Time", "Second"])?)?,
+    )
+    .map_err(|_| bad())?;
+    Ok(date.with_time(clock).assume_utc())
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 fn system_date_and_time(out: &mut String, now: OffsetDateTime) {
     out.push_str("<tds:SystemDateAndTime><tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings><tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone>");
     for tag in ["tt:UTCDateTime", "tt:LocalDateTime"] {
@@ -316,7 +424,12 @@ fn device_capabilities(out: &mut String) {
 }
 
 /// GetCapabilities (the old way of finding services): Device and Media, by category.
-fn capabilities(out: &mut String, op: &Element, ctx: &Context) -> Result<(), Fault> {
+fn capabilities(
+    out: &mut String,
+    op: &Element,
+    ctx: &Context,
+    media: &dyn MediaBackend,
+) -> Result<(), Fault> {
     let categories: Vec<&str> = op
         .children_named("Category")
         .map(|c| c.text.as_str())
@@ -374,11 +487,125 @@ fn capabilities(out: &mut String, op: &Element, ctx: &Context) -> Result<(), Fau
         el(out, "tt:XAddr", ctx.http_url(Service::DeviceIo.path()));
         let _ = write!(
             out,
-            "<tt:VideoSources>1</tt:VideoSources><tt:VideoOutputs>0</tt:VideoOutputs><tt:AudioSources>0</tt:AudioSources><tt:AudioOutputs>{}</tt:AudioOutputs><tt:RelayOutputs>{}</tt:RelayOutputs></tt:DeviceIO></tt:Extension>",
+            "<tt:VideoSources>{}</tt:VideoSources><tt:VideoOutputs>0</tt:VideoOutputs><tt:AudioSources>{}</tt:AudioSources><tt:AudioOutputs>{}</tt:AudioOutputs><tt:RelayOutputs>{}</tt:RelayOutputs></tt:DeviceIO></tt:Extension>",
+            media.video_sources().len(),
+            media.audio_sources().len(),
             u8::from(speaker),
             u8::from(ctx.has_night)
         );
     }
     out.push_str("</tds:Capabilities>");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::soap::parse_request;
+
+    /// Home Assistant's three tries (TimeZone "UTC", the camera's "UTC0", none), as captured.
+    fn home_assistant(n: u8) -> Request {
+        let path = format!(
+            "{}/testdata/requests/zeep/{n}-SetSystemDateAndTime.xml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        parse_request(&std::fs::read(path).expect("fixture")).expect("parses")
+    }
+
+    fn subcodes(r: Result<(), Fault>) -> Vec<&'static str> {
+        r.err().map(|f| f.subcodes).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_manual_time_that_agrees_with_the_clock_is_taken() {
+        let sent = date_time(
+            home_assistant(13)
+                .operation
+                .child("UTCDateTime")
+                .expect("HA sends the time"),
+        )
+        .expect("a valid time");
+        let set = |n, now| set_system_date_and_time(&home_assistant(n).operation, now);
+        // "UTC" has no offset, so it is no POSIX time zone; Home Assistant then sends "UTC0".
+        assert_eq!(
+            subcodes(set(12, sent)),
+            ["InvalidArgVal", "InvalidTimeZone"]
+        );
+        for n in [13, 14] {
+            assert_eq!(set(n, sent), Ok(()));
+            assert_eq!(set(n, sent + time::Duration::seconds(5)), Ok(()));
+            assert_eq!(set(n, sent - time::Duration::seconds(4)), Ok(()));
+            let off = set(n, sent + time::Duration::minutes(3)).unwrap_err();
+            assert_eq!(off.subcodes, ["InvalidArgVal", "InvalidDateTime"]);
+            assert!(
+                off.reason.contains("NTP") && off.reason.contains("180 s"),
+                "{}",
+                off.reason
+            );
+        }
+    }
+
+    #[test]
+    fn bad_dates_time_zones_and_types_are_refused() {
+        let now = time::macros::datetime!(2026-12-01 20:47:30 UTC);
+        let set = |inner: &str| {
+            let xml = format!(
+                r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body><SetSystemDateAndTime xmlns="http://www.onvif.org/ver10/device/wsdl">{inner}</SetSystemDateAndTime></s:Body></s:Envelope>"#
+            );
+            set_system_date_and_time(
+                &parse_request(xml.as_bytes()).expect("parses").operation,
+                now,
+            )
+        };
+        let at = |y: &str, mo: &str, d: &str, h: &str, mi: &str, s: &str| {
+            format!(
+                "<DateTimeType>Manual</DateTimeType><DaylightSavings>false</DaylightSavings><UTCDateTime><tt:Date><tt:Year>{y}</tt:Year><tt:Month>{mo}</tt:Month><tt:Day>{d}</tt:Day></tt:Date><tt:Time><tt:Hour>{h}</tt:Hour><tt:Minute>{mi}</tt:Minute><tt:Second>{s}</tt:Second></tt:Time></UTCDateTime>"
+            )
+        };
+        assert_eq!(set(&at("2026", "12", "1", "20", "47", "30")), Ok(()));
+        for bad in [
+            at("2026", "13", "1", "20", "47", "30"),
+            at("2026", "2", "30", "20", "47", "30"),
+            at("2026", "12", "1", "24", "0", "0"),
+            at("2026", "12", "1", "20", "47", "-1"),
+            at("99999999999", "12", "1", "20", "47", "30"),
+            at("2026", "12", "1", "20", "47", "thirty"),
+            "<DateTimeType>Manual</DateTimeType><DaylightSavings>false</DaylightSavings>".into(),
+        ] {
+            assert_eq!(
+                subcodes(set(&bad)),
+                ["InvalidArgVal", "InvalidDateTime"],
+                "{bad}"
+            );
+        }
+        let zone = |tz: &str| {
+            format!(
+                "<DateTimeType>NTP</DateTimeType><DaylightSavings>true</DaylightSavings><TimeZone><tt:TZ>{}</tt:TZ></TimeZone>",
+                escape(tz)
+            )
+        };
+        for ok in ["UTC0", "GMT0", "UTC+0", "UTC-00:00", "<UTC>0", "<+00>0", ""] {
+            assert_eq!(set(&zone(ok)), Ok(()), "{ok}");
+        }
+        for bad in [
+            "UTC",
+            "CET",
+            "CET-1CEST,M3.5.0,M10.5.0/3",
+            "EST5",
+            "UTC0X",
+            "U0",
+            "<U>0",
+            "UTC0:00:00:00",
+        ] {
+            assert_eq!(
+                subcodes(set(&zone(bad))),
+                ["InvalidArgVal", "InvalidTimeZone"],
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            subcodes(set("<DateTimeType>Sundial</DateTimeType>")),
+            ["InvalidArgs"]
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::service::Access;
+use crate::service::{Access, MediaBackend};
 use crate::soap::{Fault, Request};
 use crate::speaker::SpeakerBackend;
 use crate::xml::escape;
@@ -24,6 +24,23 @@ pub fn access(operation: &str) -> Access {
         op if op.starts_with("Get") => Access::ReadSystem,
         _ => Access::Actuate,
     }
+}
+
+/// `tmd:Capabilities`, for DeviceIO's GetServiceCapabilities and the Device's GetServices.
+pub(crate) fn capabilities(
+    out: &mut String,
+    media: &dyn MediaBackend,
+    audio_outputs: bool,
+    relays: bool,
+) {
+    let _ = write!(
+        out,
+        "<tmd:Capabilities VideoSources=\"{}\" AudioSources=\"{}\" AudioOutputs=\"{}\" RelayOutputs=\"{}\"/>",
+        media.video_sources().len(),
+        media.audio_sources().len(),
+        u8::from(audio_outputs),
+        u8::from(relays)
+    );
 }
 
 /// `RelayOutputs` with the given element prefix (`tmd` or `tds`).
@@ -90,6 +107,7 @@ pub(crate) fn auxiliary(data: Option<&str>, relay: &dyn RelayBackend) -> Result<
 
 pub fn handle(
     req: &Request,
+    media: &dyn MediaBackend,
     relay: Option<&dyn RelayBackend>,
     speaker: Option<&dyn SpeakerBackend>,
 ) -> Result<String, Fault> {
@@ -101,12 +119,19 @@ pub fn handle(
     let speaker_or = || speaker.ok_or_else(|| no("speaker"));
     match name {
         "GetServiceCapabilities" => {
-            let _ = write!(
-                out,
-                "<tmd:Capabilities VideoSources=\"1\" AudioOutputs=\"{}\" RelayOutputs=\"{}\"/>",
-                u8::from(speaker.is_some()),
-                u8::from(relay.is_some())
-            );
+            capabilities(&mut out, media, speaker.is_some(), relay.is_some())
+        }
+        // DeviceIO's own form (tokens only); the Media form of the same names is answered by
+        // Media, whichever address it is posted to. The tokens are the ones Media uses.
+        "GetVideoSources" => {
+            for s in media.video_sources() {
+                crate::write::el(&mut out, "tmd:Token", &s.token);
+            }
+        }
+        "GetAudioSources" => {
+            for s in media.audio_sources() {
+                crate::write::el(&mut out, "tmd:Token", &s.token);
+            }
         }
         // DeviceIO's WSDL takes GetAudioOutputs from the Media namespace (answered there); this
         // one is for clients that use DeviceIO's own.

@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Profile, StreamTransport, VideoEncoderConfiguration, VideoEncoderOptions};
+use crate::model::{
+    AudioEncoderConfiguration, Profile, StreamTransport, VideoEncoderConfiguration,
+    VideoEncoderOptions,
+};
 use crate::service::{Access, Context, MediaBackend};
 use crate::soap::{Fault, Request};
 use crate::speaker::{self, SpeakerBackend};
@@ -184,29 +187,7 @@ pub fn handle(
             audio_encoder_config_v10(&mut out, "trt:Configuration", c, timeout);
         }
         "GetVideoSourceConfigurationOptions" => {
-            let p = profiles.first().ok_or_else(|| no_config("any"))?;
-            out.push_str("<trt:Options><tt:BoundsRange>");
-            range(&mut out, "tt:XRange", 0, 0);
-            range(&mut out, "tt:YRange", 0, 0);
-            range(
-                &mut out,
-                "tt:WidthRange",
-                p.video_source.width,
-                p.video_source.width,
-            );
-            range(
-                &mut out,
-                "tt:HeightRange",
-                p.video_source.height,
-                p.video_source.height,
-            );
-            out.push_str("</tt:BoundsRange>");
-            el(
-                &mut out,
-                "tt:VideoSourceTokensAvailable",
-                &p.video_source.source_token,
-            );
-            out.push_str("</trt:Options>");
+            video_source_options(&mut out, "trt:Options", &profiles, op)?
         }
         "GetVideoEncoderConfigurationOptions" => {
             let o = encoder_options(media, &profiles, config_token, op.text_of("ProfileToken"))?;
@@ -225,24 +206,14 @@ pub fn handle(
             out.push_str("</tt:H264></tt:Extension></trt:Options>");
         }
         "GetAudioSourceConfigurationOptions" => {
-            out.push_str("<trt:Options>");
-            for s in media.audio_sources() {
-                el(&mut out, "tt:InputTokensAvailable", &s.token);
-            }
-            out.push_str("</trt:Options>");
+            audio_source_options(&mut out, "trt:Options", media, &profiles, op)?
         }
         "GetAudioEncoderConfigurationOptions" => {
             out.push_str("<trt:Options>");
-            for c in unique(
-                profiles.iter().filter_map(|p| p.audio_encoder.as_ref()),
-                |c| &c.token,
-            ) {
-                let _ = write!(
-                    out,
-                    "<tt:Options><tt:Encoding>AAC</tt:Encoding><tt:BitrateList><tt:Items>{}</tt:Items></tt:BitrateList><tt:SampleRateList><tt:Items>{}</tt:Items></tt:SampleRateList></tt:Options>",
-                    c.bitrate_kbps,
-                    c.sample_rate_hz / 1000
-                );
+            for c in audio_encoder_options(&profiles, op)? {
+                out.push_str("<tt:Options>");
+                audio_encoder_option(&mut out, "AAC", c);
+                out.push_str("</tt:Options>");
             }
             out.push_str("</trt:Options>");
         }
@@ -261,14 +232,21 @@ pub fn handle(
                     ));
                 }
             };
-            if op
-                .path(&["StreamSetup", "Stream"])
-                .is_some_and(|s| s.text == "RTP-Multicast")
-            {
-                return Err(Fault::invalid_arg(
-                    "InvalidStreamSetup",
-                    "multicast streaming is not offered",
-                ));
+            // tt:StreamType is an enumeration, so its case matters.
+            match op.path(&["StreamSetup", "Stream"]).map(|s| s.text.trim()) {
+                Some("RTP-Unicast") | None => {}
+                Some("RTP-Multicast") => {
+                    return Err(Fault::invalid_arg(
+                        "InvalidStreamSetup",
+                        "multicast streaming is not offered",
+                    ));
+                }
+                Some(other) => {
+                    return Err(Fault::invalid_arg(
+                        "InvalidStreamSetup",
+                        format!("stream type \"{other}\" is neither RTP-Unicast nor RTP-Multicast"),
+                    ));
+                }
             }
             let p = find_profile(media, op.text_of("ProfileToken"))?;
             media_uri(&mut out, &stream_uri(media, ctx, &p.token, transport)?);
@@ -350,6 +328,124 @@ fn audio_output(
         _ => return Err(Fault::action_not_supported(name)),
     }
     Ok(())
+}
+
+/// Checks the optional ConfigurationToken and ProfileToken of an options request; returns the
+/// profile asked about, else the first.
+fn options_profile<'a>(
+    profiles: &'a [Profile],
+    op: &Element,
+    config_token: impl Fn(&Profile) -> Option<&str>,
+) -> Result<&'a Profile, Fault> {
+    let profile = match op.text_of("ProfileToken") {
+        Some(t) => profiles
+            .iter()
+            .find(|p| p.token == t)
+            .ok_or_else(|| Fault::invalid_arg("NoProfile", format!("no profile \"{t}\"")))?,
+        None => profiles.first().ok_or_else(|| no_config("any"))?,
+    };
+    if let Some(t) = op.text_of("ConfigurationToken")
+        && !profiles.iter().any(|p| config_token(p) == Some(t))
+    {
+        return Err(no_config(t));
+    }
+    Ok(profile)
+}
+
+pub(crate) fn no_microphone() -> Fault {
+    Fault::action_not_supported("the camera has no microphone")
+}
+
+/// `tt:VideoSourceConfigurationOptions` (Media and Media2).
+pub(crate) fn video_source_options(
+    out: &mut String,
+    tag: &str,
+    profiles: &[Profile],
+    op: &Element,
+) -> Result<(), Fault> {
+    let p = options_profile(profiles, op, |p| Some(&p.video_source.token))?;
+    let _ = write!(out, "<{tag}><tt:BoundsRange>");
+    range(out, "tt:XRange", 0, 0);
+    range(out, "tt:YRange", 0, 0);
+    range(
+        out,
+        "tt:WidthRange",
+        p.video_source.width,
+        p.video_source.width,
+    );
+    range(
+        out,
+        "tt:HeightRange",
+        p.video_source.height,
+        p.video_source.height,
+    );
+    out.push_str("</tt:BoundsRange>");
+    el(
+        out,
+        "tt:VideoSourceTokensAvailable",
+        &p.video_source.source_token,
+    );
+    let _ = write!(out, "</{tag}>");
+    Ok(())
+}
+
+/// `tt:AudioSourceConfigurationOptions` (Media and Media2); a fault without a microphone, as
+/// the options must name at least one input.
+pub(crate) fn audio_source_options(
+    out: &mut String,
+    tag: &str,
+    media: &dyn MediaBackend,
+    profiles: &[Profile],
+    op: &Element,
+) -> Result<(), Fault> {
+    let sources = media.audio_sources();
+    if sources.is_empty() {
+        return Err(no_microphone());
+    }
+    options_profile(profiles, op, |p| {
+        p.audio_source.as_ref().map(|a| a.token.as_str())
+    })?;
+    let _ = write!(out, "<{tag}>");
+    for s in sources {
+        el(out, "tt:InputTokensAvailable", &s.token);
+    }
+    let _ = write!(out, "</{tag}>");
+    Ok(())
+}
+
+/// The audio encoders an options request asks about (Media lists none without a microphone,
+/// Media2 must list one).
+pub(crate) fn audio_encoder_options<'a>(
+    profiles: &'a [Profile],
+    op: &Element,
+) -> Result<Vec<&'a AudioEncoderConfiguration>, Fault> {
+    options_profile(profiles, op, |p| {
+        p.audio_encoder.as_ref().map(|a| a.token.as_str())
+    })?;
+    let wanted = op.text_of("ConfigurationToken");
+    Ok(unique(
+        profiles.iter().filter_map(|p| p.audio_encoder.as_ref()),
+        |c| &c.token,
+    )
+    .into_iter()
+    .filter(|c| wanted.is_none_or(|w| w == c.token))
+    .collect())
+}
+
+/// The body of one audio encoder option: Media's `tt:AudioEncoderConfigurationOption` and
+/// Media2's `tt:AudioEncoder2ConfigurationOptions` differ only in the encoding's name.
+pub(crate) fn audio_encoder_option(
+    out: &mut String,
+    encoding: &str,
+    c: &AudioEncoderConfiguration,
+) {
+    el(out, "tt:Encoding", encoding);
+    let _ = write!(
+        out,
+        "<tt:BitrateList><tt:Items>{}</tt:Items></tt:BitrateList><tt:SampleRateList><tt:Items>{}</tt:Items></tt:SampleRateList>",
+        c.bitrate_kbps,
+        c.sample_rate_hz / 1000
+    );
 }
 
 /// The options of the encoder named by configuration token, else by profile, else the first.

@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
-use crate::media::{encoder, encoder_options, find_profile, no_config, snapshot_uri, stream_uri};
+use crate::media::{
+    audio_encoder_option, audio_encoder_options, audio_source_options, encoder, encoder_options,
+    find_profile, no_config, no_microphone, snapshot_uri, stream_uri, video_source_options,
+};
 use crate::model::{Profile, StreamTransport, VideoEncoderConfiguration};
 use crate::service::{Access, Context, MediaBackend};
 use crate::soap::{Fault, Request};
@@ -17,7 +20,12 @@ pub fn access(operation: &str) -> Access {
     }
 }
 
-pub(crate) fn capabilities(out: &mut String, ctx: &Context) {
+pub(crate) fn capabilities(out: &mut String, ctx: &Context, has_audio: bool) {
+    let audio = if has_audio {
+        " AudioSource AudioEncoder"
+    } else {
+        ""
+    };
     let speaker = if ctx.clip_limits.is_some() {
         " AudioOutput AudioDecoder"
     } else {
@@ -26,7 +34,7 @@ pub(crate) fn capabilities(out: &mut String, ctx: &Context) {
     let _ = write!(
         out,
         "<tr2:Capabilities SnapshotUri=\"true\" Rotation=\"false\" VideoSourceMode=\"false\" OSD=\"false\" TemporaryOSDText=\"false\" Mask=\"false\" SourceMask=\"false\">\
-         <tr2:ProfileCapabilities MaximumNumberOfProfiles=\"2\" ConfigurationsSupported=\"VideoSource VideoEncoder AudioSource AudioEncoder{speaker}\"/>\
+         <tr2:ProfileCapabilities MaximumNumberOfProfiles=\"2\" ConfigurationsSupported=\"VideoSource VideoEncoder{audio}{speaker}\"/>\
          <tr2:StreamingCapabilities RTSPStreaming=\"true\" RTPMulticast=\"false\" RTP_RTSP_TCP=\"true\" NonAggregateControl=\"false\" AutoStartMulticast=\"false\"/>",
     );
     speaker::clip_capabilities(out, ctx.clip_limits);
@@ -83,7 +91,7 @@ pub fn handle(
         .text_of("ConfigurationToken")
         .or_else(|| op.text_of("Token"));
     match name {
-        "GetServiceCapabilities" => capabilities(&mut out, ctx),
+        "GetServiceCapabilities" => capabilities(&mut out, ctx, !media.audio_sources().is_empty()),
         "GetProfiles" => {
             let types: Vec<&str> = op.children_named("Type").map(|t| t.text.as_str()).collect();
             let wanted = op.text_of("Token");
@@ -170,14 +178,40 @@ pub fn handle(
             );
             out.push_str("</tr2:Options>");
         }
+        "GetVideoSourceConfigurationOptions" => {
+            video_source_options(&mut out, "tr2:Options", &profiles, op)?
+        }
+        "GetAudioSourceConfigurationOptions" => {
+            audio_source_options(&mut out, "tr2:Options", media, &profiles, op)?
+        }
+        "GetAudioEncoderConfigurationOptions" => {
+            let encoders = audio_encoder_options(&profiles, op)?;
+            if encoders.is_empty() {
+                return Err(no_microphone());
+            }
+            for c in encoders {
+                out.push_str("<tr2:Options>");
+                audio_encoder_option(&mut out, "mpeg4-generic", c);
+                out.push_str("</tr2:Options>");
+            }
+        }
         "GetStreamUri" => {
-            let transport = match op.text_of("Protocol") {
+            // Media2's protocol names (case matters); the URL is the same for UDP and TCP.
+            let transport = match op.text_of("Protocol").map(str::trim) {
                 Some("RtspUnicast") | Some("RTSP") | None => StreamTransport::Tcp,
                 Some("RtspOverHttp") => StreamTransport::Http,
+                Some("RtspMulticast") => {
+                    return Err(Fault::invalid_arg(
+                        "InvalidStreamSetup",
+                        "multicast streaming is not offered",
+                    ));
+                }
                 Some(other) => {
                     return Err(Fault::invalid_arg(
                         "InvalidStreamSetup",
-                        format!("protocol {other} is not offered"),
+                        format!(
+                            "protocol \"{other}\" is not offered (RtspUnicast, RTSP or RtspOverHttp)"
+                        ),
                     ));
                 }
             };

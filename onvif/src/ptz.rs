@@ -34,7 +34,11 @@ pub struct PtzStatus {
     pub tilt: f32,
     /// 0 (no zoom) to 1 (the most).
     pub zoom: f32,
+    /// Either axis group moves.
     pub moving: bool,
+    /// Each group on its own, for GetStatus's MoveStatus.
+    pub pan_tilt_moving: bool,
+    pub zoom_moving: bool,
 }
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preset {
@@ -72,7 +76,8 @@ pub trait PtzBackend: Send + Sync {
     ) -> Result<(), Fault>;
     fn stop(&self);
     fn presets(&self) -> Vec<Preset>;
-    /// Saves the current position; returns the preset token.
+    /// Saves the current position; returns the preset token. A token given names the preset to
+    /// overwrite, or the new preset's token (already checked with [`valid_token`]).
     fn set_preset(&self, token: Option<String>, name: Option<String>) -> Result<String, Fault>;
     fn remove_preset(&self, token: &str) -> Result<(), Fault>;
     fn goto_preset(&self, token: &str, speed: Option<f32>) -> Result<(), Fault>;
@@ -89,7 +94,9 @@ pub fn access(operation: &str) -> Access {
 }
 
 pub(crate) fn capabilities(out: &mut String) {
-    out.push_str("<tptz:Capabilities EFlip=\"false\" Reverse=\"false\" GetCompatibleConfigurations=\"false\" MoveStatus=\"true\" StatusPosition=\"true\"/>");
+    // Optional attributes that would be false are left out: absent means false, and clients
+    // with older WSDLs fail on attributes they do not know.
+    out.push_str("<tptz:Capabilities MoveStatus=\"true\" StatusPosition=\"true\"/>");
 }
 
 fn space(out: &mut String, tag: &str, uri: &str, x: (f32, f32), y: Option<(f32, f32)>) {
@@ -157,10 +164,9 @@ fn spaces(out: &mut String) {
 }
 
 fn node(out: &mut String, tag: &str, max_presets: usize) {
-    let _ = write!(
-        out,
-        "<{tag} token=\"{NODE}\" FixedHomePosition=\"false\" GeoMove=\"false\">"
-    );
+    // No FixedHomePosition="false" or GeoMove="false": both are optional and mean false when
+    // absent, and GeoMove is unknown to older WSDLs (their clients fail to parse the node).
+    let _ = write!(out, "<{tag} token=\"{NODE}\">");
     el(out, "tt:Name", "Pan/tilt");
     out.push_str("<tt:SupportedPTZSpaces>");
     spaces(out);
@@ -281,6 +287,18 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         .then(|| Duration::from_secs_f64(total))
 }
 
+/// `tt:ReferenceToken` allows 64 characters.
+pub const MAX_TOKEN_LEN: usize = 64;
+
+/// Whether a client may name a new preset so: the token is echoed in XML and logs and kept in
+/// the settings file, so it is held to a plain, bounded set of characters.
+pub fn valid_token(token: &str) -> bool {
+    (1..=MAX_TOKEN_LEN).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
 fn check_profile(op: &Element, ctx_profiles: &[String]) -> Result<(), Fault> {
     let token = op
         .text_of("ProfileToken")
@@ -335,13 +353,15 @@ pub fn handle(
         "GetStatus" => {
             check_profile(op, profiles)?;
             let s = ptz.status();
-            let moving = if s.moving { "MOVING" } else { "IDLE" };
+            let status = |moving: bool| if moving { "MOVING" } else { "IDLE" };
             let _ = write!(
                 out,
-                "<tptz:PTZStatus><tt:Position><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/><tt:Zoom x=\"{}\" space=\"{ZOOM_POSITION_SPACE}\"/></tt:Position><tt:MoveStatus><tt:PanTilt>{moving}</tt:PanTilt><tt:Zoom>{moving}</tt:Zoom></tt:MoveStatus><tt:UtcTime>{}</tt:UtcTime></tptz:PTZStatus>",
+                "<tptz:PTZStatus><tt:Position><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/><tt:Zoom x=\"{}\" space=\"{ZOOM_POSITION_SPACE}\"/></tt:Position><tt:MoveStatus><tt:PanTilt>{}</tt:PanTilt><tt:Zoom>{}</tt:Zoom></tt:MoveStatus><tt:UtcTime>{}</tt:UtcTime></tptz:PTZStatus>",
                 s.pan,
                 s.tilt,
                 s.zoom,
+                status(s.pan_tilt_moving),
+                status(s.zoom_moving),
                 utc_now()
             );
         }
@@ -435,10 +455,18 @@ pub fn handle(
         }
         "SetPreset" => {
             check_profile(op, profiles)?;
-            let token = ptz.set_preset(
-                op.text_of("PresetToken").map(str::to_string),
-                op.text_of("PresetName").map(str::to_string),
-            )?;
+            let token = match op.text_of("PresetToken").map(str::trim) {
+                Some(t) if !valid_token(t) => {
+                    return Err(Fault::invalid_arg(
+                        "NoToken",
+                        format!(
+                            "preset token \"{t}\" is not 1 to {MAX_TOKEN_LEN} letters, digits or -_.:"
+                        ),
+                    ));
+                }
+                t => t.map(str::to_string),
+            };
+            let token = ptz.set_preset(token, op.text_of("PresetName").map(str::to_string))?;
             el(&mut out, "tptz:PresetToken", token);
         }
         "RemovePreset" => {
@@ -494,8 +522,18 @@ fn utc_now() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, valid_token};
     use std::time::Duration;
+
+    #[test]
+    fn preset_tokens() {
+        for ok in ["1", "preset12", "Door-2_a.b:c", &"a".repeat(64)] {
+            assert!(valid_token(ok), "{ok}");
+        }
+        for bad in ["", "two words", "<x>", "a&b", "ä", "x\n", &"a".repeat(65)] {
+            assert!(!valid_token(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn durations() {

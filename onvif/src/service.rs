@@ -198,7 +198,7 @@ pub fn dispatch(
 ) -> Result<String, Fault> {
     let missing = |what: &str| Fault::action_not_supported(&format!("the camera has no {what}"));
     match req.operation.ns.as_str() {
-        crate::ns::TDS => crate::device::handle(req, ctx, b.device, b.relay),
+        crate::ns::TDS => crate::device::handle(req, ctx, b.device, b.media, b.relay),
         crate::ns::TRT => crate::media::handle(req, ctx, b.media, b.speaker),
         crate::ns::TR2 => crate::media2::handle(req, ctx, b.media, b.speaker),
         crate::ns::TPTZ => {
@@ -209,7 +209,7 @@ pub fn dispatch(
         crate::ns::TIMG => {
             crate::imaging::handle(req, b.imaging.ok_or_else(|| missing("night vision"))?)
         }
-        crate::ns::TMD => crate::deviceio::handle(req, b.relay, b.speaker),
+        crate::ns::TMD => crate::deviceio::handle(req, b.media, b.relay, b.speaker),
         _ => Err(Fault::action_not_supported(&format!(
             "{{{}}}{}",
             req.operation.ns, req.operation.name

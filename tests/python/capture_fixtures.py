@@ -8,6 +8,7 @@ onvif/testdata/requests/<client>/<NN>-<Operation>.xml. The credentials are the t
 """
 
 import asyncio
+import datetime
 import http.server
 import re
 import subprocess
@@ -76,6 +77,22 @@ async def zeep(port: int):
     ptz = await cam.create_ptz_service()
     await ptz.GetConfigurationOptions({"ConfigurationToken": profiles[0].PTZConfiguration.token})
     await ptz.GetStatus({"ProfileToken": profiles[0].token})
+    # Home Assistant's "Set System Date and Time" button, each of its tries: its own time zone
+    # name ("UTC" on a machine in UTC), the camera's, none.
+    from zeep.exceptions import Fault
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for tz in ("UTC", "UTC0", None):
+        request = device.create_type("SetSystemDateAndTime")
+        request.DateTimeType = "Manual"
+        request.DaylightSavings = False
+        request.UTCDateTime = {"Date": {"Year": now.year, "Month": now.month, "Day": now.day},
+                               "Time": {"Hour": now.hour, "Minute": now.minute, "Second": now.second}}
+        request.TimeZone = tz
+        try:
+            await device.SetSystemDateAndTime(request)
+        except Fault:
+            pass
     await cam.close()
 
 

@@ -37,13 +37,13 @@ async def connect(daemon):
 
 
 async def wait_idle(ptz, token, timeout=15.0):
-    """Polls GetStatus like Frigate does; returns the statuses seen (MOVING ... IDLE)."""
+    """Polls GetStatus like Frigate does (both axes IDLE); returns the pan/tilt statuses seen."""
     seen = []
     deadline = time.time() + timeout
     while time.time() < deadline:
         status = await ptz.GetStatus({"ProfileToken": token})
         seen.append(status.MoveStatus.PanTilt)
-        if status.MoveStatus.PanTilt == "IDLE":
+        if status.MoveStatus.PanTilt == "IDLE" and status.MoveStatus.Zoom in (None, "IDLE"):
             return status, seen
         await asyncio.sleep(0.05)
     raise AssertionError(f"never IDLE: {seen[-5:]}")

@@ -128,7 +128,7 @@ fn cases() -> Vec<Case> {
         case("create an existing user", DEVICE, e(&op(TDS, "CreateUsers", "<User><tt:Username>admin</tt:Username><tt:Password>secret-1</tt:Password><tt:UserLevel>User</tt:UserLevel></User>")), authed, Fault(400, sender, &["InvalidArgVal", "UsernameClash"])),
         case("delete an unknown user", DEVICE, e(&op(TDS, "DeleteUsers", "<Username>ghost</Username>")), authed, Fault(400, sender, &["InvalidArgVal", "UsernameMissing"])),
         case("delete the last administrator", DEVICE, e(&op(TDS, "DeleteUsers", "<Username>admin</Username>")), authed, Fault(400, sender, &["InvalidArgVal", "UsernameMissing"])),
-        case("set the clock by hand", DEVICE, e(&op(TDS, "SetSystemDateAndTime", "<DateTimeType>Manual</DateTimeType><DaylightSavings>false</DaylightSavings>")), authed, Fault(400, sender, &["InvalidArgVal", "NtpServerUndefined"])),
+        case("set the clock by hand without a time", DEVICE, e(&op(TDS, "SetSystemDateAndTime", "<DateTimeType>Manual</DateTimeType><DaylightSavings>false</DaylightSavings>")), authed, Fault(400, sender, &["InvalidArgVal", "InvalidDateTime"])),
         case("capabilities of a missing service", DEVICE, e(&op(TDS, "GetCapabilities", "<Category>Analytics</Category>")), None, Fault(500, receiver, &["ActionNotSupported", "NoSuchService"])),
         case("Media2 profile creation", MEDIA2, e(&op(TR2, "CreateProfile", "<Name>x</Name>")), authed, Fault(500, receiver, &["Action", "MaxNVTProfiles"])),
         case("Media2 unknown profile", MEDIA2, e(&op(TR2, "GetProfiles", "<Token>nope</Token>")), authed, Fault(400, sender, &["InvalidArgVal", "NoProfile"])),

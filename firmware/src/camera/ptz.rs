@@ -40,6 +40,8 @@ impl PtzBackend for Camera {
                     tilt: s.tilt,
                     zoom: s.zoom,
                     moving: s.moving,
+                    pan_tilt_moving: s.pan_tilt_moving,
+                    zoom_moving: s.zoom_moving,
                 }
             }
             None => PtzStatus {
@@ -47,6 +49,8 @@ impl PtzBackend for Camera {
                 tilt: 0.0,
                 zoom: 0.0,
                 moving: false,
+                pan_tilt_moving: false,
+                zoom_moving: false,
             },
         }
     }
@@ -140,15 +144,12 @@ impl PtzBackend for Camera {
         let mut result = Err(Fault::invalid_arg("NoToken", "no such preset"));
         self.settings
             .change(|state, _| {
-                let slot = match &token {
-                    Some(t) => match state.presets.iter_mut().find(|p| &p.token == t) {
-                        Some(p) => p,
-                        None => {
-                            result =
-                                Err(Fault::invalid_arg("NoToken", format!("no preset \"{t}\"")));
-                            return Ok(());
-                        }
-                    },
+                let existing = token
+                    .as_ref()
+                    .and_then(|t| state.presets.iter().position(|p| &p.token == t));
+                let index = match existing {
+                    Some(i) => i,
+                    // A new preset, under the client's token (ZoneMinder picks its own) or ours.
                     None => {
                         if state.presets.len() >= max {
                             result = Err(Fault::new(
@@ -158,24 +159,27 @@ impl PtzBackend for Camera {
                             ));
                             return Ok(());
                         }
-                        let n = (1..)
-                            .find(|n| {
-                                !state
-                                    .presets
-                                    .iter()
-                                    .any(|p| p.token == format!("preset{n}"))
-                            })
-                            .unwrap_or(0);
+                        let token = token.clone().unwrap_or_else(|| {
+                            let n = (1..)
+                                .find(|n| {
+                                    !state
+                                        .presets
+                                        .iter()
+                                        .any(|p| p.token == format!("preset{n}"))
+                                })
+                                .unwrap_or(0);
+                            format!("preset{n}")
+                        });
                         state.presets.push(PresetState {
-                            token: format!("preset{n}"),
+                            token,
                             name: String::new(),
                             position,
                             zoom,
                         });
-                        let last = state.presets.len() - 1;
-                        &mut state.presets[last]
+                        state.presets.len() - 1
                     }
                 };
+                let slot = &mut state.presets[index];
                 slot.position = position;
                 slot.zoom = zoom;
                 if let Some(name) = &name {

@@ -66,7 +66,10 @@ pub struct Status {
     pub zoom: f32,
     /// The zoom factor itself.
     pub zoom_factor: f32,
+    /// Either axis group moves.
     pub moving: bool,
+    pub pan_tilt_moving: bool,
+    pub zoom_moving: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -178,6 +181,8 @@ impl Ptz {
             },
             zoom_factor: state.zoom,
             moving: state.motion != Motion::Idle || state.zoom_motion != ZoomMotion::Idle,
+            pan_tilt_moving: state.motion != Motion::Idle,
+            zoom_moving: state.zoom_motion != ZoomMotion::Idle,
         }
     }
 
@@ -599,6 +604,21 @@ mod tests {
             "{}",
             servo.pan.load()
         );
+    }
+
+    #[test]
+    fn each_axis_group_reports_its_own_motion() {
+        let (p, _) = ptz();
+        p.continuous(0.5, 0.0, None).expect("move");
+        p.zoom_continuous(0.0, None).expect("no zoom");
+        let s = p.status();
+        assert!(s.moving && s.pan_tilt_moving && !s.zoom_moving, "{s:?}");
+        p.stop();
+        p.zoom_continuous(0.5, None).expect("zoom");
+        let s = p.status();
+        assert!(s.moving && !s.pan_tilt_moving && s.zoom_moving, "{s:?}");
+        p.stop();
+        assert!(!p.status().moving);
     }
 
     #[test]
