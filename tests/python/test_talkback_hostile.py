@@ -35,6 +35,8 @@ class RawRtsp:
         self.challenge = None
         self.pending = b""
         self.draining = False
+        # With UDP: our (RTP, RTCP) sockets and the server's ports, two per stream.
+        self.udp, self.server_ports = [], []
 
     def _auth(self, method, uri):
         if self.challenge is None:
@@ -85,9 +87,10 @@ class RawRtsp:
             return status, got, body
         raise AssertionError("still unauthorized")
 
-    def talk_back(self, url):
-        """DESCRIBE asking for the backchannel, SETUP of every stream over TCP (the backchannel's
-        sections share one control URL), PLAY. Returns the backchannel's RTP channel."""
+    def talk_back(self, url, udp=False):
+        """DESCRIBE asking for the backchannel, SETUP of every stream over TCP, or UDP with
+        `udp` (the backchannel's sections share one control URL), PLAY. Returns the
+        backchannel's RTP channel: what `send` takes, in either case."""
         status, _, sdp = self.request("DESCRIBE", url, [("Accept", "application/sdp"), REQUIRE])
         assert status == 200, sdp
         controls, backchannel = [], None
@@ -101,12 +104,24 @@ class RawRtsp:
         assert len(controls) == 3 and backchannel == 2, sdp
         session = None
         for i, control in enumerate(controls):
-            headers = [("Transport", f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"), REQUIRE]
+            if udp:
+                pair = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+                for u in pair:
+                    u.bind(("127.0.0.1", 0))
+                    self.udp.append(u)
+                ports = "-".join(str(u.getsockname()[1]) for u in pair)
+                transport = f"RTP/AVP;unicast;client_port={ports}"
+            else:
+                transport = f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"
+            headers = [("Transport", transport), REQUIRE]
             if session:
                 headers.append(("Session", session))
             status, got, body = self.request("SETUP", control, headers)
             assert status == 200, (control, status, body)
             session = got["session"].split(";")[0]
+            if udp:
+                server = re.search(r"server_port=(\d+)-(\d+)", got["transport"])
+                self.server_ports += [int(server.group(1)), int(server.group(2))]
         status, _, body = self.request("PLAY", url, [("Session", session), REQUIRE])
         assert status == 200, body
         self.draining = True
@@ -121,11 +136,16 @@ class RawRtsp:
             pass
 
     def send(self, channel, packet):
-        self.sock.sendall(b"$" + bytes([channel]) + struct.pack(">H", len(packet)) + packet)
+        if self.udp:
+            self.udp[channel].sendto(packet, ("127.0.0.1", self.server_ports[channel]))
+        else:
+            self.sock.sendall(b"$" + bytes([channel]) + struct.pack(">H", len(packet)) + packet)
 
     def close(self):
         self.draining = False
         self.sock.close()
+        for u in self.udp:
+            u.close()
 
 
 def rtp(pt, seq, ts, ssrc, payload, first_byte=0x80):
@@ -249,18 +269,19 @@ def loud_windows(daemon):
     return [w for w in speaker.windows(wav) if w[2] >= 0.005]
 
 
-def hostile(daemon):
+def hostile(daemon, udp=False):
     raw = RawRtsp(daemon.rtsp_port)
-    channel = raw.talk_back(f"rtsp://127.0.0.1:{daemon.rtsp_port}/stream")
+    channel = raw.talk_back(f"rtsp://127.0.0.1:{daemon.rtsp_port}/stream", udp)
     return raw, channel
 
 
-def test_the_fec_decoder_assertion_mix_breaks_nothing(camera):
+@pytest.mark.parametrize("udp", [False, True], ids=["tcp", "udp"])
+def test_the_fec_decoder_assertion_mix_breaks_nothing(camera, udp):
     # PT 0 from A, A, B, then PT 96 from A: this once hit g_assert in rtpulpfecdec and killed
     # the daemon.
     watching = viewer(camera, 8)
     time.sleep(1.5)
-    raw, channel = hostile(camera)
+    raw, channel = hostile(camera, udp)
     a, b = Talker(raw, channel, SSRC_A), Talker(raw, channel, SSRC_B)
     # 160-byte packets on one sequence for both sources, as the client that found it sent
     # them: A sees a gap.
