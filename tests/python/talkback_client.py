@@ -6,8 +6,8 @@ sends a sine tone of `freq` Hz for `seconds` through the backchannel (0 = send n
 keeps playing for `linger` seconds. CODEC is PCMU (the default), PCMA (both 8000 Hz) or
 MPEG4-GENERIC (AAC-LC, 16000 Hz mono): the client sets up the backchannel section of that
 encoding, as an NVR picks the codec it speaks. G722 (16000 Hz, payload type 9) is never offered
-and goes to the first backchannel section: a client that sends what it was not offered. Prints one JSON line: the encodings offered, the caps of the section set up, and how
-many video buffers and tone packets went through.
+and goes to the first backchannel section: a client that sends what it was not offered. Prints one JSON line: the encodings offered, the caps of the section set up, how
+many video buffers (and when, in seconds from the start) and tone packets went through.
 
 usage: talkback_client.py URL FREQ SECONDS [DELAY] [LINGER] [CODEC]
 """
@@ -15,6 +15,7 @@ usage: talkback_client.py URL FREQ SECONDS [DELAY] [LINGER] [CODEC]
 import json
 import os
 import sys
+import time
 
 import gi
 
@@ -39,7 +40,9 @@ def main():
     encoder, payload, rate = encoders[encoding]
     Gst.init(None)
     loop = GLib.MainLoop()
-    state = {"backchannel": None, "caps": None, "offered": [], "video": 0, "pushed": 0, "errors": []}
+    state = {"backchannel": None, "caps": None, "offered": [], "video": 0, "video_at": [],
+             "pushed": 0, "errors": []}
+    started = time.monotonic()
     # push-backchannel-buffer takes the sample over without a reference of its own (1.22):
     # keep ours alive, or GStreamer drops it with refcount criticals.
     keep = []
@@ -76,6 +79,7 @@ def main():
         if media == "video":
             def count(_pad, _info):
                 state["video"] += 1
+                state["video_at"].append(round(time.monotonic() - started, 3))
                 return Gst.PadProbeReturn.OK
             pad.add_probe(Gst.PadProbeType.BUFFER, count)
 

@@ -16,8 +16,9 @@ pub(super) fn make(
     speaker: Option<Arc<Output>>,
 ) -> gst_rtsp_server::RTSPOnvifMediaFactory {
     let factory = gst_rtsp_server::RTSPOnvifMediaFactory::new();
-    // Without this an ONVIF factory builds no media at all.
-    factory.set_media_gtype(gst_rtsp_server::RTSPOnvifMedia::static_type());
+    // Without an ONVIF media type an ONVIF factory builds no media at all; ours guards the
+    // backchannel.
+    factory.set_media_gtype(super::backchannel::Media::static_type());
     factory.set_launch(&crate::media::rtsp_media_description(with_audio));
     // Each viewer has its own media (a backchannel media is never shared); they are cheap
     // because they only payload what the hub already encoded.

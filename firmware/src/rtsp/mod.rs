@@ -1,5 +1,6 @@
 //! The RTSP server: gst-rtsp-server on its own GLib main loop thread.
 
+mod backchannel;
 mod connections;
 mod factory;
 
