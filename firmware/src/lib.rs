@@ -11,6 +11,7 @@ pub mod detect;
 pub mod discovery;
 pub mod events;
 pub mod first_boot;
+pub mod gate;
 pub mod hardware;
 pub mod history;
 pub mod http;

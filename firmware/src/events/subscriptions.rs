@@ -446,15 +446,17 @@ mod tests {
 
     #[test]
     fn beyond_the_maximum_subscriptions_are_refused() {
+        // Two users with one each fill the camera: a third has nobody to take a place from.
         let subs = Subscriptions::new(config());
-        for _ in 0..2 {
-            subs.create("admin", Kind::Pull, TopicFilter::everything(), None, vec![])
+        for who in ["a", "b"] {
+            subs.create(who, Kind::Pull, TopicFilter::everything(), None, vec![])
                 .expect("created");
         }
         let err = subs
-            .create("admin", Kind::Pull, TopicFilter::everything(), None, vec![])
+            .create("c", Kind::Pull, TopicFilter::everything(), None, vec![])
             .unwrap_err();
         assert!(err.subcodes.contains(&"TooManySubscriptions"));
+        assert_eq!(subs.counters.refused.load(Relaxed), 1);
     }
 
     #[test]

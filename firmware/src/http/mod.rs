@@ -5,7 +5,6 @@ mod auth;
 pub mod body;
 mod controls;
 mod events;
-pub mod gate;
 mod history;
 mod json;
 mod live;
@@ -70,7 +69,7 @@ pub struct AppState {
     pub sim_room: Option<Arc<crate::hardware::climate::SimRoom>>,
     pub web: crate::web::Web,
     /// The HTTP connections open now, under `[http]`'s limits.
-    pub connections: gate::Gate,
+    pub connections: crate::gate::Gate,
 }
 
 impl AppState {

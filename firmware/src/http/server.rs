@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::gate::Full;
+use crate::gate::Full;
 use super::stream::Stream;
 use super::tunnel::{self, Opening};
 use super::{AppState, route};

@@ -1,5 +1,5 @@
-//! How many connections the HTTP server holds at once, in all and from one address, so that one
-//! client (or a flood of them) cannot take every descriptor and every task the daemon has.
+//! How many connections a server (HTTP, RTSP) holds at once, in all and from one address, so
+//! that one client (or a flood of them) cannot take every descriptor the daemon has.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -89,7 +89,13 @@ impl Gate {
         result
     }
 
-    fn try_admit(&self, address: IpAddr, total: usize, per_address: usize) -> Result<Permit, Full> {
+    /// Takes a place at once, or says which limit it hit (nothing is counted as refused).
+    pub fn try_admit(
+        &self,
+        address: IpAddr,
+        total: usize,
+        per_address: usize,
+    ) -> Result<Permit, Full> {
         let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let mine = c.by_address.get(&address).copied().unwrap_or(0);
         let full = if c.total >= total {
@@ -117,6 +123,11 @@ impl Gate {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .total
+    }
+
+    /// Counts a connection turned away by a caller of [`Gate::try_admit`].
+    pub fn count_refusal(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Connections turned away since start.
