@@ -518,4 +518,51 @@ mod tests {
             format!("<s:Envelope xmlns:s=\"{SOAP}\"><s:Body><Hello/></s:Body></s:Envelope>");
         assert_eq!(parse(other.as_bytes()), Ok(Message::Other));
     }
+
+    /// Anyone on the network can send these, unauthenticated: cut and garbled probes from real
+    /// clients are errors or messages, never a panic.
+    #[test]
+    fn cut_and_garbled_probes_never_panic() {
+        use rand::{Rng, SeedableRng};
+        const JUNK: &[u8] = b"<>:&;\"'/=x\xff";
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3702);
+        let ep = endpoint();
+        let check = |bytes: &[u8]| {
+            if let Ok(Message::Probe {
+                types,
+                scopes,
+                match_by,
+                ..
+            }) = parse(bytes)
+            {
+                let _ = matches(&ep, &types, &scopes, match_by.as_deref());
+            }
+        };
+        for file in [
+            "probe-onvif-device-manager.xml",
+            "probe-python-wsdiscovery.xml",
+            "probe-npm-onvif.xml",
+            "probe-any.xml",
+        ] {
+            let good = fixture(file).into_bytes();
+            for cut in 0..good.len() {
+                check(&good[..cut]);
+                check(&good[cut..]);
+            }
+            for _ in 0..500 {
+                let mut bad = good.clone();
+                for _ in 0..rng.random_range(1..8) {
+                    let at = rng.random_range(0..bad.len());
+                    match rng.random_range(0..3) {
+                        0 => bad[at] = rng.random(),
+                        1 => bad.insert(at, JUNK[rng.random_range(0..JUNK.len())]),
+                        _ => {
+                            bad.remove(at);
+                        }
+                    }
+                }
+                check(&bad);
+            }
+        }
+    }
 }

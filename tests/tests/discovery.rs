@@ -10,6 +10,8 @@ use babymonitor_e2e::{ADMIN, binary};
 
 const CAM_IP: &str = "10.77.0.1";
 const NVR_IP: &str = "10.77.0.2";
+/// A second NVR, on the same link as the first.
+const NVR2_IP: &str = "10.77.0.3";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -31,6 +33,8 @@ fn sh(args: &[&str]) -> bool {
 struct Net {
     cam: String,
     nvr: String,
+    /// The NVR's end of the veth pair.
+    nvr_dev: String,
     children: Vec<Child>,
 }
 
@@ -45,12 +49,13 @@ impl Net {
             return None;
         }
         let id = format!("{}{tag}", std::process::id() % 100_000);
+        let (va, vb) = (format!("bmv{id}a"), format!("bmv{id}b"));
         let net = Self {
             cam: format!("bmcam{id}"),
             nvr: format!("bmnvr{id}"),
+            nvr_dev: vb.clone(),
             children: Vec::new(),
         };
-        let (va, vb) = (format!("bmv{id}a"), format!("bmv{id}b"));
         let steps: Vec<Vec<String>> = vec![
             vec!["ip", "netns", "add", &net.cam],
             vec!["ip", "netns", "add", &net.nvr],
@@ -156,6 +161,34 @@ fn config(dir: &Path) -> PathBuf {
     )
     .expect("config");
     path
+}
+
+/// Starts the daemon in the camera's namespace; returns its pid and log.
+fn start_camera(net: &mut Net, dir: &Path) -> (u32, PathBuf) {
+    let log = dir.join("daemon.log");
+    let daemon = net
+        .exec(&net.cam)
+        .arg(binary())
+        .args(["--simulate", "--listen", CAM_IP, "--config"])
+        .arg(config(dir))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("daemon");
+    let pid = daemon.id();
+    net.children.push(daemon);
+    wait_for_log(&log, "WS-Discovery listening");
+    (pid, log)
+}
+
+/// A number from /proc/<pid>/status (`VmRSS` in kB, `Threads`).
+fn status_field(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
 }
 
 fn wait_for_log(log: &Path, text: &str) {
@@ -322,6 +355,107 @@ fn a_camera_switched_to_non_discoverable_stays_quiet() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "[]",
         "a non-discoverable camera answered"
+    );
+}
+
+#[test]
+fn a_zoneminder_style_prober_that_rebinds_its_socket_hears_every_answer() {
+    let Some(mut net) = Net::create("z") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, log) = start_camera(&mut net, dir.path());
+    // ZoneMinder sends each Probe from port 3702, closes that socket and binds 3702 again to
+    // listen; an answer sent before the second bind is lost.
+    let out = net.python(&["rebind", "20", "5"]).output().expect("rebind");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let result: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(
+        result["answered"],
+        20,
+        "probes answered before the prober could listen: {text}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+#[test]
+fn a_probe_flood_from_one_address_does_not_silence_the_camera() {
+    let Some(mut net) = Net::create("f") else {
+        return;
+    };
+    assert!(
+        sh(&[
+            "ip",
+            "-n",
+            &net.nvr,
+            "addr",
+            "add",
+            &format!("{NVR2_IP}/24"),
+            "dev",
+            &net.nvr_dev
+        ]),
+        "second NVR address"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (pid, log) = start_camera(&mut net, dir.path());
+    // The daemon starts its capture threads after discovery; measure once they are all there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut threads = status_field(pid, "Threads");
+    let mut same = 0;
+    while same < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = status_field(pid, "Threads");
+        same = if now == threads { same + 1 } else { 0 };
+        threads = now;
+    }
+    let rss = status_field(pid, "VmRSS");
+
+    let out = net
+        .python(&["flood", "5000", NVR_IP, NVR2_IP])
+        .output()
+        .expect("flood");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let result: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(result["asked"].as_u64().is_some_and(|n| n >= 3), "{text}");
+    assert_eq!(
+        result["answered"],
+        result["asked"],
+        "the other NVR went unanswered during the flood: {text}\n{}",
+        log_text()
+    );
+    assert!(
+        result["flood_answers"].as_u64().is_some_and(|n| n < 250),
+        "the flood was answered in kind: {text}"
+    );
+
+    // Afterwards the flooding address itself is answered again, and the daemon kept nothing.
+    let out = net
+        .python(&[
+            "probe",
+            CAM_IP,
+            "http://www.onvif.org/ver10/network/wsdl",
+            "NetworkVideoTransmitter",
+            "2",
+        ])
+        .output()
+        .expect("probe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ProbeMatches"),
+        "no answer after the flood: {text}"
+    );
+    let (rss_after, threads_after) = (status_field(pid, "VmRSS"), status_field(pid, "Threads"));
+    assert!(
+        threads_after <= threads + 2,
+        "threads {threads} -> {threads_after}"
+    );
+    assert!(
+        rss_after <= rss + 16 * 1024,
+        "resident memory {rss} kB -> {rss_after} kB"
     );
 }
 
