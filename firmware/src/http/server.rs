@@ -13,10 +13,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::gate::Full;
 use super::stream::Stream;
 use super::tunnel::{self, Opening};
 use super::{AppState, route};
+use crate::gate::Full;
 
 /// Time to send a whole request head, and to send the next one on a kept-alive connection.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
