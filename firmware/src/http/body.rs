@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::StatusCode;
 use hyper::header::{CONNECTION, HeaderValue};
 
@@ -38,20 +38,53 @@ impl BodyError {
 }
 
 /// Reads a whole body of at most `max` bytes within `within`. A `Content-Length` over `max`
-/// is refused before a byte is read.
-pub async fn read<B>(body: B, max: usize, within: Duration) -> Result<Bytes, BodyError>
+/// is refused without keeping a byte.
+pub async fn read<B>(mut body: B, max: usize, within: Duration) -> Result<Bytes, BodyError>
 where
-    B: hyper::body::Body,
-    B::Error: std::error::Error + Send + Sync + 'static,
+    B: hyper::body::Body<Data = Bytes> + Unpin,
 {
     if body.size_hint().lower() > max as u64 {
+        drain(body).await;
         return Err(BodyError::TooLarge);
     }
-    match tokio::time::timeout(within, Limited::new(body, max).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Ok(Err(_)) => Err(BodyError::Broken),
-        Err(_) => Err(BodyError::TooSlow),
+    let deadline = tokio::time::Instant::now() + within;
+    let mut collected = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(BodyError::TooSlow),
+            Ok(None) => return Ok(collected.freeze()),
+            Ok(Some(Err(_))) => return Err(BodyError::Broken),
+            Ok(Some(Ok(frame))) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if collected.len() + data.len() > max {
+                    drain(body).await;
+                    return Err(BodyError::TooLarge);
+                }
+                collected.extend_from_slice(&data);
+            }
+        }
+    }
+}
+
+/// Reads and drops what is left of a refused body, up to a bound: a client still sending
+/// when the connection closes gets a reset instead of the answer that says why.
+async fn drain<B>(mut body: B)
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+    const DRAIN_TIME: Duration = Duration::from_secs(3);
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    let mut drained = 0;
+    while drained < DRAIN_LIMIT {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                drained += frame.data_ref().map_or(0, |d| d.len());
+            }
+            _ => break,
+        }
     }
 }
 
@@ -66,6 +99,17 @@ mod tests {
         assert_eq!(
             read(body, 10, Duration::from_secs(1)).await,
             Ok(Bytes::from_static(b"hello"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_grows_past_the_limit_is_refused() {
+        let chunks = futures_util::stream::iter((0..4).map(|_| {
+            Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from(vec![1u8; 4])))
+        }));
+        assert_eq!(
+            read(StreamBody::new(chunks), 10, Duration::from_secs(1)).await,
+            Err(BodyError::TooLarge)
         );
     }
 
@@ -91,7 +135,12 @@ mod tests {
                 rx,
                 |mut rx| async move { rx.recv().await.map(|f| (f, rx)) },
             );
-        let result = read(StreamBody::new(stream), 100, Duration::from_secs(10)).await;
+        let result = read(
+            StreamBody::new(Box::pin(stream)),
+            100,
+            Duration::from_secs(10),
+        )
+        .await;
         drop(tx);
         assert_eq!(result, Err(BodyError::TooSlow));
     }
