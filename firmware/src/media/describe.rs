@@ -102,11 +102,15 @@ pub(crate) fn video_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     // instead of looking like motion.
     // videocrop + videoscale (digital zoom) and videobalance (night) pass frames through
     // untouched until zoom or night mode asks for work.
+    // The sub stream's videorate sits in front of its gate: behind a closed valve it would see
+    // a gap as long as nobody watched and fill it with a burst of stale duplicates when the
+    // valve opens (seconds of old frames at once: the first viewer looks behind and freezes,
+    // and the sound is mapped against a picture from the past).
     format!(
         "{src} ! videoconvert ! videoscale ! videorate ! {main_caps} \
          ! videocrop name={LOOK_CROP} ! videoscale ! {main_caps} ! videobalance name={LOOK_BALANCE}{overlay} ! tee name=t \
          t. ! {queue} ! {gate} name={MAIN_GATE} ! videoconvert ! {main_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={MAIN_SINK} \
-         t. ! {queue} ! {gate} name={SUB_GATE} ! videoscale ! videorate ! {sub_caps} ! videoconvert ! {sub_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={SUB_SINK} \
+         t. ! {queue} ! videorate ! video/x-raw,framerate={sub_rate}/1 ! {gate} name={SUB_GATE} ! videoscale ! {sub_caps} ! videoconvert ! {sub_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={SUB_SINK} \
          t. ! queue max-size-buffers=1 leaky=downstream ! appsink name={FRAME_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false \
          t. ! queue max-size-buffers=1 leaky=downstream ! videorate drop-only=true max-rate=4 ! videoscale method=lanczos ! videoconvert \
          ! video/x-raw,format=GRAY8,width={gray_w},height={gray_h} ! appsink name={GRAY_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false",
@@ -114,6 +118,7 @@ pub(crate) fn video_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
         main_caps = raw_caps(&video.main),
         main_enc = h264_encoder(enc.h264, MAIN_ENCODER, &video.main),
         sub_caps = raw_caps(&video.sub),
+        sub_rate = video.sub.framerate,
         sub_enc = h264_encoder(enc.h264, SUB_ENCODER, &video.sub),
     )
 }
