@@ -42,15 +42,16 @@ args=(--bin "$bin" --minutes "$minutes" --results "$results")
 
 if [ "$(id -u)" = 0 ] && ip netns list >/dev/null 2>&1; then
   ns=bmfuzz-$$
+  # shellcheck disable=SC2317 # called by the EXIT trap
   cleanup() {
     # Whatever still runs in our namespace is ours (the fuzzer and its daemon): TERM, then KILL.
     local pids
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    if [ -n "$pids" ]; then
-      kill $pids 2>/dev/null || true
+    mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null || true)
+    if [ ${#pids[@]} -gt 0 ]; then
+      kill "${pids[@]}" 2>/dev/null || true
       for _ in $(seq 50); do sleep 0.2; [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break; done
-      pids=$(ip netns pids "$ns" 2>/dev/null || true)
-      [ -n "$pids" ] && kill -9 $pids 2>/dev/null
+      mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null || true)
+      [ ${#pids[@]} -gt 0 ] && kill -9 "${pids[@]}" 2>/dev/null
     fi
     ip netns del "$ns" 2>/dev/null || true
   }
