@@ -123,3 +123,20 @@ def ffprobe(url: str, transport: str = "tcp") -> str:
     )
     assert out.returncode == 0, out.stderr
     return out.stdout
+
+
+def onvif_call(daemon, service: str, ns: str, op: str, inner: str = ""):
+    """POSTs `<op xmlns=ns>inner</op>` as SOAP 1.2 to /onvif/<service>, as the admin (Digest)."""
+    import httpx
+
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
+        f'<{op} xmlns="{ns}">{inner}</{op}></s:Body></s:Envelope>'
+    )
+    return httpx.post(
+        f"http://127.0.0.1:{daemon.http_port}/onvif/{service}",
+        content=body,
+        headers={"Content-Type": "application/soap+xml; charset=utf-8"},
+        auth=httpx.DigestAuth(*ADMIN),
+        timeout=10,
+    )

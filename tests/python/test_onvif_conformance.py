@@ -14,7 +14,7 @@ from lxml import etree
 from onvif import ONVIFCamera
 from zeep.exceptions import Fault
 
-from conftest import ADMIN, Daemon
+from conftest import ADMIN, Daemon, onvif_call as call
 from xsd import WSDL_DIR, body_element, errors
 
 ENV = "http://www.w3.org/2003/05/soap-envelope"
@@ -26,19 +26,6 @@ TPTZ = "http://www.onvif.org/ver20/ptz/wsdl"
 TT = "http://www.onvif.org/ver10/schema"
 NO_MIC = "[audio]\nenabled = false\n"
 
-
-def call(daemon, service: str, ns: str, op: str, inner: str = "") -> httpx.Response:
-    body = (
-        f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="{ENV}"><s:Body>'
-        f'<{op} xmlns="{ns}">{inner}</{op}></s:Body></s:Envelope>'
-    )
-    return httpx.post(
-        f"http://127.0.0.1:{daemon.http_port}/onvif/{service}",
-        content=body,
-        headers={"Content-Type": "application/soap+xml; charset=utf-8"},
-        auth=httpx.DigestAuth(*ADMIN),
-        timeout=10,
-    )
 
 
 def answer(r: httpx.Response, ns: str, op: str) -> etree._Element:

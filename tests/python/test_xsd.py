@@ -6,7 +6,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from conftest import ADMIN
+from conftest import onvif_call as call
 from xsd import body_element, errors
 
 TDS = "http://www.onvif.org/ver10/device/wsdl"
@@ -149,19 +149,6 @@ SUBSCRIPTION = [
     (WSNT, "Unsubscribe", ""),
 ]
 
-
-def call(daemon, service: str, ns: str, op: str, inner: str) -> httpx.Response:
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
-        f'<{op} xmlns="{ns}">{inner}</{op}></s:Body></s:Envelope>'
-    )
-    return httpx.post(
-        f"http://127.0.0.1:{daemon.http_port}/onvif/{service}",
-        content=body,
-        headers={"Content-Type": "application/soap+xml; charset=utf-8"},
-        auth=httpx.DigestAuth(*ADMIN),
-        timeout=10,
-    )
 
 
 def check(response: httpx.Response, op: str):
