@@ -116,6 +116,99 @@ pub async fn watch(
     Ok(got)
 }
 
+/// Where a session's first frames lie on the time lines the server announces.
+#[derive(Debug, Default)]
+pub struct Timing {
+    /// Seconds from the PLAY response's RTP-Info `rtptime` to the first frame, per stream
+    /// (video, audio).
+    pub first_after_rtp_info: [Option<f64>; 2],
+    /// The first frame's wall-clock time (seconds, NTP) by the stream's first RTCP sender
+    /// report, which maps RTP time to NTP: what players use to put sound and picture together.
+    pub first_by_sender_report: [Option<f64>; 2],
+}
+
+/// Plays `url` over TCP for `duration` and reads the first frames' timestamps against RTP-Info
+/// and the first sender report of each stream (index 0 video, 1 audio).
+pub async fn first_timestamps(url: &str, duration: Duration) -> anyhow::Result<Timing> {
+    let parsed = url::Url::parse(url)?;
+    let creds = (!parsed.username().is_empty()).then(|| retina::client::Credentials {
+        username: urlencoding_decode(parsed.username()),
+        password: urlencoding_decode(parsed.password().unwrap_or_default()),
+    });
+    let mut clean = parsed.clone();
+    let _ = clean.set_username("");
+    let _ = clean.set_password(None);
+    let mut session = Session::describe(clean, SessionOptions::default().creds(creds))
+        .await
+        .context("DESCRIBE")?;
+    let kinds: Vec<usize> = session
+        .streams()
+        .iter()
+        .map(|s| usize::from(s.media() != "video"))
+        .collect();
+    for i in 0..kinds.len() {
+        session
+            .setup(
+                i,
+                SetupOptions::default().transport(Transport::Tcp(TcpTransportOptions::default())),
+            )
+            .await
+            .context("SETUP")?;
+    }
+    // Retina requires RTP-Info's rtptime for every stream when there are several.
+    let mut session = session
+        .play(PlayOptions::default())
+        .await
+        .context("PLAY")?
+        .demuxed()?;
+    // (elapsed since rtptime, extended RTP timestamp, clock rate) of each stream's first frame.
+    let mut first: [Option<(f64, i64, f64)>; 2] = [None, None];
+    let mut timing = Timing::default();
+    let deadline = tokio::time::Instant::now() + duration;
+    loop {
+        let item = match tokio::time::timeout_at(deadline, session.next()).await {
+            Err(_) => break,
+            Ok(None) => bail!("stream ended"),
+            Ok(Some(item)) => item.context("receiving")?,
+        };
+        let (stream, ts) = match &item {
+            CodecItem::VideoFrame(f) => (f.stream_id(), f.timestamp()),
+            CodecItem::AudioFrame(f) => (f.stream_id(), f.timestamp()),
+            CodecItem::Rtcp(rtcp) => {
+                let kind = kinds[rtcp.stream_id()];
+                let (Some(ts), Some((_, first_ts, rate))) = (rtcp.rtp_timestamp(), first[kind])
+                else {
+                    continue;
+                };
+                if timing.first_by_sender_report[kind].is_some() {
+                    continue;
+                }
+                let Some(Ok(Some(sr))) = rtcp.pkts().next().map(|p| p.as_sender_report()) else {
+                    continue;
+                };
+                let ntp = sr.ntp_timestamp().0 as f64 / 4_294_967_296.0;
+                timing.first_by_sender_report[kind] =
+                    Some(ntp - (ts.timestamp() - first_ts) as f64 / rate);
+                continue;
+            }
+            _ => continue,
+        };
+        let kind = kinds[stream];
+        if first[kind].is_none() {
+            first[kind] = Some((
+                ts.elapsed_secs(),
+                ts.timestamp(),
+                f64::from(ts.clock_rate().get()),
+            ));
+            timing.first_after_rtp_info[kind] = Some(ts.elapsed_secs());
+        }
+        if timing.first_by_sender_report.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    Ok(timing)
+}
+
 fn urlencoding_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()

@@ -193,12 +193,9 @@ struct SlotPlan {
 
 impl Plan {
     fn new(config: &Config, encoders: &Encoders) -> Self {
-        let mut slots = vec![SlotPlan {
-            source: Source::Video,
-            description: describe::video_pipeline(&config.video, encoders),
-            stand_in: None,
-            loops: config.video.source == VideoSource::File,
-        }];
+        // The microphone comes first: it is quick to start, and started after the camera it
+        // would miss the first picture, whose sound a new viewer must get with it.
+        let mut slots = Vec::new();
         if let (true, Some(aac)) = (config.audio.enabled, encoders.aac) {
             slots.push(SlotPlan {
                 source: Source::Audio,
@@ -207,6 +204,12 @@ impl Plan {
                 loops: config.audio.source == AudioSource::File,
             });
         }
+        slots.push(SlotPlan {
+            source: Source::Video,
+            description: describe::video_pipeline(&config.video, encoders),
+            stand_in: None,
+            loops: config.video.source == VideoSource::File,
+        });
         Self {
             slots,
             grace: Duration::from_secs(config.media.idle_grace_s),

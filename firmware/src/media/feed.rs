@@ -24,6 +24,9 @@ struct State {
     video_in_sync: bool,
     started: bool,
     failed: bool,
+    /// Capture time of the last sound sent: the pre-roll and the live sound overlap, and
+    /// nothing may go out twice or out of order.
+    last_audio: Option<u64>,
 }
 
 pub struct Feed {
@@ -123,8 +126,8 @@ impl Feed {
             );
             return;
         }
-        let origin = match state.origin {
-            Some(origin) => origin,
+        let (origin, first) = match state.origin {
+            Some(origin) => (origin, false),
             None => {
                 // No clock yet means the media is not running: nothing to send to.
                 let Some(now) = self.video.current_running_time() else {
@@ -132,7 +135,7 @@ impl Feed {
                 };
                 let origin = (captured, now.nseconds());
                 state.origin = Some(origin);
-                origin
+                (origin, true)
             }
         };
         let Some(pts) = Self::map_time(origin, captured) else {
@@ -142,6 +145,12 @@ impl Feed {
         state.started = true;
         drop(state);
         push(&self.video, sample, buffer, pts);
+        if first {
+            // The sound captured since this picture has gone out to others already.
+            for (at, sound) in hub.audio_since(captured) {
+                self.push_audio(&sound, at);
+            }
+        }
     }
 
     pub(crate) fn push_audio(&self, sample: &gst::Sample, captured: u64) {
@@ -149,11 +158,15 @@ impl Feed {
         let Some(buffer) = sample.buffer() else {
             return;
         };
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         // Sound starts with the first picture, so both begin together.
         let Some(origin) = state.origin.filter(|_| !state.failed) else {
             return;
         };
+        if state.last_audio.is_some_and(|last| captured <= last) {
+            return;
+        }
+        state.last_audio = Some(captured);
         drop(state);
         if audio.current_level_buffers() >= MAX_QUEUED * 3 {
             return;

@@ -36,6 +36,11 @@ pub type GrayListener = Box<dyn Fn(&[u8], usize, usize) + Send + Sync>;
 /// Called with the microphone's samples (16 kHz mono, -1..1) on a streaming thread.
 pub type SoundListener = Box<dyn Fn(&[f32]) + Send + Sync>;
 
+/// How much encoded sound the hub keeps, so that a new viewer's sound starts with its first
+/// picture: that picture was captured an encoder's latency before it arrived, and the sound
+/// captured meanwhile has gone out already.
+const AUDIO_PREROLL_NS: u64 = 1_000_000_000;
+
 /// A raw picture and the system-clock time it was captured at.
 struct Frame {
     sample: gst::Sample,
@@ -54,6 +59,8 @@ pub struct Hub {
     sound_listeners: Mutex<Vec<SoundListener>>,
     frame: Mutex<Option<Frame>>,
     frame_ready: Condvar,
+    /// The last [`AUDIO_PREROLL_NS`] of encoded sound: (captured, sample), oldest first.
+    recent_audio: Mutex<std::collections::VecDeque<(u64, gst::Sample)>>,
     /// When a key frame was last asked for, per track, to merge a burst of joins into one.
     last_keyframe_request: Mutex<[Option<Instant>; 2]>,
 }
@@ -90,6 +97,7 @@ impl Hub {
             sound_listeners: Mutex::new(Vec::new()),
             frame: Mutex::new(None),
             frame_ready: Condvar::new(),
+            recent_audio: Mutex::new(std::collections::VecDeque::new()),
             last_keyframe_request: Mutex::new([None, None]),
         }
     }
@@ -194,10 +202,29 @@ impl Hub {
 
     pub(crate) fn publish_audio(&self, sample: &gst::Sample, captured: u64) {
         self.stats.audio_frames.fetch_add(1, Relaxed);
+        {
+            let mut recent = lock(&self.recent_audio);
+            while recent
+                .front()
+                .is_some_and(|(t, _)| t + AUDIO_PREROLL_NS < captured)
+            {
+                recent.pop_front();
+            }
+            recent.push_back((captured, sample.clone()));
+        }
         let feeds = lock(&self.feeds);
         for feed in feeds.iter() {
             feed.push_audio(sample, captured);
         }
+    }
+
+    /// The sound captured at or after `since` that the hub still holds, oldest first.
+    pub(crate) fn audio_since(&self, since: u64) -> Vec<(u64, gst::Sample)> {
+        lock(&self.recent_audio)
+            .iter()
+            .filter(|(t, _)| *t >= since)
+            .cloned()
+            .collect()
     }
 
     /// A small grey frame: only its mean brightness is kept (night mode's AUTO reads it).
