@@ -215,6 +215,19 @@ fn software_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     )
 }
 
+/// The snapshot encoder's appsrc and appsink.
+pub(crate) const JPEG_SRC: &str = "jpeg_src";
+pub(crate) const JPEG_SINK: &str = "jpeg_sink";
+
+/// One raw frame -> a JPEG at `width` x `height`, through `scale` (a converter and scaler) and
+/// `encoder`; the hardware ones are v4l2convert and v4l2jpegenc.
+pub(crate) fn jpeg_pipeline(scale: &str, encoder: &str, width: u32, height: u32) -> String {
+    format!(
+        "appsrc name={JPEG_SRC} format=time ! {scale} ! video/x-raw,format=I420,width={width},height={height} \
+         ! {encoder} ! image/jpeg ! appsink name={JPEG_SINK} sync=false"
+    )
+}
+
 fn audio_source(audio: &AudioConfig) -> String {
     match audio.source {
         AudioSource::Test => {
@@ -276,6 +289,7 @@ pub(crate) fn rtsp_media(with_audio: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::encoders::JpegEncoder;
     use super::*;
     use crate::config::Config;
     use gst::prelude::*;
@@ -287,6 +301,7 @@ mod tests {
         let enc = Encoders {
             h264: H264Encoder::X264,
             aac: Some("avenc_aac"),
+            jpeg: JpegEncoder::Software,
         };
         for desc in [
             video_pipeline(&config.video, &enc),
@@ -402,6 +417,7 @@ mod tests {
         let enc = Encoders {
             h264: H264Encoder::V4l2,
             aac: Some("fdkaacenc"),
+            jpeg: JpegEncoder::V4l2,
         };
         (video, enc)
     }
@@ -466,6 +482,7 @@ mod tests {
         let enc = Encoders {
             h264: H264Encoder::X264,
             aac: None,
+            jpeg: JpegEncoder::Software,
         };
         let desc = video_pipeline(&video, &enc)
             .replace(
