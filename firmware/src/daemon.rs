@@ -182,6 +182,7 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
         let state = Arc::new(http::AppState {
             settings: Arc::clone(&settings),
             hub: Arc::clone(capture.hub()),
+            jpeg: encoders.jpeg,
             auth: http::Authenticator::new(
                 config.users.clone(),
                 config.http.failed_logins_per_minute,

@@ -53,6 +53,8 @@ const MAX_BODY: usize = 64 * 1024;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub hub: Arc<Hub>,
+    /// What encodes the snapshots.
+    pub jpeg: crate::media::JpegEncoder,
     pub auth: Authenticator,
     pub rtsp_port: u16,
     pub camera: Arc<Camera>,

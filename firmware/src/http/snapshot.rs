@@ -35,21 +35,15 @@ pub(super) async fn serve(state: &AppState, uri: &str) -> Response<Body> {
 
     let demand = state.hub.demand_of(&[crate::media::Source::Video]);
     let hub = std::sync::Arc::clone(&state.hub);
+    let jpeg_encoder = state.jpeg;
     let timeout = Duration::from_secs(config.media.start_timeout_s);
     let jpeg = tokio::task::spawn_blocking(move || {
         let not_before = clock_now().saturating_sub(FRESH.as_nanos() as u64);
         let frame = hub
             .frame_since(not_before, timeout)
             .ok_or("no picture from the camera")?;
-        let caps = gst::Caps::builder("image/jpeg")
-            .field("width", width as i32)
-            .field("height", height as i32)
-            .build();
-        let jpeg = gst_video::convert_sample(&frame, &caps, Some(gst::ClockTime::from_seconds(5)))
-            .map_err(|_| "could not encode the picture")?;
-        let buffer = jpeg.buffer().ok_or("empty picture")?;
-        let map = buffer.map_readable().map_err(|_| "unreadable picture")?;
-        Ok::<_, &'static str>(Bytes::copy_from_slice(&map))
+        let jpeg = jpeg_encoder.encode(&frame, width, height, Duration::from_secs(5))?;
+        Ok::<_, &'static str>(Bytes::from(jpeg))
     })
     .await;
     drop(demand);

@@ -42,8 +42,55 @@ impl Default for Look {
     }
 }
 
+/// Brightness, contrast and saturation on the scale videobalance and libcamera share
+/// (brightness -1 to 1 with 0 unchanged; contrast and saturation 1 unchanged, saturation 0 grey).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Balance {
+    brightness: f32,
+    contrast: f32,
+    saturation: f32,
+}
+
+impl Look {
+    fn balance(&self) -> Balance {
+        let [brightness, saturation, contrast] = self.picture;
+        Balance {
+            brightness: (brightness - 50.0) / 100.0,
+            contrast: contrast / 50.0,
+            // Night: colour off (the IR picture has none worth showing).
+            saturation: if self.greyscale {
+                0.0
+            } else {
+                saturation / 50.0
+            },
+        }
+    }
+}
+
+/// What a centred digital zoom cuts off each side of `full` pixels, in even pixels (chroma
+/// planes are half size).
+fn zoom_margin(full: u32, zoom: f32) -> i32 {
+    let zoom = zoom.max(1.0);
+    (((full as f32 - full as f32 / zoom) / 2.0) as i32) & !1
+}
+
+/// The centre of the camera's field of view (x, y, width, height in sensor pixels) at `zoom`.
+fn zoomed(field: [i32; 4], zoom: f32) -> [i32; 4] {
+    let [x, y, w, h] = field;
+    let (dx, dy) = (
+        zoom_margin(w.max(0) as u32, zoom),
+        zoom_margin(h.max(0) as u32, zoom),
+    );
+    [x + dx, y + dy, w - 2 * dx, h - 2 * dy]
+}
+
 pub(crate) enum Command {
     DemandChanged,
+    /// The camera delivered its first frame: controls that need its state (the zoom's field of
+    /// view) can be set now.
+    CameraRunning {
+        generation: u64,
+    },
     Look(Look),
     Reconfigure(Box<Plan>),
     Keyframe(Track),
@@ -122,6 +169,7 @@ impl Capture {
             backoff_max: plan.backoff_max,
             look: Look::default(),
             frame: plan.frame,
+            camera_field: None,
         };
         let thread = std::thread::Builder::new()
             .name("capture".into())
@@ -247,6 +295,9 @@ struct Controller {
     look: Look,
     /// The main stream's picture size (what the zoom crops).
     frame: (u32, u32),
+    /// The running camera's whole field of view in sensor pixels (its ScalerCrop before any
+    /// zoom), once it has told.
+    camera_field: Option<[i32; 4]>,
 }
 
 impl Controller {
@@ -279,6 +330,15 @@ impl Controller {
                 Some(Command::Look(look)) => {
                     self.look = look;
                     self.apply_look();
+                }
+                Some(Command::CameraRunning { generation }) => {
+                    let current = self
+                        .slots
+                        .iter()
+                        .any(|s| s.source == Source::Video && s.generation == generation);
+                    if current {
+                        self.apply_look();
+                    }
                 }
                 Some(Command::DemandChanged) | None => {}
             }
@@ -330,21 +390,18 @@ impl Controller {
             .map(|(p, _)| p)
     }
 
-    fn apply_look(&self) {
-        let Some(pipeline) = self.video_pipeline() else {
+    fn apply_look(&mut self) {
+        let Some(pipeline) = self.video_pipeline().cloned() else {
             return;
         };
-        if let Some(balance) = pipeline.by_name(describe::LOOK_BALANCE) {
-            let [brightness, saturation, contrast] = self.look.picture.map(f64::from);
-            // Levels of 0-100 onto videobalance's ranges; 50 is its neutral value.
-            balance.set_property("brightness", (brightness - 50.0) / 100.0);
-            balance.set_property("contrast", contrast / 50.0);
-            let colour = if self.look.greyscale {
-                0.0
-            } else {
-                saturation / 50.0
-            };
-            balance.set_property("saturation", colour);
+        let balance = self.look.balance();
+        if let Some(element) = pipeline.by_name(describe::LOOK_BALANCE) {
+            element.set_property("brightness", f64::from(balance.brightness));
+            element.set_property("contrast", f64::from(balance.contrast));
+            element.set_property("saturation", f64::from(balance.saturation));
+        }
+        if let Some(camera) = pipeline.by_name(describe::CAMERA) {
+            self.apply_camera_look(&camera, balance);
         }
         if let Some(text) = pipeline.by_name(describe::LOOK_TEXT) {
             text.set_property("text", &self.look.label);
@@ -352,13 +409,54 @@ impl Controller {
         if let Some(crop) = pipeline.by_name(describe::LOOK_CROP) {
             // A centred crop, in even pixels (chroma planes are half size).
             let (w, h) = self.frame;
-            let zoom = self.look.zoom.max(1.0);
-            let side = |full: u32| (((full as f32 - full as f32 / zoom) / 2.0) as i32) & !1;
-            let (x, y) = (side(w), side(h));
+            let (x, y) = (
+                zoom_margin(w, self.look.zoom),
+                zoom_margin(h, self.look.zoom),
+            );
             crop.set_property("left", x);
             crop.set_property("right", x);
             crop.set_property("top", y);
             crop.set_property("bottom", y);
+        }
+    }
+
+    /// Zoom and the picture adjustments as the camera's own controls (libcamera's ScalerCrop,
+    /// Brightness, Contrast and Saturation): the ISP does the work. A libcamera without one of
+    /// them leaves that part of the picture as the camera gives it.
+    fn apply_camera_look(&mut self, camera: &gst::Element, balance: Balance) {
+        for (name, value, neutral) in [
+            ("brightness", balance.brightness, 0.0),
+            ("contrast", balance.contrast, 1.0),
+            ("saturation", balance.saturation, 1.0),
+        ] {
+            if has_property::<f32>(camera, name) {
+                camera.set_property(name, value);
+            } else if value != neutral {
+                warn!(
+                    control = name,
+                    "the camera has no such control: left as the camera gives it"
+                );
+            }
+        }
+        if !has_property::<gst::Array>(camera, SCALER_CROP) {
+            if self.look.zoom > 1.0 {
+                warn!("the camera has no ScalerCrop control: no digital zoom");
+            }
+            return;
+        }
+        // Read before anything is set, so what the camera reports is its unzoomed field.
+        if self.camera_field.is_none() {
+            self.camera_field = scaler_crop(camera);
+        }
+        match self.camera_field {
+            Some(field) => {
+                let crop = zoomed(field, self.look.zoom);
+                camera.set_property(SCALER_CROP, gst::Array::new(crop));
+            }
+            None if self.look.zoom > 1.0 => {
+                info!("zoom waits for the camera's first frame (its field of view)")
+            }
+            None => {}
         }
     }
 
@@ -433,6 +531,9 @@ impl Controller {
         let description = self.slots[i].description.clone();
         // Never two sources at once on one track: the stand-in goes, and comes back on failure.
         self.stop_stand_in(i);
+        if source == Source::Video {
+            self.camera_field = None;
+        }
         match self.build(source, &description, generation) {
             Ok(pipeline) => {
                 info!(source = source.name(), "capture started");
@@ -521,6 +622,17 @@ impl Controller {
                 connect_sink(&pipeline, describe::FRAME_SINK, move |sample, t| {
                     hub.publish_frame(sample.clone(), t)
                 })?;
+                // The camera reports its field of view with its first frame; the zoom needs it.
+                if let Some(pad) = pipeline
+                    .by_name(describe::CAMERA)
+                    .and_then(|camera| camera.static_pad("src"))
+                {
+                    let tx = self.commands.clone();
+                    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                        let _ = tx.send(Command::CameraRunning { generation });
+                        gst::PadProbeReturn::Remove
+                    });
+                }
             }
             Source::Audio => {
                 let hub = Arc::clone(&self.hub);
@@ -639,6 +751,27 @@ impl Controller {
     }
 }
 
+/// libcamerasrc's ScalerCrop control: x, y, width, height in sensor pixels.
+const SCALER_CROP: &str = "scaler-crop";
+
+/// Whether `element` has property `name` holding a `T` (set_property would panic otherwise).
+fn has_property<T: StaticType>(element: &gst::Element, name: &str) -> bool {
+    element
+        .find_property(name)
+        .is_some_and(|p| p.value_type() == T::static_type())
+}
+
+/// The crop the camera last reported; `None` until its first frame.
+fn scaler_crop(camera: &gst::Element) -> Option<[i32; 4]> {
+    let value = camera.property_value(SCALER_CROP);
+    let array = value.get::<gst::Array>().ok()?;
+    let numbers: Vec<i32> = array.iter().filter_map(|v| v.get().ok()).collect();
+    match numbers[..] {
+        [x, y, w, h] if w > 0 && h > 0 => Some([x, y, w, h]),
+        _ => None,
+    }
+}
+
 /// Hands every sample of an appsink to `f` with its capture time on the system clock.
 fn connect_sink(
     pipeline: &gst::Pipeline,
@@ -668,4 +801,40 @@ fn connect_sink(
             .build(),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn night_turns_the_colour_off_and_50_is_neutral() {
+        let look = Look::default();
+        assert_eq!(
+            look.balance(),
+            Balance {
+                brightness: 0.0,
+                contrast: 1.0,
+                saturation: 1.0
+            }
+        );
+        let night = Look {
+            greyscale: true,
+            ..Look::default()
+        };
+        assert_eq!(night.balance().saturation, 0.0);
+    }
+
+    #[test]
+    fn the_camera_zoom_crops_the_centre_of_its_field() {
+        // An IMX219 in its binned 1640x1232 mode reports its field in full-sensor pixels.
+        let field = [8, 4, 3280, 2464];
+        assert_eq!(zoomed(field, 1.0), field);
+        assert_eq!(zoomed(field, 0.5), field);
+        assert_eq!(zoomed(field, 2.0), [8 + 820, 4 + 616, 1640, 1232]);
+        let [x, y, w, h] = zoomed(field, 3.0);
+        assert_eq!((x % 2, y % 2, w % 2, h % 2), (0, 0, 0, 0));
+        assert_eq!((x - 8) * 2 + w, 3280);
+        assert_eq!((y - 4) * 2 + h, 2464);
+    }
 }

@@ -23,6 +23,8 @@ pub(crate) const SUB_GATE: &str = "sub_gate";
 pub(crate) const LOOK_BALANCE: &str = "look_balance";
 pub(crate) const LOOK_TEXT: &str = "look_text";
 pub(crate) const LOOK_CROP: &str = "look_crop";
+/// The camera itself where it takes zoom and picture adjustments as controls (libcamerasrc).
+pub(crate) const CAMERA: &str = "camera";
 pub(crate) const MAIN_ENCODER: &str = "main_enc";
 pub(crate) const SUB_ENCODER: &str = "sub_enc";
 
@@ -43,8 +45,11 @@ fn video_source(video: &VideoConfig) -> String {
     match video.source {
         VideoSource::Test => "videotestsrc is-live=true pattern=smpte".to_string(),
         VideoSource::V4l2 => format!("v4l2src device={} ! decodebin", quoted(&video.device)),
-        VideoSource::Libcamera if video.camera.is_empty() => "libcamerasrc".to_string(),
-        VideoSource::Libcamera => format!("libcamerasrc camera-name={}", quoted(&video.camera)),
+        VideoSource::Libcamera if video.camera.is_empty() => format!("libcamerasrc name={CAMERA}"),
+        VideoSource::Libcamera => format!(
+            "libcamerasrc name={CAMERA} camera-name={}",
+            quoted(&video.camera)
+        ),
         // clocksync paces a file to real time: it is not a live source.
         VideoSource::File => format!(
             "filesrc location={} ! decodebin ! clocksync",
@@ -78,8 +83,103 @@ fn raw_caps(s: &StreamConfig) -> String {
     )
 }
 
-/// Camera -> main encoder, sub encoder and a raw frame tap for snapshots.
+/// Queues after a tee are leaky so that a slow branch drops frames instead of stalling the
+/// camera and the other branches.
+const QUEUE: &str = "queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 leaky=downstream";
+const GATE: &str = "valve drop=true drop-mode=forward-sticky-events";
+const APPSINK: &str =
+    "appsink sync=false async=false max-buffers=30 drop=true enable-last-sample=false";
+
+/// A gate, an encoder and its appsink (behind a queue the caller puts in front). `prepare` is what the raw frames need behind the gate
+/// before the encoder takes them (empty when they come as it wants them).
+fn encode_branch(gate: &str, prepare: &str, encoder: String, sink: &str) -> String {
+    format!(
+        "{GATE} name={gate} ! {prepare}{encoder} ! h264parse config-interval=-1 ! {H264_CAPS} ! {APPSINK} name={sink}"
+    )
+}
+
+fn main_branch(prepare: &str, encoder: String) -> String {
+    format!(
+        "{QUEUE} ! {}",
+        encode_branch(MAIN_GATE, prepare, encoder, MAIN_SINK)
+    )
+}
+
+/// The sub stream's encoder branch. Its videorate sits in front of its gate: behind a closed
+/// valve it would see a gap as long as nobody watched and fill it with a burst of stale
+/// duplicates when the valve opens (seconds of old frames at once: the first viewer looks
+/// behind and freezes, and the sound is mapped against a picture from the past).
+fn sub_branch(video: &VideoConfig, enc: &Encoders, prepare: &str) -> String {
+    format!(
+        "{QUEUE} ! videorate ! video/x-raw,framerate={}/1 ! {}",
+        video.sub.framerate,
+        encode_branch(
+            SUB_GATE,
+            prepare,
+            h264_encoder(enc.h264, SUB_ENCODER, &video.sub),
+            SUB_SINK,
+        )
+    )
+}
+
+/// The raw picture the hub keeps for snapshots: one frame, never a copy.
+fn frame_tap() -> String {
+    format!(
+        "queue max-size-buffers=1 leaky=downstream ! appsink name={FRAME_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false"
+    )
+}
+
+/// The small grey frames for the detectors, at most 4 a second. They are scaled with a filter
+/// that averages the whole area (lanczos widens with the ratio): sensor noise, or the test
+/// picture's noise patch, then cancels out instead of looking like motion.
+fn gray_tap() -> String {
+    let (w, h) = GRAY_SIZE;
+    format!(
+        "queue max-size-buffers=1 leaky=downstream ! videorate drop-only=true max-rate=4 ! videoscale method=lanczos ! videoconvert \
+         ! video/x-raw,format=GRAY8,width={w},height={h} ! appsink name={GRAY_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false"
+    )
+}
+
+/// Camera -> main encoder, sub encoder, a raw frame tap for snapshots and the grey frames.
 pub(crate) fn video_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
+    match video.source {
+        VideoSource::Libcamera => isp_pipeline(video, enc),
+        _ => software_pipeline(video, enc),
+    }
+}
+
+/// A Raspberry Pi camera: the ISP delivers both streams at their sizes in I420, zoom and the
+/// picture adjustments are camera controls (set on [`CAMERA`] while it runs), so no
+/// full-resolution frame passes through a software scaler, converter, crop or balance. The
+/// grey frames come from the small stream.
+fn isp_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
+    let (main, sub) = (&video.main, &video.sub);
+    // The frame rate goes on the main stream only: libcamerasrc runs the sensor at one rate for
+    // all its streams, taken from the last pad whose caps name one.
+    format!(
+        "{camera} \
+         {CAMERA}.src ! video/x-raw,format=I420,width={mw},height={mh},framerate={rate}/1 ! tee name=t \
+         t. ! {main_branch} \
+         t. ! {frame} \
+         {CAMERA}.src_0 ! video/x-raw,format=I420,width={sw},height={sh} ! tee name=s \
+         s. ! {sub_branch} \
+         s. ! {gray}",
+        camera = video_source(video),
+        mw = main.width,
+        mh = main.height,
+        rate = main.framerate,
+        sw = sub.width,
+        sh = sub.height,
+        main_branch = main_branch("", h264_encoder(enc.h264, MAIN_ENCODER, main)),
+        frame = frame_tap(),
+        sub_branch = sub_branch(video, enc, ""),
+        gray = gray_tap(),
+    )
+}
+
+/// Sources that hand over frames of any size and format (the test picture, USB webcams,
+/// files, raw descriptions): converted, scaled, cropped and balanced in software.
+fn software_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     // The test picture shows the simulated camera's state (where it points, night mode).
     let overlay = if video.source == VideoSource::Test {
         format!(
@@ -90,36 +190,41 @@ pub(crate) fn video_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     } else {
         String::new()
     };
-    // Queues after the tee are leaky so that a slow branch drops frames instead of stalling
-    // the camera and the other branches.
-    let queue = "queue max-size-buffers=3 max-size-bytes=0 max-size-time=0 leaky=downstream";
-    let gate = "valve drop=true drop-mode=forward-sticky-events";
-    let (gray_w, gray_h) = GRAY_SIZE;
-    let appsink =
-        "appsink sync=false async=false max-buffers=30 drop=true enable-last-sample=false";
-    // The grey frames are scaled with a filter that averages the whole area (lanczos widens
-    // with the ratio): sensor noise, or the test picture's noise patch, then cancels out
-    // instead of looking like motion.
     // videocrop + videoscale (digital zoom) and videobalance (night) pass frames through
     // untouched until zoom or night mode asks for work.
-    // The sub stream's videorate sits in front of its gate: behind a closed valve it would see
-    // a gap as long as nobody watched and fill it with a burst of stale duplicates when the
-    // valve opens (seconds of old frames at once: the first viewer looks behind and freezes,
-    // and the sound is mapped against a picture from the past).
     format!(
         "{src} ! videoconvert ! videoscale ! videorate ! {main_caps} \
          ! videocrop name={LOOK_CROP} ! videoscale ! {main_caps} ! videobalance name={LOOK_BALANCE}{overlay} ! tee name=t \
-         t. ! {queue} ! {gate} name={MAIN_GATE} ! videoconvert ! {main_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={MAIN_SINK} \
-         t. ! {queue} ! videorate ! video/x-raw,framerate={sub_rate}/1 ! {gate} name={SUB_GATE} ! videoscale ! {sub_caps} ! videoconvert ! {sub_enc} ! h264parse config-interval=-1 ! {H264_CAPS} ! {appsink} name={SUB_SINK} \
-         t. ! queue max-size-buffers=1 leaky=downstream ! appsink name={FRAME_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false \
-         t. ! queue max-size-buffers=1 leaky=downstream ! videorate drop-only=true max-rate=4 ! videoscale method=lanczos ! videoconvert \
-         ! video/x-raw,format=GRAY8,width={gray_w},height={gray_h} ! appsink name={GRAY_SINK} sync=false async=false max-buffers=1 drop=true enable-last-sample=false",
+         t. ! {main_branch} \
+         t. ! {sub_branch} \
+         t. ! {frame} \
+         t. ! {gray}",
         src = video_source(video),
         main_caps = raw_caps(&video.main),
-        main_enc = h264_encoder(enc.h264, MAIN_ENCODER, &video.main),
-        sub_caps = raw_caps(&video.sub),
-        sub_rate = video.sub.framerate,
-        sub_enc = h264_encoder(enc.h264, SUB_ENCODER, &video.sub),
+        main_branch = main_branch(
+            "videoconvert ! ",
+            h264_encoder(enc.h264, MAIN_ENCODER, &video.main)
+        ),
+        sub_branch = sub_branch(
+            video,
+            enc,
+            &format!("videoscale ! {} ! videoconvert ! ", raw_caps(&video.sub))
+        ),
+        frame = frame_tap(),
+        gray = gray_tap(),
+    )
+}
+
+/// The snapshot encoder's appsrc and appsink.
+pub(crate) const JPEG_SRC: &str = "jpeg_src";
+pub(crate) const JPEG_SINK: &str = "jpeg_sink";
+
+/// One raw frame -> a JPEG at `width` x `height`, through `scale` (a converter and scaler) and
+/// `encoder`; the hardware ones are v4l2convert and v4l2jpegenc.
+pub(crate) fn jpeg_pipeline(scale: &str, encoder: &str, width: u32, height: u32) -> String {
+    format!(
+        "appsrc name={JPEG_SRC} format=time ! {scale} ! video/x-raw,format=I420,width={width},height={height} \
+         ! {encoder} ! image/jpeg ! appsink name={JPEG_SINK} sync=false"
     )
 }
 
@@ -184,8 +289,10 @@ pub(crate) fn rtsp_media(with_audio: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::encoders::JpegEncoder;
     use super::*;
     use crate::config::Config;
+    use gst::prelude::*;
 
     #[test]
     fn every_description_parses_with_the_installed_plugins() {
@@ -194,6 +301,7 @@ mod tests {
         let enc = Encoders {
             h264: H264Encoder::X264,
             aac: Some("avenc_aac"),
+            jpeg: JpegEncoder::Software,
         };
         for desc in [
             video_pipeline(&config.video, &enc),
@@ -206,6 +314,212 @@ mod tests {
             gst::parse::launch(desc.trim_start_matches("( ").trim_end_matches(" )"))
                 .expect("media parses");
         }
+    }
+
+    /// One element of a launch line: its factory (or caps, for a caps filter), its properties,
+    /// and the picture size of the frames it is handed (`None`: as the source gives them).
+    #[derive(Debug)]
+    struct Placed {
+        factory: String,
+        props: Vec<String>,
+        input: Option<(u32, u32)>,
+    }
+
+    /// Splits a launch line into words, keeping quoted values whole.
+    fn words(desc: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let (mut word, mut quoted, mut escaped) = (String::new(), false, false);
+        for c in desc.chars() {
+            match c {
+                _ if escaped => {
+                    word.push(c);
+                    escaped = false;
+                }
+                '\\' => {
+                    word.push(c);
+                    escaped = true;
+                }
+                '"' => {
+                    word.push(c);
+                    quoted = !quoted;
+                }
+                c if c.is_whitespace() && !quoted => {
+                    if !word.is_empty() {
+                        out.push(std::mem::take(&mut word));
+                    }
+                }
+                c => word.push(c),
+            }
+        }
+        out.extend((!word.is_empty()).then_some(word));
+        out
+    }
+
+    fn size_of(caps: &str) -> Option<(u32, u32)> {
+        let field = |name: &str| {
+            caps.split(',')
+                .find_map(|f| f.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.trim_start_matches("(int)").parse().ok())
+        };
+        Some((field("width")?, field("height")?))
+    }
+
+    /// Reads a launch line the way gst_parse_launch links it, following each frame's size from
+    /// caps filter to caps filter, through tees and across `name.` / `name.pad` branches.
+    fn placed(desc: &str) -> Vec<Placed> {
+        let mut out: Vec<Placed> = Vec::new();
+        // The size leaving each named element (a tee hands every branch what it was given).
+        let mut named: std::collections::HashMap<String, Option<(u32, u32)>> = Default::default();
+        let mut size: Option<(u32, u32)> = None;
+        let mut linked = false;
+        for word in words(desc) {
+            if word == "!" {
+                linked = true;
+                continue;
+            }
+            let current = out.last_mut().filter(|_| !linked);
+            if let (Some(element), true) = (current, word.contains('=')) {
+                if let Some(name) = word.strip_prefix("name=") {
+                    named.insert(name.to_string(), size);
+                }
+                element.props.push(word);
+                continue;
+            }
+            if !linked && let Some((name, _pad)) = word.split_once('.') {
+                // A branch from a named element.
+                size = named.get(name).copied().flatten();
+                continue;
+            }
+            linked = false;
+            if word.contains('/') {
+                out.push(Placed {
+                    factory: word.clone(),
+                    props: Vec::new(),
+                    input: size,
+                });
+                size = size_of(&word).or(size);
+            } else {
+                out.push(Placed {
+                    factory: word,
+                    props: Vec::new(),
+                    input: size,
+                });
+            }
+        }
+        out
+    }
+
+    fn pi_config() -> (VideoConfig, Encoders) {
+        let video = VideoConfig {
+            source: VideoSource::Libcamera,
+            ..Default::default()
+        };
+        let enc = Encoders {
+            h264: H264Encoder::V4l2,
+            aac: Some("fdkaacenc"),
+            jpeg: JpegEncoder::V4l2,
+        };
+        (video, enc)
+    }
+
+    #[test]
+    fn the_pi_pipeline_does_no_software_pixel_work_at_full_resolution() {
+        let (video, enc) = pi_config();
+        let desc = video_pipeline(&video, &enc);
+        let elements = placed(&desc);
+        let full = (video.main.width, video.main.height);
+        let software = [
+            "videoscale",
+            "videoconvert",
+            "videoconvertscale",
+            "videocrop",
+            "videobalance",
+            "textoverlay",
+            "clockoverlay",
+        ];
+        for e in &elements {
+            if software.contains(&e.factory.as_str()) {
+                let small = e.input.is_some_and(|(w, h)| w < full.0 && h < full.1);
+                assert!(
+                    small,
+                    "{} gets frames of {:?} (full resolution is {full:?}) in `{desc}`",
+                    e.factory, e.input
+                );
+            }
+        }
+        // The hub's contract holds: every sink and gate, the grey frames' size and format.
+        let names: Vec<&str> = elements
+            .iter()
+            .flat_map(|e| e.props.iter().filter_map(|p| p.strip_prefix("name=")))
+            .collect();
+        for name in [
+            MAIN_SINK,
+            SUB_SINK,
+            FRAME_SINK,
+            GRAY_SINK,
+            MAIN_GATE,
+            SUB_GATE,
+            MAIN_ENCODER,
+            SUB_ENCODER,
+        ] {
+            assert!(names.contains(&name), "{name} missing from `{desc}`");
+        }
+        let (gw, gh) = GRAY_SIZE;
+        assert!(
+            desc.contains(&format!(
+                "video/x-raw,format=GRAY8,width={gw},height={gh} ! appsink name={GRAY_SINK}"
+            )),
+            "{desc}"
+        );
+    }
+
+    #[test]
+    fn the_pi_pipeline_links_with_a_stand_in_camera() {
+        // No libcamerasrc here: a tee with two request pads stands in for the camera's two
+        // streams, so that every branch behind them is parsed and linked for real.
+        gst::init().expect("gstreamer");
+        let (video, _) = pi_config();
+        let enc = Encoders {
+            h264: H264Encoder::X264,
+            aac: None,
+            jpeg: JpegEncoder::Software,
+        };
+        let desc = video_pipeline(&video, &enc)
+            .replace(
+                &format!("libcamerasrc name={CAMERA}"),
+                &format!("videotestsrc is-live=true ! tee name={CAMERA}"),
+            )
+            .replace(&format!("{CAMERA}.src "), &format!("{CAMERA}.src_1 "));
+        let pipeline = gst::parse::launch(&desc).unwrap_or_else(|e| panic!("{desc}: {e}"));
+        let bin = pipeline.downcast::<gst::Bin>().expect("a bin");
+        for name in [
+            MAIN_SINK, SUB_SINK, FRAME_SINK, GRAY_SINK, MAIN_GATE, SUB_GATE,
+        ] {
+            assert!(bin.by_name(name).is_some(), "{name} missing");
+        }
+    }
+
+    #[test]
+    fn the_reader_sees_the_software_paths_full_resolution_work() {
+        // The check above must be able to fail: the test picture's pipeline scales, crops and
+        // balances full frames on the CPU, and the reader has to see that.
+        let config = crate::config::Config::default();
+        let (_, enc) = pi_config();
+        let elements = placed(&video_pipeline(&config.video, &enc));
+        let full = Some((config.video.main.width, config.video.main.height));
+        for factory in ["videocrop", "videobalance", "textoverlay"] {
+            assert!(
+                elements
+                    .iter()
+                    .any(|e| e.factory == factory && e.input == full),
+                "{factory} at full resolution not found"
+            );
+        }
+        let gray = elements
+            .iter()
+            .rfind(|e| e.factory == "videoscale")
+            .expect("the grey frames' scaler");
+        assert_eq!(gray.input, full);
     }
 
     #[test]

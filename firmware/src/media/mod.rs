@@ -14,7 +14,7 @@ mod hub;
 mod stats;
 
 pub use capture::{Capture, Look, Source};
-pub use encoders::Encoders;
+pub use encoders::{Encoders, JpegEncoder};
 pub use feed::Feed;
 pub use hub::{DemandGuard, GrayListener, Hub, SoundListener, Track};
 
