@@ -55,6 +55,32 @@ pub enum EncoderChoice {
     X264enc,
 }
 
+/// x264's speed presets, fastest first (x264enc's `speed-preset`). Only the software encoder
+/// reads it; the Pi's hardware encoder has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum X264Preset {
+    Ultrafast,
+    Superfast,
+    Veryfast,
+    Faster,
+    Fast,
+    Medium,
+}
+
+impl X264Preset {
+    pub fn name(self) -> &'static str {
+        match self {
+            X264Preset::Ultrafast => "ultrafast",
+            X264Preset::Superfast => "superfast",
+            X264Preset::Veryfast => "veryfast",
+            X264Preset::Faster => "faster",
+            X264Preset::Fast => "fast",
+            X264Preset::Medium => "medium",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StreamConfig {
     pub width: u32,
@@ -114,6 +140,7 @@ pub struct VideoConfig {
     pub path: PathBuf,
     pub pipeline: String,
     pub encoder: EncoderChoice,
+    pub x264_preset: X264Preset,
     /// Picture adjustments, 0-100 (50 leaves the picture as the camera gives it).
     pub brightness: f32,
     pub saturation: f32,
@@ -164,6 +191,7 @@ impl Default for VideoConfig {
             path: PathBuf::new(),
             pipeline: String::new(),
             encoder: EncoderChoice::Auto,
+            x264_preset: X264Preset::Superfast,
             brightness: 50.0,
             saturation: 50.0,
             contrast: 50.0,

@@ -25,6 +25,7 @@ pub use error::ConfigError;
 pub use events::EventsConfig;
 pub use media::{
     AudioConfig, AudioSource, EncoderChoice, MediaConfig, StreamConfig, VideoConfig, VideoSource,
+    X264Preset,
 };
 pub use night::{NightConfig, NightMode};
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};

@@ -59,12 +59,14 @@ fn video_source(video: &VideoConfig) -> String {
     }
 }
 
-fn h264_encoder(encoder: H264Encoder, name: &str, s: &StreamConfig) -> String {
+fn h264_encoder(encoder: H264Encoder, name: &str, s: &StreamConfig, video: &VideoConfig) -> String {
     match encoder {
         H264Encoder::X264 => format!(
-            "x264enc name={name} tune=zerolatency speed-preset=superfast bitrate={} vbv-buf-capacity=1000 \
+            "x264enc name={name} tune=zerolatency speed-preset={} bitrate={} vbv-buf-capacity=1000 \
              key-int-max={} bframes=0 byte-stream=true ! video/x-h264,profile=main",
-            s.bitrate_kbps, s.keyframe_interval
+            video.x264_preset.name(),
+            s.bitrate_kbps,
+            s.keyframe_interval
         ),
         H264Encoder::V4l2 => format!(
             "v4l2convert ! video/x-raw,format=I420 ! v4l2h264enc name={name} \
@@ -116,7 +118,7 @@ fn sub_branch(video: &VideoConfig, enc: &Encoders, prepare: &str) -> String {
         encode_branch(
             SUB_GATE,
             prepare,
-            h264_encoder(enc.h264, SUB_ENCODER, &video.sub),
+            h264_encoder(enc.h264, SUB_ENCODER, &video.sub, video),
             SUB_SINK,
         )
     )
@@ -170,7 +172,7 @@ fn isp_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
         rate = main.framerate,
         sw = sub.width,
         sh = sub.height,
-        main_branch = main_branch("", h264_encoder(enc.h264, MAIN_ENCODER, main)),
+        main_branch = main_branch("", h264_encoder(enc.h264, MAIN_ENCODER, main, video)),
         frame = frame_tap(),
         sub_branch = sub_branch(video, enc, ""),
         gray = gray_tap(),
@@ -203,7 +205,7 @@ fn software_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
         main_caps = raw_caps(&video.main),
         main_branch = main_branch(
             "videoconvert ! ",
-            h264_encoder(enc.h264, MAIN_ENCODER, &video.main)
+            h264_encoder(enc.h264, MAIN_ENCODER, &video.main, video)
         ),
         sub_branch = sub_branch(
             video,

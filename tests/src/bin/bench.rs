@@ -1,8 +1,11 @@
-//! Streaming benchmark: first-frame latency, CPU and memory by number of viewers, bitrate.
+//! Streaming benchmark, side by side with a plain gst-rtsp-server program: first-frame latency,
+//! CPU and memory by number of viewers, bitrate.
 //!
-//! `cargo run --release -p babymonitor-e2e --bin bench` (set BABYMONITOR_BIN to the release
-//! daemon, `target/release/babymonitor`). Prints a Markdown table for docs/BENCHMARKS.md.
+//! `bench/streaming.sh [preset]` builds both and runs this (set BABYMONITOR_BIN to the release daemon and
+//! PLAIN_RTSP_BIN to the release `plain_rtsp`). `BENCH_X264_PRESET` picks the x264 preset both
+//! use (default superfast, the daemon's default). Prints Markdown tables for docs/BENCHMARKS.md.
 
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -11,6 +14,7 @@ use babymonitor_e2e::{Daemon, Setup};
 use gst::prelude::*;
 
 const RUNNING: &str = "babymonitor_capture_running{source=\"video\"}";
+const ROUNDS: usize = 9;
 
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -26,20 +30,34 @@ fn cpu_ticks(pid: u32) -> u64 {
     get(11) + get(12) // utime + stime
 }
 
-/// Percent of one core the daemon used over `window`.
-fn cpu_percent(daemon: &Daemon, window: Duration) -> f64 {
+/// Percent of one core the process used over `window`.
+fn cpu_percent(pid: u32, window: Duration) -> f64 {
     let ticks_per_s = 100.0; // USER_HZ on Linux
-    let before = cpu_ticks(daemon.pid());
+    let before = cpu_ticks(pid);
     let start = Instant::now();
     std::thread::sleep(window);
-    let used = (cpu_ticks(daemon.pid()) - before) as f64 / ticks_per_s;
+    let used = (cpu_ticks(pid) - before) as f64 / ticks_per_s;
     100.0 * used / start.elapsed().as_secs_f64()
 }
 
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
 /// From starting an RTSP client (OPTIONS, DESCRIBE, SETUP, PLAY) to its first decoded picture.
+/// Pictures decoded without their key frame (grey smears) do not count: a viewer that joins a
+/// shared stream in the middle of a group of pictures sees its first real picture at the next
+/// key frame.
 fn first_decoded_frame(url: &str) -> anyhow::Result<Duration> {
     let pipeline = gst::parse::launch(&format!(
-        "rtspsrc location=\"{url}\" protocols=tcp latency=0 ! rtph264depay ! h264parse ! avdec_h264 ! appsink name=out sync=false max-buffers=1"
+        "rtspsrc location=\"{url}\" protocols=tcp latency=0 ! rtph264depay ! h264parse ! avdec_h264 output-corrupt=false ! appsink name=out sync=false max-buffers=1"
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
@@ -62,147 +80,232 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    gst::init()?;
-    let daemon = Setup::new().set("media", "idle_grace_s = 1").start();
-    let url = daemon.url("/stream");
-    let rounds = 7;
+/// A server under test.
+enum Server {
+    Ours(Daemon),
+    Plain(Child, String),
+}
 
-    // Idle: nothing captured.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle_cpu = tokio::task::block_in_place(|| cpu_percent(&daemon, Duration::from_secs(10)));
-    let idle_rss = daemon.rss_kib();
-
-    // Cold start: the camera is stopped when the client asks.
-    let mut cold = Vec::new();
-    for _ in 0..rounds {
-        daemon
-            .wait_metric(RUNNING, Duration::from_secs(10), |v| v == 0.0)
-            .await;
-        let u = url.clone();
-        cold.push(
-            tokio::task::spawn_blocking(move || first_decoded_frame(&u))
-                .await??
-                .as_secs_f64()
-                * 1000.0,
-        );
+impl Server {
+    fn pid(&self) -> u32 {
+        match self {
+            Server::Ours(d) => d.pid(),
+            Server::Plain(c, _) => c.id(),
+        }
     }
 
-    // Warm: another viewer keeps the camera running.
+    fn url(&self) -> String {
+        match self {
+            Server::Ours(d) => d.url("/stream"),
+            Server::Plain(_, url) => url.clone(),
+        }
+    }
+
+    /// Waits until nothing is captured: the next viewer starts the camera.
+    async fn wait_idle(&self) {
+        match self {
+            Server::Ours(d) => {
+                d.wait_metric(RUNNING, Duration::from_secs(10), |v| v == 0.0)
+                    .await;
+            }
+            // A shared media goes with its last client (TEARDOWN); give it time to go.
+            Server::Plain(..) => tokio::time::sleep(Duration::from_millis(1500)).await,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Server::Plain(child, _) = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[derive(Default)]
+struct Figures {
+    idle_cpu: f64,
+    idle_rss: f64,
+    cold: Vec<f64>,
+    warm: Vec<f64>,
+    one_cpu: f64,
+    ten_cpu: f64,
+    one_rss: f64,
+    ten_rss: f64,
+    kbps: f64,
+}
+
+async fn first_frame(url: &str) -> anyhow::Result<f64> {
+    let u = url.to_string();
+    Ok(tokio::task::spawn_blocking(move || first_decoded_frame(&u))
+        .await??
+        .as_secs_f64()
+        * 1000.0)
+}
+
+async fn measure(server: &Server) -> anyhow::Result<Figures> {
+    let url = server.url();
+    let pid = server.pid();
+    let mut f = Figures::default();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    f.idle_cpu = tokio::task::block_in_place(|| cpu_percent(pid, Duration::from_secs(5)));
+    f.idle_rss = rss_mb(pid);
+
+    for _ in 0..ROUNDS {
+        server.wait_idle().await;
+        f.cold.push(first_frame(&url).await?);
+    }
+
+    // Another viewer keeps the camera running.
     let keeper_url = url.clone();
     let keeper = tokio::spawn(async move {
         watch(&keeper_url, Via::Tcp, Duration::from_secs(120), usize::MAX).await
     });
-    daemon
-        .wait_metric(RUNNING, Duration::from_secs(10), |v| v == 1.0)
-        .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut warm = Vec::new();
-    for _ in 0..rounds {
-        let u = url.clone();
-        warm.push(
-            tokio::task::spawn_blocking(move || first_decoded_frame(&u))
-                .await??
-                .as_secs_f64()
-                * 1000.0,
-        );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..ROUNDS {
+        f.warm.push(first_frame(&url).await?);
+        // Off the key frame the last joiner asked for: the next joins mid-picture-group.
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
 
-    // One viewer (the keeper), then ten.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let one_cpu = tokio::task::block_in_place(|| cpu_percent(&daemon, Duration::from_secs(15)));
-    let one_rss = daemon.rss_kib();
+    f.one_cpu = tokio::task::block_in_place(|| cpu_percent(pid, Duration::from_secs(20)));
+    f.one_rss = rss_mb(pid);
     let mut more = Vec::new();
     for _ in 0..9 {
         let u = url.clone();
         more.push(tokio::spawn(async move {
-            watch(&u, Via::Tcp, Duration::from_secs(25), usize::MAX).await
+            watch(&u, Via::Tcp, Duration::from_secs(29), usize::MAX).await
         }));
     }
-    daemon
-        .wait_metric("babymonitor_rtsp_viewers", Duration::from_secs(10), |v| {
-            v >= 10.0
-        })
-        .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let ten_cpu = tokio::task::block_in_place(|| cpu_percent(&daemon, Duration::from_secs(15)));
-    let ten_rss = daemon.rss_kib();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    f.ten_cpu = tokio::task::block_in_place(|| cpu_percent(pid, Duration::from_secs(20)));
+    f.ten_rss = rss_mb(pid);
+    let mut received = Vec::new();
     for m in more {
-        let _ = m.await;
+        received.push(m.await??);
     }
     keeper.abort();
+    let r = &received[0];
+    let span = r.video.last().map(|v| v.0).unwrap_or(1.0).max(0.1);
+    f.kbps = r.video_bytes as f64 * 8.0 / span / 1000.0;
+    anyhow::ensure!(
+        received.iter().all(|r| r.video.len() > 15 * 15),
+        "a viewer of ten got fewer than 15 fps: {:?}",
+        received.iter().map(|r| r.video.len()).collect::<Vec<_>>()
+    );
+    Ok(f)
+}
 
-    // Bitrate on the wire, per stream.
-    let main = watch(
-        &daemon.url("/stream"),
-        Via::Tcp,
-        Duration::from_secs(10),
-        usize::MAX,
+fn spread(v: &[f64]) -> String {
+    format!(
+        "{:.0} ms ({:.0}-{:.0})",
+        median(v.to_vec()),
+        v.iter().cloned().fold(f64::MAX, f64::min),
+        v.iter().cloned().fold(0.0, f64::max)
     )
-    .await?;
-    let sub = watch(
-        &daemon.url("/sub"),
-        Via::Tcp,
-        Duration::from_secs(10),
-        usize::MAX,
-    )
-    .await?;
-    let kbps = |r: &babymonitor_e2e::rtsp::Received| {
-        let span = r.video.last().map(|v| v.0).unwrap_or(1.0).max(0.1);
-        r.video_bytes as f64 * 8.0 / span / 1000.0
-    };
+}
 
-    drop(daemon);
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    gst::init()?;
+    let preset = std::env::var("BENCH_X264_PRESET").unwrap_or_else(|_| "superfast".into());
+    let plain_bin = std::env::var("PLAIN_RTSP_BIN").unwrap_or_else(|_| {
+        babymonitor_e2e::binary()
+            .with_file_name("plain_rtsp")
+            .to_string_lossy()
+            .into_owned()
+    });
+
+    let ours = Server::Ours(
+        Setup::new()
+            .set("media", "idle_grace_s = 1")
+            .set("video", &format!("x264_preset = \"{preset}\""))
+            .start(),
+    );
+    let ours_f = measure(&ours).await?;
+    drop(ours);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(&plain_bin)
+        .args([&port.to_string(), "1280", "720", "15", "2000", &preset])
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {plain_bin}"))?;
+    let plain = Server::Plain(child, format!("rtsp://127.0.0.1:{port}/stream"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let plain_f = measure(&plain).await?;
+    drop(plain);
+
     // The defaults of a real camera: sound and motion alerts on, nobody watching.
     let watchful = Setup::new()
         .set("sound", "enabled = true")
         .set("motion", "enabled = true")
+        .set("video", &format!("x264_preset = \"{preset}\""))
         .start();
     watchful
         .wait_metric(RUNNING, Duration::from_secs(10), |v| v == 1.0)
         .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let detect_cpu =
-        tokio::task::block_in_place(|| cpu_percent(&watchful, Duration::from_secs(10)));
+        tokio::task::block_in_place(|| cpu_percent(watchful.pid(), Duration::from_secs(10)));
 
-    println!("| measure | value |");
-    println!("|---|---|");
-    println!("| idle CPU (nobody watching, 10 s) | {idle_cpu:.2} % of a core |");
-    println!("| idle RSS | {:.1} MB |", idle_rss as f64 / 1024.0);
+    let (o, p) = (&ours_f, &plain_f);
+    println!("x264 preset: {preset}\n");
+    println!("| figure | plain gst-rtsp-server | babymonitor | target | |");
+    println!("|---|---|---|---|---|");
     println!(
-        "| CPU with sound and motion alerts on, nobody watching (10 s) | {detect_cpu:.1} % of a core |"
+        "| first decoded frame, camera idle (median of {ROUNDS}, min-max) | {} | {} | no slower than plain | {} |",
+        spread(&p.cold),
+        spread(&o.cold),
+        verdict(median(o.cold.clone()) <= median(p.cold.clone()))
     );
     println!(
-        "| DESCRIBE to first decoded frame, camera idle (median of {rounds}) | {:.0} ms (min {:.0}, max {:.0}) |",
-        median(cold.clone()),
-        cold.iter().cloned().fold(f64::MAX, f64::min),
-        cold.iter().cloned().fold(0.0, f64::max)
+        "| first decoded frame, camera running (median of {ROUNDS}, min-max) | {} | {} | < 80 ms | {} |",
+        spread(&p.warm),
+        spread(&o.warm),
+        verdict(median(o.warm.clone()) < 80.0)
     );
     println!(
-        "| DESCRIBE to first decoded frame, camera running (median of {rounds}) | {:.0} ms (min {:.0}, max {:.0}) |",
-        median(warm.clone()),
-        warm.iter().cloned().fold(f64::MAX, f64::min),
-        warm.iter().cloned().fold(0.0, f64::max)
-    );
-    println!("| CPU with 1 TCP viewer (15 s) | {one_cpu:.1} % of a core |");
-    println!(
-        "| CPU with 10 TCP viewers (15 s) | {ten_cpu:.1} % of a core ({:.2}x one viewer) |",
-        ten_cpu / one_cpu
+        "| CPU, 1 viewer (20 s) | {:.1} % | {:.1} % ({:.2}x plain) | within 1.3x plain | {} |",
+        p.one_cpu,
+        o.one_cpu,
+        o.one_cpu / p.one_cpu,
+        verdict(o.one_cpu <= 1.3 * p.one_cpu)
     );
     println!(
-        "| RSS with 1 / 10 viewers | {:.1} / {:.1} MB |",
-        one_rss as f64 / 1024.0,
-        ten_rss as f64 / 1024.0
+        "| CPU, 10 viewers (20 s) | {:.1} % ({:.2}x one) | {:.1} % ({:.2}x one) | at most 1.15x one | {} |",
+        p.ten_cpu,
+        p.ten_cpu / p.one_cpu,
+        o.ten_cpu,
+        o.ten_cpu / o.one_cpu,
+        verdict(o.ten_cpu <= 1.15 * o.one_cpu)
     );
     println!(
-        "| video bitrate on the wire, main 1280x720@15 | {:.0} kbit/s |",
-        kbps(&main)
+        "| RSS, 1 / 10 viewers | {:.1} / {:.1} MB | {:.1} / {:.1} MB | 10 viewers at most plain + 10 % | {} |",
+        p.one_rss,
+        p.ten_rss,
+        o.one_rss,
+        o.ten_rss,
+        verdict(o.ten_rss <= 1.1 * p.ten_rss)
     );
     println!(
-        "| video bitrate on the wire, sub 640x360@15 | {:.0} kbit/s |",
-        kbps(&sub)
+        "| idle CPU / RSS | {:.2} % / {:.1} MB | {:.2} % / {:.1} MB | | |",
+        p.idle_cpu, p.idle_rss, o.idle_cpu, o.idle_rss
+    );
+    println!(
+        "| video bit rate on the wire (configured 2000 kbit/s) | {:.0} kbit/s | {:.0} kbit/s | | |",
+        p.kbps, o.kbps
+    );
+    println!(
+        "| babymonitor with sound and motion alerts on, nobody watching | | {detect_cpu:.1} % CPU | | |"
     );
     Ok(())
 }
