@@ -61,8 +61,9 @@ pub struct Hub {
     frame_ready: Condvar,
     /// The last [`AUDIO_PREROLL_NS`] of encoded sound: (captured, sample), oldest first.
     recent_audio: Mutex<std::collections::VecDeque<(u64, gst::Sample)>>,
-    /// When a key frame was last asked for, per track, to merge a burst of joins into one.
-    last_keyframe_request: Mutex<[Option<Instant>; 2]>,
+    /// When a key frame was last asked for and not yet delivered, per track, to merge a burst
+    /// of joins into one request.
+    keyframe_pending: Mutex<[Option<Instant>; 2]>,
 }
 
 /// Keeps capture pipelines running while it lives.
@@ -98,7 +99,7 @@ impl Hub {
             frame: Mutex::new(None),
             frame_ready: Condvar::new(),
             recent_audio: Mutex::new(std::collections::VecDeque::new()),
-            last_keyframe_request: Mutex::new([None, None]),
+            keyframe_pending: Mutex::new([None, None]),
         }
     }
 
@@ -175,10 +176,13 @@ impl Hub {
         self.stats.viewers.store(feeds.len() as u64, Relaxed);
     }
 
-    /// Asks the track's encoder for a key frame, at most once per 250 ms.
+    /// Asks the track's encoder for a key frame. Requests merge while one is on its way (a
+    /// burst of joins costs one key frame), but never past the key frame that answers it: a
+    /// viewer that comes just after gets its own. A request that got lost (it crossed an
+    /// encoder restart) is repeated after 250 ms.
     pub fn request_keyframe(&self, track: Track) {
-        let mut last = lock(&self.last_keyframe_request);
-        let slot = &mut last[track.index()];
+        let mut pending = lock(&self.keyframe_pending);
+        let slot = &mut pending[track.index()];
         if slot.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
             return;
         }
@@ -193,6 +197,9 @@ impl Hub {
             return;
         };
         self.stats.video_frames[track.index()].fetch_add(1, Relaxed);
+        if !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            lock(&self.keyframe_pending)[track.index()] = None;
+        }
         self.stats.video_bytes[track.index()].fetch_add(buffer.size() as u64, Relaxed);
         let feeds = lock(&self.feeds);
         for feed in feeds.iter().filter(|f| f.track() == track) {
