@@ -12,6 +12,8 @@ use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError, StreamConfig, User};
 
+mod stored;
+
 /// What was changed at run time; absent fields leave the config file's value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,19 +27,35 @@ pub struct RuntimeState {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<Vec<User>>,
     /// Where the camera was left, [pan, tilt] in degrees, so it starts there without a jump.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "stored::pan_tilt"
+    )]
     pub ptz_position: Option<[f32; 2]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "stored::pan_tilt"
+    )]
     pub ptz_home: Option<[f32; 2]>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub presets: Vec<PresetState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub night_mode: Option<crate::config::NightMode>,
     /// [brightness, saturation, contrast], 0-100.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "stored::picture"
+    )]
     pub picture: Option<[f32; 3]>,
     /// AUTO night vision: [dark_below, bright_above, dwell_s].
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "stored::night_auto"
+    )]
     pub night_auto: Option<[f32; 3]>,
 }
 /// A saved camera position.
@@ -47,6 +65,7 @@ pub struct PresetState {
     pub token: String,
     pub name: String,
     /// [pan, tilt] in degrees.
+    #[serde(with = "stored::position")]
     pub position: [f32; 2],
     /// Zoom factor (1 = none).
     #[serde(default = "no_zoom")]
@@ -133,11 +152,23 @@ pub struct Settings {
     inner: Mutex<Inner>,
     current: RwLock<Arc<Config>>,
     listeners: RwLock<Vec<Listener>>,
+    /// The version last handed to the listeners; held while they run, so that they see the
+    /// changes in the order they were made.
+    published: Mutex<u64>,
 }
 
 struct Inner {
     base: Config,
     state: RuntimeState,
+    /// Counts changes, so that two made at once are published in order.
+    version: u64,
+}
+
+impl Inner {
+    fn next_version(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
 }
 
 /// Why a change was refused: the field and the reason.
@@ -186,9 +217,14 @@ impl Settings {
             file,
             state_path,
             generated,
-            inner: Mutex::new(Inner { base, state }),
+            inner: Mutex::new(Inner {
+                base,
+                state,
+                version: 0,
+            }),
             current: RwLock::new(Arc::new(effective)),
             listeners: RwLock::new(Vec::new()),
+            published: Mutex::new(0),
         };
         let with_users = settings.with_generated(settings.current().as_ref().clone());
         *settings
@@ -229,7 +265,17 @@ impl Settings {
         config
     }
 
-    fn publish(&self, config: Config) {
+    /// Makes `config` (the settings as of change `version`) current and tells the listeners.
+    /// Each version holds the whole state, so one that lost the race to a later one is dropped.
+    fn publish(&self, version: u64, config: Config) {
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if version < *published {
+            return;
+        }
+        *published = version;
         let config = Arc::new(config);
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&config);
         for listener in self
@@ -264,8 +310,9 @@ impl Settings {
             return Ok(());
         }
         inner.base = base;
+        let version = inner.next_version();
         drop(inner);
-        self.publish(effective);
+        self.publish(version, effective);
         info!(file = %file.display(), "configuration reloaded");
         Ok(())
     }
@@ -302,8 +349,9 @@ impl Settings {
             message: format!("cannot store the settings: {e:#}"),
         })?;
         inner.state = state;
+        let version = inner.next_version();
         drop(inner);
-        self.publish(effective);
+        self.publish(version, effective);
         Ok(())
     }
 
@@ -317,8 +365,9 @@ impl Settings {
         }
         inner.state = RuntimeState::default();
         let effective = self.with_generated(inner.base.clone());
+        let version = inner.next_version();
         drop(inner);
-        self.publish(effective);
+        self.publish(version, effective);
         Ok(())
     }
 }
@@ -371,6 +420,99 @@ mod tests {
             password: "pw-123456".into(),
             role: Role::Admin,
         }
+    }
+
+    /// A state.toml as releases before 0.2 wrote it: positional arrays.
+    const OLD_STATE: &str = r#"
+ptz_position = [12.5, -3.0]
+ptz_home = [0.0, 10.0]
+night_mode = "auto"
+picture = [60.0, 40.0, 55.0]
+night_auto = [0.1, 0.35, 20.0]
+
+[[presets]]
+token = "1"
+name = "cot"
+position = [30.0, -10.0]
+zoom = 2.0
+"#;
+
+    #[test]
+    fn a_state_file_of_the_old_format_is_read_and_rewritten_with_named_fields() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("state.toml"), OLD_STATE).expect("write");
+        let base = Config {
+            users: vec![admin()],
+            ..Config::default()
+        };
+        let s = Settings::new(None, base.clone(), dir.path(), None).expect("settings");
+        let state = s.state();
+        assert_eq!(state.ptz_position, Some([12.5, -3.0]));
+        assert_eq!(state.ptz_home, Some([0.0, 10.0]));
+        assert_eq!(state.presets[0].position, [30.0, -10.0]);
+        let current = s.current();
+        assert_eq!(
+            (
+                current.video.brightness,
+                current.video.saturation,
+                current.video.contrast
+            ),
+            (60.0, 40.0, 55.0)
+        );
+        assert_eq!(
+            (
+                current.night.dark_below,
+                current.night.bright_above,
+                current.night.dwell_s
+            ),
+            (0.1, 0.35, 20)
+        );
+        // The next change writes every field by name, and that file reads back the same.
+        s.change(|st, _| {
+            st.discoverable = Some(false);
+            Ok(())
+        })
+        .expect("change");
+        let text = std::fs::read_to_string(dir.path().join("state.toml")).expect("read");
+        for named in [
+            "pan = 12.5",
+            "tilt = -3.0",
+            "brightness = 60.0",
+            "dark_below = 0.1",
+            "dwell_s = 20.0",
+        ] {
+            assert!(text.contains(named), "{named} missing from:\n{text}");
+        }
+        assert!(
+            !text.lines().any(|l| l.contains("= [")),
+            "positional values left:\n{text}"
+        );
+        let again = Settings::new(None, base, dir.path(), None).expect("settings");
+        assert_eq!(again.state(), s.state());
+    }
+
+    /// Two changes made at once store and publish in separate steps; the one stored last must
+    /// also be the one in force, whichever thread gets to publishing first.
+    #[test]
+    fn a_change_that_lost_the_race_to_publish_does_not_undo_a_later_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = Config {
+            users: vec![admin()],
+            ..Config::default()
+        };
+        let s = Settings::new(None, base.clone(), dir.path(), None).expect("settings");
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let h = Arc::clone(&heard);
+        s.subscribe(move |c| h.lock().expect("lock").push(c.video.brightness));
+        let with_brightness = |level| {
+            let mut c = base.clone();
+            c.video.brightness = level;
+            c
+        };
+        s.publish(2, with_brightness(70.0));
+        s.publish(1, with_brightness(30.0));
+        assert_eq!(s.current().video.brightness, 70.0);
+        assert_eq!(*heard.lock().expect("lock"), vec![70.0]);
     }
 
     #[test]
