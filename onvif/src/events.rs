@@ -167,7 +167,7 @@ pub fn parse(req: &Request) -> Result<EventsRequest, Fault> {
                 .text_of("Timeout")
                 .ok_or_else(|| Fault::missing_arg("Timeout"))
                 .and_then(|t| {
-                    parse_duration(t).ok_or_else(|| {
+                    crate::duration::parse(t).ok_or_else(|| {
                         Fault::invalid_arg(
                             "InvalidTimeout",
                             format!("\"{}\" is not a duration", escape(t)),
@@ -241,7 +241,7 @@ fn optional_expiry(text: Option<&str>) -> Result<Option<Expiry>, Fault> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    if let Some(d) = parse_duration(text) {
+    if let Some(d) = crate::duration::parse(text) {
         return Ok(Some(Expiry::After(d)));
     }
     OffsetDateTime::parse(text, &Rfc3339)
@@ -252,51 +252,6 @@ fn optional_expiry(text: Option<&str>) -> Result<Option<Expiry>, Fault> {
                 format!("\"{}\" is neither a duration nor a time", escape(text)),
             )
         })
-}
-
-/// An `xs:duration` such as `PT60S`, `PT1M30S`, `P1D` or `PT0.5S`. Years and months have no
-/// fixed length and are refused; so are negative durations.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let rest = text.trim().strip_prefix('P')?;
-    let (date, time) = match rest.split_once('T') {
-        Some((d, t)) => (d, Some(t)),
-        None => (rest, None),
-    };
-    let mut seconds = 0f64;
-    let mut any = false;
-    let mut take = |part: &str, units: &[(char, f64)]| -> Option<()> {
-        let mut number = String::new();
-        let mut allowed = units.iter();
-        for c in part.chars() {
-            if c.is_ascii_digit() || c == '.' {
-                number.push(c);
-                continue;
-            }
-            // Units must come in order, each once.
-            let (_, scale) = allowed.by_ref().find(|(u, _)| *u == c)?;
-            let value: f64 = number.parse().ok()?;
-            seconds += value * scale;
-            number.clear();
-            any = true;
-        }
-        number.is_empty().then_some(())
-    };
-    take(date, &[('D', 86_400.0)])?;
-    if let Some(t) = time {
-        if t.is_empty() {
-            return None;
-        }
-        take(t, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
-    }
-    if !any || !seconds.is_finite() || seconds > 1e9 {
-        return None;
-    }
-    Some(Duration::from_secs_f64(seconds))
-}
-
-/// `PT<n>S`, the way responses spell durations.
-pub fn format_duration(d: Duration) -> String {
-    format!("PT{}S", d.as_secs())
 }
 
 pub fn format_time(t: OffsetDateTime) -> String {
@@ -558,21 +513,6 @@ mod tests {
             ns::WSA
         );
         parse_request(xml.as_bytes()).expect("envelope")
-    }
-
-    #[test]
-    fn durations_as_clients_send_them() {
-        assert_eq!(parse_duration("PT60S"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_duration("PT1M"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_duration("PT600S"), Some(Duration::from_secs(600)));
-        assert_eq!(parse_duration("PT1H2M3S"), Some(Duration::from_secs(3723)));
-        assert_eq!(parse_duration("P1D"), Some(Duration::from_secs(86_400)));
-        assert_eq!(parse_duration("PT0.5S"), Some(Duration::from_millis(500)));
-        for bad in [
-            "", "P", "PT", "60", "PT-5S", "P1Y", "PTS", "PT5X", "PT5S5M", "PTNaNS",
-        ] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
     }
 
     #[test]

@@ -169,7 +169,7 @@ fn read_change(settings: &Element, imaging: &dyn ImagingBackend) -> Result<Imagi
                 },
             };
             if let Some(t) = adj.text_of("ResponseTime") {
-                auto.response_time = crate::ptz::parse_duration(t)
+                auto.response_time = crate::duration::parse(t)
                     .filter(|d| *d <= Duration::from_secs(3600))
                     .ok_or_else(|| {
                         invalid(format!("ResponseTime {t} is not a duration up to an hour"))

@@ -6,6 +6,7 @@
 pub mod device;
 pub mod deviceio;
 pub mod discovery;
+pub mod duration;
 pub mod events;
 pub mod http_digest;
 pub mod imaging;
