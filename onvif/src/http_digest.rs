@@ -5,6 +5,7 @@
 //! configured lifetime is answered with `stale=true` (clients then retry without asking the
 //! user again).
 
+use crate::security::constant_time_eq;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use md5::Md5;
@@ -200,10 +201,6 @@ fn uri_matches(digest_uri: &str, request_uri: &str) -> bool {
         Some((_, rest)) => rest.find('/').is_some_and(|i| &rest[i..] == request_uri),
         None => false,
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Parses `k=v, k="quoted \"v\""` pairs.

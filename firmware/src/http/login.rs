@@ -48,11 +48,7 @@ pub(super) fn session_user<B>(state: &AppState, req: &Request<B>) -> Option<Auth
 
 /// Compares without leaking where the first difference is.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    onvif::security::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 fn with_cookie(mut r: Response<Body>, cookie: &str) -> Response<Body> {
