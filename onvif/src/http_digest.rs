@@ -5,12 +5,13 @@
 //! configured lifetime is answered with `stale=true` (clients then retry without asking the
 //! user again).
 
-use crate::security::constant_time_eq;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use md5::Md5;
 use rand::RngCore;
 use sha2::{Digest as _, Sha256};
+
+use crate::security::constant_time_eq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
