@@ -25,6 +25,7 @@ pub mod settings;
 pub mod syslog;
 pub mod watchdog;
 pub mod web;
+pub mod worker;
 
 /// The realm of RTSP and HTTP Digest authentication (clients show it in password prompts).
 pub const REALM: &str = "babymonitor";

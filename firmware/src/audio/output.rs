@@ -15,7 +15,6 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
@@ -179,7 +178,7 @@ impl Shared {
 /// The speaker's mixer. Cheap to share (`Arc<Output>`); every method is thread-safe.
 pub struct Output {
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: crate::worker::Worker,
 }
 
 impl Output {
@@ -205,13 +204,8 @@ impl Output {
             listeners: Mutex::new(Vec::new()),
         });
         let thread_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("speaker".into())
-            .spawn(move || run(&thread_shared, speaker))?;
-        Ok(Self {
-            shared,
-            thread: Mutex::new(Some(thread)),
-        })
+        let thread = crate::worker::Worker::spawn("speaker", move || run(&thread_shared, speaker))?;
+        Ok(Self { shared, thread })
     }
 
     pub fn sample_rate(&self) -> u32 {
@@ -368,14 +362,7 @@ impl Output {
     pub fn shutdown(&self) {
         self.shared.stop.store(true, Relaxed);
         self.shared.wake.notify_all();
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
+        self.thread.join();
     }
 }
 

@@ -2,7 +2,6 @@
 //! configured speed, so nothing ever jumps; clients only set targets and read the status.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
@@ -90,7 +89,7 @@ struct Shared {
 
 pub struct Ptz {
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: crate::worker::Worker,
 }
 
 fn axes(config: &PtzConfig) -> [&AxisConfig; 2] {
@@ -154,13 +153,8 @@ impl Ptz {
             on_rest: Box::new(on_rest),
         });
         let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("ptz".into())
-            .spawn(move || run(&worker, servos))?;
-        Ok(Self {
-            shared,
-            thread: Mutex::new(Some(thread)),
-        })
+        let thread = crate::worker::Worker::spawn("ptz", move || run(&worker, servos))?;
+        Ok(Self { shared, thread })
     }
 
     pub fn config(&self) -> &PtzConfig {
@@ -373,14 +367,7 @@ impl Ptz {
     pub fn shutdown(&self) {
         lock(&self.shared.state).shutdown = true;
         self.shared.wake.notify_all();
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
+        self.thread.join();
     }
 }
 

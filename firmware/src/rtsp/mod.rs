@@ -6,7 +6,6 @@ mod factory;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use anyhow::{Context, anyhow};
 use gst::glib;
@@ -24,7 +23,7 @@ pub struct RtspServer {
     /// Who `auth` knows now, so that a reload can remove whoever left.
     users: std::sync::Mutex<Vec<String>>,
     main_loop: glib::MainLoop,
-    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    thread: crate::worker::Worker,
     port: u16,
 }
 
@@ -49,41 +48,39 @@ impl RtspServer {
         let server_auth = auth.clone();
         let config = config.clone();
         let thread_loop = main_loop.clone();
-        let thread = std::thread::Builder::new()
-            .name("rtsp".into())
-            .spawn(move || {
-                let result = context.with_thread_default(|| {
-                    let server = build(&config, listen, &hub, with_audio, speaker, &server_auth)?;
-                    server.attach(Some(&context)).map_err(|e| {
-                        anyhow!(
-                            "cannot listen for RTSP on {listen} port {}: {e}",
-                            config.rtsp.port
-                        )
-                    })?;
-                    connections::watch(&server, &context, &config, &hub);
-                    Ok(server)
-                });
-                match result {
-                    Ok(Ok(server)) => {
-                        let _ = ready_tx.send(Ok(u16::try_from(server.bound_port()).unwrap_or(0)));
-                        thread_loop.run();
-                    }
-                    Ok(Err(e)) => {
-                        let _ = ready_tx.send(Err(e));
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(anyhow!("RTSP main context: {e}")));
-                    }
+        let thread = crate::worker::Worker::spawn("rtsp", move || {
+            let result = context.with_thread_default(|| {
+                let server = build(&config, listen, &hub, with_audio, speaker, &server_auth)?;
+                server.attach(Some(&context)).map_err(|e| {
+                    anyhow!(
+                        "cannot listen for RTSP on {listen} port {}: {e}",
+                        config.rtsp.port
+                    )
+                })?;
+                connections::watch(&server, &context, &config, &hub);
+                Ok(server)
+            });
+            match result {
+                Ok(Ok(server)) => {
+                    let _ = ready_tx.send(Ok(u16::try_from(server.bound_port()).unwrap_or(0)));
+                    thread_loop.run();
                 }
-            })
-            .context("starting the RTSP thread")?;
+                Ok(Err(e)) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(anyhow!("RTSP main context: {e}")));
+                }
+            }
+        })
+        .context("starting the RTSP thread")?;
         let port = ready_rx.recv().context("RTSP thread ended early")??;
         info!(%listen, port, "RTSP server listening");
         Ok(Self {
             auth,
             users,
             main_loop,
-            thread: std::sync::Mutex::new(Some(thread)),
+            thread,
             port,
         })
     }
@@ -110,14 +107,7 @@ impl RtspServer {
 
     pub fn stop(&self) {
         self.main_loop.quit();
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
+        self.thread.join();
     }
 }
 
