@@ -40,44 +40,6 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Response<Body> 
     reply(status, &json!({ "error": message.to_string() }))
 }
 
-fn query(uri: &hyper::Uri) -> Vec<(String, String)> {
-    uri.query()
-        .map(|q| {
-            q.split('&')
-                .filter_map(|kv| {
-                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                    Some((decode(k)?, decode(v)?))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Percent-decoding of a query value (`+` is a space).
-fn decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
@@ -157,7 +119,7 @@ pub(super) async fn serve(
     };
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let q = query(req.uri());
+    let q = super::query::pairs(req.uri().query());
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(2).collect();
     let writes = method != Method::GET && method != Method::HEAD;
     if writes && user.role == Role::User {
@@ -481,14 +443,6 @@ async fn upload_clip(audio: Arc<Audio>, token: String, file: Upload) -> Response
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_values_are_decoded() {
-        let uri: hyper::Uri = "/api/clips?name=Mum%27s+song&x".parse().expect("uri");
-        let q = query(&uri);
-        assert_eq!(param(&q, "name"), Some("Mum's song"));
-        assert_eq!(param(&q, "x"), Some(""));
-    }
 
     #[test]
     fn play_parameters_are_checked() {

@@ -7,19 +7,16 @@ use super::{AppState, Body, json};
 use crate::history::{RESOLUTION_S, WINDOW_S};
 
 pub(super) fn serve(state: &AppState, query: Option<&str>) -> Response<Body> {
-    let since = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .find_map(|kv| kv.strip_prefix("since="));
-    let since = match since.map(str::parse::<u64>) {
-        None => 0,
-        Some(Ok(s)) => s,
-        Some(Err(_)) => {
-            return json::error(
-                StatusCode::BAD_REQUEST,
-                "since must be a time in Unix seconds",
-            );
-        }
+    #[derive(serde::Deserialize)]
+    struct Query {
+        #[serde(default)]
+        since: u64,
+    }
+    let Ok(Query { since }) = super::query::parse(query) else {
+        return json::error(
+            StatusCode::BAD_REQUEST,
+            "since must be a time in Unix seconds",
+        );
     };
     json::ok(json!({
         "resolution_s": RESOLUTION_S,

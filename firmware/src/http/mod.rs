@@ -12,6 +12,7 @@ mod login;
 mod metrics;
 mod onvif;
 mod page;
+mod query;
 mod server;
 mod snapshot;
 mod status;

@@ -65,16 +65,15 @@ pub(super) async fn serve(state: &AppState, uri: &str) -> Response<Body> {
     }
 }
 
+/// `?width=`, the size a client wants (the height follows the picture's shape).
 fn query_width(uri: &str) -> Result<Option<u32>, ()> {
-    let Some((_, query)) = uri.split_once('?') else {
-        return Ok(None);
-    };
-    for pair in query.split('&') {
-        if let Some(v) = pair.strip_prefix("width=") {
-            return v.parse().map(Some).map_err(|_| ());
-        }
+    #[derive(serde::Deserialize)]
+    struct Query {
+        width: Option<u32>,
     }
-    Ok(None)
+    super::query::parse::<Query>(uri.split_once('?').map(|(_, q)| q))
+        .map(|q| q.width)
+        .map_err(|_| ())
 }
 
 #[cfg(test)]
