@@ -18,6 +18,7 @@ pub mod http;
 pub mod identity;
 pub mod look;
 pub mod media;
+pub mod metrics_text;
 pub mod night;
 pub mod ptz;
 pub mod rtsp;

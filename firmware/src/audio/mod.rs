@@ -230,35 +230,39 @@ impl Audio {
     }
 
     /// The speaker's state in the Prometheus text format.
-    pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let playing = self.output.playing();
-        let _ = write!(
-            out,
-            "# HELP babymonitor_speaker_audible Whether the speaker plays something audible (or did less than 1 s ago).\n\
-             # TYPE babymonitor_speaker_audible gauge\nbabymonitor_speaker_audible {}\n\
-             # HELP babymonitor_speaker_level RMS level sent to the speaker (0-1).\n\
-             # TYPE babymonitor_speaker_level gauge\nbabymonitor_speaker_level {:.4}\n\
-             # HELP babymonitor_talkback_active Whether someone talks through the speaker.\n\
-             # TYPE babymonitor_talkback_active gauge\nbabymonitor_talkback_active {}\n\
-             # HELP babymonitor_speaker_playing The clip or built-in sound playing.\n\
-             # TYPE babymonitor_speaker_playing gauge\n",
+    pub fn render_metrics(&self, e: &mut crate::metrics_text::Exposition) {
+        use crate::metrics_text::Kind::Gauge;
+        e.single(
+            "speaker_audible",
+            Gauge,
+            "Whether the speaker plays something audible (or did less than 1 s ago).",
             u8::from(self.output.is_playing()),
-            self.output.level(),
+        );
+        e.single(
+            "speaker_level",
+            Gauge,
+            "RMS level sent to the speaker (0-1).",
+            format!("{:.4}", self.output.level()),
+        );
+        e.single(
+            "talkback_active",
+            Gauge,
+            "Whether someone talks through the speaker.",
             u8::from(self.output.talker().is_some()),
         );
-        if let Some(p) = playing {
-            let token: String = p
-                .token
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .collect();
-            let _ = writeln!(out, "babymonitor_speaker_playing{{token=\"{token}\"}} 1");
+        let mut playing = e.family(
+            "speaker_playing",
+            Gauge,
+            "The clip or built-in sound playing.",
+        );
+        if let Some(p) = self.output.playing() {
+            playing.sample(&[("token", &p.token)], 1);
         }
-        let _ = write!(
-            out,
-            "# TYPE babymonitor_audio_clips gauge\nbabymonitor_audio_clips {}\n",
-            self.clips.list().len()
+        e.single(
+            "audio_clips",
+            Gauge,
+            "Clips stored on the card.",
+            self.clips.list().len(),
         );
     }
 

@@ -3,52 +3,78 @@
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use super::{AppState, Body, text};
+use crate::metrics_text::Exposition;
+use crate::metrics_text::Kind::{Counter, Gauge};
 
 pub(super) fn serve(state: &AppState) -> Response<Body> {
-    let mut out = String::with_capacity(4096);
-    out.push_str("# TYPE babymonitor_build_info gauge\n");
-    out.push_str(&format!(
-        "babymonitor_build_info{{version=\"{}\"}} 1\n",
-        env!("CARGO_PKG_VERSION")
-    ));
-    state.hub.stats.render(&mut out);
+    let mut e = Exposition::default();
+    e.family("build_info", Gauge, "The firmware's version.")
+        .sample(&[("version", env!("CARGO_PKG_VERSION"))], 1);
+    state.hub.stats.render(&mut e);
     if let Some((mode, night)) = state.camera.night_state() {
-        out.push_str("# HELP babymonitor_night_vision Whether the picture is in night mode (IR-cut filter out, IR LEDs on).\n# TYPE babymonitor_night_vision gauge\n");
-        out.push_str(&format!(
-            "babymonitor_night_vision{{mode=\"{}\"}} {}\n",
-            format!("{mode:?}").to_lowercase(),
-            u8::from(night)
-        ));
+        e.family(
+            "night_vision",
+            Gauge,
+            "Whether the picture is in night mode (IR-cut filter out, IR LEDs on).",
+        )
+        .sample(
+            &[("mode", &format!("{mode:?}").to_lowercase())],
+            u8::from(night),
+        );
     }
     if let Some(ptz) = state.camera.ptz_status() {
-        out.push_str("# HELP babymonitor_ptz_position Pan and tilt in ONVIF's generic space (-1 to 1).\n# TYPE babymonitor_ptz_position gauge\n");
-        out.push_str(&format!("babymonitor_ptz_position{{axis=\"pan\"}} {}\nbabymonitor_ptz_position{{axis=\"tilt\"}} {}\n", ptz.pan, ptz.tilt));
-        out.push_str(&format!(
-            "# TYPE babymonitor_ptz_moving gauge\nbabymonitor_ptz_moving {}\n",
-            u8::from(ptz.moving)
-        ));
+        e.family(
+            "ptz_position",
+            Gauge,
+            "Pan and tilt in ONVIF's generic space (-1 to 1).",
+        )
+        .sample(&[("axis", "pan")], ptz.pan)
+        .sample(&[("axis", "tilt")], ptz.tilt);
+        e.single(
+            "ptz_moving",
+            Gauge,
+            "Whether the camera is moving.",
+            u8::from(ptz.moving),
+        );
     }
     if let Some(audio) = &state.audio {
-        audio.render_metrics(&mut out);
+        audio.render_metrics(&mut e);
     }
-    out.push_str(&format!(
-        "# HELP babymonitor_web_viewers Web pages watching live, over WebRTC or the JPEG fallback.\n# TYPE babymonitor_web_viewers gauge\n\
-         babymonitor_web_viewers{{kind=\"webrtc\"}} {}\nbabymonitor_web_viewers{{kind=\"fallback\"}} {}\n",
-        state.web.whep.count(),
-        state.web.fallback_viewers.load(std::sync::atomic::Ordering::Relaxed)
-    ));
-    out.push_str(&format!(
-        "# HELP babymonitor_http_connections HTTP connections open now.\n# TYPE babymonitor_http_connections gauge\nbabymonitor_http_connections {}\n\
-         # HELP babymonitor_http_connections_refused_total HTTP connections closed at once: the server or their address held its maximum.\n# TYPE babymonitor_http_connections_refused_total counter\nbabymonitor_http_connections_refused_total {}\n",
+    e.family(
+        "web_viewers",
+        Gauge,
+        "Web pages watching live, over WebRTC or the JPEG fallback.",
+    )
+    .sample(&[("kind", "webrtc")], state.web.whep.count())
+    .sample(
+        &[("kind", "fallback")],
+        state.web.fallback_viewers.load(Relaxed),
+    );
+    e.single(
+        "http_connections",
+        Gauge,
+        "HTTP connections open now.",
         state.connections.open(),
-        state.connections.refused()
-    ));
+    );
+    e.single(
+        "http_connections_refused_total",
+        Counter,
+        "HTTP connections closed at once: the server or their address held its maximum.",
+        state.connections.refused(),
+    );
     if let Some(b) = state.hub.brightness(std::time::Duration::from_secs(5)) {
-        out.push_str(&format!("# HELP babymonitor_scene_brightness Mean brightness of the picture (0-1).\n# TYPE babymonitor_scene_brightness gauge\nbabymonitor_scene_brightness {b:.3}\n"));
+        e.single(
+            "scene_brightness",
+            Gauge,
+            "Mean brightness of the picture (0-1).",
+            format!("{b:.3}"),
+        );
     }
-    alerts(state, &mut out);
-    let mut r = text(StatusCode::OK, out);
+    alerts(state, &mut e);
+    let mut r = text(StatusCode::OK, e.finish());
     r.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -57,17 +83,9 @@ pub(super) fn serve(state: &AppState) -> Response<Body> {
 }
 
 /// The nursery and the alerts: readings, detector states, event subscriptions.
-fn alerts(state: &AppState, out: &mut String) {
-    use std::fmt::Write as _;
-    use std::sync::atomic::Ordering::Relaxed;
-
+fn alerts(state: &AppState, e: &mut Exposition) {
     use crate::events::topics;
-    let mut gauge = |name: &str, help: &str, value: f64| {
-        let _ = write!(
-            out,
-            "# HELP babymonitor_{name} {help}\n# TYPE babymonitor_{name} gauge\nbabymonitor_{name} {value}\n"
-        );
-    };
+    let mut gauge = |name: &str, help: &str, value: f64| e.single(name, Gauge, help, value);
     if let Some(climate) = &state.climate {
         let now = climate.current();
         if let Some(r) = now.reading {
@@ -171,10 +189,6 @@ fn alerts(state: &AppState, out: &mut String) {
             &c.delivered,
         ),
     ] {
-        let _ = write!(
-            out,
-            "# HELP babymonitor_{name} {help}\n# TYPE babymonitor_{name} counter\nbabymonitor_{name} {}\n",
-            value.load(Relaxed)
-        );
+        e.single(name, Counter, help, value.load(Relaxed));
     }
 }

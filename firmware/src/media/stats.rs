@@ -1,7 +1,8 @@
 //! Counters the daemon exposes at `/metrics`.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use crate::metrics_text::{Exposition, Kind};
 
 #[derive(Default)]
 pub struct PipelineStats {
@@ -28,115 +29,95 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn render(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "# HELP babymonitor_capture_running Whether a capture pipeline is running (1) or stopped (0)."
+    pub fn render(&self, e: &mut Exposition) {
+        let sources = [("video", &self.video), ("audio", &self.audio)];
+        let mut f = e.family(
+            "capture_running",
+            Kind::Gauge,
+            "Whether a capture pipeline is running (1) or stopped (0).",
         );
-        let _ = writeln!(out, "# TYPE babymonitor_capture_running gauge");
-        for (name, p) in [("video", &self.video), ("audio", &self.audio)] {
-            let _ = writeln!(
-                out,
-                "babymonitor_capture_running{{source=\"{name}\"}} {}",
-                u8::from(p.running.load(Relaxed))
-            );
+        for (name, p) in sources {
+            f.sample(&[("source", name)], u8::from(p.running.load(Relaxed)));
         }
-        let _ = writeln!(
-            out,
-            "# HELP babymonitor_capture_stand_in Whether a failed source is replaced by a stand-in (silence)."
+        e.family(
+            "capture_stand_in",
+            Kind::Gauge,
+            "Whether a failed source is replaced by a stand-in (silence).",
+        )
+        .sample(
+            &[("source", "audio")],
+            u8::from(self.audio.stand_in.load(Relaxed)),
         );
-        let _ = writeln!(out, "# TYPE babymonitor_capture_stand_in gauge");
-        let _ = writeln!(
-            out,
-            "babymonitor_capture_stand_in{{source=\"audio\"}} {}",
-            u8::from(self.audio.stand_in.load(Relaxed))
+        let mut f = e.family(
+            "capture_starts_total",
+            Kind::Counter,
+            "Capture pipelines started.",
         );
-        let _ = writeln!(out, "# TYPE babymonitor_capture_starts_total counter");
-        for (name, p) in [("video", &self.video), ("audio", &self.audio)] {
-            let _ = writeln!(
-                out,
-                "babymonitor_capture_starts_total{{source=\"{name}\"}} {}",
-                p.starts.load(Relaxed)
-            );
+        for (name, p) in sources {
+            f.sample(&[("source", name)], p.starts.load(Relaxed));
         }
-        let _ = writeln!(
-            out,
-            "# HELP babymonitor_capture_failures_total Source failures or ends that led to a restart."
+        let mut f = e.family(
+            "capture_failures_total",
+            Kind::Counter,
+            "Source failures or ends that led to a restart.",
         );
-        let _ = writeln!(out, "# TYPE babymonitor_capture_failures_total counter");
-        for (name, p) in [("video", &self.video), ("audio", &self.audio)] {
-            let _ = writeln!(
-                out,
-                "babymonitor_capture_failures_total{{source=\"{name}\"}} {}",
-                p.failures.load(Relaxed)
-            );
+        for (name, p) in sources {
+            f.sample(&[("source", name)], p.failures.load(Relaxed));
         }
-        let simple = [
+        for (name, kind, help, value) in [
             (
-                "babymonitor_rtsp_viewers",
-                "gauge",
+                "rtsp_viewers",
+                Kind::Gauge,
                 "RTSP media currently fed from the camera.",
                 &self.viewers,
             ),
             (
-                "babymonitor_rtsp_viewers_total",
-                "counter",
+                "rtsp_viewers_total",
+                Kind::Counter,
                 "RTSP media created.",
                 &self.viewers_total,
             ),
             (
-                "babymonitor_rtsp_viewers_refused_total",
-                "counter",
+                "rtsp_viewers_refused_total",
+                Kind::Counter,
                 "Viewers refused (limit or no picture).",
                 &self.viewers_refused,
             ),
             (
-                "babymonitor_keyframe_requests_total",
-                "counter",
+                "keyframe_requests_total",
+                Kind::Counter,
                 "Key frames asked of the encoders.",
                 &self.keyframe_requests,
             ),
             (
-                "babymonitor_frames_dropped_slow_viewer_total",
-                "counter",
+                "frames_dropped_slow_viewer_total",
+                Kind::Counter,
                 "Frames not sent to a viewer that could not keep up.",
                 &self.frames_dropped_slow_viewer,
             ),
             (
-                "babymonitor_snapshots_total",
-                "counter",
+                "snapshots_total",
+                Kind::Counter,
                 "JPEG snapshots served.",
                 &self.snapshots,
             ),
             (
-                "babymonitor_audio_frames_total",
-                "counter",
+                "audio_frames_total",
+                Kind::Counter,
                 "AAC frames encoded.",
                 &self.audio_frames,
             ),
-        ];
-        for (name, kind, help, value) in simple {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-                value.load(Relaxed)
-            );
+        ] {
+            e.single(name, kind, help, value.load(Relaxed));
         }
-        let _ = writeln!(out, "# TYPE babymonitor_video_frames_total counter");
-        for (i, name) in ["main", "sub"].iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "babymonitor_video_frames_total{{stream=\"{name}\"}} {}",
-                self.video_frames[i].load(Relaxed)
-            );
+        let streams = ["main", "sub"];
+        let mut f = e.family("video_frames_total", Kind::Counter, "H.264 frames encoded.");
+        for (i, name) in streams.iter().enumerate() {
+            f.sample(&[("stream", name)], self.video_frames[i].load(Relaxed));
         }
-        let _ = writeln!(out, "# TYPE babymonitor_video_bytes_total counter");
-        for (i, name) in ["main", "sub"].iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "babymonitor_video_bytes_total{{stream=\"{name}\"}} {}",
-                self.video_bytes[i].load(Relaxed)
-            );
+        let mut f = e.family("video_bytes_total", Kind::Counter, "H.264 bytes encoded.");
+        for (i, name) in streams.iter().enumerate() {
+            f.sample(&[("stream", name)], self.video_bytes[i].load(Relaxed));
         }
     }
 }
