@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::{debug, info};
 
 use super::{AppState, Body, text};
-use crate::media::clock_now;
+use crate::media::{JpegEncoder, clock_now};
 
 pub(super) const PATH: &str = "/api/live.ws";
 
@@ -73,9 +73,11 @@ where
 {
     let config = state.config();
     let main = &config.video.main;
-    let width = config.web.fallback_width.min(main.width) & !1;
-    let height =
-        ((u64::from(width) * u64::from(main.height) / u64::from(main.width)) as u32 & !1).max(16);
+    let (width, height) = JpegEncoder::size_for(
+        (main.width, main.height),
+        config.web.fallback_width.min(main.width),
+    );
+    let encoder = state.jpeg;
     let interval = Duration::from_millis(1000 / u64::from(config.web.fallback_fps.max(1)));
     let timeout = Duration::from_secs(config.media.start_timeout_s);
     let _demand = state.hub.demand();
@@ -93,15 +95,10 @@ where
         let hub = Arc::clone(&state.hub);
         let jpeg = tokio::task::spawn_blocking(move || {
             let frame = hub.frame_since(clock_now(), timeout)?;
-            let caps = gst::Caps::builder("image/jpeg")
-                .field("width", width as i32)
-                .field("height", height as i32)
-                .build();
-            let jpeg =
-                gst_video::convert_sample(&frame, &caps, Some(gst::ClockTime::from_seconds(2)))
-                    .ok()?;
-            let map = jpeg.buffer()?.map_readable().ok()?;
-            Some(Bytes::copy_from_slice(&map))
+            let jpeg = encoder
+                .encode(&frame, width, height, Duration::from_secs(2))
+                .ok()?;
+            Some(Bytes::from(jpeg))
         })
         .await;
         match jpeg {

@@ -9,7 +9,7 @@ use hyper::{Response, StatusCode};
 use tracing::warn;
 
 use super::{AppState, Body, text};
-use crate::media::clock_now;
+use crate::media::{JpegEncoder, clock_now};
 
 /// A picture this recent counts as "now" (one frame at 15 fps is 67 ms).
 const FRESH: Duration = Duration::from_millis(500);
@@ -28,10 +28,7 @@ pub(super) async fn serve(state: &AppState, uri: &str) -> Response<Body> {
         Ok(None) => main.width,
         Err(()) => return text(StatusCode::BAD_REQUEST, "width must be a whole number\n"),
     };
-    // Keep the picture's shape; JPEG encoders want even sizes.
-    let height =
-        ((u64::from(width) * u64::from(main.height) / u64::from(main.width)) as u32 & !1).max(16);
-    let width = width & !1;
+    let (width, height) = JpegEncoder::size_for((main.width, main.height), width);
 
     let demand = state.hub.demand_of(&[crate::media::Source::Video]);
     let hub = std::sync::Arc::clone(&state.hub);

@@ -92,6 +92,14 @@ impl Encoders {
 }
 
 impl JpegEncoder {
+    /// The size of a JPEG `width` wide of a `frame` picture: the picture's shape kept, both
+    /// sides even (JPEG encoders want them so) and at least 16.
+    pub fn size_for(frame: (u32, u32), width: u32) -> (u32, u32) {
+        let (fw, fh) = (u64::from(frame.0.max(1)), u64::from(frame.1));
+        let height = ((u64::from(width) * fh / fw) as u32 & !1).max(16);
+        ((width & !1).max(16), height)
+    }
+
     /// A JPEG of `frame` at `width` x `height`. The hardware path falls back to the software
     /// one if it fails (a busy or missing codec device), so a snapshot still comes.
     pub fn encode(
@@ -165,6 +173,13 @@ fn encode_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jpeg_sizes_keep_the_shape_in_even_pixels() {
+        assert_eq!(JpegEncoder::size_for((1280, 720), 640), (640, 360));
+        assert_eq!(JpegEncoder::size_for((1280, 720), 321), (320, 180));
+        assert_eq!(JpegEncoder::size_for((640, 480), 16), (16, 16));
+    }
 
     /// Width and height from a baseline JPEG's frame header.
     fn jpeg_size(jpeg: &[u8]) -> Option<(u32, u32)> {
