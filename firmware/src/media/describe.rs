@@ -179,6 +179,18 @@ fn isp_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     )
 }
 
+/// What turns the source's frames into the main stream's size and rate.
+fn normalise(video: &VideoConfig) -> String {
+    let caps = raw_caps(&video.main);
+    match video.source {
+        // The test picture is drawn in the size, rate and format asked for. A converter, scaler
+        // and rate changer in front of it would do nothing per frame, but their open-ended caps
+        // cost about 80 ms to link and another 100 ms to negotiate on every cold start.
+        VideoSource::Test => caps.replacen("video/x-raw,", "video/x-raw,format=I420,", 1),
+        _ => format!("videoconvert ! videoscale ! videorate ! {caps}"),
+    }
+}
+
 /// Sources that hand over frames of any size and format (the test picture, USB webcams,
 /// files, raw descriptions): converted, scaled, cropped and balanced in software.
 fn software_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
@@ -195,13 +207,14 @@ fn software_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     // videocrop + videoscale (digital zoom) and videobalance (night) pass frames through
     // untouched until zoom or night mode asks for work.
     format!(
-        "{src} ! videoconvert ! videoscale ! videorate ! {main_caps} \
+        "{src} ! {normalise} \
          ! videocrop name={LOOK_CROP} ! videoscale ! {main_caps} ! videobalance name={LOOK_BALANCE}{overlay} ! tee name=t \
          t. ! {main_branch} \
          t. ! {sub_branch} \
          t. ! {frame} \
          t. ! {gray}",
         src = video_source(video),
+        normalise = normalise(video),
         main_caps = raw_caps(&video.main),
         main_branch = main_branch(
             "videoconvert ! ",
@@ -522,6 +535,27 @@ mod tests {
             .rfind(|e| e.factory == "videoscale")
             .expect("the grey frames' scaler");
         assert_eq!(gray.input, full);
+    }
+
+    #[test]
+    fn the_test_picture_is_drawn_as_the_encoders_take_it() {
+        // Converters in front of videotestsrc make every cold start link and negotiate
+        // open-ended caps (most of the first picture's delay) for frames that need no work.
+        let config = Config::default();
+        let (_, enc) = pi_config();
+        let elements = placed(&video_pipeline(&config.video, &enc));
+        let source = elements
+            .iter()
+            .position(|e| e.factory == "videotestsrc")
+            .expect("the test picture");
+        let next = &elements[source + 1];
+        assert!(
+            next.factory.starts_with("video/x-raw,format=I420,")
+                && size_of(&next.factory)
+                    == Some((config.video.main.width, config.video.main.height)),
+            "the test picture goes into {} first",
+            next.factory
+        );
     }
 
     #[test]
