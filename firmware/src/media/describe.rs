@@ -107,14 +107,23 @@ fn main_branch(prepare: &str, encoder: String) -> String {
     )
 }
 
-/// The sub stream's encoder branch. Its videorate sits in front of its gate: behind a closed
-/// valve it would see a gap as long as nobody watched and fill it with a burst of stale
-/// duplicates when the valve opens (seconds of old frames at once: the first viewer looks
-/// behind and freezes, and the sound is mapped against a picture from the past).
+/// The sub stream's encoder branch. A videorate holds every frame back until the next one
+/// arrives (a frame interval of delay, and of the first picture's wait), so it is there only
+/// when the sub stream runs at another rate than the camera. It sits in front of its gate:
+/// behind a closed valve it would see a gap as long as nobody watched and fill it with a burst
+/// of stale duplicates when the valve opens (seconds of old frames at once: the first viewer
+/// looks behind and freezes, and the sound is mapped against a picture from the past).
 fn sub_branch(video: &VideoConfig, enc: &Encoders, prepare: &str) -> String {
+    let rate = if video.sub.framerate == video.main.framerate {
+        String::new()
+    } else {
+        format!(
+            "videorate ! video/x-raw,framerate={}/1 ! ",
+            video.sub.framerate
+        )
+    };
     format!(
-        "{QUEUE} ! videorate ! video/x-raw,framerate={}/1 ! {}",
-        video.sub.framerate,
+        "{QUEUE} ! {rate}{}",
         encode_branch(
             SUB_GATE,
             prepare,
@@ -556,6 +565,32 @@ mod tests {
             "the test picture goes into {} first",
             next.factory
         );
+    }
+
+    #[test]
+    fn the_sub_stream_changes_rate_only_when_it_has_another() {
+        // A videorate delays each frame by one interval: at the camera's own rate it would
+        // only make every sub viewer wait a frame longer.
+        let rate_changers = |video: &VideoConfig| {
+            let enc = Encoders {
+                h264: H264Encoder::X264,
+                aac: None,
+                jpeg: JpegEncoder::Software,
+            };
+            let desc = video_pipeline(video, &enc);
+            let gate = desc.find(&format!("name={SUB_GATE}")).expect("sub gate");
+            let branch = desc[..gate].rsplit(" t. ").next().unwrap_or_default();
+            let branch = branch.rsplit(" s. ").next().unwrap_or_default();
+            branch.matches("videorate").count()
+        };
+        let mut video = Config::default().video;
+        for source in [VideoSource::Test, VideoSource::Libcamera] {
+            video.source = source;
+            video.sub.framerate = video.main.framerate;
+            assert_eq!(rate_changers(&video), 0, "{source:?}");
+            video.sub.framerate = video.main.framerate / 3;
+            assert_eq!(rate_changers(&video), 1, "{source:?}");
+        }
     }
 
     #[test]
