@@ -107,14 +107,23 @@ fn main_branch(prepare: &str, encoder: String) -> String {
     )
 }
 
-/// The sub stream's encoder branch. Its videorate sits in front of its gate: behind a closed
-/// valve it would see a gap as long as nobody watched and fill it with a burst of stale
-/// duplicates when the valve opens (seconds of old frames at once: the first viewer looks
-/// behind and freezes, and the sound is mapped against a picture from the past).
+/// The sub stream's encoder branch. A videorate holds every frame back until the next one
+/// arrives (a frame interval of delay, and of the first picture's wait), so it is there only
+/// when the sub stream runs at another rate than the camera. It sits in front of its gate:
+/// behind a closed valve it would see a gap as long as nobody watched and fill it with a burst
+/// of stale duplicates when the valve opens (seconds of old frames at once: the first viewer
+/// looks behind and freezes, and the sound is mapped against a picture from the past).
 fn sub_branch(video: &VideoConfig, enc: &Encoders, prepare: &str) -> String {
+    let rate = if video.sub.framerate == video.main.framerate {
+        String::new()
+    } else {
+        format!(
+            "videorate ! video/x-raw,framerate={}/1 ! ",
+            video.sub.framerate
+        )
+    };
     format!(
-        "{QUEUE} ! videorate ! video/x-raw,framerate={}/1 ! {}",
-        video.sub.framerate,
+        "{QUEUE} ! {rate}{}",
         encode_branch(
             SUB_GATE,
             prepare,
@@ -179,6 +188,18 @@ fn isp_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     )
 }
 
+/// What turns the source's frames into the main stream's size and rate.
+fn normalise(video: &VideoConfig) -> String {
+    let caps = raw_caps(&video.main);
+    match video.source {
+        // The test picture is drawn in the size, rate and format asked for. A converter, scaler
+        // and rate changer in front of it would do nothing per frame, but their open-ended caps
+        // cost about 80 ms to link and another 100 ms to negotiate on every cold start.
+        VideoSource::Test => caps.replacen("video/x-raw,", "video/x-raw,format=I420,", 1),
+        _ => format!("videoconvert ! videoscale ! videorate ! {caps}"),
+    }
+}
+
 /// Sources that hand over frames of any size and format (the test picture, USB webcams,
 /// files, raw descriptions): converted, scaled, cropped and balanced in software.
 fn software_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
@@ -195,13 +216,14 @@ fn software_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     // videocrop + videoscale (digital zoom) and videobalance (night) pass frames through
     // untouched until zoom or night mode asks for work.
     format!(
-        "{src} ! videoconvert ! videoscale ! videorate ! {main_caps} \
+        "{src} ! {normalise} \
          ! videocrop name={LOOK_CROP} ! videoscale ! {main_caps} ! videobalance name={LOOK_BALANCE}{overlay} ! tee name=t \
          t. ! {main_branch} \
          t. ! {sub_branch} \
          t. ! {frame} \
          t. ! {gray}",
         src = video_source(video),
+        normalise = normalise(video),
         main_caps = raw_caps(&video.main),
         main_branch = main_branch(
             "videoconvert ! ",
@@ -522,6 +544,53 @@ mod tests {
             .rfind(|e| e.factory == "videoscale")
             .expect("the grey frames' scaler");
         assert_eq!(gray.input, full);
+    }
+
+    #[test]
+    fn the_test_picture_is_drawn_as_the_encoders_take_it() {
+        // Converters in front of videotestsrc make every cold start link and negotiate
+        // open-ended caps (most of the first picture's delay) for frames that need no work.
+        let config = Config::default();
+        let (_, enc) = pi_config();
+        let elements = placed(&video_pipeline(&config.video, &enc));
+        let source = elements
+            .iter()
+            .position(|e| e.factory == "videotestsrc")
+            .expect("the test picture");
+        let next = &elements[source + 1];
+        assert!(
+            next.factory.starts_with("video/x-raw,format=I420,")
+                && size_of(&next.factory)
+                    == Some((config.video.main.width, config.video.main.height)),
+            "the test picture goes into {} first",
+            next.factory
+        );
+    }
+
+    #[test]
+    fn the_sub_stream_changes_rate_only_when_it_has_another() {
+        // A videorate delays each frame by one interval: at the camera's own rate it would
+        // only make every sub viewer wait a frame longer.
+        let rate_changers = |video: &VideoConfig| {
+            let enc = Encoders {
+                h264: H264Encoder::X264,
+                aac: None,
+                jpeg: JpegEncoder::Software,
+            };
+            let desc = video_pipeline(video, &enc);
+            let gate = desc.find(&format!("name={SUB_GATE}")).expect("sub gate");
+            let branch = desc[..gate].rsplit(" t. ").next().unwrap_or_default();
+            let branch = branch.rsplit(" s. ").next().unwrap_or_default();
+            branch.matches("videorate").count()
+        };
+        let mut video = Config::default().video;
+        for source in [VideoSource::Test, VideoSource::Libcamera] {
+            video.source = source;
+            video.sub.framerate = video.main.framerate;
+            assert_eq!(rate_changers(&video), 0, "{source:?}");
+            video.sub.framerate = video.main.framerate / 3;
+            assert_eq!(rate_changers(&video), 1, "{source:?}");
+        }
     }
 
     #[test]
