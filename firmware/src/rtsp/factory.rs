@@ -77,6 +77,16 @@ fn configure(media: &gst_rtsp_server::RTSPMedia, track: Track, hub: &Arc<Hub>) {
     let id = feed.id();
     debug!(feed = id, stream = track.name(), "new viewer media");
     hub.add_feed(feed);
+    // The key frame asked for at DESCRIBE may come before PLAY, when the feed cannot send it
+    // yet: ask again the moment the media plays.
+    let hub_on_play = Arc::downgrade(hub);
+    media.connect_new_state(move |_, state| {
+        if state == gst::State::Playing as i32
+            && let Some(hub) = hub_on_play.upgrade()
+        {
+            hub.request_keyframe(track);
+        }
+    });
     let hub_on_unprepare = Arc::clone(hub);
     media.connect_unprepared(move |_| hub_on_unprepare.remove_feed(id));
     // A media dropped without ever being prepared never says "unprepared".
