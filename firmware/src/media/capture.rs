@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
@@ -152,7 +151,7 @@ struct Slot {
 pub struct Capture {
     hub: Arc<Hub>,
     commands: Sender<Command>,
-    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    thread: crate::worker::Worker,
 }
 
 impl Capture {
@@ -171,14 +170,12 @@ impl Capture {
             frame: plan.frame,
             camera_field: None,
         };
-        let thread = std::thread::Builder::new()
-            .name("capture".into())
-            .spawn(move || controller.run(rx))
+        let thread = crate::worker::Worker::spawn("capture", move || controller.run(rx))
             .context("starting the capture thread")?;
         Ok(Self {
             hub,
             commands: tx,
-            thread: std::sync::Mutex::new(Some(thread)),
+            thread,
         })
     }
 
@@ -206,14 +203,7 @@ impl Capture {
     /// Stops every pipeline and waits for the controller to finish.
     pub fn shutdown(&self) {
         let _ = self.commands.send(Command::Shutdown);
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread {
-            let _ = thread.join();
-        }
+        self.thread.join();
     }
 }
 
