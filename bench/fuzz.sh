@@ -27,7 +27,14 @@ if [ $# -gt 0 ]; then
 else
   mapfile -t targets < <(cargo fuzz list)
 fi
-cargo fuzz build "${flags[@]}" >&2
+# One build, then the binaries themselves: `cargo fuzz run` would rebuild whenever a source
+# changed during a run, in the middle of the timings.
+if [ ${#targets[@]} -eq 1 ]; then
+  cargo fuzz build "${flags[@]}" "${targets[0]}" >&2
+else
+  cargo fuzz build "${flags[@]}" >&2
+fi
+bins=fuzz/target/$(rustc -vV | sed -n 's/^host: //p')/release
 logs=target/fuzz-logs/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$logs"
 
@@ -38,13 +45,16 @@ for t in "${targets[@]}"; do
   echo "fuzz: $t for ${seconds}s" >&2
   # libFuzzer stops itself after -max_total_time; the outer timeout is for a hang in between.
   status=0
-  timeout --kill-after=10 $((seconds + 120)) \
-    cargo fuzz run "${flags[@]}" "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
+  timeout --kill-after=10 $((seconds + 60)) \
+    "$bins/$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -artifact_prefix="fuzz/artifacts/$t/" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     >"$logs/$t.log" 2>&1 || status=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log" | tail -n1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$logs/$t.log" | tail -n1)
-  corpus=$(find "fuzz/corpus/$t" -type f | wc -l)
+  # libFuzzer's own count at the end: the directory also keeps the units it has since reduced.
+  done_line=$(grep -a 'DONE ' "$logs/$t.log" | tail -n1)
+  corpus=$(sed -n 's/.* corp: \([0-9]*\)\/.*/\1/p' <<<"$done_line")
+  cov=$(sed -n 's/.* cov: \([0-9]*\) .*/\1/p' <<<"$done_line")
   new=$(comm -13 <(printf '%s\n' "$before") <(find "fuzz/artifacts/$t" -type f | sort) | sed '/^$/d')
   crashes=0
   if [ -n "$new" ]; then
@@ -56,11 +66,11 @@ for t in "${targets[@]}"; do
     crashes=1
   fi
   [ "$crashes" -eq 0 ] || failed=1
-  rows+=("| $t | $seconds | ${execs:-?} | ${rate:-?} | $corpus | $crashes |")
+  rows+=("| $t | $seconds | ${execs:-?} | ${rate:-?} | ${cov:-?} | ${corpus:-?} | $crashes |")
 done
 
-echo "| target | seconds | executions | executions/s | corpus | crashes |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| target | seconds | executions | executions/s | coverage | corpus | crashes |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 printf '%s\n' "${rows[@]}"
 if [ ${#findings[@]} -gt 0 ]; then
   echo
