@@ -6,6 +6,10 @@ BABYMONITOR_TEST_CLIENTS=1 source scripts/setup.sh
 export CARGO_TERM_COLOR=never
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The fuzz targets (their own workspace, see fuzz/Cargo.toml) must keep building; bench/fuzz.sh
+# runs them. Linting them here shares the workspace's target directory, so it takes seconds.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path fuzz/Cargo.toml --target-dir target --all-targets -- -D warnings
 # The Pi's build: cross-compiled for aarch64 against Debian's arm64 GStreamer, then run under
 # qemu, where ffprobe must find H.264 and AAC on /stream.
 ./scripts/cross-aarch64.sh

@@ -28,5 +28,16 @@ pub mod watchdog;
 pub mod web;
 pub mod worker;
 
+/// The parsers that take network or SD-card input, in one list for the fuzz targets (`fuzz/`), so
+/// that moving a module changes these lines and not the targets. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::config::boot_file::{BootFile, without_secrets};
+    pub use crate::config::{Config, Role, User};
+    pub use crate::http::{Authenticator, classify_tunnel};
+    pub use crate::web::offer::parse as whep_offer;
+    pub use crate::web::talk::parse as talk_offer;
+}
+
 /// The realm of RTSP and HTTP Digest authentication (clients show it in password prompts).
 pub const REALM: &str = "babymonitor";

@@ -34,6 +34,8 @@ use tracing::debug;
 
 pub use auth::Authenticator;
 pub use server::serve;
+#[doc(hidden)]
+pub use tunnel::classify as classify_tunnel;
 
 use crate::camera::Camera;
 use crate::config::Config;

@@ -37,6 +37,18 @@ fn may_be_tunnel(head: &[u8]) -> bool {
         .any(|m| head.starts_with(m) || m.starts_with(head))
 }
 
+/// What the bytes read so far of a connection make it; `None`: not clear yet, read on.
+#[doc(hidden)]
+pub fn classify(head: &[u8]) -> Option<bool> {
+    if !may_be_tunnel(head) {
+        return Some(false);
+    }
+    if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() >= HEAD_LIMIT {
+        return Some(is_tunnel(head));
+    }
+    None
+}
+
 /// Reads the start of a connection until it is clear what it is. The bytes are read, not
 /// peeked: a peek cannot tell a client that closed after a partial line from one that is still
 /// typing, and such half-closed sockets were never released.
@@ -53,15 +65,10 @@ pub(super) async fn open(stream: &mut TcpStream) -> Opening {
             Err(_) => return Opening::Http(head),
         };
         head.extend_from_slice(&buf[..n]);
-        if !may_be_tunnel(&head) {
-            return Opening::Http(head);
-        }
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() >= HEAD_LIMIT {
-            return if is_tunnel(&head) {
-                Opening::Tunnel(head)
-            } else {
-                Opening::Http(head)
-            };
+        match classify(&head) {
+            Some(true) => return Opening::Tunnel(head),
+            Some(false) => return Opening::Http(head),
+            None => {}
         }
     }
 }

@@ -145,7 +145,11 @@ pub fn parse(body: &[u8]) -> Result<Offer, OfferError> {
                     if get("packetization-mode").map(String::as_str) != Some("1") {
                         continue;
                     }
-                    let Some(plid) = get("profile-level-id").filter(|p| p.len() == 6) else {
+                    // Three bytes in hex (RFC 6184); it goes into the pipeline's description
+                    // as written, and `rank` slices it.
+                    let Some(plid) = get("profile-level-id")
+                        .filter(|p| p.len() == 6 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+                    else {
                         continue;
                     };
                     let Some(r) = rank(plid) else { continue };
@@ -211,6 +215,28 @@ a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n";
         let o = parse(offer.as_bytes()).expect("offer");
         assert_eq!(o.video.profile_level_id, "42e01f");
         assert_eq!(o.video.payload, 106);
+    }
+
+    /// A six-byte profile-level-id with a non-ASCII character was sliced inside the character
+    /// (a panic, answered 500); the `whep_offer` fuzz target (fuzz/) found one of other
+    /// characters (`42e01#`) going as written into the viewer's pipeline description.
+    #[test]
+    fn a_profile_level_id_is_six_hex_digits() {
+        gst::init().expect("gstreamer");
+        for bad in ["4\u{e9}000", "42e01#", "4d!tee", "42e0 f"] {
+            let offer = ["42001f", "42e01f", "4d001f"]
+                .iter()
+                .fold(CHROMIUM.to_string(), |o, good| o.replace(good, bad));
+            assert_eq!(parse(offer.as_bytes()), Err(OfferError::NoH264), "{bad}");
+        }
+        let upper = CHROMIUM.replace("4d001f", "4D001F");
+        assert_eq!(
+            parse(upper.as_bytes())
+                .expect("offer")
+                .video
+                .profile_level_id,
+            "4d001f"
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(request) = onvif::soap::parse_request(data) else { return };
+    let Ok(request) = onvif::soap::parse_request(data) else {
+        return;
+    };
     let _ = onvif::security::username_token(request.header.as_ref());
     let _ = onvif::service::access(&request.operation);
     // Faults built from whatever the parser said must still be well-formed envelopes.
