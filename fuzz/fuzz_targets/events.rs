@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = expiry.map(|e| e.resolve(now));
         }
         EventsRequest::PullMessages { timeout, .. } => {
-            let _ = events::format_duration(timeout);
+            let _ = onvif::duration::format(timeout);
         }
         _ => {}
     }
