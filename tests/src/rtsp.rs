@@ -31,14 +31,9 @@ pub struct Received {
     pub first_frame_after: Option<Duration>,
 }
 
-/// DESCRIBE, SETUP every stream, PLAY, and collect for `duration` (or until `max_frames`).
-pub async fn watch(
-    url: &str,
-    via: Via,
-    duration: Duration,
-    max_frames: usize,
-) -> anyhow::Result<Received> {
-    let started = Instant::now();
+/// DESCRIBE, SETUP every stream over `via`, PLAY: the demuxed session, and for each stream
+/// 0 if it is video, 1 otherwise.
+async fn play(url: &str, via: Via) -> anyhow::Result<(retina::client::Demuxed, Vec<usize>)> {
     let parsed = url::Url::parse(url)?;
     let creds = (!parsed.username().is_empty()).then(|| retina::client::Credentials {
         username: urlencoding_decode(parsed.username()),
@@ -55,8 +50,12 @@ pub async fn watch(
     )
     .await
     .context("DESCRIBE")?;
-    let n = session.streams().len();
-    for i in 0..n {
+    let kinds: Vec<usize> = session
+        .streams()
+        .iter()
+        .map(|s| usize::from(s.media() != "video"))
+        .collect();
+    for i in 0..kinds.len() {
         let transport = match via {
             Via::Tcp => Transport::Tcp(TcpTransportOptions::default()),
             Via::Udp => Transport::Udp(UdpTransportOptions::default()),
@@ -66,11 +65,23 @@ pub async fn watch(
             .await
             .context("SETUP")?;
     }
-    let mut session = session
+    let session = session
         .play(PlayOptions::default())
         .await
         .context("PLAY")?
         .demuxed()?;
+    Ok((session, kinds))
+}
+
+/// DESCRIBE, SETUP every stream, PLAY, and collect for `duration` (or until `max_frames`).
+pub async fn watch(
+    url: &str,
+    via: Via,
+    duration: Duration,
+    max_frames: usize,
+) -> anyhow::Result<Received> {
+    let started = Instant::now();
+    let (mut session, _) = play(url, via).await?;
     let mut got = Received::default();
     let deadline = tokio::time::Instant::now() + duration;
     let mut first_ts: Option<i64> = None;
@@ -130,37 +141,8 @@ pub struct Timing {
 /// Plays `url` over TCP for `duration` and reads the first frames' timestamps against RTP-Info
 /// and the first sender report of each stream (index 0 video, 1 audio).
 pub async fn first_timestamps(url: &str, duration: Duration) -> anyhow::Result<Timing> {
-    let parsed = url::Url::parse(url)?;
-    let creds = (!parsed.username().is_empty()).then(|| retina::client::Credentials {
-        username: urlencoding_decode(parsed.username()),
-        password: urlencoding_decode(parsed.password().unwrap_or_default()),
-    });
-    let mut clean = parsed.clone();
-    let _ = clean.set_username("");
-    let _ = clean.set_password(None);
-    let mut session = Session::describe(clean, SessionOptions::default().creds(creds))
-        .await
-        .context("DESCRIBE")?;
-    let kinds: Vec<usize> = session
-        .streams()
-        .iter()
-        .map(|s| usize::from(s.media() != "video"))
-        .collect();
-    for i in 0..kinds.len() {
-        session
-            .setup(
-                i,
-                SetupOptions::default().transport(Transport::Tcp(TcpTransportOptions::default())),
-            )
-            .await
-            .context("SETUP")?;
-    }
     // Retina requires RTP-Info's rtptime for every stream when there are several.
-    let mut session = session
-        .play(PlayOptions::default())
-        .await
-        .context("PLAY")?
-        .demuxed()?;
+    let (mut session, kinds) = play(url, Via::Tcp).await?;
     // (elapsed since rtptime, extended RTP timestamp, clock rate) of each stream's first frame.
     let mut first: [Option<(f64, i64, f64)>; 2] = [None, None];
     let mut timing = Timing::default();
