@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::config::{ComfortConfig, SensorConfig};
 use crate::events::{Bus, flag, topics};
-use crate::hardware::climate::{ClimateSensor, Reading};
+use crate::platform::hardware::climate::{ClimateSensor, Reading};
 
 /// Quick retries of a failed reading before it counts as a failure.
 const RETRIES: u32 = 2;

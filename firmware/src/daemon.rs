@@ -9,10 +9,11 @@ use rand::Rng;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
-use crate::{
-    audio, camera, climate, detect, discovery, events, hardware, history, http, identity, look,
-    media, night, ptz, rtsp, settings, watchdog,
-};
+use crate::media::look;
+use crate::platform::{hardware, identity, watchdog};
+use crate::serve::onvif as camera;
+use crate::serve::{discovery, http, rtsp};
+use crate::{audio, climate, detect, events, history, media, night, ptz, settings};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -205,7 +206,7 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             detectors: Arc::clone(&detectors),
             climate: climate.clone(),
             sim_room,
-            web: crate::web::Web::new(
+            web: crate::serve::webrtc::Web::new(
                 Arc::clone(capture.hub()),
                 with_audio,
                 Arc::clone(&history),

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing::error;
 
-use babymonitor::{config, daemon, first_boot};
+use babymonitor::platform::{first_boot, syslog};
+use babymonitor::{config, daemon};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Baby monitor firmware: an ONVIF/RTSP IP camera")]
@@ -108,10 +109,7 @@ fn init_logging(syslog: bool) {
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
     };
     if syslog {
-        match babymonitor::syslog::Syslog::connect(
-            std::path::Path::new(babymonitor::syslog::DEV_LOG),
-            "babymonitor",
-        ) {
+        match syslog::Syslog::connect(std::path::Path::new(syslog::DEV_LOG), "babymonitor") {
             Ok(writer) => {
                 // syslogd stamps the time itself.
                 tracing_subscriber::fmt()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use crate::config::{NightConfig, NightMode};
-use crate::hardware::NightVision;
+use crate::platform::hardware::NightVision;
 
 struct State {
     mode: NightMode,
@@ -132,10 +132,10 @@ impl Night {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hardware::night_vision;
+    use crate::platform::hardware::night_vision;
     use std::sync::Arc;
 
-    fn night(mode: NightMode) -> (Night, Arc<crate::hardware::SimSwitches>) {
+    fn night(mode: NightMode) -> (Night, Arc<crate::platform::hardware::SimSwitches>) {
         let config = NightConfig {
             mode,
             dwell_s: 10,

@@ -3,7 +3,6 @@
 
 mod clips;
 mod decode;
-mod onvif;
 mod output;
 mod source;
 mod synth;
@@ -92,7 +91,7 @@ struct StoredVolumes {
 impl Audio {
     pub fn start(
         config: &SpeakerConfig,
-        speaker: Box<dyn crate::hardware::Speaker>,
+        speaker: Box<dyn crate::platform::hardware::Speaker>,
         data_dir: &Path,
     ) -> anyhow::Result<Self> {
         let audio = Self {
@@ -138,6 +137,11 @@ impl Audio {
         })?;
         crate::settings::write_atomically(&self.volumes_file, &text)?;
         Ok(v)
+    }
+
+    /// How many clips the store keeps.
+    pub fn max_clips(&self) -> u32 {
+        self.max_clips
     }
 
     /// Largest upload accepted, in bytes.

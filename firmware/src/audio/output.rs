@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 
 use super::source::{Repeat, Source};
 use crate::config::SpeakerConfig;
-use crate::hardware::{AtomicF32, Speaker};
+use crate::platform::hardware::{AtomicF32, Speaker};
 
 /// One mixer step.
 const FRAME: Duration = Duration::from_millis(20);
@@ -178,7 +178,7 @@ impl Shared {
 /// The speaker's mixer. Cheap to share (`Arc<Output>`); every method is thread-safe.
 pub struct Output {
     shared: Arc<Shared>,
-    thread: crate::worker::Worker,
+    thread: crate::platform::worker::Worker,
 }
 
 impl Output {
@@ -204,7 +204,9 @@ impl Output {
             listeners: Mutex::new(Vec::new()),
         });
         let thread_shared = Arc::clone(&shared);
-        let thread = crate::worker::Worker::spawn("speaker", move || run(&thread_shared, speaker))?;
+        let thread = crate::platform::worker::Worker::spawn("speaker", move || {
+            run(&thread_shared, speaker)
+        })?;
         Ok(Self { shared, thread })
     }
 

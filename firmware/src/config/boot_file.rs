@@ -1,7 +1,7 @@
 //! `babymonitor.toml`: what the owner writes on the SD card's boot partition before the first
 //! boot (Wi-Fi, the admin password, the room's name, the time zone, an optional SSH key).
 //!
-//! The first-boot setup (`crate::first_boot`) turns it into the daemon's configuration and
+//! The first-boot setup (`crate::platform::first_boot`) turns it into the daemon's configuration and
 //! then removes the secrets from it, since the boot partition is FAT and readable by anyone
 //! who holds the card.
 

@@ -151,7 +151,7 @@ struct Slot {
 pub struct Capture {
     hub: Arc<Hub>,
     commands: Sender<Command>,
-    thread: crate::worker::Worker,
+    thread: crate::platform::worker::Worker,
 }
 
 impl Capture {
@@ -170,7 +170,7 @@ impl Capture {
             frame: plan.frame,
             camera_field: None,
         };
-        let thread = crate::worker::Worker::spawn("capture", move || controller.run(rx))
+        let thread = crate::platform::worker::Worker::spawn("capture", move || controller.run(rx))
             .context("starting the capture thread")?;
         Ok(Self {
             hub,

@@ -11,6 +11,7 @@ pub(crate) use describe::rtsp_media as rtsp_media_description;
 mod encoders;
 mod feed;
 mod hub;
+pub mod look;
 mod stats;
 
 pub use capture::{Capture, Look, Source};

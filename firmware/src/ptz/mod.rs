@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 use crate::config::{AxisConfig, PtzConfig};
-use crate::hardware::Servo;
+use crate::platform::hardware::Servo;
 
 /// How often a moving camera's servos are updated.
 const TICK: Duration = Duration::from_millis(20);
@@ -89,7 +89,7 @@ struct Shared {
 
 pub struct Ptz {
     shared: Arc<Shared>,
-    thread: crate::worker::Worker,
+    thread: crate::platform::worker::Worker,
 }
 
 fn axes(config: &PtzConfig) -> [&AxisConfig; 2] {
@@ -153,7 +153,7 @@ impl Ptz {
             on_rest: Box::new(on_rest),
         });
         let worker = Arc::clone(&shared);
-        let thread = crate::worker::Worker::spawn("ptz", move || run(&worker, servos))?;
+        let thread = crate::platform::worker::Worker::spawn("ptz", move || run(&worker, servos))?;
         Ok(Self { shared, thread })
     }
 
@@ -509,7 +509,7 @@ fn run(shared: &Shared, mut servos: [Box<dyn Servo>; 2]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hardware::SimPosition;
+    use crate::platform::hardware::SimPosition;
 
     struct Probe(Arc<SimPosition>, bool);
     impl Servo for Probe {

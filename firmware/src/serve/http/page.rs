@@ -11,22 +11,22 @@ const FILES: &[(&str, &str, &[u8])] = &[
     (
         "/",
         "text/html; charset=utf-8",
-        include_bytes!("../../web/index.html"),
+        include_bytes!("../../../web/index.html"),
     ),
     (
         "/app.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../../web/app.js"),
+        include_bytes!("../../../web/app.js"),
     ),
     (
         "/app.css",
         "text/css; charset=utf-8",
-        include_bytes!("../../web/app.css"),
+        include_bytes!("../../../web/app.css"),
     ),
     (
         "/icon.svg",
         "image/svg+xml",
-        include_bytes!("../../web/icon.svg"),
+        include_bytes!("../../../web/icon.svg"),
     ),
 ];
 

@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 use super::stream::Stream;
 use super::tunnel::{self, Opening};
 use super::{AppState, route};
-use crate::gate::Full;
+use crate::serve::gate::Full;
 
 /// Time to send a whole request head, and to send the next one on a kept-alive connection.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);

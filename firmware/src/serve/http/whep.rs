@@ -11,9 +11,9 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use super::{AppState, Body, text};
-use crate::web::WhepError;
-use crate::web::offer::OfferError;
-use crate::web::peer::PeerError;
+use crate::serve::webrtc::WhepError;
+use crate::serve::webrtc::offer::OfferError;
+use crate::serve::webrtc::peer::PeerError;
 
 pub(super) const PREFIX: &str = "/api/whep";
 

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use super::auth::AuthedUser;
 use super::{AppState, Body, json};
-use crate::camera::level;
 use crate::config::NightMode;
+use crate::serve::onvif::level;
 
 /// The longest a continuous move may run unattended (a lost "stop" ends there).
 const MAX_MOVE: Duration = Duration::from_secs(10);

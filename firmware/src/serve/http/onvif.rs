@@ -11,7 +11,7 @@ use tracing::{debug, warn};
 
 use super::body::BodyError;
 use super::{AppState, Body};
-use crate::camera::level;
+use crate::serve::onvif::level;
 
 /// SOAP requests are small; anything bigger is refused before it is read.
 const MAX_SOAP: usize = 256 * 1024;

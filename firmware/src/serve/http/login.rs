@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::auth::AuthedUser;
 use super::{AppState, Body, json};
-use crate::web::session::{COOKIE as SESSION, token_in};
+use crate::serve::webrtc::session::{COOKIE as SESSION, token_in};
 
 #[derive(Deserialize)]
 struct Credentials {

@@ -12,7 +12,7 @@ use tracing::warn;
 use super::auth::AuthedUser;
 use super::{AppState, Body, text};
 use crate::config::Role;
-use crate::web::talk::TalkError;
+use crate::serve::webrtc::talk::TalkError;
 
 pub(super) const PREFIX: &str = "/api/talk";
 

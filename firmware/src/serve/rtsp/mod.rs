@@ -23,7 +23,7 @@ pub struct RtspServer {
     /// Who `auth` knows now, so that a reload can remove whoever left.
     users: std::sync::Mutex<Vec<String>>,
     main_loop: glib::MainLoop,
-    thread: crate::worker::Worker,
+    thread: crate::platform::worker::Worker,
     port: u16,
 }
 
@@ -48,7 +48,7 @@ impl RtspServer {
         let server_auth = auth.clone();
         let config = config.clone();
         let thread_loop = main_loop.clone();
-        let thread = crate::worker::Worker::spawn("rtsp", move || {
+        let thread = crate::platform::worker::Worker::spawn("rtsp", move || {
             let result = context.with_thread_default(|| {
                 let server = build(&config, listen, &hub, with_audio, speaker, &server_auth)?;
                 server.attach(Some(&context)).map_err(|e| {

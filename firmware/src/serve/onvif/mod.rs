@@ -1,5 +1,6 @@
 //! The camera as ONVIF sees it: the firmware's side of the `onvif` crate's service traits.
 
+mod audio;
 mod device;
 pub use device::level;
 mod media;
@@ -9,7 +10,7 @@ mod ptz;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::identity::Identity;
+use crate::platform::identity::Identity;
 use crate::settings::Settings;
 
 pub struct Camera {

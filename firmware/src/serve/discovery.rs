@@ -162,7 +162,7 @@ struct Announcer {
 fn interfaces(listen: IpAddr) -> Vec<Ipv4Addr> {
     match listen {
         IpAddr::V4(ip) if !ip.is_unspecified() => vec![ip],
-        _ => crate::identity::local_addresses()
+        _ => crate::platform::identity::local_addresses()
             .into_iter()
             .filter_map(|ip| match ip {
                 IpAddr::V4(v4) if !v4.is_loopback() => Some(v4),

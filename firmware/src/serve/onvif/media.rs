@@ -7,7 +7,7 @@ use tracing::info;
 
 use super::Camera;
 use crate::config::{Config, StreamConfig};
-use crate::rtsp::{MAIN_PATH, SUB_PATH};
+use crate::serve::rtsp::{MAIN_PATH, SUB_PATH};
 use crate::settings::{Refused, StreamState};
 
 const MAIN_RESOLUTIONS: [(u32, u32); 5] = [

@@ -5,7 +5,7 @@
 use onvif::soap::{Fault, FaultCode};
 use onvif::speaker::{AudioClip, ClipSettings, PlayingClip, SpeakerBackend};
 
-use super::{Audio, BUILTINS, ClipError, PlayError, PlayRequest, Repeat, builtin, percent};
+use crate::audio::{Audio, BUILTINS, ClipError, PlayError, PlayRequest, Repeat, builtin, percent};
 
 /// ONVIF RepeatCycles (repeats after the first play, -1 = until stopped) as a play count.
 fn repeat(cycles: i32) -> Repeat {
@@ -183,10 +183,10 @@ impl SpeakerBackend for Audio {
     }
 
     fn max_clips(&self) -> u32 {
-        self.max_clips
+        Audio::max_clips(self)
     }
 
     fn max_clip_kb(&self) -> u32 {
-        (self.max_upload / 1024) as u32
+        (self.max_upload() / 1024) as u32
     }
 }

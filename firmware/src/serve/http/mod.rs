@@ -37,9 +37,9 @@ pub use server::serve;
 #[doc(hidden)]
 pub use tunnel::classify as classify_tunnel;
 
-use crate::camera::Camera;
 use crate::config::Config;
 use crate::media::Hub;
+use crate::serve::onvif::Camera;
 use crate::settings::Settings;
 
 pub type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
@@ -71,10 +71,10 @@ pub struct AppState {
     /// The climate sensor's task, if the camera has one.
     pub climate: Option<Arc<crate::climate::ClimateTask>>,
     /// The simulated room (`--simulate` only): tests set its temperature and humidity.
-    pub sim_room: Option<Arc<crate::hardware::climate::SimRoom>>,
-    pub web: crate::web::Web,
+    pub sim_room: Option<Arc<crate::platform::hardware::climate::SimRoom>>,
+    pub web: crate::serve::webrtc::Web,
     /// The HTTP connections open now, under `[http]`'s limits.
-    pub connections: crate::gate::Gate,
+    pub connections: crate::serve::gate::Gate,
 }
 
 impl AppState {
@@ -203,7 +203,7 @@ fn session_info(state: &AppState, user: &auth::AuthedUser) -> Response<Body> {
     json::ok(serde_json::json!({
         "user": user.name,
         "role": user.role.as_str(),
-        "can_control": ::onvif::service::Access::Actuate.allowed(crate::camera::level(user.role)),
+        "can_control": ::onvif::service::Access::Actuate.allowed(crate::serve::onvif::level(user.role)),
         "ptz": cam.has_ptz(),
         "night": cam.has_night(),
         "name": state.config().device.name,

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::hardware::SimPosition;
 use crate::media::{Capture, Hub, Look};
 use crate::night::Night;
+use crate::platform::hardware::SimPosition;
 use crate::ptz::Ptz;
 
 /// Often enough for a smooth zoom while the camera moves ...

@@ -1,0 +1,10 @@
+//! What the daemon needs from the device and the operating system: the hardware behind small
+//! traits (real and simulated), the camera's identity, first boot, the watchdog, syslog and
+//! worker threads.
+
+pub mod first_boot;
+pub mod hardware;
+pub mod identity;
+pub mod syslog;
+pub mod watchdog;
+pub mod worker;
