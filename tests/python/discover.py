@@ -48,6 +48,8 @@ def listen(seconds: float):
     sock.bind(("", PORT))
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack("4s4s", socket.inet_aton(GROUP), socket.inet_aton("0.0.0.0")))
     sock.settimeout(0.2)
+    # The caller starts the camera once this is said: its Hello goes out only once.
+    print("listening", file=sys.stderr, flush=True)
     seen = []
     deadline = time.time() + seconds
     while time.time() < deadline:

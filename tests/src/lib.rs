@@ -50,8 +50,18 @@ pub struct Setup {
     sections: BTreeMap<String, Vec<String>>,
     /// (name, password, role); the default is [`ADMIN`] and [`VIEWER`].
     users: Option<Vec<(String, String, String)>>,
-    /// The daemon's descriptor limit (soft and hard), as `ulimit -n` would set it.
-    fd_limit: Option<u64>,
+    /// A command that execs the daemon in its place (`prlimit …`, `ip netns exec …`), so the
+    /// child's pid stays the daemon's.
+    wrapper: Vec<String>,
+    /// Arguments after `--simulate` (e.g. `--listen 10.0.0.1`).
+    args: Vec<String>,
+    /// Fixed (rtsp, http) ports instead of free ones.
+    ports: Option<(u16, u16)>,
+    /// Ready when the log shows this, instead of when both ports answer on 127.0.0.1 (a daemon
+    /// in another network namespace cannot be reached from here).
+    ready_log: Option<String>,
+    /// Keep what the daemon prints on stdout (see [`Daemon::stdout`]).
+    keep_stdout: bool,
 }
 
 impl Setup {
@@ -134,9 +144,38 @@ impl Setup {
         toml
     }
 
-    /// Starts the daemon with at most `n` open descriptors.
-    pub fn fd_limit(mut self, n: u64) -> Self {
-        self.fd_limit = Some(n);
+    /// Starts the daemon with at most `n` open descriptors (soft and hard, as `ulimit -n`).
+    pub fn fd_limit(self, n: u64) -> Self {
+        self.within(&["prlimit", &format!("--nofile={n}:{n}")])
+    }
+
+    /// Starts the daemon through `wrapper`, a command that execs it (`ip netns exec NAME`).
+    pub fn within(mut self, wrapper: &[&str]) -> Self {
+        self.wrapper.extend(wrapper.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Passes `arg` to the daemon after `--simulate`.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    /// Fixed ports instead of free ones (only inside a network namespace of the test's own).
+    pub fn ports(mut self, rtsp: u16, http: u16) -> Self {
+        self.ports = Some((rtsp, http));
+        self
+    }
+
+    /// The daemon counts as started once its log shows `text`.
+    pub fn ready_when_logged(mut self, text: &str) -> Self {
+        self.ready_log = Some(text.to_string());
+        self
+    }
+
+    /// Keeps the daemon's stdout for [`Daemon::stdout`].
+    pub fn keep_stdout(mut self) -> Self {
+        self.keep_stdout = true;
         self
     }
 
@@ -163,26 +202,34 @@ pub struct Daemon {
 impl Daemon {
     fn start(setup: Setup) -> anyhow::Result<Self> {
         let mut dir = tempfile::tempdir()?;
-        for _attempt in 0..3 {
-            let (rtsp_port, http_port) = (free_port(), free_port());
+        // Free ports can be taken by someone else before the daemon binds them: try again.
+        let attempts = if setup.ports.is_some() { 1 } else { 3 };
+        for _attempt in 0..attempts {
+            let (rtsp_port, http_port) = setup.ports.unwrap_or_else(|| (free_port(), free_port()));
             let toml = setup.render(rtsp_port, http_port, &dir.path().join("data"));
             let config = dir.path().join("config.toml");
             std::fs::write(&config, toml)?;
             let log = std::fs::File::create(dir.path().join("daemon.log"))?;
-            let mut command = match setup.fd_limit {
-                // prlimit execs the daemon: the child's pid is the daemon's.
-                Some(n) => {
-                    let mut c = Command::new("prlimit");
-                    c.arg(format!("--nofile={n}:{n}")).arg(binary());
+            let stdout = if setup.keep_stdout {
+                Stdio::from(std::fs::File::create(dir.path().join("stdout.txt"))?)
+            } else {
+                Stdio::null()
+            };
+            let mut command = match setup.wrapper.split_first() {
+                Some((program, rest)) => {
+                    let mut c = Command::new(program);
+                    c.args(rest).arg(binary());
                     c
                 }
                 None => Command::new(binary()),
             };
             let child = command
-                .args(["--simulate", "--config"])
+                .arg("--simulate")
+                .args(&setup.args)
+                .arg("--config")
                 .arg(&config)
                 .env("RUST_LOG", "babymonitor=debug,info")
-                .stdout(Stdio::null())
+                .stdout(stdout)
                 .stderr(log)
                 .spawn()
                 .with_context(|| format!("starting {}", binary().display()))?;
@@ -192,7 +239,7 @@ impl Daemon {
                 http_port,
                 dir,
             };
-            match daemon.wait_ready(Duration::from_secs(20)) {
+            match daemon.wait_ready(Duration::from_secs(20), setup.ready_log.as_deref()) {
                 Ok(()) => return Ok(daemon),
                 Err(e) => {
                     let log = daemon.log();
@@ -204,7 +251,7 @@ impl Daemon {
                 }
             }
         }
-        bail!("no free ports after 3 attempts")
+        bail!("no free ports after {attempts} attempts")
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -243,7 +290,7 @@ impl Daemon {
         std::mem::replace(&mut self.dir, placeholder)
     }
 
-    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+    fn wait_ready(&mut self, timeout: Duration, ready_log: Option<&str>) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Some(status) = self
@@ -253,9 +300,14 @@ impl Daemon {
             {
                 bail!("daemon exited with {status}");
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_ok()
-                && std::net::TcpStream::connect(("127.0.0.1", self.rtsp_port)).is_ok()
-            {
+            let ready = match ready_log {
+                Some(text) => self.log().contains(text),
+                None => {
+                    std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_ok()
+                        && std::net::TcpStream::connect(("127.0.0.1", self.rtsp_port)).is_ok()
+                }
+            };
+            if ready {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -266,6 +318,34 @@ impl Daemon {
     /// What the daemon logged so far (shown when a test fails).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// What the daemon printed on stdout so far (with [`Setup::keep_stdout`]).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stdout.txt")).unwrap_or_default()
+    }
+
+    /// Waits until the log shows `text`; fails with the log after `timeout`.
+    pub fn wait_log(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no \"{text}\" in the log after {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Watches `path` as the admin for `duration`, every frame.
+    pub async fn watch(
+        &self,
+        path: &str,
+        via: rtsp::Via,
+        duration: Duration,
+    ) -> anyhow::Result<rtsp::Received> {
+        rtsp::watch(&self.url(path), via, duration, usize::MAX).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -299,7 +379,6 @@ impl Daemon {
         self.child.as_ref().map_or(0, Child::id)
     }
 
-    /// Resident memory of the daemon, from /proc.
     /// Descriptors the daemon has open now.
     pub fn fd_count(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
@@ -307,6 +386,7 @@ impl Daemon {
             .unwrap_or(0)
     }
 
+    /// Resident memory of the daemon, from /proc.
     pub fn rss_kib(&self) -> u64 {
         let Some(pid) = self.child.as_ref().map(Child::id) else {
             return 0;
@@ -372,6 +452,17 @@ impl Daemon {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until the microphone's capture has delivered `seconds` more of sound (about 47 AAC
+    /// frames a second): the daemon has worked through that much input, so a test can then check
+    /// that something did not happen meanwhile, without guessing a sleep.
+    pub async fn wait_audio(&self, seconds: f64) {
+        const FRAMES: &str = "babymonitor_audio_frames_total";
+        let from = self.metric(FRAMES).await;
+        let timeout = Duration::from_secs_f64(seconds * 3.0 + 10.0);
+        self.wait_metric(FRAMES, timeout, |v| v >= from + 47.0 * seconds)
+            .await;
     }
 
     /// SIGTERM, and how the daemon ended.

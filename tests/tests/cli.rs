@@ -6,24 +6,27 @@ use std::time::Duration;
 use babymonitor_e2e::rtsp::{Via, watch};
 use babymonitor_e2e::{Setup, binary, run};
 
+/// Runs the daemon on `path`, which it should refuse; returns (exit success, stderr).
+fn refused(path: &std::path::Path) -> (bool, String) {
+    let (ok, _, err) = run(Command::new(binary())
+        .arg("--simulate")
+        .arg("--config")
+        .arg(path));
+    (ok, err)
+}
+
 #[test]
 fn a_bad_config_is_refused_with_file_line_and_field() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "[rtsp]\nport = 8554\n\n[video.main]\nwidth = 1281\n").expect("write");
-    let (ok, _, err) = run(Command::new(binary())
-        .arg("--simulate")
-        .arg("--config")
-        .arg(&path));
+    let (ok, err) = refused(&path);
     assert!(!ok);
     assert!(err.contains(&format!("{}:5:", path.display())), "{err}");
     assert!(err.contains("video.main.width"), "{err}");
 
     std::fs::write(&path, "[audio]\nsample_rate = \"high\"\n").expect("write");
-    let (ok, _, err) = run(Command::new(binary())
-        .arg("--simulate")
-        .arg("--config")
-        .arg(&path));
+    let (ok, err) = refused(&path);
     assert!(!ok);
     assert!(
         err.contains(":2:") && err.contains("audio.sample_rate"),
@@ -62,42 +65,22 @@ fn the_printed_default_config_is_complete_and_commented() {
 
 #[tokio::test]
 async fn simulate_without_users_prints_a_random_password_that_works() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = |_| {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("port")
-    };
-    let (rtsp, http) = (port(0), port(1));
-    let path = dir.path().join("c.toml");
-    std::fs::write(&path, format!("[rtsp]\nport = {rtsp}\n[http]\nport = {http}\n[video.main]\nwidth=320\nheight=240\n[video.sub]\nwidth=160\nheight=120\n")).expect("write");
-    let out_path = dir.path().join("out.txt");
-    let mut child = Command::new(binary())
-        .arg("--simulate")
-        .arg("--config")
-        .arg(&path)
-        .stdout(std::fs::File::create(&out_path).expect("out"))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let daemon = Setup::new().small().users(&[]).keep_stdout().start();
     let mut url = None;
     for _ in 0..100 {
-        let out = std::fs::read_to_string(&out_path).unwrap_or_default();
-        if let Some(line) = out.lines().find(|l| l.contains("main stream:")) {
+        if let Some(line) = daemon.stdout().lines().find(|l| l.contains("main stream:")) {
             url = line.split_whitespace().last().map(str::to_string);
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let url = url.expect("the daemon printed the stream URL");
+    let rtsp = daemon.rtsp_port;
     assert!(
         url.starts_with("rtsp://admin:") && url.ends_with(&format!("@127.0.0.1:{rtsp}/stream")),
         "{url}"
     );
     let got = watch(&url, Via::Tcp, Duration::from_secs(2), 3).await;
-    let _ = child.kill();
-    let _ = child.wait();
     assert!(
         !got.expect("plays with the printed password")
             .video

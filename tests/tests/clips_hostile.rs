@@ -240,7 +240,11 @@ async fn crafted_headers_are_refused_with_a_reason_while_a_viewer_watches() {
     let url = daemon.url("/stream");
     let watching = Duration::from_secs(15);
     let viewer = tokio::spawn(async move { watch(&url, Via::Tcp, watching, usize::MAX).await });
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    daemon
+        .wait_metric("babymonitor_rtsp_viewers", Duration::from_secs(10), |v| {
+            v >= 1.0
+        })
+        .await;
     for (what, bytes, reason) in cases {
         let (status, body, _) = send(&daemon, "POST", "/api/clips?name=crafted", bytes).await;
         assert!([400, 415, 422].contains(&status), "{what}: {status} {body}");
@@ -328,8 +332,14 @@ async fn stalled_uploads_are_closed_and_the_busy_camera_says_when_to_retry() {
     for _ in 0..2 {
         stalled.push(start_upload(&daemon, "/api/clips?name=slow", 100_000, head).await);
     }
-    // Give the camera a moment to start reading both bodies.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Both are in: the two stalled connections and the one asking (no gauge counts uploads).
+    daemon
+        .wait_metric(
+            "babymonitor_http_connections",
+            Duration::from_secs(10),
+            |v| v >= 3.0,
+        )
+        .await;
     let (status, body, retry) =
         send(&daemon, "POST", "/api/clips?name=third", wav(16000, 0.5)).await;
     assert_eq!(status, 503, "{body}");

@@ -25,9 +25,21 @@ fn camera_for_the_detectors() -> Daemon {
         .start()
 }
 
-/// Lets the last client's session end and the grace time pass: the next viewer starts cold.
-fn go_idle() {
-    std::thread::sleep(Duration::from_secs(3));
+/// Lets the last client's session end and the grace time (1 s) pass: the next viewer starts
+/// cold. The detectors keep the microphone running, so its count of sound says time has passed.
+async fn idle(daemon: &Daemon) {
+    daemon
+        .wait_metric("babymonitor_rtsp_viewers", Duration::from_secs(15), |v| {
+            v == 0.0
+        })
+        .await;
+    daemon.wait_audio(2.0).await;
+}
+
+fn go_idle(daemon: &Daemon) {
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(idle(daemon));
 }
 
 /// The URL for a transport: the HTTP tunnel is on the HTTP port.
@@ -92,7 +104,7 @@ fn read_packets(url: &str, transport: &str) -> (Vec<Packet>, String) {
 fn plays_from_a_cold_start(path: &str) {
     let daemon = camera_for_the_detectors();
     for transport in ["udp", "tcp", "http"] {
-        go_idle();
+        go_idle(&daemon);
         let (packets, err) = read_packets(&url_for(&daemon, path, transport), transport);
         let video: Vec<&Packet> = packets.iter().filter(|p| p.video).collect();
         let context = || {
@@ -206,7 +218,7 @@ fn assert_idr_with_parameter_sets(types: &[u8], what: &str) {
 fn a_viewer_starts_with_an_idr_and_its_parameter_sets_cold_and_when_joining() {
     let daemon = camera_for_the_detectors();
     for path in ["/sub", "/stream"] {
-        go_idle();
+        go_idle(&daemon);
         let url = daemon.url(path);
         assert_idr_with_parameter_sets(&first_picture_nal_types(&url), &format!("{path} cold"));
         // Someone watches already: the joiner lands in the middle of a group of pictures (a key
@@ -256,7 +268,7 @@ fn ffmpeg_first_packet_warning(line: &str) -> bool {
 fn copied_recordings_have_clean_timestamps_and_start_together() {
     let daemon = camera_for_the_detectors();
     for path in ["/stream", "/sub"] {
-        go_idle();
+        go_idle(&daemon);
         let file = daemon
             .dir
             .path()
@@ -335,7 +347,7 @@ fn copied_recordings_have_clean_timestamps_and_start_together() {
 async fn rtp_info_and_sender_reports_agree_with_the_first_packets() {
     let daemon = camera_for_the_detectors();
     for path in ["/stream", "/sub"] {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        idle(&daemon).await;
         let timing =
             babymonitor_e2e::rtsp::first_timestamps(&daemon.url(path), Duration::from_secs(8))
                 .await

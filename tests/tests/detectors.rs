@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use babymonitor_e2e::Setup;
-use babymonitor_e2e::rtsp::{Via, watch};
+use babymonitor_e2e::rtsp::Via;
 
 const VIDEO: &str = "babymonitor_capture_running{source=\"video\"}";
 const AUDIO: &str = "babymonitor_capture_running{source=\"audio\"}";
@@ -37,19 +37,16 @@ async fn detectors_keep_capture_running_without_encoding_until_someone_watches()
         assert!(std::time::Instant::now() < deadline, "{}", daemon.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // ... for two seconds more (the capture counts its sound) ...
+    daemon.wait_audio(2.0).await;
     // ... but no encoder has worked for nobody.
     assert_eq!(daemon.metric(MAIN_FRAMES).await, 0.0, "{}", daemon.log());
     assert_eq!(daemon.metric(SUB_FRAMES).await, 0.0);
 
-    let got = watch(
-        &daemon.url("/sub"),
-        Via::Tcp,
-        Duration::from_secs(3),
-        usize::MAX,
-    )
-    .await
-    .expect("the sub stream plays");
+    let got = daemon
+        .watch("/sub", Via::Tcp, Duration::from_secs(3))
+        .await
+        .expect("the sub stream plays");
     assert!(
         got.video.first().is_some_and(|f| f.1),
         "first frame is a key frame"
@@ -60,20 +57,22 @@ async fn detectors_keep_capture_running_without_encoding_until_someone_watches()
         0.0,
         "the main encoder stays idle while only /sub is watched"
     );
-    let got = watch(
-        &daemon.url("/stream"),
-        Via::Tcp,
-        Duration::from_secs(2),
-        usize::MAX,
-    )
-    .await
-    .expect("the main stream plays");
+    let got = daemon
+        .watch("/stream", Via::Tcp, Duration::from_secs(2))
+        .await
+        .expect("the main stream plays");
     assert!(got.video.first().is_some_and(|f| f.1));
 
-    // After the viewers, capture goes on for the detectors; the encoders stop again.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // After the viewers, capture goes on for the detectors; the encoders stop again once the
+    // viewer is gone and the grace (1 s) is over.
+    daemon
+        .wait_metric("babymonitor_rtsp_viewers", Duration::from_secs(10), |v| {
+            v == 0.0
+        })
+        .await;
+    daemon.wait_audio(3.0).await;
     assert_eq!(daemon.metric(VIDEO).await, 1.0);
     let before = daemon.metric(MAIN_FRAMES).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    daemon.wait_audio(2.0).await;
     assert_eq!(daemon.metric(MAIN_FRAMES).await, before);
 }

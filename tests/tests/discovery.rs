@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use babymonitor_e2e::{ADMIN, binary};
+use babymonitor_e2e::{ADMIN, Daemon, Setup};
 
 const CAM_IP: &str = "10.77.0.1";
 const NVR_IP: &str = "10.77.0.2";
@@ -147,39 +147,28 @@ impl Drop for Net {
     }
 }
 
-fn config(dir: &Path) -> PathBuf {
-    let path = dir.join("config.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[device]\nname = \"Baby's room\"\n[rtsp]\nport = 8554\n[http]\nport = 8080\n[storage]\ndata_dir = \"{}\"\n\
-             [video.main]\nwidth = 320\nheight = 240\n[video.sub]\nwidth = 160\nheight = 120\n\
-             [[users]]\nname = \"{}\"\npassword = \"{}\"\nrole = \"admin\"\n",
-            dir.join("data").display(),
-            ADMIN.0,
-            ADMIN.1
-        ),
-    )
-    .expect("config");
-    path
+/// The camera as on a home network: its own address, the standard ports, discovery and the
+/// detectors on as shipped.
+fn camera_setup() -> Setup {
+    Setup::new()
+        .small()
+        .set("device", "name = \"Baby's room\"")
+        .set("onvif", "discovery = true")
+        .set("sound", "enabled = true")
+        .set("motion", "enabled = true")
+        .users(&[(ADMIN.0, ADMIN.1, "admin")])
+        .ports(8554, 8080)
+        .arg("--listen")
+        .arg(CAM_IP)
+        .ready_when_logged("WS-Discovery listening")
 }
 
-/// Starts the daemon in the camera's namespace; returns its pid and log.
-fn start_camera(net: &mut Net, dir: &Path) -> (u32, PathBuf) {
-    let log = dir.join("daemon.log");
-    let daemon = net
-        .exec(&net.cam)
-        .arg(binary())
-        .args(["--simulate", "--listen", CAM_IP, "--config"])
-        .arg(config(dir))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("daemon");
-    let pid = daemon.id();
-    net.children.push(daemon);
-    wait_for_log(&log, "WS-Discovery listening");
-    (pid, log)
+impl Net {
+    /// Starts the daemon in the camera's namespace. Declare it after the `Net`: it must stop
+    /// before the namespaces go.
+    fn camera(&self, setup: Setup) -> Daemon {
+        setup.within(&["ip", "netns", "exec", &self.cam]).start()
+    }
 }
 
 /// A number from /proc/<pid>/status (`VmRSS` in kB, `Threads`).
@@ -214,27 +203,18 @@ fn an_nvr_finds_exactly_this_camera_and_hears_hello_and_bye() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let listener_out = dir.path().join("listen.json");
+    let listener_err = dir.path().join("listen.err");
     let listener = net
         .python(&["listen", "25"])
         .stdout(std::fs::File::create(&listener_out).expect("out"))
+        .stderr(std::fs::File::create(&listener_err).expect("err"))
         .spawn()
         .expect("listener");
     net.children.push(listener);
-    std::thread::sleep(Duration::from_millis(800));
+    // The Hello goes out once, at start: the listener must have joined the group before.
+    wait_for_log(&listener_err, "listening");
 
-    let log = dir.path().join("daemon.log");
-    let daemon = net
-        .exec(&net.cam)
-        .arg(binary())
-        .args(["--simulate", "--listen", CAM_IP, "--config"])
-        .arg(config(dir.path()))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("daemon");
-    let pid = daemon.id();
-    net.children.push(daemon);
-    wait_for_log(&log, "WS-Discovery listening");
+    let daemon = net.camera(camera_setup());
 
     let out = net.python(&["search", "4"]).output().expect("search");
     let found: String = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -306,7 +286,7 @@ fn an_nvr_finds_exactly_this_camera_and_hears_hello_and_bye() {
         "the room name is not a clean URI: {text}"
     );
 
-    sh(&["kill", "-TERM", &pid.to_string()]);
+    daemon.signal("TERM");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let heard = std::fs::read_to_string(&listener_out).unwrap_or_default();
@@ -320,7 +300,7 @@ fn an_nvr_finds_exactly_this_camera_and_hears_hello_and_bye() {
         assert!(
             Instant::now() < deadline,
             "Hello and Bye not both heard: {heard}\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            daemon.log()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -328,29 +308,10 @@ fn an_nvr_finds_exactly_this_camera_and_hears_hello_and_bye() {
 
 #[test]
 fn a_camera_switched_to_non_discoverable_stays_quiet() {
-    let Some(mut net) = Net::create("q") else {
+    let Some(net) = Net::create("q") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = config(dir.path());
-    let text = std::fs::read_to_string(&config).expect("read");
-    std::fs::write(
-        &config,
-        text.replace("[storage]", "[onvif]\ndiscovery = false\n[storage]"),
-    )
-    .expect("write");
-    let log = dir.path().join("daemon.log");
-    let daemon = net
-        .exec(&net.cam)
-        .arg(binary())
-        .args(["--simulate", "--listen", CAM_IP, "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("daemon");
-    net.children.push(daemon);
-    wait_for_log(&log, "WS-Discovery listening");
+    let _daemon = net.camera(camera_setup().set("onvif", "discovery = false"));
     let out = net.python(&["search", "3"]).output().expect("search");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -361,11 +322,10 @@ fn a_camera_switched_to_non_discoverable_stays_quiet() {
 
 #[test]
 fn a_zoneminder_style_prober_that_rebinds_its_socket_hears_every_answer() {
-    let Some(mut net) = Net::create("z") else {
+    let Some(net) = Net::create("z") else {
         return;
     };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (_, log) = start_camera(&mut net, dir.path());
+    let daemon = net.camera(camera_setup());
     // ZoneMinder sends each Probe from port 3702, closes that socket and binds 3702 again to
     // listen; an answer sent before the second bind is lost.
     let out = net.python(&["rebind", "20", "5"]).output().expect("rebind");
@@ -377,13 +337,13 @@ fn a_zoneminder_style_prober_that_rebinds_its_socket_hears_every_answer() {
         20,
         "probes answered before the prober could listen: {text}\n{}\n{}",
         String::from_utf8_lossy(&out.stderr),
-        std::fs::read_to_string(&log).unwrap_or_default()
+        daemon.log()
     );
 }
 
 #[test]
 fn a_probe_flood_from_one_address_does_not_silence_the_camera() {
-    let Some(mut net) = Net::create("f") else {
+    let Some(net) = Net::create("f") else {
         return;
     };
     assert!(
@@ -399,8 +359,8 @@ fn a_probe_flood_from_one_address_does_not_silence_the_camera() {
         ]),
         "second NVR address"
     );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (pid, log) = start_camera(&mut net, dir.path());
+    let daemon = net.camera(camera_setup());
+    let pid = daemon.pid();
     // The daemon starts its capture threads after discovery; measure once they are all there.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut threads = status_field(pid, "Threads");
@@ -420,13 +380,12 @@ fn a_probe_flood_from_one_address_does_not_silence_the_camera() {
     let text = String::from_utf8_lossy(&out.stdout);
     let result: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     assert!(result["asked"].as_u64().is_some_and(|n| n >= 3), "{text}");
     assert_eq!(
         result["answered"],
         result["asked"],
         "the other NVR went unanswered during the flood: {text}\n{}",
-        log_text()
+        daemon.log()
     );
     assert!(
         result["flood_answers"].as_u64().is_some_and(|n| n < 250),

@@ -25,7 +25,11 @@ async fn hostile_requests_are_refused_and_streaming_goes_on() {
         tokio::spawn(
             async move { watch(&url, Via::Tcp, Duration::from_secs(12), usize::MAX).await },
         );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    daemon
+        .wait_metric("babymonitor_rtsp_viewers", Duration::from_secs(10), |v| {
+            v >= 1.0
+        })
+        .await;
     let port = daemon.rtsp_port;
     let stream = daemon.plain_url("/stream");
 

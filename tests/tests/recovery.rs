@@ -21,14 +21,10 @@ async fn a_source_that_ends_mid_stream_is_restarted_and_new_viewers_play() {
         )
         .start();
     // This viewer watches across the failure and sees the picture come back.
-    let through = watch(
-        &daemon.url("/stream"),
-        Via::Tcp,
-        Duration::from_secs(6),
-        usize::MAX,
-    )
-    .await
-    .expect("plays");
+    let through = daemon
+        .watch("/stream", Via::Tcp, Duration::from_secs(6))
+        .await
+        .expect("plays");
     assert!(through.video.first().is_some_and(|f| f.1));
     assert!(
         daemon.metric(FAILURES).await >= 1.0,
@@ -44,14 +40,10 @@ async fn a_source_that_ends_mid_stream_is_restarted_and_new_viewers_play() {
         "the viewer's picture stopped at {resumed:.1} s and never came back\n{}",
         daemon.log()
     );
-    let again = watch(
-        &daemon.url("/stream"),
-        Via::Tcp,
-        Duration::from_secs(1),
-        usize::MAX,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("no picture after the restart: {e:#}\n{}", daemon.log()));
+    let again = daemon
+        .watch("/stream", Via::Tcp, Duration::from_secs(1))
+        .await
+        .unwrap_or_else(|e| panic!("no picture after the restart: {e:#}\n{}", daemon.log()));
     assert!(
         again.video.first().is_some_and(|f| f.1),
         "first frame after restart is not a key frame"
@@ -86,14 +78,10 @@ async fn a_removed_video_file_gives_503_not_a_hang_and_plays_again_once_it_is_ba
         .set("media", "start_timeout_s = 4")
         .set("media", "restart_backoff_max_s = 1")
         .start();
-    let got = watch(
-        &daemon.url("/stream"),
-        Via::Tcp,
-        Duration::from_secs(3),
-        usize::MAX,
-    )
-    .await
-    .expect("plays the file");
+    let got = daemon
+        .watch("/stream", Via::Tcp, Duration::from_secs(3))
+        .await
+        .expect("plays the file");
     // The 2 s file loops without a failure.
     assert!(
         got.video.len() >= 20,
@@ -162,14 +150,10 @@ async fn a_microphone_that_fails_leaves_the_picture_playing_with_silence() {
             "pipeline = \"audiotestsrc is-live=true num-buffers=50\"",
         )
         .start();
-    let got = watch(
-        &daemon.url("/stream"),
-        Via::Tcp,
-        Duration::from_secs(5),
-        usize::MAX,
-    )
-    .await
-    .expect("plays");
+    let got = daemon
+        .watch("/stream", Via::Tcp, Duration::from_secs(5))
+        .await
+        .expect("plays");
     assert!(
         daemon
             .metric("babymonitor_capture_failures_total{source=\"audio\"}")
@@ -197,14 +181,10 @@ async fn a_missing_microphone_does_not_keep_viewers_out() {
         .set("audio", "source = \"file\"")
         .set("audio", "path = \"/nonexistent/lullaby.wav\"")
         .start();
-    let got = watch(
-        &daemon.url("/sub"),
-        Via::Tcp,
-        Duration::from_secs(3),
-        usize::MAX,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("no picture without a microphone: {e:#}\n{}", daemon.log()));
+    let got = daemon
+        .watch("/sub", Via::Tcp, Duration::from_secs(3))
+        .await
+        .unwrap_or_else(|e| panic!("no picture without a microphone: {e:#}\n{}", daemon.log()));
     assert!(got.video.first().is_some_and(|f| f.1));
     assert!(
         got.audio_frames > 50,

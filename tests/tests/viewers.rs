@@ -50,14 +50,10 @@ async fn a_viewer_gets_a_key_frame_first_then_frames_at_the_configured_rate_and_
         .set("video.main", "framerate = 20")
         .set("video.main", "keyframe_interval = 100")
         .start();
-    let got = watch(
-        &daemon.url("/stream"),
-        Via::Tcp,
-        Duration::from_secs(5),
-        usize::MAX,
-    )
-    .await
-    .expect("plays");
+    let got = daemon
+        .watch("/stream", Via::Tcp, Duration::from_secs(5))
+        .await
+        .expect("plays");
     assert_eq!(got.video_size, Some((1280, 720)));
     check_video(&got, 20.0, 5.0, "main over TCP");
     check_audio(&got, 5.0, "main over TCP");
@@ -75,14 +71,10 @@ async fn the_sub_stream_plays_over_udp() {
         .small()
         .set("video.sub", "framerate = 10")
         .start();
-    let got = watch(
-        &daemon.url("/sub"),
-        Via::Udp,
-        Duration::from_secs(4),
-        usize::MAX,
-    )
-    .await
-    .expect("plays");
+    let got = daemon
+        .watch("/sub", Via::Udp, Duration::from_secs(4))
+        .await
+        .expect("plays");
     assert_eq!(got.video_size, Some((160, 120)));
     check_video(&got, 10.0, 4.0, "sub over UDP");
     check_audio(&got, 4.0, "sub over UDP");

@@ -38,7 +38,11 @@ async fn scripts_drive_the_controls_with_digest() {
     )
     .await;
     assert_eq!(status, 200);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    daemon
+        .wait_metric("babymonitor_ptz_moving", Duration::from_secs(10), |v| {
+            v == 0.0
+        })
+        .await;
     let (status, body) = http::get(&format!("{base}/api/ptz"), Some(ADMIN))
         .await
         .expect("get");
