@@ -98,6 +98,24 @@ role = "user"
                 self.proc.kill()
                 self.proc.wait()
 
+    def metric(self, name: str) -> float:
+        """One value of /metrics (`name` with its labels), as the admin."""
+        import httpx
+
+        text = httpx.get(f"http://127.0.0.1:{self.http_port}/metrics", auth=httpx.DigestAuth(*ADMIN), timeout=10).text
+        for line in text.splitlines():
+            key, _, value = line.rpartition(" ")
+            if key == name:
+                return float(value)
+        raise KeyError(name)
+
+    def wait_for(self, check, what: str, timeout: float = 20):
+        """Polls `check()` until it is true; fails with `what` and the log after `timeout`."""
+        deadline = time.time() + timeout
+        while not check():
+            assert time.time() < deadline, f"{what} after {timeout} s\n{self.read_log()}"
+            time.sleep(0.1)
+
     def read_log(self) -> str:
         return (self.tmp / "daemon.log").read_text(errors="replace")
 
@@ -108,11 +126,18 @@ role = "user"
         return uri.replace("rtsp://", f"rtsp://{quote(user, safe='')}:{quote(password, safe='')}@", 1)
 
 
+def running(tmp: Path, extra: str = ""):
+    """A started daemon for a fixture, stopped afterwards: `yield from running(tmp_path, ...)`."""
+    d = Daemon(tmp, extra).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
 @pytest.fixture
 def daemon(tmp_path):
-    d = Daemon(tmp_path).start()
-    yield d
-    d.stop()
+    yield from running(tmp_path)
 
 
 def ffprobe(url: str, transport: str = "tcp") -> str:

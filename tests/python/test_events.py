@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from onvif import ONVIFCamera
 
-from conftest import ADMIN, VIEWER, Daemon
+from conftest import ADMIN, VIEWER, Daemon, running
 
 RATE = 16000
 SOAP = "application/soap+xml; charset=utf-8"
@@ -99,7 +99,7 @@ def after(seen, topic, value, then=None):
 def crying(tmp_path):
     path = tmp_path / "cry.wav"
     write_wav(path, [(3, quiet), (8, cry), (30, quiet)])
-    d = Daemon(tmp_path, f"""
+    yield from running(tmp_path, f"""
 [audio]
 source = "file"
 path = "{path}"
@@ -112,9 +112,7 @@ hold_s = 2.0
 [video]
 source = "raw"
 pipeline = "videotestsrc is-live=true pattern=ball motion=wavy"
-""").start()
-    yield d
-    d.stop()
+""")
 
 
 async def test_crying_and_motion_reach_a_pull_point_as_home_assistant_reads_them(crying):
@@ -154,7 +152,7 @@ async def test_crying_and_motion_reach_a_pull_point_as_home_assistant_reads_them
 @pytest.fixture
 def steady(tmp_path):
     # A steady tone and fan-like noise at once, loud: neither is crying.
-    d = Daemon(tmp_path, """
+    yield from running(tmp_path, """
 [audio]
 source = "raw"
 pipeline = "audiotestsrc is-live=true wave=sine freq=440 volume=0.25 ! mix. audiotestsrc is-live=true wave=pink-noise volume=0.25 ! audiomixer name=mix"
@@ -163,9 +161,7 @@ enabled = true
 hold_s = 2.0
 [motion]
 enabled = true
-""").start()
-    yield d
-    d.stop()
+""")
 
 
 async def test_a_tone_and_fan_noise_raise_no_sound_alarm_and_a_still_picture_no_motion(steady):
@@ -233,9 +229,7 @@ class Puller:
 
 @pytest.fixture
 def nursery(tmp_path):
-    d = Daemon(tmp_path, "[sensor]\ninterval_s = 1\n").start()
-    yield d
-    d.stop()
+    yield from running(tmp_path, "[sensor]\ninterval_s = 1\n")
 
 
 async def test_too_hot_and_too_cold_alerts_and_readings(nursery):
@@ -353,17 +347,14 @@ def pull(daemon, path, timeout="PT1S", limit="10", creds=ADMIN):
 
 @pytest.fixture
 def few(tmp_path):
-    d = Daemon(tmp_path, "[events]\nmax_subscriptions = 5\n").start()
-    yield d
-    d.stop()
+    yield from running(tmp_path, "[events]\nmax_subscriptions = 5\n")
 
 
 def test_an_abandoned_pull_point_ends_at_its_termination_time(few):
     path = create_pull_point(few, "PT2S")
     assert pull(few, path).status_code == 200
-    # Polling keeps it alive; left alone it ends.
-    import time
-    time.sleep(3.5)
+    # Polling keeps it alive; left alone it ends (the camera counts it as expired).
+    few.wait_for(lambda: few.metric("babymonitor_event_subscriptions_expired_total") >= 1, "not expired")
     r = pull(few, path)
     assert r.status_code == 400 and "ResourceUnknown" in r.text, r.text
     r = soap(few, path, "<wsnt:Renew><wsnt:TerminationTime>PT60S</wsnt:TerminationTime></wsnt:Renew>")

@@ -88,8 +88,11 @@ async def test_continuous_moves_stop_on_stop_and_by_timeout_and_limits_clamp(dae
     cam, ptz, profile = await connect(daemon)
     try:
         await ptz.ContinuousMove({"ProfileToken": profile.token, "Velocity": {"PanTilt": {"x": 0.5, "y": 0}}})
-        await asyncio.sleep(0.3)
+        deadline = time.time() + 5
         moving = await ptz.GetStatus({"ProfileToken": profile.token})
+        while moving.MoveStatus.PanTilt != "MOVING" and time.time() < deadline:
+            await asyncio.sleep(0.05)
+            moving = await ptz.GetStatus({"ProfileToken": profile.token})
         assert moving.MoveStatus.PanTilt == "MOVING"
         await ptz.Stop({"ProfileToken": profile.token, "PanTilt": True})
         stopped, _ = await wait_idle(ptz, profile.token, timeout=1)
@@ -168,17 +171,24 @@ async def test_digital_zoom_changes_the_picture_not_the_stream_size(tmp_path):
             await ptz.AbsoluteMove({"ProfileToken": profile.token, "Position": {"Zoom": {"x": 1 / 3}}})
             status, seen = await wait_idle(ptz, profile.token)
             assert status.Position.Zoom.x == pytest.approx(1 / 3, abs=0.01)
-            # 2x: the middle half of the picture fills the frame.
-            time.sleep(0.5)
+            # 2x: the middle half of the picture fills the frame (once the next frame shows it).
+            def difference_to(picture):
+                return sum(abs(a - b) for a, b in zip(before, picture)) / len(before)
+
+            deadline = time.time() + 10
             after = snapshot_rgb(daemon)
-            difference = sum(abs(a - b) for a, b in zip(before, after)) / len(before)
+            while difference_to(after) <= 20 and time.time() < deadline:
+                after = snapshot_rgb(daemon)
+            difference = difference_to(after)
             assert difference > 20, f"the zoomed picture looks the same ({difference:.1f})"
             assert "h264,640,360" in ffprobe(daemon.rtsp_with_creds(f"rtsp://127.0.0.1:{daemon.rtsp_port}/stream"))
             await ptz.AbsoluteMove({"ProfileToken": profile.token, "Position": {"Zoom": {"x": 0}}})
             await wait_idle(ptz, profile.token)
-            time.sleep(0.5)
+            deadline = time.time() + 10
             back = snapshot_rgb(daemon)
-            assert sum(abs(a - b) for a, b in zip(before, back)) / len(before) < 5, "zooming out did not restore the picture"
+            while difference_to(back) >= 5 and time.time() < deadline:
+                back = snapshot_rgb(daemon)
+            assert difference_to(back) < 5, "zooming out did not restore the picture"
         finally:
             await cam.close()
     finally:

@@ -5,7 +5,6 @@ Media2, so those calls are written by hand, as the other Media2 tests do."""
 
 import html
 import re
-import time
 
 import httpx
 import pytest
@@ -105,11 +104,14 @@ def test_an_nvr_adds_uploads_plays_and_stops_a_clip(daemon):
     bad = httpx.post(upload, content=b"RIFF\x10\x00\x00\x00WAVEdata\xff\xff\xff\x7f" + b"\x00" * 64,
                      auth=httpx.DigestAuth(*ADMIN), timeout=30)
     assert bad.status_code == 422, bad.text
-    time.sleep(2.5)
+    # 2.5 s more of the clip reach the speaker (the file grows only while something plays).
+    wav = daemon.tmp / "data" / "speaker.wav"
+    rate, played = speaker.read(wav)
+    daemon.wait_for(lambda: len(speaker.read(wav)[1]) >= len(played) + 2.5 * rate, "the clip stopped")
     assert values(media2(daemon, "GetPlayingAudioClips").text, "Token") == [token]
     r = media2(daemon, "PlayAudioClip", f"<tr2:Token>{token}</tr2:Token><tr2:Play>false</tr2:Play>")
     assert r.status_code == 200, r.text
-    time.sleep(1.5)
+    daemon.wait_for(lambda: values(media2(daemon, "GetPlayingAudioClips").text, "Token") == [], "still playing")
     assert values(media2(daemon, "GetPlayingAudioClips").text, "Token") == []
     heard = [w for w in speaker.windows(daemon.tmp / "data" / "speaker.wav") if speaker.near(w[1], 660)]
     assert len(heard) >= 25, f"about 3 s of the looping clip, got {len(heard)} windows"

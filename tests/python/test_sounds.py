@@ -7,16 +7,14 @@ import httpx
 import pytest
 
 import speaker
-from conftest import ADMIN, VIEWER, Daemon
+from conftest import ADMIN, VIEWER, Daemon, running
 
 C4, D4, E4, F4, G4, A4 = 261.63, 293.66, 329.63, 349.23, 392.0, 440.0
 
 
 @pytest.fixture
 def camera(tmp_path):
-    d = Daemon(tmp_path, extra="[speaker]\nfade_s = 2\nmax_clip_mb = 2\n").start()
-    yield d
-    d.stop()
+    yield from running(tmp_path, "[speaker]\nfade_s = 2\nmax_clip_mb = 2\n")
 
 
 def api(camera, method, path, creds=ADMIN, **kw):
@@ -49,7 +47,7 @@ def test_a_lullaby_plays_its_notes_in_order_and_the_sleep_timer_fades_it(camera)
     r = api(camera, "POST", "/api/clips/lullaby-twinkle/play?timer=8")
     assert r.status_code == 200, r.text
     assert r.json()["playing"]["token"] == "lullaby-twinkle"
-    time.sleep(1)
+    camera.wait_for(lambda: api(camera, "GET", "/api/audio").json()["playing"]["timer_left_s"] <= 7, "the timer stands")
     assert api(camera, "GET", "/api/audio").json()["playing"]["timer_left_s"] <= 7
     wait_idle(camera)
     wav = camera.tmp / "data" / "speaker.wav"
@@ -66,7 +64,7 @@ def test_a_lullaby_plays_its_notes_in_order_and_the_sleep_timer_fades_it(camera)
 
 def test_noise_plays_until_stopped(camera):
     assert api(camera, "POST", "/api/clips/pink-noise/play?loop=true&volume=50").status_code == 200
-    time.sleep(1.5)
+    camera.wait_for(lambda: api(camera, "GET", "/api/audio").json()["audible"], "not audible")
     status = api(camera, "GET", "/api/audio").json()
     assert status["playing"]["token"] == "pink-noise" and status["audible"], status
     metrics = api(camera, "GET", "/metrics").text

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import speaker
-from conftest import Daemon
+from conftest import running
 
 CLIENT = Path(__file__).with_name("talkback_client.py")
 GST_PYTHON = "/usr/bin/python3"
@@ -29,9 +29,7 @@ def result(proc):
 
 @pytest.fixture
 def camera(tmp_path):
-    d = Daemon(tmp_path).start()
-    yield d
-    d.stop()
+    yield from running(tmp_path)
 
 
 def wav(daemon) -> Path:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import speaker
-from conftest import ADMIN, Daemon
+from conftest import ADMIN, running
 
 CLIENT = Path(__file__).with_name("talkback_client.py")
 GST_PYTHON = "/usr/bin/python3"
@@ -225,9 +225,7 @@ def garbage(rng, talker):
 
 @pytest.fixture
 def camera(tmp_path):
-    d = Daemon(tmp_path).start()
-    yield d
-    d.stop()
+    yield from running(tmp_path)
 
 
 def viewer(daemon, seconds):
