@@ -6,34 +6,26 @@
 // the frame, capture, encode, the hub, WebRTC or JPEG over a WebSocket, decode and display.
 // Run as root (it makes a network namespace): node tests/node/latency.bench.mjs
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDaemon, withNamespace, admin } from './daemon.mjs';
 
 const thisFile = fileURLToPath(import.meta.url);
-const root = join(dirname(thisFile), '..', '..');
-const binary = process.env.BABYMONITOR_BIN ?? join(root, 'target', 'debug', 'babymonitor');
 const HOST = '10.79.0.1';
 const [W, H, FPS, BITS, BLOCK] = [640, 360, 15, 24, 26];
 const SAMPLES = Number(process.env.SAMPLES ?? 150);
 
 if (!process.env.BM_WEB_NETNS) {
-  const ns = `bmlat${process.pid}`;
-  const ip = (...args) => execFileSync('ip', args);
-  try {
-    ip('netns', 'add', ns);
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-    ip('-n', ns, 'link', 'add', 'bmweb0', 'type', 'veth', 'peer', 'name', 'bmweb1');
-    ip('-n', ns, 'addr', 'add', `${HOST}/24`, 'dev', 'bmweb0');
-    ip('-n', ns, 'link', 'set', 'bmweb0', 'up');
-    ip('-n', ns, 'link', 'set', 'bmweb1', 'up');
+  if (process.getuid?.() !== 0) {
+    console.error('SKIPPED: the latency bench needs root to make a network namespace');
+    process.exit(1);
+  }
+  withNamespace('bmlat', HOST, (ns) => {
     const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, thisFile], { stdio: 'inherit', env: { ...process.env, BM_WEB_NETNS: ns } });
     process.exitCode = r.status ?? 1;
-  } finally {
-    spawnSync('ip', ['netns', 'del', ns]);
-  }
+  });
 } else {
   const { chromium } = await import('playwright-core');
   const dir = mkdtempSync(join(tmpdir(), 'bm-latency-'));
@@ -60,35 +52,14 @@ while True:
     except BrokenPipeError:
         time.sleep(0.1)
 `], { stdio: 'inherit' });
-  const [rtsp, http] = [32001, 32002];
-  writeFileSync(join(dir, 'config.toml'), `
-[rtsp]
-port = ${rtsp}
-[http]
-port = ${http}
-[storage]
-data_dir = "${join(dir, 'data')}"
-[onvif]
-discovery = false
-[video]
-source = "raw"
-pipeline = "filesrc location=${fifo} ! rawvideoparse width=${W} height=${H} format=i420 framerate=${FPS}/1"
-[video.main]
-width = ${W}
-height = ${H}
-framerate = ${FPS}
-[video.sub]
-width = 320
-height = 180
-framerate = ${FPS}
-[[users]]
-name = "admin"
-password = "admin pass 1"
-role = "admin"
-`);
-  const daemon = spawn(binary, ['--listen', HOST, '--config', join(dir, 'config.toml'), '--simulate'], { stdio: 'ignore' });
-  const listening = () => new Promise((resolve) => {
-    const c = connect(http, HOST, () => { c.destroy(); resolve(true); }).on('error', () => resolve(false));
+  const daemon = await startDaemon({
+    host: HOST,
+    users: [[admin, 'admin']],
+    settings: {
+      video: { source: 'raw', pipeline: `filesrc location=${fifo} ! rawvideoparse width=${W} height=${H} format=i420 framerate=${FPS}/1` },
+      'video.main': { width: W, height: H, framerate: FPS },
+      'video.sub': { width: 320, height: 180, framerate: FPS },
+    },
   });
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -96,19 +67,18 @@ role = "admin"
       '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
   });
   try {
-    for (let i = 0; i < 200 && !(await listening()); i++) await new Promise((r) => setTimeout(r, 50));
     const results = {};
     const cpu = {};
     // The daemon's user+system time, in clock ticks (100 a second).
     const ticks = () => {
-      const f = readFileSync(`/proc/${daemon.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      const f = readFileSync(`/proc/${daemon.proc.pid}/stat`, 'utf8').split(') ')[1].split(' ');
       return Number(f[11]) + Number(f[12]);
     };
     for (const mode of ['webrtc', 'fallback']) {
       const page = await browser.newPage();
-      await page.goto(`http://${HOST}:${http}/${mode === 'fallback' ? '?live=fallback' : ''}`);
-      await page.fill('input[name=user]', 'admin');
-      await page.fill('input[name=password]', 'admin pass 1');
+      await page.goto(`${daemon.url}/${mode === 'fallback' ? '?live=fallback' : ''}`);
+      await page.fill('input[name=user]', admin.user);
+      await page.fill('input[name=password]', admin.password);
       await page.click('#login button[type=submit]');
       await page.waitForFunction((m) => document.body.dataset.live === m, mode, { timeout: 30000 });
       const [t0, c0] = [Date.now(), ticks()];
@@ -150,7 +120,7 @@ role = "admin"
     }
   } finally {
     await browser.close();
-    daemon.kill('SIGTERM');
+    daemon.stop();
     writer.kill();
   }
 }

@@ -1,56 +1,11 @@
 // The npm `onvif` client (used by Node NVRs) against the real daemon.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import onvif from 'onvif';
+import { startDaemon, admin as account } from './daemon.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const binary = process.env.BABYMONITOR_BIN ?? join(root, 'target', 'debug', 'babymonitor');
-const admin = { username: 'admin', password: 'admin pass 1' };
-
-const freePort = () => new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-});
-const listening = (port) => new Promise((resolve) => {
-  const c = connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); }).on('error', () => resolve(false));
-});
-
-async function startDaemon() {
-  const dir = mkdtempSync(join(tmpdir(), 'bm-node-'));
-  const [rtsp, http] = [await freePort(), await freePort()];
-  writeFileSync(join(dir, 'config.toml'), `
-[rtsp]
-port = ${rtsp}
-[http]
-port = ${http}
-[storage]
-data_dir = "${join(dir, 'data')}"
-[onvif]
-discovery = false
-[video.main]
-width = 640
-height = 360
-[video.sub]
-width = 320
-height = 180
-[[users]]
-name = "${admin.username}"
-password = "${admin.password}"
-role = "admin"
-`);
-  const proc = spawn(binary, ['--simulate', '--config', join(dir, 'config.toml')], { stdio: 'ignore' });
-  for (let i = 0; i < 200; i++) {
-    if ((await listening(http)) && (await listening(rtsp))) return { proc, rtsp, http, dir };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  proc.kill();
-  throw new Error('daemon did not start');
-}
+const admin = { username: account.user, password: account.password };
 
 const connectCam = (options) => new Promise((resolve, reject) => {
   const cam = new onvif.Cam({ hostname: '127.0.0.1', timeout: 10000, ...options }, (err) => (err ? reject(err) : resolve(cam)));
@@ -82,7 +37,7 @@ test('Cam.connect, getStreamUri and getSnapshotUri give URLs that play', async (
     const info = await call(cam, 'getDeviceInformation');
     assert.equal(info.manufacturer, 'babymonitor');
   } finally {
-    d.proc.kill('SIGTERM');
+    d.stop();
   }
 });
 
@@ -100,6 +55,6 @@ test('a wrong password is refused', async () => {
     assert.equal(cam.profiles?.length ?? 0, 0, 'profiles read with a wrong password');
     await assert.rejects(call(cam, 'getDeviceInformation'), /NotAuthorized|not authorized/i);
   } finally {
-    d.proc.kill('SIGTERM');
+    d.stop();
   }
 });

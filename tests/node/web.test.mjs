@@ -5,35 +5,21 @@
 // machine. Outside it, this file only creates the namespace and runs itself again inside.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
-import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDaemon as start, withNamespace, root, admin, viewer, sleep } from './daemon.mjs';
 
 const thisFile = fileURLToPath(import.meta.url);
-const root = join(dirname(thisFile), '..', '..');
-const binary = process.env.BABYMONITOR_BIN ?? join(root, 'target', 'debug', 'babymonitor');
 const artifacts = join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'web-test');
-const admin = { user: 'admin', password: 'admin pass 1' };
-const viewer = { user: 'viewer', password: 'viewer-pass-2' };
 const HOST = '10.79.0.1';
 const inNamespace = process.env.BM_WEB_NETNS;
 
 if (!inNamespace) {
   const isRoot = process.getuid?.() === 0;
   test('the web page tests, in a network namespace of their own', { skip: !isRoot && 'needs root to make a network namespace' }, () => {
-    const ns = `bmweb${process.pid}`;
-    const ip = (...args) => execFileSync('ip', args, { stdio: 'pipe' });
-    try {
-      ip('netns', 'add', ns);
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-      // Both ends of a veth pair inside the namespace: an interface that is up and not loopback.
-      ip('-n', ns, 'link', 'add', 'bmweb0', 'type', 'veth', 'peer', 'name', 'bmweb1');
-      ip('-n', ns, 'addr', 'add', `${HOST}/24`, 'dev', 'bmweb0');
-      ip('-n', ns, 'link', 'set', 'bmweb0', 'up');
-      ip('-n', ns, 'link', 'set', 'bmweb1', 'up');
+    withNamespace('bmweb', HOST, (ns) => {
       // Without the parent's test context the child runs its tests instead of skipping them.
       const { NODE_TEST_CONTEXT: _, ...env } = process.env;
       const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--test', '--test-reporter=tap', thisFile], {
@@ -44,61 +30,13 @@ if (!inNamespace) {
       assert.equal(r.status, 0, 'a web page test failed inside the namespace (see above)');
       assert.match(out, /^# pass [1-9]/m, 'the tests ran inside the namespace');
       assert.match(out, /^# fail 0$/m);
-    } finally {
-      spawnSync('ip', ['netns', 'del', ns]);
-    }
+    });
   });
 } else {
   const { chromium } = await import('playwright-core');
   const onvif = (await import('onvif')).default;
 
-  const listening = (port) => new Promise((resolve) => {
-    const c = connect(port, HOST, () => { c.destroy(); resolve(true); }).on('error', () => resolve(false));
-  });
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  let nextPort = 31000 + (process.pid % 1000) * 4;
-
-  async function startDaemon(extra = '', history = null) {
-    const dir = mkdtempSync(join(tmpdir(), 'bm-web-'));
-    if (history) {
-      // What an earlier run kept: the camera loads it at start.
-      mkdirSync(join(dir, 'data'), { recursive: true });
-      writeFileSync(join(dir, 'data', 'history.json'), JSON.stringify(history));
-    }
-    const [rtsp, http] = [nextPort++, nextPort++];
-    writeFileSync(join(dir, 'config.toml'), `
-[rtsp]
-port = ${rtsp}
-[http]
-port = ${http}
-[storage]
-data_dir = "${join(dir, 'data')}"
-[onvif]
-discovery = false
-[video.main]
-width = 640
-height = 360
-[video.sub]
-width = 320
-height = 180
-${extra}
-[[users]]
-name = "${admin.user}"
-password = "${admin.password}"
-role = "admin"
-[[users]]
-name = "${viewer.user}"
-password = "${viewer.password}"
-role = "user"
-`);
-    const proc = spawn(binary, ['--simulate', '--listen', HOST, '--config', join(dir, 'config.toml')], { stdio: 'ignore' });
-    for (let i = 0; i < 200; i++) {
-      if (await listening(http)) return { proc, rtsp, http, url: `http://${HOST}:${http}`, data: join(dir, 'data') };
-      await sleep(50);
-    }
-    proc.kill();
-    throw new Error('daemon did not start');
-  }
+  const startDaemon = (settings = {}, history = null) => start({ host: HOST, settings, history });
 
   async function launch(extraArgs = [], how = 'launch') {
     // Playwright gives every launch a fresh profile of its own.
@@ -148,13 +86,13 @@ role = "user"
       history.push({ t: slot, temperature_c: 21 + 2 * Math.sin(phase), humidity_pct: 50 + 10 * Math.cos(phase),
         sound_db: now - slot > 30000 && now - slot < 33600 ? -20 : -75 });
     }
-    d = await startDaemon('[sensor]\ninterval_s = 1', history);
+    d = await startDaemon({ sensor: { interval_s: 1 } }, history);
     // The page is plain http: Chromium gives the (fake) microphone to a secure origin only.
     browser = await launch([`--unsafely-treat-insecure-origin-as-secure=${d.url}`]);
   });
   after(async () => {
     await browser?.close();
-    d?.proc.kill('SIGTERM');
+    d?.stop();
   });
 
   test('log in, watch live over WebRTC with sound, move the camera, switch night mode, log out', async () => {
@@ -178,7 +116,7 @@ role = "user"
     await page.waitForFunction(() => document.body.dataset.live === 'webrtc', null, { timeout: 20000 });
     await page.waitForFunction(() => document.querySelector('#video').videoWidth > 0, null, { timeout: 15000 });
     const t1 = await page.evaluate(() => document.querySelector('#video').currentTime);
-    await sleep(1500);
+    await page.waitForFunction((t) => document.querySelector('#video').currentTime > t + 0.5, t1, { timeout: 15000 });
     const video = await page.evaluate(() => {
       const v = document.querySelector('#video');
       return { t: v.currentTime, w: v.videoWidth, h: v.videoHeight, audio: v.srcObject.getAudioTracks().length };
@@ -204,8 +142,7 @@ role = "user"
     await page.mouse.down();
     await sleep(1200);
     await page.mouse.up();
-    await sleep(300);
-    const afterMove = await ptzStatus(cam);
+    const afterMove = await until(() => ptzStatus(cam), (s) => s.moveStatus.panTilt === 'IDLE', 5000);
     assert.ok(afterMove.position.x > before + 0.05, `pan moved right (${before} -> ${afterMove.position.x})`);
     assert.equal(afterMove.moveStatus.panTilt, 'IDLE', 'releasing the button stops the camera');
 
@@ -307,6 +244,39 @@ role = "user"
 
   const audioNow = (d, auth) => fetch(`${d.url}/api/audio`, { headers: auth }).then((r) => r.json());
 
+  /** A metric's value, with a session cookie. */
+  async function metric(d, auth, name) {
+    const text = await (await fetch(`${d.url}/metrics`, { headers: auth })).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return Number(line?.split(' ')[1]);
+  }
+
+  /**
+   * Waits until the camera's microphone has delivered `seconds` more of sound (about 47 AAC
+   * frames a second; the detectors keep it running): that much time has passed for the camera,
+   * so a check that something did not happen meanwhile means something.
+   */
+  async function waitAudio(d, auth, seconds) {
+    const name = 'babymonitor_audio_frames_total';
+    const from = await metric(d, auth, name);
+    const deadline = Date.now() + seconds * 3000 + 10000;
+    while ((await metric(d, auth, name)) < from + 47 * seconds) {
+      assert.ok(Date.now() < deadline, `${name} stayed below ${from + 47 * seconds}`);
+      await sleep(100);
+    }
+  }
+
+  /** Polls `get` until `ok` holds of its value or `ms` pass; returns the last value. */
+  async function until(get, ok, ms = 15000) {
+    const deadline = Date.now() + ms;
+    let value = await get();
+    while (!ok(value) && Date.now() < deadline) {
+      await sleep(100);
+      value = await get();
+    }
+    return value;
+  }
+
   test('hold to talk: the phone\'s microphone plays on the camera\'s speaker only while the button is held', async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const page = await context.newPage();
@@ -316,7 +286,7 @@ role = "user"
       await logIn(page, d);
       await page.locator('#talk-button').waitFor();
       const start = speakerSamples(d).x.length;
-      await sleep(1500);
+      await waitAudio(d, auth, 1.5);
       assert.equal(loudness(d, start).loud, 0, 'nothing on the speaker before the button is pressed');
       assert.equal((await audioNow(d, auth)).talking, null);
 
@@ -342,10 +312,10 @@ role = "user"
       assert.ok(f > 200, `a tone, not noise (${f} Hz)`);
 
       // Released: the connection stays open for the next press, but nothing more is heard.
-      await sleep(600); // what was already on its way
+      await waitAudio(d, auth, 0.6); // what was already on its way
       const quiet = speakerSamples(d).x.length;
       // Longer than the camera waits for a silent browser's reports (10 s): the idle connection is kept.
-      await sleep(12000);
+      await waitAudio(d, auth, 12);
       const after = loudness(d, quiet);
       assert.equal(after.loud, 0, `silence once released (${after.loud} loud windows, peak RMS ${after.max.toFixed(3)})`);
       assert.ok(await page.evaluate(() => window.bmTalk.pc?.connectionState === 'connected'), 'the talk connection is kept');
@@ -361,8 +331,8 @@ role = "user"
       await context.close();
     }
     // Closing the page ends its talk connection: the floor is free.
-    await sleep(2500);
-    assert.equal((await audioNow(d, auth)).talking, null);
+    const floor = await until(() => audioNow(d, auth), (a) => a.talking === null);
+    assert.equal(floor.talking, null);
   });
 
   test('talking needs an operator or admin and a microphone in the offer', async () => {
@@ -410,7 +380,7 @@ role = "user"
       let s = await audioNow(d, auth);
       assert.equal(s.playing?.token, 'lullaby-brahms');
       assert.ok(s.playing.timer_left_s > 590 && s.playing.timer_left_s <= 600, `the sleep timer (${s.playing.timer_left_s} s)`);
-      await sleep(2000);
+      await until(() => loudness(d, start).loud, (n) => n >= 10);
       assert.ok(loudness(d, start).loud >= 10, 'the lullaby reaches the speaker');
       assert.match(await page.textContent('#play-status'), /playing .*stops in (9|10):\d\d/);
 
@@ -436,9 +406,9 @@ role = "user"
       await page.click('#play-stop');
       await page.waitForFunction(() => document.body.dataset.playing === '', null, { timeout: 10000 });
       assert.equal((await audioNow(d, auth)).playing, null);
-      await sleep(1500); // the fade and the room's echo
+      await waitAudio(d, auth, 1.5); // the fade and the room's echo
       const stopped = speakerSamples(d).x.length;
-      await sleep(1500);
+      await waitAudio(d, auth, 1.5);
       assert.equal(loudness(d, stopped).loud, 0, 'stopped means silence');
 
       // Back to a comfortable room: the alert goes away.
@@ -458,8 +428,8 @@ role = "user"
 
   test('WHEP refuses bad offers and viewers beyond the limit, with a reason', async (t) => {
     // A camera of its own: the viewers of the other tests do not take its places.
-    const d = await startDaemon('[web]\nmax_viewers = 3\nconnect_timeout_s = 30');
-    t.after(() => d.proc.kill('SIGTERM'));
+    const d = await startDaemon({ web: { max_viewers: 3, connect_timeout_s: 30 } });
+    t.after(() => d.stop());
     const auth = { Cookie: await cookie(d) };
     const post = (body, type = 'application/sdp') => fetch(`${d.url}/api/whep`, { method: 'POST', body, headers: { ...auth, 'Content-Type': type } });
     let r = await post('hello, camera');
@@ -518,8 +488,8 @@ role = "user"
   });
 
   test('a browser that goes away without saying so gives its place back', async (t) => {
-    const d = await startDaemon('[web]\nmax_viewers = 1');
-    t.after(() => d.proc.kill('SIGTERM'));
+    const d = await startDaemon({ web: { max_viewers: 1 } });
+    t.after(() => d.stop());
     const auth = { Cookie: await cookie(d) };
     const viewers = async () => {
       const text = await (await fetch(`${d.url}/metrics`, { headers: auth })).text();
@@ -533,7 +503,8 @@ role = "user"
     assert.equal(await viewers(), 1);
     // A browser that is there keeps its place (it sends RTCP reports all along) ...
     const t0 = await page.evaluate(() => document.querySelector('#video').currentTime);
-    await sleep(13000);
+    // 13 s of pictures: longer than the camera waits for a silent browser (10 s).
+    await page.waitForFunction((t) => document.querySelector('#video').currentTime > t + 13, t0, { timeout: 40000 });
     assert.equal(await viewers(), 1, 'a watching browser is not taken for gone');
     assert.ok(await page.evaluate(() => document.querySelector('#video').currentTime) > t0 + 10);
     // ... and one that is killed outright (no DELETE, no goodbye) loses it.
@@ -547,8 +518,8 @@ role = "user"
 
   test('where WebRTC cannot connect the page falls back to pictures over a WebSocket by itself', async (t) => {
     // A camera that takes no WebRTC viewer (max_viewers = 0) refuses the offer, as a full one does.
-    const d = await startDaemon('[web]\nmax_viewers = 0');
-    t.after(() => d.proc.kill('SIGTERM'));
+    const d = await startDaemon({ web: { max_viewers: 0 } });
+    t.after(() => d.stop());
     const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
     try {
       const page = await context.newPage();
@@ -557,7 +528,7 @@ role = "user"
       await page.waitForFunction(() => document.body.dataset.live === 'fallback', null, { timeout: 30000 });
       await page.waitForFunction(() => document.querySelector('#fallback').naturalWidth > 0, null, { timeout: 15000 });
       const first = await page.evaluate(() => document.querySelector('#fallback').src);
-      await sleep(1000);
+      await page.waitForFunction((f) => document.querySelector('#fallback').src !== f, first, { timeout: 10000 });
       const img = await page.evaluate(() => {
         const i = document.querySelector('#fallback');
         return { src: i.src, w: i.naturalWidth, h: i.naturalHeight };

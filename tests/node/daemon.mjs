@@ -1,0 +1,88 @@
+// Starts the real babymonitor daemon for the Node tests and benches (the one way they all do it).
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const binary = process.env.BABYMONITOR_BIN ?? join(root, 'target', 'debug', 'babymonitor');
+export const admin = { user: 'admin', password: 'admin pass 1' };
+export const viewer = { user: 'viewer', password: 'viewer-pass-2' };
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const freePort = (host) => new Promise((resolve, reject) => {
+  const s = createServer().on('error', reject).listen(0, host, () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
+const listening = (port, host) => new Promise((resolve) => {
+  const c = connect(port, host, () => { c.destroy(); resolve(true); }).on('error', () => resolve(false));
+});
+
+/** TOML of `{ section: { key: value } }`; strings quoted, numbers and booleans as they are. */
+function toml(sections) {
+  return Object.entries(sections)
+    .map(([name, keys]) => `[${name}]\n${Object.entries(keys).map(([k, v]) => `${k} = ${typeof v === 'string' ? JSON.stringify(v) : v}`).join('\n')}\n`)
+    .join('\n');
+}
+
+/**
+ * Starts the daemon with `--simulate` and waits until its HTTP and RTSP ports answer on `host`
+ * (any other than 127.0.0.1 is passed as `--listen`). `settings` adds to or overrides the
+ * config's sections; `users` are [account, role] pairs; `history` is what an earlier run kept (loaded at start).
+ * Returns { proc, rtsp, http, host, url, dir, data, stop }.
+ */
+export async function startDaemon({ host = '127.0.0.1', settings = {}, history = null, users = [[admin, 'admin'], [viewer, 'user']], args = [] } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'bm-node-'));
+  const data = join(dir, 'data');
+  if (history) {
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, 'history.json'), JSON.stringify(history));
+  }
+  const [rtsp, http] = [await freePort(host), await freePort(host)];
+  const sections = {
+    rtsp: { port: rtsp },
+    http: { port: http },
+    storage: { data_dir: data },
+    onvif: { discovery: false },
+    'video.main': { width: 640, height: 360 },
+    'video.sub': { width: 320, height: 180 },
+  };
+  for (const [name, keys] of Object.entries(settings)) sections[name] = { ...sections[name], ...keys };
+  const accounts = users.map(([u, role]) => toml({ '[users]': { name: u.user, password: u.password, role } }));
+  const config = join(dir, 'config.toml');
+  writeFileSync(config, `${toml(sections)}\n${accounts.join('\n')}`);
+  const listen = host === '127.0.0.1' ? [] : ['--listen', host];
+  const proc = spawn(binary, ['--simulate', ...listen, ...args, '--config', config], { stdio: 'ignore' });
+  const stop = () => proc.kill('SIGTERM');
+  for (let i = 0; i < 400; i++) {
+    if (proc.exitCode !== null) break;
+    if ((await listening(http, host)) && (await listening(rtsp, host))) {
+      return { proc, rtsp, http, host, url: `http://${host}:${http}`, dir, data, stop };
+    }
+    await sleep(50);
+  }
+  stop();
+  throw new Error(`daemon did not start (exit ${proc.exitCode})`);
+}
+
+/**
+ * Runs `inside(ns)` with a network namespace of its own that has an interface that is up and
+ * not loopback (`host` on one end of a veth pair, both ends inside): WebRTC gathers no
+ * candidates on lo. Needs root. The namespace is removed afterwards.
+ */
+export function withNamespace(prefix, host, inside) {
+  const ns = `${prefix}${process.pid}`;
+  const ip = (...a) => execFileSync('ip', a, { stdio: 'pipe' });
+  try {
+    ip('netns', 'add', ns);
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'link', 'add', 'bmweb0', 'type', 'veth', 'peer', 'name', 'bmweb1');
+    ip('-n', ns, 'addr', 'add', `${host}/24`, 'dev', 'bmweb0');
+    ip('-n', ns, 'link', 'set', 'bmweb0', 'up');
+    ip('-n', ns, 'link', 'set', 'bmweb1', 'up');
+    return inside(ns);
+  } finally {
+    spawnSync('ip', ['netns', 'del', ns]);
+  }
+}
