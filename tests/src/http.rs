@@ -11,26 +11,8 @@ pub async fn get(url: &str, creds: Option<(&str, &str)>) -> anyhow::Result<(u16,
         let status = first.status().as_u16();
         return Ok((status, first.bytes().await?.to_vec()));
     };
-    let challenge = first
-        .headers()
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("Digest"))
-        .context("401 without a Digest challenge")?
-        .to_string();
-    let parsed = reqwest::Url::parse(url)?;
-    let uri = match parsed.query() {
-        Some(q) => format!("{}?{q}", parsed.path()),
-        None => parsed.path().to_string(),
-    };
-    let mut prompt = digest_auth::parse(&challenge)?;
-    let answer = prompt.respond(&digest_auth::AuthContext::new(user, pass, &uri))?;
-    let second = client
-        .get(url)
-        .header(AUTHORIZATION, answer.to_header_string())
-        .send()
-        .await?;
+    let answer = digest_answer(&first, url, user, pass, digest_auth::HttpMethod::GET)?;
+    let second = client.get(url).header(AUTHORIZATION, answer).send().await?;
     let status = second.status().as_u16();
     Ok((status, second.bytes().await?.to_vec()))
 }
@@ -81,24 +63,34 @@ pub async fn post(
         let status = first.status().as_u16();
         return Ok((status, first.text().await?));
     };
+    let answer = digest_answer(&first, url, user, pass, digest_auth::HttpMethod::POST)?;
+    let second = send(Some(answer)).await?;
+    let status = second.status().as_u16();
+    Ok((status, second.text().await?))
+}
+
+/// The `Authorization` value that answers the Digest challenge of `first` (a 401 for `url`).
+fn digest_answer(
+    first: &reqwest::Response,
+    url: &str,
+    user: &str,
+    pass: &str,
+    method: digest_auth::HttpMethod<'static>,
+) -> anyhow::Result<String> {
     let challenge = first
         .headers()
         .get_all(WWW_AUTHENTICATE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with("Digest"))
-        .context("401 without a Digest challenge")?
-        .to_string();
+        .context("401 without a Digest challenge")?;
     let parsed = reqwest::Url::parse(url)?;
     let uri = match parsed.query() {
         Some(q) => format!("{}?{q}", parsed.path()),
         None => parsed.path().to_string(),
     };
-    let mut prompt = digest_auth::parse(&challenge)?;
+    let mut prompt = digest_auth::parse(challenge)?;
     let mut ctx = digest_auth::AuthContext::new(user, pass, &uri);
-    ctx.method = digest_auth::HttpMethod::POST;
-    let answer = prompt.respond(&ctx)?;
-    let second = send(Some(answer.to_header_string())).await?;
-    let status = second.status().as_u16();
-    Ok((status, second.text().await?))
+    ctx.method = method;
+    Ok(prompt.respond(&ctx)?.to_header_string())
 }
