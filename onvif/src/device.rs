@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 
 use crate::model::{NewUser, UserLevel};
-use crate::service::{Access, Context, DeviceBackend, MediaBackend, Service};
+use crate::service::Access::*;
+use crate::service::{Context, DeviceBackend, MediaBackend, Service, Table, op, respond};
 use crate::soap::{Fault, Request};
 use crate::write::el;
 use crate::xml::{Element, escape};
@@ -21,232 +22,329 @@ const SERVICES: [(Service, u32, u32); 7] = [
     (Service::Events, 2, 6),
 ];
 
-pub fn access(operation: &str) -> Access {
-    match operation {
-        "GetSystemDateAndTime"
-        | "GetWsdlUrl"
-        | "GetServices"
-        | "GetServiceCapabilities"
-        | "GetCapabilities"
-        | "GetHostname"
-        | "GetEndpointReference" => Access::PreAuth,
-        "GetUsers" | "CreateUsers" | "DeleteUsers" | "SetUser" => Access::ReadSystemSecret,
-        "SystemReboot" | "SetSystemFactoryDefault" => Access::Unrecoverable,
-        "SetSystemDateAndTime" | "SetDiscoveryMode" => Access::WriteSystem,
-        _ => Access::ReadSystem,
-    }
+/// What every Device operation is given.
+pub(crate) struct Call<'a> {
+    op: &'a Element,
+    ctx: &'a Context,
+    dev: &'a dyn DeviceBackend,
+    media: &'a dyn MediaBackend,
+    relay: Option<&'a dyn crate::deviceio::RelayBackend>,
 }
 
-pub fn handle(
+pub(crate) type Run = fn(&Call<'_>, &mut String) -> Result<(), Fault>;
+
+#[rustfmt::skip]
+pub(crate) static OPERATIONS: Table<Run> = Table {
+    operations: &[
+        op("GetSystemDateAndTime", PreAuth, get_system_date_and_time),
+        op("SetSystemDateAndTime", WriteSystem, |c, _| set_system_date_and_time(c.op, OffsetDateTime::now_utc())),
+        op("GetServices", PreAuth, get_services),
+        op("GetServiceCapabilities", PreAuth, get_service_capabilities),
+        op("GetCapabilities", PreAuth, |c, out| capabilities(out, c.op, c.ctx, c.media)),
+        op("GetDeviceInformation", ReadSystem, get_device_information),
+        op("GetNetworkInterfaces", ReadSystem, get_network_interfaces),
+        op("GetScopes", ReadSystem, get_scopes),
+        op("GetHostname", PreAuth, get_hostname),
+        op("GetWsdlUrl", PreAuth, get_wsdl_url),
+        op("GetEndpointReference", PreAuth, get_endpoint_reference),
+        op("GetNetworkProtocols", ReadSystem, get_network_protocols),
+        op("GetDNS", ReadSystem, get_dns),
+        op("GetNetworkDefaultGateway", ReadSystem, get_network_default_gateway),
+        op("GetNTP", ReadSystem, get_ntp),
+        op("GetDiscoveryMode", ReadSystem, get_discovery_mode),
+        op("SetDiscoveryMode", WriteSystem, set_discovery_mode),
+        op("GetUsers", ReadSystemSecret, get_users),
+        op("CreateUsers", ReadSystemSecret, |c, _| c.dev.create_users(read_users(c.op, true)?)),
+        op("SetUser", ReadSystemSecret, |c, _| c.dev.set_users(read_users(c.op, false)?)),
+        op("DeleteUsers", ReadSystemSecret, delete_users),
+        op("SystemReboot", Unrecoverable, system_reboot),
+        op("SetSystemFactoryDefault", Unrecoverable, set_system_factory_default),
+        // The relay and auxiliary calls are ReadSystem here but Actuate in DeviceIO and PTZ;
+        // that is how the services have always classed them.
+        op("GetRelayOutputs", ReadSystem, get_relay_outputs),
+        op("SetRelayOutputState", ReadSystem, set_relay_output_state),
+        op("SetRelayOutputSettings", ReadSystem, |c, _| crate::deviceio::set_settings(c.op)),
+        op("SendAuxiliaryCommand", ReadSystem, send_auxiliary_command),
+    ],
+    unlisted: |_| ReadSystem,
+};
+
+pub(crate) fn handle(
     req: &Request,
     ctx: &Context,
     dev: &dyn DeviceBackend,
     media: &dyn MediaBackend,
     relay: Option<&dyn crate::deviceio::RelayBackend>,
 ) -> Result<String, Fault> {
-    let op = &req.operation;
-    let mut out = String::with_capacity(2048);
-    let name = op.name.as_str();
-    let _ = write!(out, "<tds:{name}Response>");
-    match name {
-        "GetSystemDateAndTime" => system_date_and_time(&mut out, OffsetDateTime::now_utc()),
-        "SetSystemDateAndTime" => set_system_date_and_time(op, OffsetDateTime::now_utc())?,
-        "GetServices" => {
-            let with_caps = op
-                .text_of("IncludeCapability")
-                .is_some_and(|v| v.trim() == "true");
-            for (service, major, minor) in SERVICES {
-                let offered = match service {
-                    Service::Ptz => ctx.has_ptz,
-                    Service::Imaging => ctx.has_night,
-                    Service::DeviceIo => ctx.has_night || ctx.clip_limits.is_some(),
-                    _ => true,
-                };
-                if !offered {
-                    continue;
-                }
-                out.push_str("<tds:Service>");
-                el(&mut out, "tds:Namespace", service.namespace());
-                el(&mut out, "tds:XAddr", ctx.http_url(service.path()));
-                if with_caps {
-                    out.push_str("<tds:Capabilities>");
-                    match service {
-                        Service::Device => device_capabilities(&mut out),
-                        Service::Media => crate::media::capabilities(&mut out),
-                        Service::Media2 => crate::media2::capabilities(
-                            &mut out,
-                            ctx,
-                            !media.audio_sources().is_empty(),
-                        ),
-                        Service::Ptz => crate::ptz::capabilities(&mut out),
-                        Service::Imaging => crate::imaging::capabilities(&mut out),
-                        Service::Events => {
-                            crate::events::capabilities(&mut out, ctx.max_subscriptions)
-                        }
-                        Service::DeviceIo => crate::deviceio::capabilities(
-                            &mut out,
-                            media,
-                            ctx.clip_limits.is_some(),
-                            ctx.has_night,
-                        ),
-                    }
-                    out.push_str("</tds:Capabilities>");
-                }
-                let _ = write!(
-                    out,
-                    "<tds:Version><tt:Major>{major}</tt:Major><tt:Minor>{minor}</tt:Minor></tds:Version>"
-                );
-                out.push_str("</tds:Service>");
+    let operation = OPERATIONS.find(req.name())?;
+    let call = Call {
+        op: &req.operation,
+        ctx,
+        dev,
+        media,
+        relay,
+    };
+    respond("tds", req.name(), |out| (operation.run)(&call, out))
+}
+
+fn get_system_date_and_time(_: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    system_date_and_time(out, OffsetDateTime::now_utc());
+    Ok(())
+}
+
+fn get_services(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let with_caps =
+        c.op.text_of("IncludeCapability")
+            .is_some_and(|v| v.trim() == "true");
+    for (service, major, minor) in SERVICES {
+        if offered(c.ctx, service) {
+            out.push_str("<tds:Service>");
+            el(out, "tds:Namespace", service.namespace());
+            el(out, "tds:XAddr", c.ctx.http_url(service.path()));
+            if with_caps {
+                out.push_str("<tds:Capabilities>");
+                service_capabilities(out, c, service);
+                out.push_str("</tds:Capabilities>");
             }
-        }
-        "GetServiceCapabilities" => device_capabilities(&mut out),
-        "GetCapabilities" => capabilities(&mut out, op, ctx, media)?,
-        "GetDeviceInformation" => {
-            let info = dev.information();
-            el(&mut out, "tds:Manufacturer", &info.manufacturer);
-            el(&mut out, "tds:Model", &info.model);
-            el(&mut out, "tds:FirmwareVersion", &info.firmware_version);
-            el(&mut out, "tds:SerialNumber", &info.serial_number);
-            el(&mut out, "tds:HardwareId", &info.hardware_id);
-        }
-        "GetNetworkInterfaces" => {
-            for nic in dev.network_interfaces() {
-                let _ = write!(
-                    out,
-                    "<tds:NetworkInterfaces token=\"{}\"><tt:Enabled>true</tt:Enabled><tt:Info>",
-                    escape(&nic.token)
-                );
-                el(&mut out, "tt:Name", &nic.name);
-                el(&mut out, "tt:HwAddress", &nic.mac);
-                el(&mut out, "tt:MTU", nic.mtu);
-                out.push_str("</tt:Info><tt:IPv4><tt:Enabled>true</tt:Enabled><tt:Config>");
-                for (addr, prefix) in &nic.ipv4 {
-                    out.push_str("<tt:Manual>");
-                    el(&mut out, "tt:Address", addr);
-                    el(&mut out, "tt:PrefixLength", prefix);
-                    out.push_str("</tt:Manual>");
-                }
-                out.push_str(
-                    "<tt:DHCP>false</tt:DHCP></tt:Config></tt:IPv4></tds:NetworkInterfaces>",
-                );
-            }
-        }
-        "GetScopes" => {
-            for scope in dev.scopes() {
-                out.push_str("<tds:Scopes><tt:ScopeDef>Fixed</tt:ScopeDef>");
-                el(&mut out, "tt:ScopeItem", scope);
-                out.push_str("</tds:Scopes>");
-            }
-        }
-        "GetHostname" => {
-            out.push_str("<tds:HostnameInformation><tt:FromDHCP>false</tt:FromDHCP>");
-            el(&mut out, "tt:Name", dev.hostname());
-            out.push_str("</tds:HostnameInformation>");
-        }
-        "GetWsdlUrl" => el(
-            &mut out,
-            "tds:WsdlUrl",
-            "https://www.onvif.org/profiles/specifications/",
-        ),
-        "GetEndpointReference" => el(&mut out, "tds:GUID", dev.endpoint()),
-        "GetNetworkProtocols" => {
-            for (name, port) in [("HTTP", ctx.http_port), ("RTSP", ctx.rtsp_port)] {
-                out.push_str("<tds:NetworkProtocols>");
-                el(&mut out, "tt:Name", name);
-                out.push_str("<tt:Enabled>true</tt:Enabled>");
-                el(&mut out, "tt:Port", port);
-                out.push_str("</tds:NetworkProtocols>");
-            }
-        }
-        "GetDNS" => {
-            out.push_str("<tds:DNSInformation><tt:FromDHCP>false</tt:FromDHCP>");
-            for server in dev.dns_servers() {
-                out.push_str("<tt:DNSManual><tt:Type>IPv4</tt:Type>");
-                el(&mut out, "tt:IPv4Address", server);
-                out.push_str("</tt:DNSManual>");
-            }
-            out.push_str("</tds:DNSInformation>");
-        }
-        "GetNetworkDefaultGateway" => {
-            out.push_str("<tds:NetworkGateway>");
-            for gw in dev.gateways() {
-                el(&mut out, "tt:IPv4Address", gw);
-            }
-            out.push_str("</tds:NetworkGateway>");
-        }
-        "GetNTP" => {
-            out.push_str("<tds:NTPInformation><tt:FromDHCP>false</tt:FromDHCP>");
-            for server in dev.ntp_servers() {
-                out.push_str("<tt:NTPManual><tt:Type>DNS</tt:Type>");
-                el(&mut out, "tt:DNSname", server);
-                out.push_str("</tt:NTPManual>");
-            }
-            out.push_str("</tds:NTPInformation>");
-        }
-        "GetDiscoveryMode" => el(
-            &mut out,
-            "tds:DiscoveryMode",
-            if dev.discoverable() {
-                "Discoverable"
-            } else {
-                "NonDiscoverable"
-            },
-        ),
-        "SetDiscoveryMode" => match op.text_of("DiscoveryMode") {
-            Some("Discoverable") => dev.set_discoverable(true)?,
-            Some("NonDiscoverable") => dev.set_discoverable(false)?,
-            _ => return Err(Fault::missing_arg("DiscoveryMode")),
-        },
-        "GetUsers" => {
-            for user in dev.users() {
-                out.push_str("<tds:User>");
-                el(&mut out, "tt:Username", &user.name);
-                el(&mut out, "tt:UserLevel", user.level.as_str());
-                out.push_str("</tds:User>");
-            }
-        }
-        "CreateUsers" => dev.create_users(read_users(op, true)?)?,
-        "SetUser" => dev.set_users(read_users(op, false)?)?,
-        "DeleteUsers" => {
-            let names: Vec<String> = op
-                .children_named("Username")
-                .map(|u| u.text.clone())
-                .collect();
-            if names.is_empty() {
-                return Err(Fault::missing_arg("Username"));
-            }
-            dev.delete_users(names)?
-        }
-        "SystemReboot" => el(&mut out, "tds:Message", dev.reboot()),
-        "SetSystemFactoryDefault" => match op.text_of("FactoryDefault") {
-            Some("Hard") => dev.factory_default(true)?,
-            Some("Soft") => dev.factory_default(false)?,
-            _ => return Err(Fault::missing_arg("FactoryDefault")),
-        },
-        "GetRelayOutputs" => {
-            if relay.is_some() {
-                crate::deviceio::relay_outputs(&mut out, "tds");
-            }
-        }
-        "SetRelayOutputState" => crate::deviceio::set_state(
-            req,
-            relay.ok_or_else(|| Fault::invalid_arg("RelayToken", "no relays"))?,
-        )?,
-        "SetRelayOutputSettings" => crate::deviceio::set_settings(req)?,
-        "SendAuxiliaryCommand" => {
-            let relay = relay.ok_or_else(|| {
-                Fault::invalid_arg("AuxiliaryDataNotSupported", "the camera has no IR lamp")
-            })?;
-            el(
-                &mut out,
-                "tds:AuxiliaryCommandResponse",
-                crate::deviceio::auxiliary(op.text_of("AuxiliaryCommand"), relay)?,
+            let _ = write!(
+                out,
+                "<tds:Version><tt:Major>{major}</tt:Major><tt:Minor>{minor}</tt:Minor></tds:Version>"
             );
+            out.push_str("</tds:Service>");
         }
-        _ => return Err(Fault::action_not_supported(name)),
     }
-    let _ = write!(out, "</tds:{name}Response>");
-    Ok(out)
+    Ok(())
+}
+
+fn offered(ctx: &Context, service: Service) -> bool {
+    match service {
+        Service::Ptz => ctx.has_ptz,
+        Service::Imaging => ctx.has_night,
+        Service::DeviceIo => ctx.has_night || ctx.clip_limits.is_some(),
+        _ => true,
+    }
+}
+
+/// A service's own GetServiceCapabilities answer, for GetServices.
+fn service_capabilities(out: &mut String, c: &Call<'_>, service: Service) {
+    let ctx = c.ctx;
+    match service {
+        Service::Device => device_capabilities(out),
+        Service::Media => crate::media::capabilities(out),
+        Service::Media2 => {
+            crate::media2::capabilities(out, ctx, !c.media.audio_sources().is_empty())
+        }
+        Service::Ptz => crate::ptz::capabilities(out),
+        Service::Imaging => crate::imaging::capabilities(out),
+        Service::Events => crate::events::capabilities(out, ctx.max_subscriptions),
+        Service::DeviceIo => {
+            crate::deviceio::capabilities(out, c.media, ctx.clip_limits.is_some(), ctx.has_night)
+        }
+    }
+}
+
+fn get_service_capabilities(_: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    device_capabilities(out);
+    Ok(())
+}
+
+fn get_device_information(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let info = c.dev.information();
+    el(out, "tds:Manufacturer", &info.manufacturer);
+    el(out, "tds:Model", &info.model);
+    el(out, "tds:FirmwareVersion", &info.firmware_version);
+    el(out, "tds:SerialNumber", &info.serial_number);
+    el(out, "tds:HardwareId", &info.hardware_id);
+    Ok(())
+}
+
+fn get_network_interfaces(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    for nic in c.dev.network_interfaces() {
+        let _ = write!(
+            out,
+            "<tds:NetworkInterfaces token=\"{}\"><tt:Enabled>true</tt:Enabled><tt:Info>",
+            escape(&nic.token)
+        );
+        el(out, "tt:Name", &nic.name);
+        el(out, "tt:HwAddress", &nic.mac);
+        el(out, "tt:MTU", nic.mtu);
+        out.push_str("</tt:Info><tt:IPv4><tt:Enabled>true</tt:Enabled><tt:Config>");
+        for (addr, prefix) in &nic.ipv4 {
+            out.push_str("<tt:Manual>");
+            el(out, "tt:Address", addr);
+            el(out, "tt:PrefixLength", prefix);
+            out.push_str("</tt:Manual>");
+        }
+        out.push_str("<tt:DHCP>false</tt:DHCP></tt:Config></tt:IPv4></tds:NetworkInterfaces>");
+    }
+    Ok(())
+}
+
+fn get_scopes(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    for scope in c.dev.scopes() {
+        out.push_str("<tds:Scopes><tt:ScopeDef>Fixed</tt:ScopeDef>");
+        el(out, "tt:ScopeItem", scope);
+        out.push_str("</tds:Scopes>");
+    }
+    Ok(())
+}
+
+fn get_hostname(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    out.push_str("<tds:HostnameInformation><tt:FromDHCP>false</tt:FromDHCP>");
+    el(out, "tt:Name", c.dev.hostname());
+    out.push_str("</tds:HostnameInformation>");
+    Ok(())
+}
+
+fn get_wsdl_url(_: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    el(
+        out,
+        "tds:WsdlUrl",
+        "https://www.onvif.org/profiles/specifications/",
+    );
+    Ok(())
+}
+
+fn get_endpoint_reference(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    el(out, "tds:GUID", c.dev.endpoint());
+    Ok(())
+}
+
+fn get_network_protocols(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    for (name, port) in [("HTTP", c.ctx.http_port), ("RTSP", c.ctx.rtsp_port)] {
+        out.push_str("<tds:NetworkProtocols>");
+        el(out, "tt:Name", name);
+        out.push_str("<tt:Enabled>true</tt:Enabled>");
+        el(out, "tt:Port", port);
+        out.push_str("</tds:NetworkProtocols>");
+    }
+    Ok(())
+}
+
+/// `<tag><tt:FromDHCP>false</tt:FromDHCP>`, each server as `<entry><tt:Type>{kind}</tt:Type>`
+/// and `<address>`, then `</tag>` (GetDNS and GetNTP).
+fn manual_servers(
+    out: &mut String,
+    tag: &str,
+    entry: &str,
+    kind: &str,
+    address: &str,
+    servers: Vec<String>,
+) {
+    let _ = write!(out, "<{tag}><tt:FromDHCP>false</tt:FromDHCP>");
+    for server in servers {
+        let _ = write!(out, "<{entry}><tt:Type>{kind}</tt:Type>");
+        el(out, address, server);
+        let _ = write!(out, "</{entry}>");
+    }
+    let _ = write!(out, "</{tag}>");
+}
+
+fn get_dns(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let servers = c.dev.dns_servers();
+    manual_servers(
+        out,
+        "tds:DNSInformation",
+        "tt:DNSManual",
+        "IPv4",
+        "tt:IPv4Address",
+        servers,
+    );
+    Ok(())
+}
+
+fn get_ntp(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let servers = c.dev.ntp_servers();
+    manual_servers(
+        out,
+        "tds:NTPInformation",
+        "tt:NTPManual",
+        "DNS",
+        "tt:DNSname",
+        servers,
+    );
+    Ok(())
+}
+
+fn get_network_default_gateway(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    out.push_str("<tds:NetworkGateway>");
+    for gw in c.dev.gateways() {
+        el(out, "tt:IPv4Address", gw);
+    }
+    out.push_str("</tds:NetworkGateway>");
+    Ok(())
+}
+
+fn get_discovery_mode(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let mode = if c.dev.discoverable() {
+        "Discoverable"
+    } else {
+        "NonDiscoverable"
+    };
+    el(out, "tds:DiscoveryMode", mode);
+    Ok(())
+}
+
+fn set_discovery_mode(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    match c.op.text_of("DiscoveryMode") {
+        Some("Discoverable") => c.dev.set_discoverable(true),
+        Some("NonDiscoverable") => c.dev.set_discoverable(false),
+        _ => Err(Fault::missing_arg("DiscoveryMode")),
+    }
+}
+
+fn get_users(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    for user in c.dev.users() {
+        out.push_str("<tds:User>");
+        el(out, "tt:Username", &user.name);
+        el(out, "tt:UserLevel", user.level.as_str());
+        out.push_str("</tds:User>");
+    }
+    Ok(())
+}
+
+fn delete_users(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    let names: Vec<String> =
+        c.op.children_named("Username")
+            .map(|u| u.text.clone())
+            .collect();
+    if names.is_empty() {
+        return Err(Fault::missing_arg("Username"));
+    }
+    c.dev.delete_users(names)
+}
+
+fn system_reboot(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    el(out, "tds:Message", c.dev.reboot());
+    Ok(())
+}
+
+fn set_system_factory_default(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    match c.op.text_of("FactoryDefault") {
+        Some("Hard") => c.dev.factory_default(true),
+        Some("Soft") => c.dev.factory_default(false),
+        _ => Err(Fault::missing_arg("FactoryDefault")),
+    }
+}
+
+fn get_relay_outputs(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    if c.relay.is_some() {
+        crate::deviceio::relay_outputs(out, "tds");
+    }
+    Ok(())
+}
+
+fn set_relay_output_state(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    let relay = c
+        .relay
+        .ok_or_else(|| Fault::invalid_arg("RelayToken", "no relays"))?;
+    crate::deviceio::set_state(c.op, relay)
+}
+
+fn send_auxiliary_command(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let answer = crate::deviceio::auxiliary(c.op.text_of("AuxiliaryCommand"), c.relay)?;
+    el(out, "tds:AuxiliaryCommandResponse", answer);
+    Ok(())
 }
 
 fn read_users(op: &Element, need_password: bool) -> Result<Vec<NewUser>, Fault> {

@@ -3,10 +3,12 @@
 
 use std::fmt::Write as _;
 
-use crate::service::{Access, MediaBackend};
+use crate::service::Access::*;
+use crate::service::{MediaBackend, Table, get_or_actuate, op, respond};
 use crate::soap::{Fault, Request};
 use crate::speaker::SpeakerBackend;
-use crate::xml::escape;
+use crate::write::el;
+use crate::xml::{Element, escape};
 
 pub const IR_RELAY: &str = "ir_leds";
 
@@ -16,14 +18,6 @@ pub trait RelayBackend: Send + Sync {
     fn set_relay(&self, active: bool) -> Result<(), Fault>;
     /// `tt:IRLamp|On|Off|Auto`.
     fn ir_lamp(&self, command: &str) -> Result<(), Fault>;
-}
-
-pub fn access(operation: &str) -> Access {
-    match operation {
-        "GetServiceCapabilities" => Access::PreAuth,
-        op if op.starts_with("Get") => Access::ReadSystem,
-        _ => Access::Actuate,
-    }
 }
 
 /// `tmd:Capabilities`, for DeviceIO's GetServiceCapabilities and the Device's GetServices.
@@ -51,8 +45,7 @@ pub(crate) fn relay_outputs(out: &mut String, prefix: &str) {
     );
 }
 
-pub(crate) fn set_state(req: &Request, relay: &dyn RelayBackend) -> Result<(), Fault> {
-    let op = &req.operation;
+pub(crate) fn set_state(op: &Element, relay: &dyn RelayBackend) -> Result<(), Fault> {
     let token = op
         .text_of("RelayOutputToken")
         .ok_or_else(|| Fault::missing_arg("RelayOutputToken"))?;
@@ -70,8 +63,7 @@ pub(crate) fn set_state(req: &Request, relay: &dyn RelayBackend) -> Result<(), F
 }
 
 /// Device's form (`RelayOutputToken` + `Properties`) and DeviceIO's (`RelayOutput token=`).
-pub(crate) fn set_settings(req: &Request) -> Result<(), Fault> {
-    let op = &req.operation;
+pub(crate) fn set_settings(op: &Element) -> Result<(), Fault> {
     let (token, properties) = match op.child("RelayOutput") {
         Some(r) => (r.attr("token"), r.child("Properties")),
         None => (op.text_of("RelayOutputToken"), op.child("Properties")),
@@ -91,7 +83,14 @@ pub(crate) fn set_settings(req: &Request) -> Result<(), Fault> {
     }
 }
 
-pub(crate) fn auxiliary(data: Option<&str>, relay: &dyn RelayBackend) -> Result<String, Fault> {
+/// Device's SendAuxiliaryCommand and PTZ's: the IR lamp is the one auxiliary.
+pub(crate) fn auxiliary(
+    data: Option<&str>,
+    relay: Option<&dyn RelayBackend>,
+) -> Result<String, Fault> {
+    let relay = relay.ok_or_else(|| {
+        Fault::invalid_arg("AuxiliaryDataNotSupported", "the camera has no IR lamp")
+    })?;
     let data = data
         .ok_or_else(|| Fault::missing_arg("AuxiliaryData"))?
         .trim();
@@ -105,77 +104,142 @@ pub(crate) fn auxiliary(data: Option<&str>, relay: &dyn RelayBackend) -> Result<
     Ok(data.to_string())
 }
 
-pub fn handle(
+/// What every DeviceIO operation is given.
+pub(crate) struct Call<'a> {
+    req: &'a Request,
+    media: &'a dyn MediaBackend,
+    relay: Option<&'a dyn RelayBackend>,
+    speaker: Option<&'a dyn SpeakerBackend>,
+}
+
+impl<'a> Call<'a> {
+    fn relay(&self) -> Result<&'a dyn RelayBackend, Fault> {
+        self.relay.ok_or_else(|| no("relay outputs"))
+    }
+
+    fn speaker(&self) -> Result<&'a dyn SpeakerBackend, Fault> {
+        self.speaker.ok_or_else(|| no("speaker"))
+    }
+}
+
+fn no(what: &str) -> Fault {
+    Fault::action_not_supported(&format!("the camera has no {what}"))
+}
+
+pub(crate) type Run = fn(&Call<'_>, &mut String) -> Result<(), Fault>;
+
+#[rustfmt::skip]
+pub(crate) static OPERATIONS: Table<Run> = Table {
+    operations: &[
+        op("GetServiceCapabilities", PreAuth, get_service_capabilities),
+        // DeviceIO's own form (tokens only); the Media form of the same names is answered by
+        // Media, whichever address it is posted to. The tokens are the ones Media uses.
+        op("GetVideoSources", ReadSystem, get_video_sources),
+        op("GetAudioSources", ReadSystem, get_audio_sources),
+        // DeviceIO's WSDL takes GetAudioOutputs from the Media namespace (answered there); this
+        // one is for clients that use DeviceIO's own.
+        op("GetAudioOutputs", ReadSystem, get_audio_outputs),
+        op("GetAudioOutputConfiguration", ReadSystem, get_audio_output_configuration),
+        op("GetAudioOutputConfigurationOptions", ReadSystem, get_audio_output_configuration_options),
+        op("SetAudioOutputConfiguration", Actuate, set_audio_output_configuration),
+        // DeviceIO's WSDL takes these two from the Device namespace; the same names in its own
+        // namespace are answered too, for clients that guess.
+        op("GetRelayOutputs", ReadSystem, get_relay_outputs),
+        op("GetRelayOutputOptions", ReadSystem, get_relay_output_options),
+        op("SetRelayOutputState", Actuate, set_relay_output_state),
+        op("SetRelayOutputSettings", Actuate, set_relay_output_settings),
+    ],
+    unlisted: |name| get_or_actuate(name, ReadSystem),
+};
+
+pub(crate) fn handle(
     req: &Request,
     media: &dyn MediaBackend,
     relay: Option<&dyn RelayBackend>,
     speaker: Option<&dyn SpeakerBackend>,
 ) -> Result<String, Fault> {
-    let name = req.operation.name.as_str();
-    let mut out = String::with_capacity(512);
-    let _ = write!(out, "<tmd:{name}Response>");
-    let no = |what: &str| Fault::action_not_supported(&format!("the camera has no {what}"));
-    let relay_or = || relay.ok_or_else(|| no("relay outputs"));
-    let speaker_or = || speaker.ok_or_else(|| no("speaker"));
-    match name {
-        "GetServiceCapabilities" => {
-            capabilities(&mut out, media, speaker.is_some(), relay.is_some())
-        }
-        // DeviceIO's own form (tokens only); the Media form of the same names is answered by
-        // Media, whichever address it is posted to. The tokens are the ones Media uses.
-        "GetVideoSources" => {
-            for s in media.video_sources() {
-                crate::write::el(&mut out, "tmd:Token", &s.token);
-            }
-        }
-        "GetAudioSources" => {
-            for s in media.audio_sources() {
-                crate::write::el(&mut out, "tmd:Token", &s.token);
-            }
-        }
-        // DeviceIO's WSDL takes GetAudioOutputs from the Media namespace (answered there); this
-        // one is for clients that use DeviceIO's own.
-        "GetAudioOutputs" => {
-            if speaker.is_some() {
-                crate::write::el(&mut out, "tmd:Token", crate::speaker::OUTPUT);
-            }
-        }
-        "GetAudioOutputConfiguration" => {
-            let s = speaker_or()?;
-            check_output(req)?;
-            crate::speaker::output_config(
-                &mut out,
-                "tmd:AudioOutputConfiguration",
-                s.output_level(),
-            );
-        }
-        "GetAudioOutputConfigurationOptions" => {
-            speaker_or()?;
-            check_output(req)?;
-            crate::speaker::output_options(&mut out, "tmd:AudioOutputOptions");
-        }
-        "SetAudioOutputConfiguration" => crate::speaker::set_output(req, speaker_or()?)?,
-        // DeviceIO's WSDL takes these two from the Device namespace; the same names in its own
-        // namespace are answered too, for clients that guess.
-        "GetRelayOutputs" => {
-            relay_or()?;
-            relay_outputs(&mut out, "tmd")
-        }
-        "GetRelayOutputOptions" => {
-            relay_or()?;
-            out.push_str(&format!(
-            "<tmd:RelayOutputOptions token=\"{IR_RELAY}\"><tmd:Mode>Bistable</tmd:Mode></tmd:RelayOutputOptions>"
-            ));
-        }
-        "SetRelayOutputState" => set_state(req, relay_or()?)?,
-        "SetRelayOutputSettings" => {
-            relay_or()?;
-            set_settings(req)?
-        }
-        _ => return Err(Fault::action_not_supported(name)),
+    let operation = OPERATIONS.find(req.name())?;
+    let call = Call {
+        req,
+        media,
+        relay,
+        speaker,
+    };
+    respond("tmd", req.name(), |out| (operation.run)(&call, out))
+}
+
+fn get_service_capabilities(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    capabilities(out, c.media, c.speaker.is_some(), c.relay.is_some());
+    Ok(())
+}
+
+fn tokens<'t>(out: &mut String, tokens: impl IntoIterator<Item = &'t str>) {
+    for t in tokens {
+        el(out, "tmd:Token", t);
     }
-    let _ = write!(out, "</tmd:{name}Response>");
-    Ok(out)
+}
+
+fn get_video_sources(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    tokens(
+        out,
+        c.media.video_sources().iter().map(|s| s.token.as_str()),
+    );
+    Ok(())
+}
+
+fn get_audio_sources(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    tokens(
+        out,
+        c.media.audio_sources().iter().map(|s| s.token.as_str()),
+    );
+    Ok(())
+}
+
+fn get_audio_outputs(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    tokens(out, c.speaker.map(|_| crate::speaker::OUTPUT));
+    Ok(())
+}
+
+fn get_audio_output_configuration(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let s = c.speaker()?;
+    check_output(c.req)?;
+    crate::speaker::output_config(out, "tmd:AudioOutputConfiguration", s.output_level());
+    Ok(())
+}
+
+fn get_audio_output_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    c.speaker()?;
+    check_output(c.req)?;
+    crate::speaker::output_options(out, "tmd:AudioOutputOptions");
+    Ok(())
+}
+
+fn set_audio_output_configuration(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    crate::speaker::set_output(c.req, c.speaker()?)
+}
+
+fn get_relay_outputs(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    c.relay()?;
+    relay_outputs(out, "tmd");
+    Ok(())
+}
+
+fn get_relay_output_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    c.relay()?;
+    let _ = write!(
+        out,
+        "<tmd:RelayOutputOptions token=\"{IR_RELAY}\"><tmd:Mode>Bistable</tmd:Mode></tmd:RelayOutputOptions>"
+    );
+    Ok(())
+}
+
+fn set_relay_output_state(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    set_state(&c.req.operation, c.relay()?)
+}
+
+fn set_relay_output_settings(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    c.relay()?;
+    set_settings(&c.req.operation)
 }
 
 fn check_output(req: &Request) -> Result<(), Fault> {

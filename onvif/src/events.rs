@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::ns;
-use crate::service::Access;
+use crate::service::Access::*;
+use crate::service::{Table, op};
 use crate::soap::{Fault, FaultCode, Request};
 use crate::write::el;
 use crate::xml::{Element, escape};
@@ -19,13 +20,6 @@ pub const CONCRETE_SET: &str = "http://www.onvif.org/ver10/tev/topicExpression/C
 const SIMPLE_DIALECT: &str = "http://docs.oasis-open.org/wsn/t-1/TopicExpression/Simple";
 const CONCRETE_DIALECT: &str = "http://docs.oasis-open.org/wsn/t-1/TopicExpression/Concrete";
 const XPATH_DIALECT: &str = "http://www.onvif.org/ver10/tev/messageContentFilter/ItemFilter";
-
-pub fn access(operation: &str) -> Access {
-    match operation {
-        "GetServiceCapabilities" => Access::PreAuth,
-        _ => Access::ReadMedia,
-    }
-}
 
 /// When a subscription ends: after a while, or at a moment.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -152,64 +146,83 @@ pub fn is_events_operation(op: &Element) -> bool {
     op.ns == ns::TEV || op.ns == ns::WSNT
 }
 
+type Parse = fn(&Element) -> Result<EventsRequest, Fault>;
+
+/// The Events service's and the subscription managers' operations (the firmware runs them).
+#[rustfmt::skip]
+pub(crate) static OPERATIONS: Table<Parse> = Table {
+    operations: &[
+        op("GetServiceCapabilities", PreAuth, |_| Ok(EventsRequest::GetServiceCapabilities)),
+        op("GetEventProperties", ReadMedia, |_| Ok(EventsRequest::GetEventProperties)),
+        op("CreatePullPointSubscription", ReadMedia, create_pull_point_subscription),
+        op("PullMessages", ReadMedia, pull_messages),
+        op("SetSynchronizationPoint", ReadMedia, |_| Ok(EventsRequest::SetSynchronizationPoint)),
+        op("Renew", ReadMedia, renew),
+        op("Unsubscribe", ReadMedia, |_| Ok(EventsRequest::Unsubscribe)),
+        op("Subscribe", ReadMedia, subscribe),
+    ],
+    unlisted: |_| ReadMedia,
+};
+
 /// Reads an Events request; an operation it does not know is `ActionNotSupported`.
 pub fn parse(req: &Request) -> Result<EventsRequest, Fault> {
-    let op = &req.operation;
-    Ok(match op.name.as_str() {
-        "GetServiceCapabilities" => EventsRequest::GetServiceCapabilities,
-        "GetEventProperties" => EventsRequest::GetEventProperties,
-        "CreatePullPointSubscription" => EventsRequest::CreatePullPointSubscription {
-            expiry: optional_expiry(op.text_of("InitialTerminationTime"))?,
-            filter: filter(op)?,
-        },
-        "PullMessages" => {
-            let timeout = op
-                .text_of("Timeout")
-                .ok_or_else(|| Fault::missing_arg("Timeout"))
-                .and_then(|t| {
-                    crate::duration::parse(t).ok_or_else(|| {
-                        Fault::invalid_arg(
-                            "InvalidTimeout",
-                            format!("\"{}\" is not a duration", escape(t)),
-                        )
-                    })
-                })?;
-            let limit = op
-                .text_of("MessageLimit")
-                .ok_or_else(|| Fault::missing_arg("MessageLimit"))?
-                .trim();
-            let limit = limit.parse::<u32>().map_err(|_| {
+    (OPERATIONS.find(req.name())?.run)(&req.operation)
+}
+
+fn create_pull_point_subscription(op: &Element) -> Result<EventsRequest, Fault> {
+    Ok(EventsRequest::CreatePullPointSubscription {
+        expiry: optional_expiry(op.text_of("InitialTerminationTime"))?,
+        filter: filter(op)?,
+    })
+}
+
+fn pull_messages(op: &Element) -> Result<EventsRequest, Fault> {
+    let timeout = op
+        .text_of("Timeout")
+        .ok_or_else(|| Fault::missing_arg("Timeout"))
+        .and_then(|t| {
+            crate::duration::parse(t).ok_or_else(|| {
                 Fault::invalid_arg(
-                    "InvalidMessageLimit",
-                    format!("\"{}\" is not a message count", escape(limit)),
+                    "InvalidTimeout",
+                    format!("\"{}\" is not a duration", escape(t)),
                 )
-            })?;
-            EventsRequest::PullMessages { timeout, limit }
-        }
-        "SetSynchronizationPoint" => EventsRequest::SetSynchronizationPoint,
-        "Renew" => EventsRequest::Renew {
-            expiry: optional_expiry(op.text_of("TerminationTime"))?,
-        },
-        "Unsubscribe" => EventsRequest::Unsubscribe,
-        "Subscribe" => {
-            let consumer = op
-                .path(&["ConsumerReference", "Address"])
-                .map(|a| a.text.trim().to_string())
-                .filter(|a| !a.is_empty())
-                .ok_or_else(|| Fault::missing_arg("ConsumerReference/Address"))?;
-            if !consumer.starts_with("http://") {
-                return Err(Fault::invalid_arg(
-                    "InvalidConsumerReference",
-                    "notifications go to http:// consumers only",
-                ));
-            }
-            EventsRequest::Subscribe {
-                consumer,
-                expiry: optional_expiry(op.text_of("InitialTerminationTime"))?,
-                filter: filter(op)?,
-            }
-        }
-        other => return Err(Fault::action_not_supported(other)),
+            })
+        })?;
+    let limit = op
+        .text_of("MessageLimit")
+        .ok_or_else(|| Fault::missing_arg("MessageLimit"))?
+        .trim();
+    let limit = limit.parse::<u32>().map_err(|_| {
+        Fault::invalid_arg(
+            "InvalidMessageLimit",
+            format!("\"{}\" is not a message count", escape(limit)),
+        )
+    })?;
+    Ok(EventsRequest::PullMessages { timeout, limit })
+}
+
+fn renew(op: &Element) -> Result<EventsRequest, Fault> {
+    Ok(EventsRequest::Renew {
+        expiry: optional_expiry(op.text_of("TerminationTime"))?,
+    })
+}
+
+fn subscribe(op: &Element) -> Result<EventsRequest, Fault> {
+    let consumer = op
+        .path(&["ConsumerReference", "Address"])
+        .map(|a| a.text.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| Fault::missing_arg("ConsumerReference/Address"))?;
+    if !consumer.starts_with("http://") {
+        return Err(Fault::invalid_arg(
+            "InvalidConsumerReference",
+            "notifications go to http:// consumers only",
+        ));
+    }
+    Ok(EventsRequest::Subscribe {
+        consumer,
+        expiry: optional_expiry(op.text_of("InitialTerminationTime"))?,
+        filter: filter(op)?,
     })
 }
 

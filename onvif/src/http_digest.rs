@@ -295,6 +295,20 @@ mod tests {
         v
     }
 
+    /// What a client sends for `GET /x` (MD5).
+    fn get_x(nonce: &str, user: &str, password: &str) -> String {
+        client_response(
+            nonce,
+            "cam",
+            Algorithm::Md5,
+            user,
+            password,
+            "GET",
+            "/x",
+            "c",
+        )
+    }
+
     fn nonce_of(challenge: &str) -> String {
         let start = challenge.find("nonce=\"").expect("nonce") + 7;
         let end = challenge[start..].find('"').expect("end") + start;
@@ -331,44 +345,17 @@ mod tests {
     fn refuses_wrong_password_user_method_and_uri() {
         let auth = DigestAuthority::new("cam", Duration::from_secs(300));
         let nonce = nonce_of(&auth.challenges(false)[0]);
-        let wrong = client_response(
-            &nonce,
-            "cam",
-            Algorithm::Md5,
-            "admin",
-            "nope",
-            "GET",
-            "/x",
-            "c",
-        );
+        let wrong = get_x(&nonce, "admin", "nope");
         assert_eq!(
             auth.verify(Some(&wrong), "GET", "/x", pw),
             Err(DigestError::BadCredentials)
         );
-        let nobody = client_response(
-            &nonce,
-            "cam",
-            Algorithm::Md5,
-            "eve",
-            "s3cret pass",
-            "GET",
-            "/x",
-            "c",
-        );
+        let nobody = get_x(&nonce, "eve", "s3cret pass");
         assert_eq!(
             auth.verify(Some(&nobody), "GET", "/x", pw),
             Err(DigestError::BadCredentials)
         );
-        let good = client_response(
-            &nonce,
-            "cam",
-            Algorithm::Md5,
-            "admin",
-            "s3cret pass",
-            "GET",
-            "/x",
-            "c",
-        );
+        let good = get_x(&nonce, "admin", "s3cret pass");
         assert_eq!(
             auth.verify(Some(&good), "POST", "/x", pw),
             Err(DigestError::BadCredentials)
@@ -382,47 +369,20 @@ mod tests {
     #[test]
     fn refuses_forged_and_expired_nonces() {
         let auth = DigestAuthority::new("cam", Duration::from_secs(300));
-        let forged = client_response(
-            "5f00-0000",
-            "cam",
-            Algorithm::Md5,
-            "admin",
-            "s3cret pass",
-            "GET",
-            "/x",
-            "c",
-        );
+        let forged = get_x("5f00-0000", "admin", "s3cret pass");
         assert_eq!(
             auth.verify(Some(&forged), "GET", "/x", pw),
             Err(DigestError::BadNonce)
         );
         let old = auth.make_nonce(now_secs() - 301);
-        let h = client_response(
-            &old,
-            "cam",
-            Algorithm::Md5,
-            "admin",
-            "s3cret pass",
-            "GET",
-            "/x",
-            "c",
-        );
+        let h = get_x(&old, "admin", "s3cret pass");
         assert_eq!(
             auth.verify(Some(&h), "GET", "/x", pw),
             Err(DigestError::Stale)
         );
         let other = DigestAuthority::new("cam", Duration::from_secs(300));
         let theirs = nonce_of(&other.challenges(false)[0]);
-        let h = client_response(
-            &theirs,
-            "cam",
-            Algorithm::Md5,
-            "admin",
-            "s3cret pass",
-            "GET",
-            "/x",
-            "c",
-        );
+        let h = get_x(&theirs, "admin", "s3cret pass");
         assert_eq!(
             auth.verify(Some(&h), "GET", "/x", pw),
             Err(DigestError::BadNonce)

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::service::Access;
+use crate::service::Access::*;
+use crate::service::{Table, get_or_actuate, op, respond};
 use crate::soap::{Fault, Request};
 use crate::write::{el, range};
 use crate::xml::Element;
@@ -71,20 +72,13 @@ pub trait ImagingBackend: Send + Sync {
     fn change_imaging(&self, change: ImagingChange) -> Result<(), Fault>;
 }
 
-pub fn access(operation: &str) -> Access {
-    match operation {
-        "GetServiceCapabilities" => Access::PreAuth,
-        op if op.starts_with("Get") => Access::ReadMedia,
-        _ => Access::Actuate,
-    }
-}
-
 pub(crate) fn capabilities(out: &mut String) {
     out.push_str("<timg:Capabilities ImageStabilization=\"false\" Presets=\"false\" AdaptablePreset=\"false\"/>");
 }
 
-fn check_source(req: &Request, imaging: &dyn ImagingBackend) -> Result<(), Fault> {
-    match req.operation.text_of("VideoSourceToken") {
+/// Every operation but GetServiceCapabilities names the one video source.
+fn check_source(op: &Element, imaging: &dyn ImagingBackend) -> Result<(), Fault> {
+    match op.text_of("VideoSourceToken") {
         Some(t) if t == imaging.video_source() => Ok(()),
         Some(t) => Err(Fault::invalid_arg(
             "NoSource",
@@ -193,65 +187,105 @@ fn read_change(settings: &Element, imaging: &dyn ImagingBackend) -> Result<Imagi
     Ok(change)
 }
 
-pub fn handle(req: &Request, imaging: &dyn ImagingBackend) -> Result<String, Fault> {
-    let op = &req.operation;
-    let name = op.name.as_str();
-    let mut out = String::with_capacity(512);
-    let _ = write!(out, "<timg:{name}Response>");
-    match name {
-        "GetServiceCapabilities" => capabilities(&mut out),
-        "GetImagingSettings" => {
-            check_source(req, imaging)?;
-            let p = imaging.picture();
-            let a = imaging.auto_adjustment();
-            out.push_str("<timg:ImagingSettings>");
-            el(&mut out, "tt:Brightness", p.brightness);
-            el(&mut out, "tt:ColorSaturation", p.saturation);
-            el(&mut out, "tt:Contrast", p.contrast);
-            el(&mut out, "tt:IrCutFilter", imaging.ir_cut_filter().as_str());
-            out.push_str("<tt:Extension><tt:Extension>");
-            for (kind, offset) in [("ToOn", a.to_on), ("ToOff", a.to_off)] {
-                let _ = write!(
-                    out,
-                    "<tt:IrCutFilterAutoAdjustment><tt:BoundaryType>{kind}</tt:BoundaryType><tt:BoundaryOffset>{offset}</tt:BoundaryOffset><tt:ResponseTime>PT{}S</tt:ResponseTime></tt:IrCutFilterAutoAdjustment>",
-                    a.response_time.as_secs()
-                );
-            }
-            out.push_str("</tt:Extension></tt:Extension></timg:ImagingSettings>");
-        }
-        "SetImagingSettings" => {
-            check_source(req, imaging)?;
-            let settings = op
-                .child("ImagingSettings")
-                .ok_or_else(|| Fault::missing_arg("ImagingSettings"))?;
-            imaging.change_imaging(read_change(settings, imaging)?)?;
-        }
-        "GetOptions" => {
-            check_source(req, imaging)?;
-            out.push_str("<timg:ImagingOptions>");
-            for name in ["tt:Brightness", "tt:ColorSaturation", "tt:Contrast"] {
-                range(&mut out, name, 0, 100);
-            }
-            for mode in [IrCutFilter::On, IrCutFilter::Off, IrCutFilter::Auto] {
-                el(&mut out, "tt:IrCutFilterModes", mode.as_str());
-            }
-            out.push_str(
-                "<tt:Extension><tt:Extension><tt:IrCutFilterAutoAdjustment><tt:BoundaryType>Common</tt:BoundaryType>\
-                 <tt:BoundaryType>ToOn</tt:BoundaryType><tt:BoundaryType>ToOff</tt:BoundaryType><tt:BoundaryOffset>true</tt:BoundaryOffset>\
-                 <tt:ResponseTimeRange><tt:Min>PT0S</tt:Min><tt:Max>PT3600S</tt:Max></tt:ResponseTimeRange>\
-                 </tt:IrCutFilterAutoAdjustment></tt:Extension></tt:Extension></timg:ImagingOptions>",
-            );
-        }
-        "GetMoveOptions" => {
-            check_source(req, imaging)?;
-            out.push_str("<timg:MoveOptions/>");
-        }
-        "GetStatus" => {
-            check_source(req, imaging)?;
-            out.push_str("<timg:Status/>");
-        }
-        _ => return Err(Fault::action_not_supported(name)),
+type Run = fn(&Element, &dyn ImagingBackend, &mut String) -> Result<(), Fault>;
+
+#[rustfmt::skip]
+pub(crate) static OPERATIONS: Table<Run> = Table {
+    operations: &[
+        op("GetServiceCapabilities", PreAuth, get_service_capabilities),
+        op("GetImagingSettings", ReadMedia, get_imaging_settings),
+        op("SetImagingSettings", Actuate, set_imaging_settings),
+        op("GetOptions", ReadMedia, get_options),
+        op("GetMoveOptions", ReadMedia, get_move_options),
+        op("GetStatus", ReadMedia, get_status),
+    ],
+    unlisted: |name| get_or_actuate(name, ReadMedia),
+};
+
+pub(crate) fn handle(req: &Request, imaging: &dyn ImagingBackend) -> Result<String, Fault> {
+    let operation = OPERATIONS.find(req.name())?;
+    respond("timg", req.name(), |out| {
+        (operation.run)(&req.operation, imaging, out)
+    })
+}
+
+fn get_imaging_settings(
+    op: &Element,
+    imaging: &dyn ImagingBackend,
+    out: &mut String,
+) -> Result<(), Fault> {
+    check_source(op, imaging)?;
+    let p = imaging.picture();
+    let a = imaging.auto_adjustment();
+    out.push_str("<timg:ImagingSettings>");
+    el(out, "tt:Brightness", p.brightness);
+    el(out, "tt:ColorSaturation", p.saturation);
+    el(out, "tt:Contrast", p.contrast);
+    el(out, "tt:IrCutFilter", imaging.ir_cut_filter().as_str());
+    out.push_str("<tt:Extension><tt:Extension>");
+    for (kind, offset) in [("ToOn", a.to_on), ("ToOff", a.to_off)] {
+        let _ = write!(
+            out,
+            "<tt:IrCutFilterAutoAdjustment><tt:BoundaryType>{kind}</tt:BoundaryType><tt:BoundaryOffset>{offset}</tt:BoundaryOffset><tt:ResponseTime>PT{}S</tt:ResponseTime></tt:IrCutFilterAutoAdjustment>",
+            a.response_time.as_secs()
+        );
     }
-    let _ = write!(out, "</timg:{name}Response>");
-    Ok(out)
+    out.push_str("</tt:Extension></tt:Extension></timg:ImagingSettings>");
+    Ok(())
+}
+
+fn set_imaging_settings(
+    op: &Element,
+    imaging: &dyn ImagingBackend,
+    _: &mut String,
+) -> Result<(), Fault> {
+    check_source(op, imaging)?;
+    let settings = op
+        .child("ImagingSettings")
+        .ok_or_else(|| Fault::missing_arg("ImagingSettings"))?;
+    imaging.change_imaging(read_change(settings, imaging)?)
+}
+
+fn get_options(op: &Element, imaging: &dyn ImagingBackend, out: &mut String) -> Result<(), Fault> {
+    check_source(op, imaging)?;
+    out.push_str("<timg:ImagingOptions>");
+    for name in ["tt:Brightness", "tt:ColorSaturation", "tt:Contrast"] {
+        range(out, name, 0, 100);
+    }
+    for mode in [IrCutFilter::On, IrCutFilter::Off, IrCutFilter::Auto] {
+        el(out, "tt:IrCutFilterModes", mode.as_str());
+    }
+    out.push_str(
+        "<tt:Extension><tt:Extension><tt:IrCutFilterAutoAdjustment><tt:BoundaryType>Common</tt:BoundaryType>\
+         <tt:BoundaryType>ToOn</tt:BoundaryType><tt:BoundaryType>ToOff</tt:BoundaryType><tt:BoundaryOffset>true</tt:BoundaryOffset>\
+         <tt:ResponseTimeRange><tt:Min>PT0S</tt:Min><tt:Max>PT3600S</tt:Max></tt:ResponseTimeRange>\
+         </tt:IrCutFilterAutoAdjustment></tt:Extension></tt:Extension></timg:ImagingOptions>",
+    );
+    Ok(())
+}
+
+fn get_service_capabilities(
+    _: &Element,
+    _: &dyn ImagingBackend,
+    out: &mut String,
+) -> Result<(), Fault> {
+    capabilities(out);
+    Ok(())
+}
+
+/// No focus or zoom lens: nothing moves.
+fn get_move_options(
+    op: &Element,
+    imaging: &dyn ImagingBackend,
+    out: &mut String,
+) -> Result<(), Fault> {
+    check_source(op, imaging)?;
+    out.push_str("<timg:MoveOptions/>");
+    Ok(())
+}
+
+fn get_status(op: &Element, imaging: &dyn ImagingBackend, out: &mut String) -> Result<(), Fault> {
+    check_source(op, imaging)?;
+    out.push_str("<timg:Status/>");
+    Ok(())
 }

@@ -6,26 +6,12 @@ use crate::model::{
     AudioEncoderConfiguration, Profile, StreamTransport, VideoEncoderConfiguration,
     VideoEncoderOptions,
 };
-use crate::service::{Access, Context, MediaBackend};
+use crate::service::Access::{self, *};
+use crate::service::{Context, MediaBackend, Table, op, respond};
 use crate::soap::{Fault, Request};
 use crate::speaker::{self, SpeakerBackend};
 use crate::write::*;
 use crate::xml::{Element, escape};
-
-pub fn access(operation: &str) -> Access {
-    match operation {
-        "GetServiceCapabilities" => Access::PreAuth,
-        op if op.starts_with("Set")
-            || op.starts_with("Add")
-            || op.starts_with("Remove")
-            || op.starts_with("Create")
-            || op.starts_with("Delete") =>
-        {
-            Access::Actuate
-        }
-        _ => Access::ReadMedia,
-    }
-}
 
 pub(crate) fn capabilities(out: &mut String) {
     out.push_str(
@@ -86,248 +72,411 @@ fn profile(
     let _ = write!(out, "</{tag}>");
 }
 
-pub fn handle(
+/// What every Media operation is given.
+pub(crate) struct Call<'a> {
+    pub(crate) op: &'a Element,
+    pub(crate) req: &'a Request,
+    pub(crate) ctx: &'a Context,
+    pub(crate) media: &'a dyn MediaBackend,
+    pub(crate) speaker: Option<&'a dyn SpeakerBackend>,
+    pub(crate) profiles: Vec<Profile>,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(
+        req: &'a Request,
+        ctx: &'a Context,
+        media: &'a dyn MediaBackend,
+        speaker: Option<&'a dyn SpeakerBackend>,
+    ) -> Self {
+        Call {
+            op: &req.operation,
+            req,
+            ctx,
+            media,
+            speaker,
+            profiles: media.profiles(),
+        }
+    }
+
+    fn timeout(&self) -> u32 {
+        self.media.session_timeout_s()
+    }
+
+    fn config_token(&self) -> Result<&'a str, Fault> {
+        self.op
+            .text_of("ConfigurationToken")
+            .ok_or_else(|| Fault::missing_arg("ConfigurationToken"))
+    }
+
+    /// The speaker, for an operation that needs one.
+    fn speaker(&self) -> Result<&'a dyn SpeakerBackend, Fault> {
+        self.speaker
+            .ok_or_else(|| Fault::action_not_supported("the camera has no speaker"))
+    }
+
+    /// Faults when the optional ConfigurationToken names another configuration than `wanted`.
+    fn check_config(&self, wanted: &str) -> Result<(), Fault> {
+        match self.op.text_of("ConfigurationToken") {
+            Some(t) if t != wanted => Err(no_config(t)),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub(crate) type Run = fn(&Call<'_>, &mut String) -> Result<(), Fault>;
+
+/// Names not listed: changing verbs move something, the rest read.
+pub(crate) fn unlisted(name: &str) -> Access {
+    if ["Set", "Add", "Remove", "Create", "Delete"]
+        .iter()
+        .any(|verb| name.starts_with(verb))
+    {
+        Access::Actuate
+    } else {
+        Access::ReadMedia
+    }
+}
+
+#[rustfmt::skip]
+pub(crate) static OPERATIONS: Table<Run> = Table {
+    operations: &[
+        op("GetServiceCapabilities", PreAuth, get_service_capabilities),
+        op("GetProfiles", ReadMedia, get_profiles),
+        op("GetProfile", ReadMedia, get_profile),
+        op("GetVideoSources", ReadMedia, get_video_sources),
+        op("GetAudioSources", ReadMedia, get_audio_sources),
+        op("GetVideoSourceConfigurations", ReadMedia, video_source_configurations),
+        op("GetCompatibleVideoSourceConfigurations", ReadMedia, video_source_configurations),
+        op("GetVideoSourceConfiguration", ReadMedia, get_video_source_configuration),
+        op("GetVideoEncoderConfigurations", ReadMedia, video_encoder_configurations),
+        op("GetCompatibleVideoEncoderConfigurations", ReadMedia, video_encoder_configurations),
+        op("GetVideoEncoderConfiguration", ReadMedia, get_video_encoder_configuration),
+        op("GetAudioSourceConfigurations", ReadMedia, audio_source_configurations),
+        op("GetCompatibleAudioSourceConfigurations", ReadMedia, audio_source_configurations),
+        op("GetAudioSourceConfiguration", ReadMedia, get_audio_source_configuration),
+        op("GetAudioEncoderConfigurations", ReadMedia, audio_encoder_configurations),
+        op("GetCompatibleAudioEncoderConfigurations", ReadMedia, audio_encoder_configurations),
+        op("GetAudioEncoderConfiguration", ReadMedia, get_audio_encoder_configuration),
+        op("GetVideoSourceConfigurationOptions", ReadMedia, get_video_source_configuration_options),
+        op("GetVideoEncoderConfigurationOptions", ReadMedia, get_video_encoder_configuration_options),
+        op("GetAudioSourceConfigurationOptions", ReadMedia, get_audio_source_configuration_options),
+        op("GetAudioEncoderConfigurationOptions", ReadMedia, get_audio_encoder_configuration_options),
+        op("GetStreamUri", ReadMedia, get_stream_uri),
+        op("GetSnapshotUri", ReadMedia, get_snapshot_uri),
+        op("SetVideoEncoderConfiguration", Actuate, set_video_encoder_configuration),
+        op("GetAudioOutputs", ReadMedia, get_audio_outputs),
+        op("GetAudioOutputConfigurations", ReadMedia, audio_output_configurations),
+        op("GetCompatibleAudioOutputConfigurations", ReadMedia, audio_output_configurations),
+        op("GetAudioOutputConfiguration", ReadMedia, get_audio_output_configuration),
+        op("GetAudioOutputConfigurationOptions", ReadMedia, get_audio_output_configuration_options),
+        op("SetAudioOutputConfiguration", Actuate, set_audio_output_configuration),
+        op("GetAudioDecoderConfigurations", ReadMedia, audio_decoder_configurations),
+        op("GetCompatibleAudioDecoderConfigurations", ReadMedia, audio_decoder_configurations),
+        op("GetAudioDecoderConfiguration", ReadMedia, get_audio_decoder_configuration),
+        op("GetAudioDecoderConfigurationOptions", ReadMedia, get_audio_decoder_configuration_options),
+        // Every profile already has both; there is nothing else to decode.
+        op("SetAudioDecoderConfiguration", Actuate, needs_speaker),
+        op("AddAudioOutputConfiguration", Actuate, needs_speaker),
+        op("AddAudioDecoderConfiguration", Actuate, needs_speaker),
+        // Offered by nothing on this camera, and so listed empty.
+        op("GetVideoAnalyticsConfigurations", ReadMedia, nothing),
+        op("GetMetadataConfigurations", ReadMedia, nothing),
+        op("GetCompatibleMetadataConfigurations", ReadMedia, nothing),
+    ],
+    unlisted,
+};
+
+/// Media's operations (`trt`) or Media2's (`tr2`), which are given the same.
+pub(crate) fn handle(
+    (operations, prefix): (&Table<Run>, &str),
     req: &Request,
     ctx: &Context,
     media: &dyn MediaBackend,
     speaker: Option<&dyn SpeakerBackend>,
 ) -> Result<String, Fault> {
-    let op = &req.operation;
-    let name = op.name.as_str();
-    let timeout = media.session_timeout_s();
-    let mut out = String::with_capacity(4096);
-    let _ = write!(out, "<trt:{name}Response>");
-    let profiles = media.profiles();
-    let config_token = op.text_of("ConfigurationToken");
-    match name {
-        "GetServiceCapabilities" => capabilities(&mut out),
-        "GetProfiles" => {
-            for p in &profiles {
-                profile(&mut out, "trt:Profiles", p, timeout, speaker);
-            }
-        }
-        "GetProfile" => profile(
-            &mut out,
-            "trt:Profile",
-            &find_profile(media, op.text_of("ProfileToken"))?,
-            timeout,
-            speaker,
-        ),
-        "GetVideoSources" => {
-            for s in media.video_sources() {
-                let _ = write!(out, "<trt:VideoSources token=\"{}\">", escape(&s.token));
-                el(&mut out, "tt:Framerate", s.framerate);
-                resolution(&mut out, "tt:Resolution", s.width, s.height);
-                out.push_str("</trt:VideoSources>");
-            }
-        }
-        "GetAudioSources" => {
-            for s in media.audio_sources() {
-                let _ = write!(out, "<trt:AudioSources token=\"{}\">", escape(&s.token));
-                el(&mut out, "tt:Channels", s.channels);
-                out.push_str("</trt:AudioSources>");
-            }
-        }
-        "GetVideoSourceConfigurations" | "GetCompatibleVideoSourceConfigurations" => {
-            for c in unique(profiles.iter().map(|p| &p.video_source), |c| &c.token) {
-                video_source_config(&mut out, "trt:Configurations", c);
-            }
-        }
-        "GetVideoSourceConfiguration" => {
-            let token = config_token.ok_or_else(|| Fault::missing_arg("ConfigurationToken"))?;
-            let c = profiles
-                .iter()
-                .map(|p| &p.video_source)
-                .find(|c| c.token == token)
-                .ok_or_else(|| no_config(token))?;
-            video_source_config(&mut out, "trt:Configuration", c);
-        }
-        "GetVideoEncoderConfigurations" | "GetCompatibleVideoEncoderConfigurations" => {
-            for p in &profiles {
-                video_encoder_config_v10(&mut out, "trt:Configurations", &p.video_encoder, timeout);
-            }
-        }
-        "GetVideoEncoderConfiguration" => {
-            let token = config_token.ok_or_else(|| Fault::missing_arg("ConfigurationToken"))?;
-            let c = encoder(&profiles, token)?;
-            video_encoder_config_v10(&mut out, "trt:Configuration", &c, timeout);
-        }
-        "GetAudioSourceConfigurations" | "GetCompatibleAudioSourceConfigurations" => {
-            for c in unique(
-                profiles.iter().filter_map(|p| p.audio_source.as_ref()),
-                |c| &c.token,
-            ) {
-                audio_source_config(&mut out, "trt:Configurations", c);
-            }
-        }
-        "GetAudioSourceConfiguration" => {
-            let token = config_token.ok_or_else(|| Fault::missing_arg("ConfigurationToken"))?;
-            let c = profiles
-                .iter()
-                .filter_map(|p| p.audio_source.as_ref())
-                .find(|c| c.token == token)
-                .ok_or_else(|| no_config(token))?;
-            audio_source_config(&mut out, "trt:Configuration", c);
-        }
-        "GetAudioEncoderConfigurations" | "GetCompatibleAudioEncoderConfigurations" => {
-            for c in unique(
-                profiles.iter().filter_map(|p| p.audio_encoder.as_ref()),
-                |c| &c.token,
-            ) {
-                audio_encoder_config_v10(&mut out, "trt:Configurations", c, timeout);
-            }
-        }
-        "GetAudioEncoderConfiguration" => {
-            let token = config_token.ok_or_else(|| Fault::missing_arg("ConfigurationToken"))?;
-            let c = profiles
-                .iter()
-                .filter_map(|p| p.audio_encoder.as_ref())
-                .find(|c| c.token == token)
-                .ok_or_else(|| no_config(token))?;
-            audio_encoder_config_v10(&mut out, "trt:Configuration", c, timeout);
-        }
-        "GetVideoSourceConfigurationOptions" => {
-            video_source_options(&mut out, "trt:Options", &profiles, op)?
-        }
-        "GetVideoEncoderConfigurationOptions" => {
-            let o = encoder_options(media, &profiles, config_token, op.text_of("ProfileToken"))?;
-            out.push_str("<trt:Options>");
-            range(&mut out, "tt:QualityRange", 0, 10);
-            out.push_str("<tt:H264>");
-            h264_options(&mut out, &o);
-            out.push_str("</tt:H264><tt:Extension><tt:H264>");
-            h264_options(&mut out, &o);
-            range(
-                &mut out,
-                "tt:BitrateRange",
-                o.bitrate_kbps.0,
-                o.bitrate_kbps.1,
-            );
-            out.push_str("</tt:H264></tt:Extension></trt:Options>");
-        }
-        "GetAudioSourceConfigurationOptions" => {
-            audio_source_options(&mut out, "trt:Options", media, &profiles, op)?
-        }
-        "GetAudioEncoderConfigurationOptions" => {
-            out.push_str("<trt:Options>");
-            for c in audio_encoder_options(&profiles, op)? {
-                out.push_str("<tt:Options>");
-                audio_encoder_option(&mut out, "AAC", c);
-                out.push_str("</tt:Options>");
-            }
-            out.push_str("</trt:Options>");
-        }
-        "GetStreamUri" => {
-            let transport = match op
-                .path(&["StreamSetup", "Transport", "Protocol"])
-                .map(|p| p.text.as_str())
-            {
-                Some("UDP") | None => StreamTransport::Udp,
-                Some("TCP") | Some("RTSP") => StreamTransport::Tcp,
-                Some("HTTP") => StreamTransport::Http,
-                Some(other) => {
-                    return Err(Fault::invalid_arg(
-                        "InvalidStreamSetup",
-                        format!("unknown transport {other}"),
-                    ));
-                }
-            };
-            // tt:StreamType is an enumeration, so its case matters.
-            match op.path(&["StreamSetup", "Stream"]).map(|s| s.text.trim()) {
-                Some("RTP-Unicast") | None => {}
-                Some("RTP-Multicast") => {
-                    return Err(Fault::invalid_arg(
-                        "InvalidStreamSetup",
-                        "multicast streaming is not offered",
-                    ));
-                }
-                Some(other) => {
-                    return Err(Fault::invalid_arg(
-                        "InvalidStreamSetup",
-                        format!("stream type \"{other}\" is neither RTP-Unicast nor RTP-Multicast"),
-                    ));
-                }
-            }
-            let p = find_profile(media, op.text_of("ProfileToken"))?;
-            media_uri(&mut out, &stream_uri(media, ctx, &p.token, transport)?);
-        }
-        "GetSnapshotUri" => {
-            let p = find_profile(media, op.text_of("ProfileToken"))?;
-            media_uri(&mut out, &snapshot_uri(ctx, &p));
-        }
-        "SetVideoEncoderConfiguration" => {
-            let c = op
-                .child("Configuration")
-                .ok_or_else(|| Fault::missing_arg("Configuration"))?;
-            let current = encoder(&profiles, c.attr("token").unwrap_or_default())?;
-            media.set_video_encoder(read_encoder_v10(c, current)?)?;
-        }
-        _ if name.contains("AudioOutput") || name.contains("AudioDecoder") => {
-            audio_output(name, req, config_token, speaker, &mut out)?
-        }
-        "GetVideoAnalyticsConfigurations"
-        | "GetMetadataConfigurations"
-        | "GetCompatibleMetadataConfigurations" => {}
-        _ => return Err(Fault::action_not_supported(name)),
-    }
-    let _ = write!(out, "</trt:{name}Response>");
-    Ok(out)
+    let operation = operations.find(req.name())?;
+    let call = Call::new(req, ctx, media, speaker);
+    respond(prefix, req.name(), |out| (operation.run)(&call, out))
 }
 
-/// The speaker's output and the talk-back decoder; a camera without a speaker lists none.
-fn audio_output(
-    name: &str,
-    req: &Request,
-    config_token: Option<&str>,
-    speaker: Option<&dyn SpeakerBackend>,
-    out: &mut String,
-) -> Result<(), Fault> {
-    let Some(s) = speaker else {
-        return match name {
-            "GetAudioOutputs"
-            | "GetAudioOutputConfigurations"
-            | "GetAudioDecoderConfigurations"
-            | "GetCompatibleAudioOutputConfigurations"
-            | "GetCompatibleAudioDecoderConfigurations" => Ok(()),
-            _ => Err(Fault::action_not_supported("the camera has no speaker")),
-        };
-    };
-    let check = |wanted: &str| match config_token {
-        Some(t) if t != wanted => Err(no_config(t)),
-        _ => Ok(()),
-    };
-    match name {
-        "GetAudioOutputs" => speaker::output(out, "trt:AudioOutputs"),
-        "GetAudioOutputConfigurations" | "GetCompatibleAudioOutputConfigurations" => {
-            speaker::output_config(out, "trt:Configurations", s.output_level())
-        }
-        "GetAudioOutputConfiguration" => {
-            check(speaker::OUTPUT_CONFIG)?;
-            speaker::output_config(out, "trt:Configuration", s.output_level())
-        }
-        "GetAudioOutputConfigurationOptions" => {
-            check(speaker::OUTPUT_CONFIG)?;
-            speaker::output_options(out, "trt:Options")
-        }
-        "SetAudioOutputConfiguration" => speaker::set_output(req, s)?,
-        "GetAudioDecoderConfigurations" | "GetCompatibleAudioDecoderConfigurations" => {
-            speaker::decoder_config(out, "trt:Configurations")
-        }
-        "GetAudioDecoderConfiguration" => {
-            check(speaker::DECODER_CONFIG)?;
-            speaker::decoder_config(out, "trt:Configuration")
-        }
-        "GetAudioDecoderConfigurationOptions" => {
-            check(speaker::DECODER_CONFIG)?;
-            speaker::decoder_options_v10(out)
-        }
-        // Every profile already has both; there is nothing else to decode.
-        "SetAudioDecoderConfiguration"
-        | "AddAudioOutputConfiguration"
-        | "AddAudioDecoderConfiguration" => {}
-        _ => return Err(Fault::action_not_supported(name)),
+fn get_service_capabilities(_: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    capabilities(out);
+    Ok(())
+}
+
+pub(crate) fn nothing(_: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    Ok(())
+}
+
+fn get_profiles(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    for p in &c.profiles {
+        profile(out, "trt:Profiles", p, c.timeout(), c.speaker);
     }
     Ok(())
+}
+
+fn get_profile(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let p = find_profile(c.media, c.op.text_of("ProfileToken"))?;
+    profile(out, "trt:Profile", &p, c.timeout(), c.speaker);
+    Ok(())
+}
+
+fn get_video_sources(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    for s in c.media.video_sources() {
+        let _ = write!(out, "<trt:VideoSources token=\"{}\">", escape(&s.token));
+        el(out, "tt:Framerate", s.framerate);
+        resolution(out, "tt:Resolution", s.width, s.height);
+        out.push_str("</trt:VideoSources>");
+    }
+    Ok(())
+}
+
+fn get_audio_sources(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    for s in c.media.audio_sources() {
+        let _ = write!(out, "<trt:AudioSources token=\"{}\">", escape(&s.token));
+        el(out, "tt:Channels", s.channels);
+        out.push_str("</trt:AudioSources>");
+    }
+    Ok(())
+}
+
+fn video_source_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    for v in unique(c.profiles.iter().map(|p| &p.video_source), |v| &v.token) {
+        video_source_config(out, "trt:Configurations", v);
+    }
+    Ok(())
+}
+
+/// The configuration named by ConfigurationToken among those `of` the profiles give.
+fn named_config<'p, T>(
+    c: &'p Call<'_>,
+    of: impl Fn(&'p Profile) -> Option<&'p T>,
+    token: impl Fn(&T) -> &str,
+) -> Result<&'p T, Fault> {
+    let wanted = c.config_token()?;
+    c.profiles
+        .iter()
+        .filter_map(of)
+        .find(|v| token(v) == wanted)
+        .ok_or_else(|| no_config(wanted))
+}
+
+fn get_video_source_configuration(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let v = named_config(c, |p| Some(&p.video_source), |v| &v.token)?;
+    video_source_config(out, "trt:Configuration", v);
+    Ok(())
+}
+
+fn video_encoder_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    for p in &c.profiles {
+        video_encoder_config_v10(out, "trt:Configurations", &p.video_encoder, c.timeout());
+    }
+    Ok(())
+}
+
+fn get_video_encoder_configuration(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let v = encoder(&c.profiles, c.config_token()?)?;
+    video_encoder_config_v10(out, "trt:Configuration", &v, c.timeout());
+    Ok(())
+}
+
+fn audio_source_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let sources = c.profiles.iter().filter_map(|p| p.audio_source.as_ref());
+    for a in unique(sources, |a| &a.token) {
+        audio_source_config(out, "trt:Configurations", a);
+    }
+    Ok(())
+}
+
+fn get_audio_source_configuration(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let a = named_config(c, |p| p.audio_source.as_ref(), |a| &a.token)?;
+    audio_source_config(out, "trt:Configuration", a);
+    Ok(())
+}
+
+fn audio_encoder_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let encoders = c.profiles.iter().filter_map(|p| p.audio_encoder.as_ref());
+    for a in unique(encoders, |a| &a.token) {
+        audio_encoder_config_v10(out, "trt:Configurations", a, c.timeout());
+    }
+    Ok(())
+}
+
+fn get_audio_encoder_configuration(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let a = named_config(c, |p| p.audio_encoder.as_ref(), |a| &a.token)?;
+    audio_encoder_config_v10(out, "trt:Configuration", a, c.timeout());
+    Ok(())
+}
+
+fn get_video_source_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    video_source_options(out, "trt:Options", &c.profiles, c.op)
+}
+
+fn get_video_encoder_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let o = encoder_options(
+        c.media,
+        &c.profiles,
+        c.op.text_of("ConfigurationToken"),
+        c.op.text_of("ProfileToken"),
+    )?;
+    out.push_str("<trt:Options>");
+    range(out, "tt:QualityRange", 0, 10);
+    out.push_str("<tt:H264>");
+    h264_options(out, &o);
+    out.push_str("</tt:H264><tt:Extension><tt:H264>");
+    h264_options(out, &o);
+    range(out, "tt:BitrateRange", o.bitrate_kbps.0, o.bitrate_kbps.1);
+    out.push_str("</tt:H264></tt:Extension></trt:Options>");
+    Ok(())
+}
+
+fn get_audio_source_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    audio_source_options(out, "trt:Options", c.media, &c.profiles, c.op)
+}
+
+fn get_audio_encoder_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    out.push_str("<trt:Options>");
+    for a in audio_encoder_options(&c.profiles, c.op)? {
+        out.push_str("<tt:Options>");
+        audio_encoder_option(out, "AAC", a);
+        out.push_str("</tt:Options>");
+    }
+    out.push_str("</trt:Options>");
+    Ok(())
+}
+
+/// GetStreamUri's arguments.
+struct StreamUriRequest<'a> {
+    transport: StreamTransport,
+    profile: Option<&'a str>,
+}
+
+impl<'a> StreamUriRequest<'a> {
+    fn parse(op: &'a Element) -> Result<Self, Fault> {
+        let transport = match op
+            .path(&["StreamSetup", "Transport", "Protocol"])
+            .map(|p| p.text.as_str())
+        {
+            Some("UDP") | None => StreamTransport::Udp,
+            Some("TCP") | Some("RTSP") => StreamTransport::Tcp,
+            Some("HTTP") => StreamTransport::Http,
+            Some(other) => {
+                return Err(Fault::invalid_arg(
+                    "InvalidStreamSetup",
+                    format!("unknown transport {other}"),
+                ));
+            }
+        };
+        // tt:StreamType is an enumeration, so its case matters.
+        match op.path(&["StreamSetup", "Stream"]).map(|s| s.text.trim()) {
+            Some("RTP-Unicast") | None => {}
+            Some("RTP-Multicast") => return Err(no_multicast()),
+            Some(other) => {
+                return Err(Fault::invalid_arg(
+                    "InvalidStreamSetup",
+                    format!("stream type \"{other}\" is neither RTP-Unicast nor RTP-Multicast"),
+                ));
+            }
+        }
+        Ok(StreamUriRequest {
+            transport,
+            profile: op.text_of("ProfileToken"),
+        })
+    }
+}
+
+pub(crate) fn no_multicast() -> Fault {
+    Fault::invalid_arg("InvalidStreamSetup", "multicast streaming is not offered")
+}
+
+fn get_stream_uri(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let r = StreamUriRequest::parse(c.op)?;
+    let p = find_profile(c.media, r.profile)?;
+    media_uri(out, &stream_uri(c.media, c.ctx, &p.token, r.transport)?);
+    Ok(())
+}
+
+fn get_snapshot_uri(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let p = find_profile(c.media, c.op.text_of("ProfileToken"))?;
+    media_uri(out, &snapshot_uri(c.ctx, &p));
+    Ok(())
+}
+
+/// SetVideoEncoderConfiguration (both versions): the `Configuration` and the encoder it names.
+pub(crate) fn encoder_to_set<'a>(
+    c: &Call<'a>,
+) -> Result<(&'a Element, VideoEncoderConfiguration), Fault> {
+    let config =
+        c.op.child("Configuration")
+            .ok_or_else(|| Fault::missing_arg("Configuration"))?;
+    let current = encoder(&c.profiles, config.attr("token").unwrap_or_default())?;
+    Ok((config, current))
+}
+
+fn set_video_encoder_configuration(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    let (config, current) = encoder_to_set(c)?;
+    c.media
+        .set_video_encoder(read_encoder_v10(config, current)?)
+}
+
+// The speaker's output and the talk-back decoder; a camera without a speaker lists none.
+
+fn get_audio_outputs(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    if c.speaker.is_some() {
+        speaker::output(out, "trt:AudioOutputs");
+    }
+    Ok(())
+}
+
+fn audio_output_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    if let Some(s) = c.speaker {
+        speaker::output_config(out, "trt:Configurations", s.output_level());
+    }
+    Ok(())
+}
+
+fn get_audio_output_configuration(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let s = c.speaker()?;
+    c.check_config(speaker::OUTPUT_CONFIG)?;
+    speaker::output_config(out, "trt:Configuration", s.output_level());
+    Ok(())
+}
+
+fn get_audio_output_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    c.speaker()?;
+    c.check_config(speaker::OUTPUT_CONFIG)?;
+    speaker::output_options(out, "trt:Options");
+    Ok(())
+}
+
+fn set_audio_output_configuration(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    speaker::set_output(c.req, c.speaker()?)
+}
+
+fn audio_decoder_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    if c.speaker.is_some() {
+        speaker::decoder_config(out, "trt:Configurations");
+    }
+    Ok(())
+}
+
+fn get_audio_decoder_configuration(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    c.speaker()?;
+    c.check_config(speaker::DECODER_CONFIG)?;
+    speaker::decoder_config(out, "trt:Configuration");
+    Ok(())
+}
+
+fn get_audio_decoder_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    c.speaker()?;
+    c.check_config(speaker::DECODER_CONFIG)?;
+    speaker::decoder_options_v10(out);
+    Ok(())
+}
+
+fn needs_speaker(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    c.speaker().map(|_| ())
 }
 
 /// Checks the optional ConfigurationToken and ProfileToken of an options request; returns the

@@ -3,22 +3,17 @@
 use std::fmt::Write as _;
 
 use crate::media::{
-    audio_encoder_option, audio_encoder_options, audio_source_options, encoder, encoder_options,
-    find_profile, no_config, no_microphone, snapshot_uri, stream_uri, video_source_options,
+    Call, Run, audio_encoder_option, audio_encoder_options, audio_source_options, encoder_options,
+    encoder_to_set, find_profile, no_config, no_microphone, no_multicast, nothing, snapshot_uri,
+    stream_uri, video_source_options,
 };
 use crate::model::{Profile, StreamTransport, VideoEncoderConfiguration};
-use crate::service::{Access, Context, MediaBackend};
-use crate::soap::{Fault, Request};
+use crate::service::Access::*;
+use crate::service::{Context, Table, op};
+use crate::soap::Fault;
 use crate::speaker::{self, SpeakerBackend};
 use crate::write::*;
 use crate::xml::{Element, escape};
-
-pub fn access(operation: &str) -> Access {
-    match operation {
-        "PlayAudioClip" => Access::Actuate,
-        _ => crate::media::access(operation),
-    }
-}
 
 pub(crate) fn capabilities(out: &mut String, ctx: &Context, has_audio: bool) {
     let audio = if has_audio {
@@ -76,201 +71,260 @@ fn profile(out: &mut String, p: &Profile, types: &[&str], speaker: Option<&dyn S
     out.push_str("</tr2:Configurations></tr2:Profiles>");
 }
 
-pub fn handle(
-    req: &Request,
-    ctx: &Context,
-    media: &dyn MediaBackend,
-    speaker: Option<&dyn SpeakerBackend>,
-) -> Result<String, Fault> {
-    let op = &req.operation;
-    let name = op.name.as_str();
-    let mut out = String::with_capacity(4096);
-    let _ = write!(out, "<tr2:{name}Response>");
-    let profiles = media.profiles();
-    let token = op
-        .text_of("ConfigurationToken")
-        .or_else(|| op.text_of("Token"));
-    match name {
-        "GetServiceCapabilities" => capabilities(&mut out, ctx, !media.audio_sources().is_empty()),
-        "GetProfiles" => {
-            let types: Vec<&str> = op.children_named("Type").map(|t| t.text.as_str()).collect();
-            let wanted = op.text_of("Token");
-            if let Some(t) = wanted.filter(|t| !profiles.iter().any(|p| p.token == *t)) {
-                return Err(Fault::invalid_arg(
-                    "NoProfile",
-                    format!("no profile \"{t}\""),
-                ));
-            }
-            for p in profiles
-                .iter()
-                .filter(|p| wanted.is_none_or(|t| t == p.token))
-            {
-                profile(&mut out, p, &types, speaker);
-            }
-        }
-        "GetVideoSourceConfigurations" => {
-            for p in profiles
-                .iter()
-                .filter(|p| token.is_none_or(|t| t == p.video_source.token))
-                .take(1)
-            {
-                video_source_config(&mut out, "tr2:Configurations", &p.video_source);
-            }
-        }
-        "GetVideoEncoderConfigurations" => {
-            if let Some(t) = token.filter(|t| !profiles.iter().any(|p| p.video_encoder.token == *t))
-            {
-                return Err(no_config(t));
-            }
-            for p in profiles
-                .iter()
-                .filter(|p| token.is_none_or(|t| t == p.video_encoder.token))
-            {
-                video_encoder_config_v20(&mut out, "tr2:Configurations", &p.video_encoder);
-            }
-        }
-        "GetAudioSourceConfigurations" => {
-            for a in profiles
-                .iter()
-                .filter_map(|p| p.audio_source.as_ref())
-                .filter(|a| token.is_none_or(|t| t == a.token))
-                .take(1)
-            {
-                audio_source_config(&mut out, "tr2:Configurations", a);
-            }
-        }
-        "GetAudioEncoderConfigurations" => {
-            let mut seen = Vec::new();
-            for a in profiles
-                .iter()
-                .filter_map(|p| p.audio_encoder.as_ref())
-                .filter(|a| token.is_none_or(|t| t == a.token))
-            {
-                if !seen.contains(&&a.token) {
-                    seen.push(&a.token);
-                    audio_encoder_config_v20(&mut out, "tr2:Configurations", a);
-                }
-            }
-        }
-        "GetVideoEncoderConfigurationOptions" => {
-            let o = encoder_options(media, &profiles, token, op.text_of("ProfileToken"))?;
-            let _ = write!(
-                out,
-                "<tr2:Options GovLengthRange=\"{} {}\" FrameRatesSupported=\"{}\" ProfilesSupported=\"{}\" ConstantBitRateSupported=\"false\">",
-                o.gov_length.0,
-                o.gov_length.1,
-                (o.framerate.0..=o.framerate.1)
-                    .map(|f| f.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                o.profiles.join(" ")
-            );
-            el(&mut out, "tt:Encoding", "H264");
-            range(&mut out, "tt:QualityRange", 0, 10);
-            for (w, h) in &o.resolutions {
-                resolution(&mut out, "tt:ResolutionsAvailable", *w, *h);
-            }
-            range(
-                &mut out,
-                "tt:BitrateRange",
-                o.bitrate_kbps.0,
-                o.bitrate_kbps.1,
-            );
-            out.push_str("</tr2:Options>");
-        }
-        "GetVideoSourceConfigurationOptions" => {
-            video_source_options(&mut out, "tr2:Options", &profiles, op)?
-        }
-        "GetAudioSourceConfigurationOptions" => {
-            audio_source_options(&mut out, "tr2:Options", media, &profiles, op)?
-        }
-        "GetAudioEncoderConfigurationOptions" => {
-            let encoders = audio_encoder_options(&profiles, op)?;
-            if encoders.is_empty() {
-                return Err(no_microphone());
-            }
-            for c in encoders {
-                out.push_str("<tr2:Options>");
-                audio_encoder_option(&mut out, "mpeg4-generic", c);
-                out.push_str("</tr2:Options>");
-            }
-        }
-        "GetStreamUri" => {
-            // Media2's protocol names (case matters); the URL is the same for UDP and TCP.
-            let transport = match op.text_of("Protocol").map(str::trim) {
-                Some("RtspUnicast") | Some("RTSP") | None => StreamTransport::Tcp,
-                Some("RtspOverHttp") => StreamTransport::Http,
-                Some("RtspMulticast") => {
-                    return Err(Fault::invalid_arg(
-                        "InvalidStreamSetup",
-                        "multicast streaming is not offered",
-                    ));
-                }
-                Some(other) => {
-                    return Err(Fault::invalid_arg(
-                        "InvalidStreamSetup",
-                        format!(
-                            "protocol \"{other}\" is not offered (RtspUnicast, RTSP or RtspOverHttp)"
-                        ),
-                    ));
-                }
-            };
-            let p = find_profile(media, op.text_of("ProfileToken"))?;
-            el(
-                &mut out,
-                "tr2:Uri",
-                stream_uri(media, ctx, &p.token, transport)?,
-            );
-        }
-        "GetSnapshotUri" => {
-            let p = find_profile(media, op.text_of("ProfileToken"))?;
-            el(&mut out, "tr2:Uri", snapshot_uri(ctx, &p));
-        }
-        "SetVideoEncoderConfiguration" => {
-            let c = op
-                .child("Configuration")
-                .ok_or_else(|| Fault::missing_arg("Configuration"))?;
-            let current = encoder(&profiles, c.attr("token").unwrap_or_default())?;
-            media.set_video_encoder(read_encoder_v20(c, current)?)?;
-        }
-        "CreateProfile" | "DeleteProfile" | "AddConfiguration" | "RemoveConfiguration" => {
-            return Err(Fault::new(
-                crate::soap::FaultCode::Receiver,
-                &["Action", "MaxNVTProfiles"],
-                "the camera's two profiles are fixed",
-            ));
-        }
-        "GetAudioOutputConfigurations" => {
-            if let Some(s) = speaker.filter(|_| token.is_none_or(|t| t == speaker::OUTPUT_CONFIG)) {
-                speaker::output_config(&mut out, "tr2:Configurations", s.output_level());
-            }
-        }
-        "GetAudioDecoderConfigurations" => {
-            if speaker.is_some() && token.is_none_or(|t| t == speaker::DECODER_CONFIG) {
-                speaker::decoder_config(&mut out, "tr2:Configurations");
-            }
-        }
-        "GetMetadataConfigurations" | "GetAnalyticsConfigurations" => {}
-        _ => {
-            let Some(s) = speaker else {
-                return Err(Fault::action_not_supported(name));
-            };
-            match name {
-                "GetAudioOutputConfigurationOptions" => {
-                    speaker::output_options(&mut out, "tr2:Options")
-                }
-                "GetAudioDecoderConfigurationOptions" => speaker::decoder_options_v20(&mut out),
-                "SetAudioOutputConfiguration" => speaker::set_output(req, s)?,
-                "SetAudioDecoderConfiguration" => {}
-                _ => match speaker::clip_operation(name, req, ctx, s, &mut out) {
-                    Some(result) => result?,
-                    None => return Err(Fault::action_not_supported(name)),
-                },
-            }
+#[rustfmt::skip]
+pub(crate) static OPERATIONS: Table<Run> = Table {
+    operations: &[
+        op("GetServiceCapabilities", PreAuth, get_service_capabilities),
+        op("GetProfiles", ReadMedia, get_profiles),
+        op("GetVideoSourceConfigurations", ReadMedia, get_video_source_configurations),
+        op("GetVideoEncoderConfigurations", ReadMedia, get_video_encoder_configurations),
+        op("GetAudioSourceConfigurations", ReadMedia, get_audio_source_configurations),
+        op("GetAudioEncoderConfigurations", ReadMedia, get_audio_encoder_configurations),
+        op("GetVideoEncoderConfigurationOptions", ReadMedia, get_video_encoder_configuration_options),
+        op("GetVideoSourceConfigurationOptions", ReadMedia, get_video_source_configuration_options),
+        op("GetAudioSourceConfigurationOptions", ReadMedia, get_audio_source_configuration_options),
+        op("GetAudioEncoderConfigurationOptions", ReadMedia, get_audio_encoder_configuration_options),
+        op("GetStreamUri", ReadMedia, get_stream_uri),
+        op("GetSnapshotUri", ReadMedia, get_snapshot_uri),
+        op("SetVideoEncoderConfiguration", Actuate, set_video_encoder_configuration),
+        op("CreateProfile", Actuate, fixed_profiles),
+        op("DeleteProfile", Actuate, fixed_profiles),
+        op("AddConfiguration", Actuate, fixed_profiles),
+        op("RemoveConfiguration", Actuate, fixed_profiles),
+        op("GetAudioOutputConfigurations", ReadMedia, get_audio_output_configurations),
+        op("GetAudioDecoderConfigurations", ReadMedia, get_audio_decoder_configurations),
+        op("GetMetadataConfigurations", ReadMedia, nothing),
+        op("GetAnalyticsConfigurations", ReadMedia, nothing),
+        op("GetAudioOutputConfigurationOptions", ReadMedia, get_audio_output_configuration_options),
+        op("GetAudioDecoderConfigurationOptions", ReadMedia, get_audio_decoder_configuration_options),
+        op("SetAudioOutputConfiguration", Actuate, set_audio_output_configuration),
+        op("SetAudioDecoderConfiguration", Actuate, set_audio_decoder_configuration),
+        op("GetAudioClips", ReadMedia, speaker::get_audio_clips),
+        op("AddAudioClip", Actuate, speaker::add_audio_clip),
+        op("SetAudioClip", Actuate, speaker::set_audio_clip),
+        op("DeleteAudioClip", Actuate, speaker::delete_audio_clip),
+        op("PlayAudioClip", Actuate, speaker::play_audio_clip),
+        op("GetPlayingAudioClips", ReadMedia, speaker::get_playing_audio_clips),
+    ],
+    unlisted: crate::media::unlisted,
+};
+
+/// Media2 names a configuration by ConfigurationToken or by Token.
+fn token<'a>(c: &Call<'a>) -> Option<&'a str> {
+    c.op.text_of("ConfigurationToken")
+        .or_else(|| c.op.text_of("Token"))
+}
+
+fn get_service_capabilities(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    capabilities(out, c.ctx, !c.media.audio_sources().is_empty());
+    Ok(())
+}
+
+fn get_profiles(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let types: Vec<&str> =
+        c.op.children_named("Type")
+            .map(|t| t.text.as_str())
+            .collect();
+    let wanted = c.op.text_of("Token");
+    if let Some(t) = wanted.filter(|t| !c.profiles.iter().any(|p| p.token == *t)) {
+        return Err(Fault::invalid_arg(
+            "NoProfile",
+            format!("no profile \"{t}\""),
+        ));
+    }
+    for p in c
+        .profiles
+        .iter()
+        .filter(|p| wanted.is_none_or(|t| t == p.token))
+    {
+        profile(out, p, &types, c.speaker);
+    }
+    Ok(())
+}
+
+fn get_video_source_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let token = token(c);
+    for p in c
+        .profiles
+        .iter()
+        .filter(|p| token.is_none_or(|t| t == p.video_source.token))
+        .take(1)
+    {
+        video_source_config(out, "tr2:Configurations", &p.video_source);
+    }
+    Ok(())
+}
+
+fn get_video_encoder_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let token = token(c);
+    if let Some(t) = token.filter(|t| !c.profiles.iter().any(|p| p.video_encoder.token == *t)) {
+        return Err(no_config(t));
+    }
+    for p in c
+        .profiles
+        .iter()
+        .filter(|p| token.is_none_or(|t| t == p.video_encoder.token))
+    {
+        video_encoder_config_v20(out, "tr2:Configurations", &p.video_encoder);
+    }
+    Ok(())
+}
+
+fn get_audio_source_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let token = token(c);
+    for a in c
+        .profiles
+        .iter()
+        .filter_map(|p| p.audio_source.as_ref())
+        .filter(|a| token.is_none_or(|t| t == a.token))
+        .take(1)
+    {
+        audio_source_config(out, "tr2:Configurations", a);
+    }
+    Ok(())
+}
+
+fn get_audio_encoder_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let token = token(c);
+    let mut seen = Vec::new();
+    for a in c
+        .profiles
+        .iter()
+        .filter_map(|p| p.audio_encoder.as_ref())
+        .filter(|a| token.is_none_or(|t| t == a.token))
+    {
+        if !seen.contains(&&a.token) {
+            seen.push(&a.token);
+            audio_encoder_config_v20(out, "tr2:Configurations", a);
         }
     }
-    let _ = write!(out, "</tr2:{name}Response>");
-    Ok(out)
+    Ok(())
+}
+
+fn get_video_encoder_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let o = encoder_options(c.media, &c.profiles, token(c), c.op.text_of("ProfileToken"))?;
+    let _ = write!(
+        out,
+        "<tr2:Options GovLengthRange=\"{} {}\" FrameRatesSupported=\"{}\" ProfilesSupported=\"{}\" ConstantBitRateSupported=\"false\">",
+        o.gov_length.0,
+        o.gov_length.1,
+        (o.framerate.0..=o.framerate.1)
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        o.profiles.join(" ")
+    );
+    el(out, "tt:Encoding", "H264");
+    range(out, "tt:QualityRange", 0, 10);
+    for (w, h) in &o.resolutions {
+        resolution(out, "tt:ResolutionsAvailable", *w, *h);
+    }
+    range(out, "tt:BitrateRange", o.bitrate_kbps.0, o.bitrate_kbps.1);
+    out.push_str("</tr2:Options>");
+    Ok(())
+}
+
+fn get_video_source_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    video_source_options(out, "tr2:Options", &c.profiles, c.op)
+}
+
+fn get_audio_source_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    audio_source_options(out, "tr2:Options", c.media, &c.profiles, c.op)
+}
+
+fn get_audio_encoder_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let encoders = audio_encoder_options(&c.profiles, c.op)?;
+    if encoders.is_empty() {
+        return Err(no_microphone());
+    }
+    for a in encoders {
+        out.push_str("<tr2:Options>");
+        audio_encoder_option(out, "mpeg4-generic", a);
+        out.push_str("</tr2:Options>");
+    }
+    Ok(())
+}
+
+/// Media2's protocol names (case matters); the URL is the same for UDP and TCP.
+fn transport(protocol: Option<&str>) -> Result<StreamTransport, Fault> {
+    match protocol.map(str::trim) {
+        Some("RtspUnicast") | Some("RTSP") | None => Ok(StreamTransport::Tcp),
+        Some("RtspOverHttp") => Ok(StreamTransport::Http),
+        Some("RtspMulticast") => Err(no_multicast()),
+        Some(other) => Err(Fault::invalid_arg(
+            "InvalidStreamSetup",
+            format!("protocol \"{other}\" is not offered (RtspUnicast, RTSP or RtspOverHttp)"),
+        )),
+    }
+}
+
+fn get_stream_uri(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let transport = transport(c.op.text_of("Protocol"))?;
+    let p = find_profile(c.media, c.op.text_of("ProfileToken"))?;
+    el(
+        out,
+        "tr2:Uri",
+        stream_uri(c.media, c.ctx, &p.token, transport)?,
+    );
+    Ok(())
+}
+
+fn get_snapshot_uri(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let p = find_profile(c.media, c.op.text_of("ProfileToken"))?;
+    el(out, "tr2:Uri", snapshot_uri(c.ctx, &p));
+    Ok(())
+}
+
+fn set_video_encoder_configuration(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    let (config, current) = encoder_to_set(c)?;
+    c.media
+        .set_video_encoder(read_encoder_v20(config, current)?)
+}
+
+fn fixed_profiles(_: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    Err(Fault::new(
+        crate::soap::FaultCode::Receiver,
+        &["Action", "MaxNVTProfiles"],
+        "the camera's two profiles are fixed",
+    ))
+}
+
+fn get_audio_output_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    if let Some(s) = c
+        .speaker
+        .filter(|_| token(c).is_none_or(|t| t == speaker::OUTPUT_CONFIG))
+    {
+        speaker::output_config(out, "tr2:Configurations", s.output_level());
+    }
+    Ok(())
+}
+
+fn get_audio_decoder_configurations(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    if c.speaker.is_some() && token(c).is_none_or(|t| t == speaker::DECODER_CONFIG) {
+        speaker::decoder_config(out, "tr2:Configurations");
+    }
+    Ok(())
+}
+
+fn get_audio_output_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    speaker::needed(c)?;
+    speaker::output_options(out, "tr2:Options");
+    Ok(())
+}
+
+fn get_audio_decoder_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    speaker::needed(c)?;
+    speaker::decoder_options_v20(out);
+    Ok(())
+}
+
+fn set_audio_output_configuration(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    speaker::set_output(c.req, speaker::needed(c)?)
+}
+
+/// The one decoder takes whatever the backchannel sends; there is nothing to set.
+fn set_audio_decoder_configuration(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    speaker::needed(c).map(|_| ())
 }
 
 fn read_encoder_v20(

@@ -4,9 +4,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::service::{Access, Context};
+use crate::service::Access::*;
+use crate::service::{Table, get_or_actuate, op, respond};
 use crate::soap::{Fault, Request};
-use crate::write::{el, range};
+use crate::write::{config_start, el, range};
 use crate::xml::{Element, escape};
 
 pub const POSITION_SPACE: &str =
@@ -83,14 +84,6 @@ pub trait PtzBackend: Send + Sync {
     fn goto_preset(&self, token: &str, speed: Option<f32>) -> Result<(), Fault>;
     fn goto_home(&self, speed: Option<f32>) -> Result<(), Fault>;
     fn set_home(&self) -> Result<(), Fault>;
-}
-
-pub fn access(operation: &str) -> Access {
-    match operation {
-        "GetServiceCapabilities" => Access::PreAuth,
-        op if op.starts_with("Get") => Access::ReadMedia,
-        _ => Access::Actuate,
-    }
 }
 
 pub(crate) fn capabilities(out: &mut String) {
@@ -181,9 +174,7 @@ fn node(out: &mut String, tag: &str, max_presets: usize) {
 
 /// `tt:PTZConfiguration`, also part of every media profile.
 pub(crate) fn configuration(out: &mut String, tag: &str) {
-    let _ = write!(out, "<{tag} token=\"{CONFIGURATION}\">");
-    el(out, "tt:Name", "Pan/tilt");
-    el(out, "tt:UseCount", 2);
+    config_start(out, tag, CONFIGURATION, "Pan/tilt", 2);
     el(out, "tt:NodeToken", NODE);
     el(
         out,
@@ -275,218 +266,337 @@ pub fn valid_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
-fn check_profile(op: &Element, ctx_profiles: &[String]) -> Result<(), Fault> {
-    let token = op
-        .text_of("ProfileToken")
-        .ok_or_else(|| Fault::missing_arg("ProfileToken"))?;
-    if ctx_profiles.iter().any(|p| p == token) {
-        Ok(())
-    } else {
-        Err(Fault::invalid_arg(
-            "NoProfile",
-            format!("no profile \"{token}\""),
-        ))
+/// What every PTZ operation is given.
+pub(crate) struct Call<'a> {
+    op: &'a Element,
+    ptz: &'a dyn PtzBackend,
+    /// The media profiles' tokens, which moves must name.
+    profiles: &'a [String],
+    relay: Option<&'a dyn crate::deviceio::RelayBackend>,
+}
+
+impl Call<'_> {
+    /// The ProfileToken of a move or preset call must name a media profile.
+    fn check_profile(&self) -> Result<(), Fault> {
+        let token = self
+            .op
+            .text_of("ProfileToken")
+            .ok_or_else(|| Fault::missing_arg("ProfileToken"))?;
+        if self.profiles.iter().any(|p| p == token) {
+            Ok(())
+        } else {
+            Err(Fault::invalid_arg(
+                "NoProfile",
+                format!("no profile \"{token}\""),
+            ))
+        }
+    }
+
+    fn preset_token(&self) -> Result<&str, Fault> {
+        self.op
+            .text_of("PresetToken")
+            .ok_or_else(|| Fault::missing_arg("PresetToken"))
     }
 }
 
-pub fn handle(
+pub(crate) type Run = fn(&Call<'_>, &mut String) -> Result<(), Fault>;
+
+#[rustfmt::skip]
+pub(crate) static OPERATIONS: Table<Run> = Table {
+    operations: &[
+        op("GetServiceCapabilities", PreAuth, get_service_capabilities),
+        op("GetNodes", ReadMedia, get_nodes),
+        op("GetNode", ReadMedia, get_node),
+        op("GetConfigurations", ReadMedia, get_configurations),
+        op("GetConfiguration", ReadMedia, get_configuration),
+        op("GetConfigurationOptions", ReadMedia, get_configuration_options),
+        op("GetStatus", ReadMedia, get_status),
+        op("AbsoluteMove", Actuate, absolute_move),
+        op("RelativeMove", Actuate, relative_move),
+        op("ContinuousMove", Actuate, continuous_move),
+        op("Stop", Actuate, stop),
+        op("GetPresets", ReadMedia, get_presets),
+        op("SetPreset", Actuate, set_preset),
+        op("RemovePreset", Actuate, remove_preset),
+        op("GotoPreset", Actuate, goto_preset),
+        op("GotoHomePosition", Actuate, goto_home_position),
+        op("SetHomePosition", Actuate, set_home_position),
+        op("SendAuxiliaryCommand", Actuate, send_auxiliary_command),
+    ],
+    unlisted: |name| get_or_actuate(name, ReadMedia),
+};
+
+pub(crate) fn handle(
     req: &Request,
-    _ctx: &Context,
     ptz: &dyn PtzBackend,
     profiles: &[String],
     relay: Option<&dyn crate::deviceio::RelayBackend>,
 ) -> Result<String, Fault> {
-    let op = &req.operation;
-    let name = op.name.as_str();
-    let mut out = String::with_capacity(2048);
-    let _ = write!(out, "<tptz:{name}Response>");
-    match name {
-        "GetServiceCapabilities" => capabilities(&mut out),
-        "GetNodes" => node(&mut out, "tptz:PTZNode", ptz.max_presets()),
-        "GetNode" => {
-            if op.text_of("NodeToken") != Some(NODE) {
-                return Err(Fault::invalid_arg("NoEntity", "no such PTZ node"));
-            }
-            node(&mut out, "tptz:PTZNode", ptz.max_presets());
+    let operation = OPERATIONS.find(req.name())?;
+    let call = Call {
+        op: &req.operation,
+        ptz,
+        profiles,
+        relay,
+    };
+    respond("tptz", req.name(), |out| (operation.run)(&call, out))
+}
+
+fn get_service_capabilities(_: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    capabilities(out);
+    Ok(())
+}
+
+fn get_nodes(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    node(out, "tptz:PTZNode", c.ptz.max_presets());
+    Ok(())
+}
+
+fn get_node(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    if c.op.text_of("NodeToken") != Some(NODE) {
+        return Err(Fault::invalid_arg("NoEntity", "no such PTZ node"));
+    }
+    get_nodes(c, out)
+}
+
+fn get_configurations(_: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    configuration(out, "tptz:PTZConfiguration");
+    Ok(())
+}
+
+/// The one configuration's token, sent as `element`.
+fn check_configuration(c: &Call<'_>, element: &str) -> Result<(), Fault> {
+    if c.op.text_of(element) == Some(CONFIGURATION) {
+        Ok(())
+    } else {
+        Err(Fault::invalid_arg("NoConfig", "no such PTZ configuration"))
+    }
+}
+
+fn get_configuration(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    check_configuration(c, "PTZConfigurationToken")?;
+    get_configurations(c, out)
+}
+
+fn get_configuration_options(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    check_configuration(c, "ConfigurationToken")?;
+    out.push_str("<tptz:PTZConfigurationOptions><tt:Spaces>");
+    spaces(out);
+    out.push_str("</tt:Spaces>");
+    range(out, "tt:PTZTimeout", "PT0S", "PT60S");
+    out.push_str("</tptz:PTZConfigurationOptions>");
+    Ok(())
+}
+
+fn get_status(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    let s = c.ptz.status();
+    let status = |moving: bool| if moving { "MOVING" } else { "IDLE" };
+    let _ = write!(
+        out,
+        "<tptz:PTZStatus><tt:Position><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/><tt:Zoom x=\"{}\" space=\"{ZOOM_POSITION_SPACE}\"/></tt:Position><tt:MoveStatus><tt:PanTilt>{}</tt:PanTilt><tt:Zoom>{}</tt:Zoom></tt:MoveStatus><tt:UtcTime>{}</tt:UtcTime></tptz:PTZStatus>",
+        s.pan,
+        s.tilt,
+        s.zoom,
+        status(s.pan_tilt_moving),
+        status(s.zoom_moving),
+        utc_now()
+    );
+    Ok(())
+}
+
+/// AbsoluteMove's arguments: the axes to move (`None` stays) and the speed.
+struct AbsoluteMoveRequest {
+    pan_tilt: Option<(Option<f32>, Option<f32>)>,
+    zoom: Option<f32>,
+    speed: Option<f32>,
+}
+
+impl AbsoluteMoveRequest {
+    fn parse(op: &Element) -> Result<Self, Fault> {
+        let pt = op.path(&["Position", "PanTilt"]);
+        if let Some(space) = pt
+            .and_then(|p| p.attr("space"))
+            .filter(|s| *s != POSITION_SPACE)
+        {
+            return Err(Fault::invalid_arg(
+                "SpaceNotSupported",
+                format!("{space} is not supported"),
+            ));
         }
-        "GetConfigurations" => configuration(&mut out, "tptz:PTZConfiguration"),
-        "GetConfiguration" => {
-            if op.text_of("PTZConfigurationToken") != Some(CONFIGURATION) {
-                return Err(Fault::invalid_arg("NoConfig", "no such PTZ configuration"));
-            }
-            configuration(&mut out, "tptz:PTZConfiguration");
+        let zoom = op.path(&["Position", "Zoom"]);
+        if pt.is_none() && zoom.is_none() {
+            return Err(Fault::missing_arg("Position"));
         }
-        "GetConfigurationOptions" => {
-            if op.text_of("ConfigurationToken") != Some(CONFIGURATION) {
-                return Err(Fault::invalid_arg("NoConfig", "no such PTZ configuration"));
-            }
-            out.push_str("<tptz:PTZConfigurationOptions><tt:Spaces>");
-            spaces(&mut out);
-            out.push_str("</tt:Spaces>");
-            range(&mut out, "tt:PTZTimeout", "PT0S", "PT60S");
-            out.push_str("</tptz:PTZConfigurationOptions>");
+        Ok(AbsoluteMoveRequest {
+            pan_tilt: pt
+                .map(|p| Ok::<_, Fault>((number(p, "x")?, number(p, "y")?)))
+                .transpose()?,
+            zoom: zoom.map(|z| number(z, "x")).transpose()?.flatten(),
+            speed: speed(op)?,
+        })
+    }
+}
+
+fn absolute_move(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    let r = AbsoluteMoveRequest::parse(c.op)?;
+    c.ptz.absolute_move(r.pan_tilt, r.zoom, r.speed)
+}
+
+/// RelativeMove's arguments; `fov`: the translation is a fraction of the field of view.
+struct RelativeMoveRequest {
+    pan_tilt: Option<(f32, f32)>,
+    zoom: Option<f32>,
+    fov: bool,
+    speed: Option<f32>,
+}
+
+impl RelativeMoveRequest {
+    fn parse(op: &Element) -> Result<Self, Fault> {
+        let pt = op.path(&["Translation", "PanTilt"]);
+        let zoom = op.path(&["Translation", "Zoom"]);
+        if pt.is_none() && zoom.is_none() {
+            return Err(Fault::missing_arg("Translation"));
         }
-        "GetStatus" => {
-            check_profile(op, profiles)?;
-            let s = ptz.status();
-            let status = |moving: bool| if moving { "MOVING" } else { "IDLE" };
-            let _ = write!(
-                out,
-                "<tptz:PTZStatus><tt:Position><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/><tt:Zoom x=\"{}\" space=\"{ZOOM_POSITION_SPACE}\"/></tt:Position><tt:MoveStatus><tt:PanTilt>{}</tt:PanTilt><tt:Zoom>{}</tt:Zoom></tt:MoveStatus><tt:UtcTime>{}</tt:UtcTime></tptz:PTZStatus>",
-                s.pan,
-                s.tilt,
-                s.zoom,
-                status(s.pan_tilt_moving),
-                status(s.zoom_moving),
-                utc_now()
-            );
-        }
-        "AbsoluteMove" => {
-            check_profile(op, profiles)?;
-            let pt = op.path(&["Position", "PanTilt"]);
-            if let Some(space) = pt
-                .and_then(|p| p.attr("space"))
-                .filter(|s| *s != POSITION_SPACE)
-            {
+        let fov = match pt.and_then(|p| p.attr("space")) {
+            None | Some(TRANSLATION_SPACE) => false,
+            Some(FOV_SPACE) => true,
+            Some(other) => {
                 return Err(Fault::invalid_arg(
                     "SpaceNotSupported",
-                    format!("{space} is not supported"),
+                    format!("{other} is not supported"),
                 ));
             }
-            let zoom = op.path(&["Position", "Zoom"]);
-            if pt.is_none() && zoom.is_none() {
-                return Err(Fault::missing_arg("Position"));
-            }
-            let pan_tilt = pt
-                .map(|p| Ok::<_, Fault>((number(p, "x")?, number(p, "y")?)))
-                .transpose()?;
-            let zoom = zoom.map(|z| number(z, "x")).transpose()?.flatten();
-            ptz.absolute_move(pan_tilt, zoom, speed(op)?)?;
-        }
-        "RelativeMove" => {
-            check_profile(op, profiles)?;
-            let pt = op.path(&["Translation", "PanTilt"]);
-            let zoom = op.path(&["Translation", "Zoom"]);
-            if pt.is_none() && zoom.is_none() {
-                return Err(Fault::missing_arg("Translation"));
-            }
-            let fov = match pt.and_then(|p| p.attr("space")) {
-                None | Some(TRANSLATION_SPACE) => false,
-                Some(FOV_SPACE) => true,
-                Some(other) => {
-                    return Err(Fault::invalid_arg(
-                        "SpaceNotSupported",
-                        format!("{other} is not supported"),
-                    ));
-                }
-            };
-            let pan_tilt = pt
-                .map(|p| {
-                    Ok::<_, Fault>((
-                        number(p, "x")?.unwrap_or(0.0),
-                        number(p, "y")?.unwrap_or(0.0),
-                    ))
-                })
-                .transpose()?;
-            let zoom = zoom.map(|z| number(z, "x")).transpose()?.flatten();
-            ptz.relative_move(pan_tilt, zoom, fov, speed(op)?)?;
-        }
-        "ContinuousMove" => {
-            check_profile(op, profiles)?;
-            let pt = op.path(&["Velocity", "PanTilt"]);
-            let (x, y) = match pt {
-                Some(pt) => (
-                    number(pt, "x")?.unwrap_or(0.0),
-                    number(pt, "y")?.unwrap_or(0.0),
-                ),
-                None => (0.0, 0.0),
-            };
-            let z = match op.path(&["Velocity", "Zoom"]) {
-                Some(z) => number(z, "x")?.unwrap_or(0.0),
-                None => 0.0,
-            };
-            let timeout = match op.text_of("Timeout") {
-                Some(t) => Some(
-                    crate::duration::parse(t)
-                        .filter(|d| *d <= Duration::from_secs(86_400))
-                        .ok_or_else(|| {
-                            Fault::invalid_arg("TimeoutNotSupported", format!("bad Timeout {t}"))
-                        })?,
-                ),
-                None => None,
-            };
-            ptz.continuous_move(x, y, z, timeout)?;
-        }
-        "Stop" => {
-            check_profile(op, profiles)?;
-            ptz.stop();
-        }
-        "GetPresets" => {
-            check_profile(op, profiles)?;
-            for p in ptz.presets() {
-                let _ = write!(out, "<tptz:Preset token=\"{}\">", escape(&p.token));
-                el(&mut out, "tt:Name", &p.name);
-                let _ = write!(
-                    out,
-                    "<tt:PTZPosition><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/><tt:Zoom x=\"{}\" space=\"{ZOOM_POSITION_SPACE}\"/></tt:PTZPosition></tptz:Preset>",
-                    p.pan, p.tilt, p.zoom
-                );
-            }
-        }
-        "SetPreset" => {
-            check_profile(op, profiles)?;
-            let token = match op.text_of("PresetToken").map(str::trim) {
-                Some(t) if !valid_token(t) => {
-                    return Err(Fault::invalid_arg(
-                        "NoToken",
-                        format!(
-                            "preset token \"{t}\" is not 1 to {MAX_TOKEN_LEN} letters, digits or -_.:"
-                        ),
-                    ));
-                }
-                t => t.map(str::to_string),
-            };
-            let token = ptz.set_preset(token, op.text_of("PresetName").map(str::to_string))?;
-            el(&mut out, "tptz:PresetToken", token);
-        }
-        "RemovePreset" => {
-            check_profile(op, profiles)?;
-            ptz.remove_preset(
-                op.text_of("PresetToken")
-                    .ok_or_else(|| Fault::missing_arg("PresetToken"))?,
-            )?;
-        }
-        "GotoPreset" => {
-            check_profile(op, profiles)?;
-            ptz.goto_preset(
-                op.text_of("PresetToken")
-                    .ok_or_else(|| Fault::missing_arg("PresetToken"))?,
-                speed(op)?,
-            )?;
-        }
-        "GotoHomePosition" => {
-            check_profile(op, profiles)?;
-            ptz.goto_home(speed(op)?)?;
-        }
-        "SetHomePosition" => {
-            check_profile(op, profiles)?;
-            ptz.set_home()?;
-        }
-        "SendAuxiliaryCommand" => {
-            check_profile(op, profiles)?;
-            let relay = relay.ok_or_else(|| {
-                Fault::invalid_arg("AuxiliaryDataNotSupported", "the camera has no IR lamp")
-            })?;
-            el(
-                &mut out,
-                "tptz:AuxiliaryResponse",
-                crate::deviceio::auxiliary(op.text_of("AuxiliaryData"), relay)?,
-            );
-        }
-        _ => return Err(Fault::action_not_supported(name)),
+        };
+        Ok(RelativeMoveRequest {
+            pan_tilt: pt.map(|p| xy_or_zero(Some(p))).transpose()?,
+            zoom: zoom.map(|z| number(z, "x")).transpose()?.flatten(),
+            fov,
+            speed: speed(op)?,
+        })
     }
-    let _ = write!(out, "</tptz:{name}Response>");
-    Ok(out)
+}
+
+/// `x` and `y` of a vector, 0 where absent.
+fn xy_or_zero(e: Option<&Element>) -> Result<(f32, f32), Fault> {
+    match e {
+        Some(e) => Ok((
+            number(e, "x")?.unwrap_or(0.0),
+            number(e, "y")?.unwrap_or(0.0),
+        )),
+        None => Ok((0.0, 0.0)),
+    }
+}
+
+fn relative_move(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    let r = RelativeMoveRequest::parse(c.op)?;
+    c.ptz.relative_move(r.pan_tilt, r.zoom, r.fov, r.speed)
+}
+
+/// ContinuousMove's arguments: velocities (0 where absent) and how long at most.
+struct ContinuousMoveRequest {
+    pan_tilt: (f32, f32),
+    zoom: f32,
+    timeout: Option<Duration>,
+}
+
+impl ContinuousMoveRequest {
+    fn parse(op: &Element) -> Result<Self, Fault> {
+        let pan_tilt = xy_or_zero(op.path(&["Velocity", "PanTilt"]))?;
+        let zoom = match op.path(&["Velocity", "Zoom"]) {
+            Some(z) => number(z, "x")?.unwrap_or(0.0),
+            None => 0.0,
+        };
+        let timeout = match op.text_of("Timeout") {
+            Some(t) => Some(
+                crate::duration::parse(t)
+                    .filter(|d| *d <= Duration::from_secs(86_400))
+                    .ok_or_else(|| {
+                        Fault::invalid_arg("TimeoutNotSupported", format!("bad Timeout {t}"))
+                    })?,
+            ),
+            None => None,
+        };
+        Ok(ContinuousMoveRequest {
+            pan_tilt,
+            zoom,
+            timeout,
+        })
+    }
+}
+
+fn continuous_move(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    let r = ContinuousMoveRequest::parse(c.op)?;
+    c.ptz
+        .continuous_move(r.pan_tilt.0, r.pan_tilt.1, r.zoom, r.timeout)
+}
+
+fn stop(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    c.ptz.stop();
+    Ok(())
+}
+
+fn get_presets(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    for p in c.ptz.presets() {
+        let _ = write!(out, "<tptz:Preset token=\"{}\">", escape(&p.token));
+        el(out, "tt:Name", &p.name);
+        let _ = write!(
+            out,
+            "<tt:PTZPosition><tt:PanTilt x=\"{}\" y=\"{}\" space=\"{POSITION_SPACE}\"/><tt:Zoom x=\"{}\" space=\"{ZOOM_POSITION_SPACE}\"/></tt:PTZPosition></tptz:Preset>",
+            p.pan, p.tilt, p.zoom
+        );
+    }
+    Ok(())
+}
+
+fn set_preset(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    let token = match c.op.text_of("PresetToken").map(str::trim) {
+        Some(t) if !valid_token(t) => {
+            return Err(Fault::invalid_arg(
+                "NoToken",
+                format!("preset token \"{t}\" is not 1 to {MAX_TOKEN_LEN} letters, digits or -_.:"),
+            ));
+        }
+        t => t.map(str::to_string),
+    };
+    let token = c
+        .ptz
+        .set_preset(token, c.op.text_of("PresetName").map(str::to_string))?;
+    el(out, "tptz:PresetToken", token);
+    Ok(())
+}
+
+fn remove_preset(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    c.ptz.remove_preset(c.preset_token()?)
+}
+
+fn goto_preset(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    c.ptz.goto_preset(c.preset_token()?, speed(c.op)?)
+}
+
+fn goto_home_position(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    c.ptz.goto_home(speed(c.op)?)
+}
+
+fn set_home_position(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    c.ptz.set_home()
+}
+
+fn send_auxiliary_command(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    c.check_profile()?;
+    let answer = crate::deviceio::auxiliary(c.op.text_of("AuxiliaryData"), c.relay)?;
+    el(out, "tptz:AuxiliaryResponse", answer);
+    Ok(())
 }
 
 fn utc_now() -> String {

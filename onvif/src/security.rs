@@ -249,27 +249,20 @@ mod tests {
             v.verify(&wrong, now, pw),
             Err(SecurityError::BadCredentials)
         );
-        let old = (now - time::Duration::minutes(6))
-            .format(&Rfc3339)
-            .expect("fmt");
-        let stale = token(&request(
-            "admin",
-            &digest(b"0123456789abcdef", &old, "secret"),
-            "PasswordDigest",
-            &nonce,
-            &old,
-        ));
+        // A right password, created at `at`.
+        let created_at = |at: OffsetDateTime| {
+            let at = at.format(&Rfc3339).expect("fmt");
+            token(&request(
+                "admin",
+                &digest(b"0123456789abcdef", &at, "secret"),
+                "PasswordDigest",
+                &nonce,
+                &at,
+            ))
+        };
+        let stale = created_at(now - time::Duration::minutes(6));
         assert_eq!(v.verify(&stale, now, pw), Err(SecurityError::Skew));
-        let future = (now + time::Duration::minutes(6))
-            .format(&Rfc3339)
-            .expect("fmt");
-        let early = token(&request(
-            "admin",
-            &digest(b"0123456789abcdef", &future, "secret"),
-            "PasswordDigest",
-            &nonce,
-            &future,
-        ));
+        let early = created_at(now + time::Duration::minutes(6));
         assert_eq!(v.verify(&early, now, pw), Err(SecurityError::Skew));
         let mut no_nonce = stale.clone();
         no_nonce.nonce = None;
@@ -285,21 +278,22 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let v = Verifier::new(Duration::from_secs(300));
         let created = now.format(&Rfc3339).expect("fmt");
-        let t = token(&request(
-            "admin",
-            "secret",
-            "PasswordText",
-            &BASE64.encode(b"n1"),
-            &created,
-        ));
-        assert_eq!(v.verify(&t, now, pw), Ok("admin".into()));
-        let t = token(&request(
-            "admin",
-            "secreT",
-            "PasswordText",
-            &BASE64.encode(b"n2"),
-            &created,
-        ));
-        assert_eq!(v.verify(&t, now, pw), Err(SecurityError::BadCredentials));
+        let text = |password: &str, nonce: &[u8]| {
+            token(&request(
+                "admin",
+                password,
+                "PasswordText",
+                &BASE64.encode(nonce),
+                &created,
+            ))
+        };
+        assert_eq!(
+            v.verify(&text("secret", b"n1"), now, pw),
+            Ok("admin".into())
+        );
+        assert_eq!(
+            v.verify(&text("secreT", b"n2"), now, pw),
+            Err(SecurityError::BadCredentials)
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! What every service needs: who is asking, from where, and what they may do.
 
+use std::fmt::Write as _;
+
 use crate::model::*;
 use crate::soap::Fault;
 
@@ -161,16 +163,81 @@ pub trait MediaBackend: Send + Sync {
     fn set_video_encoder(&self, config: VideoEncoderConfiguration) -> Result<(), Fault>;
 }
 
+/// One operation of a service: its name, who may call it, and what answers it. A service's
+/// table of these is both its dispatch and its access policy, so the two cannot drift apart.
+pub struct Operation<Run: 'static> {
+    pub name: &'static str,
+    pub access: Access,
+    pub run: Run,
+}
+
+/// A table row; a function so that a table reads one operation a line.
+pub(crate) const fn op<Run>(name: &'static str, access: Access, run: Run) -> Operation<Run> {
+    Operation { name, access, run }
+}
+
+/// A service's operations.
+pub struct Table<Run: 'static> {
+    pub operations: &'static [Operation<Run>],
+    /// The class of a name the table lacks. Such a request is answered ActionNotSupported, but
+    /// the class decides whether a login (and which level) comes first, and that stays as it
+    /// was: by the verb of the name.
+    pub unlisted: fn(&str) -> Access,
+}
+
+impl<Run> Table<Run> {
+    pub fn get(&self, name: &str) -> Option<&'static Operation<Run>> {
+        self.operations.iter().find(|o| o.name == name)
+    }
+
+    /// The operation, else the fault a name the service does not know gets.
+    pub fn find(&self, name: &str) -> Result<&'static Operation<Run>, Fault> {
+        self.get(name)
+            .ok_or_else(|| Fault::action_not_supported(name))
+    }
+
+    pub fn access(&self, name: &str) -> Access {
+        self.get(name)
+            .map_or_else(|| (self.unlisted)(name), |o| o.access)
+    }
+}
+
+/// For names a table lacks: reading (`Get...`) is `read`, anything else moves something.
+pub(crate) fn get_or_actuate(name: &str, read: Access) -> Access {
+    if name.starts_with("Get") {
+        read
+    } else {
+        Access::Actuate
+    }
+}
+
+/// `<prefix:NameResponse>`, what `body` writes, `</prefix:NameResponse>`.
+pub(crate) fn respond(
+    prefix: &str,
+    name: &str,
+    body: impl FnOnce(&mut String) -> Result<(), Fault>,
+) -> Result<String, Fault> {
+    let mut out = String::with_capacity(2048);
+    let _ = write!(out, "<{prefix}:{name}Response>");
+    body(&mut out)?;
+    let _ = write!(out, "</{prefix}:{name}Response>");
+    Ok(out)
+}
+
 /// The access class of an operation, by the namespace of its element.
 pub fn access(op: &crate::xml::Element) -> Access {
-    match op.ns.as_str() {
-        crate::ns::TDS => crate::device::access(&op.name),
-        crate::ns::TRT => crate::media::access(&op.name),
-        crate::ns::TR2 => crate::media2::access(&op.name),
-        crate::ns::TPTZ => crate::ptz::access(&op.name),
-        crate::ns::TIMG => crate::imaging::access(&op.name),
-        crate::ns::TMD => crate::deviceio::access(&op.name),
-        crate::ns::TEV | crate::ns::WSNT => crate::events::access(&op.name),
+    access_of(&op.ns, &op.name)
+}
+
+fn access_of(ns: &str, name: &str) -> Access {
+    match ns {
+        crate::ns::TDS => crate::device::OPERATIONS.access(name),
+        crate::ns::TRT => crate::media::OPERATIONS.access(name),
+        crate::ns::TR2 => crate::media2::OPERATIONS.access(name),
+        crate::ns::TPTZ => crate::ptz::OPERATIONS.access(name),
+        crate::ns::TIMG => crate::imaging::OPERATIONS.access(name),
+        crate::ns::TMD => crate::deviceio::OPERATIONS.access(name),
+        crate::ns::TEV | crate::ns::WSNT => crate::events::OPERATIONS.access(name),
         // Unknown operations are answered with a fault; asking for a login first would only
         // make a client retry the same thing.
         _ => Access::PreAuth,
@@ -199,12 +266,18 @@ pub fn dispatch(
     let missing = |what: &str| Fault::action_not_supported(&format!("the camera has no {what}"));
     match req.operation.ns.as_str() {
         crate::ns::TDS => crate::device::handle(req, ctx, b.device, b.media, b.relay),
-        crate::ns::TRT => crate::media::handle(req, ctx, b.media, b.speaker),
-        crate::ns::TR2 => crate::media2::handle(req, ctx, b.media, b.speaker),
+        crate::ns::TRT => {
+            let media = (&crate::media::OPERATIONS, "trt");
+            crate::media::handle(media, req, ctx, b.media, b.speaker)
+        }
+        crate::ns::TR2 => {
+            let media2 = (&crate::media2::OPERATIONS, "tr2");
+            crate::media::handle(media2, req, ctx, b.media, b.speaker)
+        }
         crate::ns::TPTZ => {
             let ptz = b.ptz.ok_or_else(|| missing("pan/tilt"))?;
             let profiles: Vec<String> = b.media.profiles().into_iter().map(|p| p.token).collect();
-            crate::ptz::handle(req, ctx, ptz, &profiles, b.relay)
+            crate::ptz::handle(req, ptz, &profiles, b.relay)
         }
         crate::ns::TIMG => {
             crate::imaging::handle(req, b.imaging.ok_or_else(|| missing("night vision"))?)
@@ -214,5 +287,304 @@ pub fn dispatch(
             "{{{}}}{}",
             req.operation.ns, req.operation.name
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ns;
+
+    /// Every operation's access class as the services gave it before they were tables (taken
+    /// from the `access` functions of then); a change here is a change of who may do what.
+    const PINNED: &[(&str, &str, Access)] = &[
+        (ns::TDS, "CreateUsers", Access::ReadSystemSecret),
+        (ns::TDS, "DeleteUsers", Access::ReadSystemSecret),
+        (ns::TDS, "GetCapabilities", Access::PreAuth),
+        (ns::TDS, "GetDNS", Access::ReadSystem),
+        (ns::TDS, "GetDeviceInformation", Access::ReadSystem),
+        (ns::TDS, "GetDiscoveryMode", Access::ReadSystem),
+        (ns::TDS, "GetEndpointReference", Access::PreAuth),
+        (ns::TDS, "GetHostname", Access::PreAuth),
+        (ns::TDS, "GetNTP", Access::ReadSystem),
+        (ns::TDS, "GetNetworkDefaultGateway", Access::ReadSystem),
+        (ns::TDS, "GetNetworkInterfaces", Access::ReadSystem),
+        (ns::TDS, "GetNetworkProtocols", Access::ReadSystem),
+        (ns::TDS, "GetRelayOutputs", Access::ReadSystem),
+        (ns::TDS, "GetScopes", Access::ReadSystem),
+        (ns::TDS, "GetServiceCapabilities", Access::PreAuth),
+        (ns::TDS, "GetServices", Access::PreAuth),
+        (ns::TDS, "GetSystemDateAndTime", Access::PreAuth),
+        (ns::TDS, "GetUsers", Access::ReadSystemSecret),
+        (ns::TDS, "GetWsdlUrl", Access::PreAuth),
+        (ns::TDS, "SendAuxiliaryCommand", Access::ReadSystem),
+        (ns::TDS, "SetDiscoveryMode", Access::WriteSystem),
+        (ns::TDS, "SetRelayOutputSettings", Access::ReadSystem),
+        (ns::TDS, "SetRelayOutputState", Access::ReadSystem),
+        (ns::TDS, "SetSystemDateAndTime", Access::WriteSystem),
+        (ns::TDS, "SetSystemFactoryDefault", Access::Unrecoverable),
+        (ns::TDS, "SetUser", Access::ReadSystemSecret),
+        (ns::TDS, "SystemReboot", Access::Unrecoverable),
+        (ns::TRT, "AddAudioDecoderConfiguration", Access::Actuate),
+        (ns::TRT, "AddAudioOutputConfiguration", Access::Actuate),
+        (ns::TRT, "GetAudioDecoderConfiguration", Access::ReadMedia),
+        (
+            ns::TRT,
+            "GetAudioDecoderConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TRT, "GetAudioDecoderConfigurations", Access::ReadMedia),
+        (ns::TRT, "GetAudioEncoderConfiguration", Access::ReadMedia),
+        (
+            ns::TRT,
+            "GetAudioEncoderConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TRT, "GetAudioEncoderConfigurations", Access::ReadMedia),
+        (ns::TRT, "GetAudioOutputConfiguration", Access::ReadMedia),
+        (
+            ns::TRT,
+            "GetAudioOutputConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TRT, "GetAudioOutputConfigurations", Access::ReadMedia),
+        (ns::TRT, "GetAudioOutputs", Access::ReadMedia),
+        (ns::TRT, "GetAudioSourceConfiguration", Access::ReadMedia),
+        (
+            ns::TRT,
+            "GetAudioSourceConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TRT, "GetAudioSourceConfigurations", Access::ReadMedia),
+        (ns::TRT, "GetAudioSources", Access::ReadMedia),
+        (
+            ns::TRT,
+            "GetCompatibleAudioDecoderConfigurations",
+            Access::ReadMedia,
+        ),
+        (
+            ns::TRT,
+            "GetCompatibleAudioEncoderConfigurations",
+            Access::ReadMedia,
+        ),
+        (
+            ns::TRT,
+            "GetCompatibleAudioOutputConfigurations",
+            Access::ReadMedia,
+        ),
+        (
+            ns::TRT,
+            "GetCompatibleAudioSourceConfigurations",
+            Access::ReadMedia,
+        ),
+        (
+            ns::TRT,
+            "GetCompatibleMetadataConfigurations",
+            Access::ReadMedia,
+        ),
+        (
+            ns::TRT,
+            "GetCompatibleVideoEncoderConfigurations",
+            Access::ReadMedia,
+        ),
+        (
+            ns::TRT,
+            "GetCompatibleVideoSourceConfigurations",
+            Access::ReadMedia,
+        ),
+        (ns::TRT, "GetMetadataConfigurations", Access::ReadMedia),
+        (ns::TRT, "GetProfile", Access::ReadMedia),
+        (ns::TRT, "GetProfiles", Access::ReadMedia),
+        (ns::TRT, "GetServiceCapabilities", Access::PreAuth),
+        (ns::TRT, "GetSnapshotUri", Access::ReadMedia),
+        (ns::TRT, "GetStreamUri", Access::ReadMedia),
+        (
+            ns::TRT,
+            "GetVideoAnalyticsConfigurations",
+            Access::ReadMedia,
+        ),
+        (ns::TRT, "GetVideoEncoderConfiguration", Access::ReadMedia),
+        (
+            ns::TRT,
+            "GetVideoEncoderConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TRT, "GetVideoEncoderConfigurations", Access::ReadMedia),
+        (ns::TRT, "GetVideoSourceConfiguration", Access::ReadMedia),
+        (
+            ns::TRT,
+            "GetVideoSourceConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TRT, "GetVideoSourceConfigurations", Access::ReadMedia),
+        (ns::TRT, "GetVideoSources", Access::ReadMedia),
+        (ns::TRT, "SetAudioDecoderConfiguration", Access::Actuate),
+        (ns::TRT, "SetAudioOutputConfiguration", Access::Actuate),
+        (ns::TRT, "SetVideoEncoderConfiguration", Access::Actuate),
+        (ns::TR2, "AddConfiguration", Access::Actuate),
+        (ns::TR2, "CreateProfile", Access::Actuate),
+        (ns::TR2, "DeleteProfile", Access::Actuate),
+        (ns::TR2, "GetAnalyticsConfigurations", Access::ReadMedia),
+        (
+            ns::TR2,
+            "GetAudioDecoderConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TR2, "GetAudioDecoderConfigurations", Access::ReadMedia),
+        (
+            ns::TR2,
+            "GetAudioEncoderConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TR2, "GetAudioEncoderConfigurations", Access::ReadMedia),
+        (
+            ns::TR2,
+            "GetAudioOutputConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TR2, "GetAudioOutputConfigurations", Access::ReadMedia),
+        (
+            ns::TR2,
+            "GetAudioSourceConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TR2, "GetAudioSourceConfigurations", Access::ReadMedia),
+        (ns::TR2, "GetMetadataConfigurations", Access::ReadMedia),
+        (ns::TR2, "GetProfiles", Access::ReadMedia),
+        (ns::TR2, "GetServiceCapabilities", Access::PreAuth),
+        (ns::TR2, "GetSnapshotUri", Access::ReadMedia),
+        (ns::TR2, "GetStreamUri", Access::ReadMedia),
+        (
+            ns::TR2,
+            "GetVideoEncoderConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TR2, "GetVideoEncoderConfigurations", Access::ReadMedia),
+        (
+            ns::TR2,
+            "GetVideoSourceConfigurationOptions",
+            Access::ReadMedia,
+        ),
+        (ns::TR2, "GetVideoSourceConfigurations", Access::ReadMedia),
+        (ns::TR2, "RemoveConfiguration", Access::Actuate),
+        (ns::TR2, "SetAudioDecoderConfiguration", Access::Actuate),
+        (ns::TR2, "SetAudioOutputConfiguration", Access::Actuate),
+        (ns::TR2, "SetVideoEncoderConfiguration", Access::Actuate),
+        (ns::TR2, "AddAudioClip", Access::Actuate),
+        (ns::TR2, "DeleteAudioClip", Access::Actuate),
+        (ns::TR2, "GetAudioClips", Access::ReadMedia),
+        (ns::TR2, "GetPlayingAudioClips", Access::ReadMedia),
+        (ns::TR2, "PlayAudioClip", Access::Actuate),
+        (ns::TR2, "SetAudioClip", Access::Actuate),
+        (ns::TPTZ, "AbsoluteMove", Access::Actuate),
+        (ns::TPTZ, "ContinuousMove", Access::Actuate),
+        (ns::TPTZ, "GetConfiguration", Access::ReadMedia),
+        (ns::TPTZ, "GetConfigurationOptions", Access::ReadMedia),
+        (ns::TPTZ, "GetConfigurations", Access::ReadMedia),
+        (ns::TPTZ, "GetNode", Access::ReadMedia),
+        (ns::TPTZ, "GetNodes", Access::ReadMedia),
+        (ns::TPTZ, "GetPresets", Access::ReadMedia),
+        (ns::TPTZ, "GetServiceCapabilities", Access::PreAuth),
+        (ns::TPTZ, "GetStatus", Access::ReadMedia),
+        (ns::TPTZ, "GotoHomePosition", Access::Actuate),
+        (ns::TPTZ, "GotoPreset", Access::Actuate),
+        (ns::TPTZ, "RelativeMove", Access::Actuate),
+        (ns::TPTZ, "RemovePreset", Access::Actuate),
+        (ns::TPTZ, "SendAuxiliaryCommand", Access::Actuate),
+        (ns::TPTZ, "SetHomePosition", Access::Actuate),
+        (ns::TPTZ, "SetPreset", Access::Actuate),
+        (ns::TPTZ, "Stop", Access::Actuate),
+        (ns::TIMG, "GetImagingSettings", Access::ReadMedia),
+        (ns::TIMG, "GetMoveOptions", Access::ReadMedia),
+        (ns::TIMG, "GetOptions", Access::ReadMedia),
+        (ns::TIMG, "GetServiceCapabilities", Access::PreAuth),
+        (ns::TIMG, "GetStatus", Access::ReadMedia),
+        (ns::TIMG, "SetImagingSettings", Access::Actuate),
+        (ns::TMD, "GetAudioOutputConfiguration", Access::ReadSystem),
+        (
+            ns::TMD,
+            "GetAudioOutputConfigurationOptions",
+            Access::ReadSystem,
+        ),
+        (ns::TMD, "GetAudioOutputs", Access::ReadSystem),
+        (ns::TMD, "GetAudioSources", Access::ReadSystem),
+        (ns::TMD, "GetRelayOutputOptions", Access::ReadSystem),
+        (ns::TMD, "GetRelayOutputs", Access::ReadSystem),
+        (ns::TMD, "GetServiceCapabilities", Access::PreAuth),
+        (ns::TMD, "GetVideoSources", Access::ReadSystem),
+        (ns::TMD, "SetAudioOutputConfiguration", Access::Actuate),
+        (ns::TMD, "SetRelayOutputSettings", Access::Actuate),
+        (ns::TMD, "SetRelayOutputState", Access::Actuate),
+        (ns::TEV, "CreatePullPointSubscription", Access::ReadMedia),
+        (ns::TEV, "GetEventProperties", Access::ReadMedia),
+        (ns::TEV, "GetServiceCapabilities", Access::PreAuth),
+        (ns::TEV, "PullMessages", Access::ReadMedia),
+        (ns::WSNT, "Renew", Access::ReadMedia),
+        (ns::TEV, "SetSynchronizationPoint", Access::ReadMedia),
+        (ns::WSNT, "Subscribe", Access::ReadMedia),
+        (ns::WSNT, "Unsubscribe", Access::ReadMedia),
+    ];
+
+    fn listed(ns: &str) -> Vec<&'static str> {
+        fn names<R>(t: &Table<R>) -> Vec<&'static str> {
+            t.operations.iter().map(|o| o.name).collect()
+        }
+        match ns {
+            ns::TDS => names(&crate::device::OPERATIONS),
+            ns::TRT => names(&crate::media::OPERATIONS),
+            ns::TR2 => names(&crate::media2::OPERATIONS),
+            ns::TPTZ => names(&crate::ptz::OPERATIONS),
+            ns::TIMG => names(&crate::imaging::OPERATIONS),
+            ns::TMD => names(&crate::deviceio::OPERATIONS),
+            _ => names(&crate::events::OPERATIONS),
+        }
+    }
+
+    #[test]
+    fn every_operation_keeps_its_access_class() {
+        for (ns, name, access) in PINNED {
+            assert!(listed(ns).contains(name), "{ns} {name} is not in the table");
+            assert_eq!(access_of(ns, name), *access, "{ns} {name}");
+        }
+        for ns in [
+            ns::TDS,
+            ns::TRT,
+            ns::TR2,
+            ns::TPTZ,
+            ns::TIMG,
+            ns::TMD,
+            ns::TEV,
+        ] {
+            for name in listed(ns) {
+                let events = [ns::TEV, ns::WSNT];
+                assert!(
+                    PINNED.iter().any(|(n, o, _)| *o == name
+                        && (*n == ns || events.contains(n) && events.contains(&ns))),
+                    "{ns} {name} has no pinned access class"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unlisted_names_keep_the_class_of_their_verb() {
+        for (ns, name, access) in [
+            (ns::TDS, "SetNTP", Access::ReadSystem),
+            (ns::TRT, "SetOSD", Access::Actuate),
+            (ns::TRT, "GetOSDs", Access::ReadMedia),
+            (ns::TRT, "StartMulticastStreaming", Access::ReadMedia),
+            (ns::TR2, "CreateOSD", Access::Actuate),
+            (ns::TR2, "GetMasks", Access::ReadMedia),
+            (ns::TPTZ, "GetCompatibleConfigurations", Access::ReadMedia),
+            (ns::TPTZ, "GeoMove", Access::Actuate),
+            (ns::TIMG, "GetPresets", Access::ReadMedia),
+            (ns::TIMG, "Move", Access::Actuate),
+            (ns::TMD, "GetDigitalInputs", Access::ReadSystem),
+            (ns::TMD, "SetDigitalInputConfigurations", Access::Actuate),
+            (ns::TEV, "Seek", Access::ReadMedia),
+            ("urn:elsewhere", "GetAnything", Access::PreAuth),
+        ] {
+            assert_eq!(access_of(ns, name), access, "{ns} {name}");
+        }
     }
 }

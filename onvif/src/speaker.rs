@@ -4,9 +4,9 @@
 
 use std::fmt::Write as _;
 
-use crate::service::Context;
+use crate::media::Call;
 use crate::soap::{Fault, Request};
-use crate::write::{el, range};
+use crate::write::{config_start, el, range};
 use crate::xml::{Element, escape};
 
 /// The one physical audio output (`tt:AudioOutput`).
@@ -75,18 +75,14 @@ pub(crate) fn output(out: &mut String, tag: &str) {
 }
 
 pub(crate) fn output_config(out: &mut String, tag: &str, level: u32) {
-    let _ = write!(out, "<{tag} token=\"{OUTPUT_CONFIG}\">");
-    el(out, "tt:Name", "Speaker");
-    el(out, "tt:UseCount", 2);
+    config_start(out, tag, OUTPUT_CONFIG, "Speaker", 2);
     el(out, "tt:OutputToken", OUTPUT);
     el(out, "tt:OutputLevel", level);
     let _ = write!(out, "</{tag}>");
 }
 
 pub(crate) fn decoder_config(out: &mut String, tag: &str) {
-    let _ = write!(out, "<{tag} token=\"{DECODER_CONFIG}\">");
-    el(out, "tt:Name", "Talk-back (G.711, AAC)");
-    el(out, "tt:UseCount", 2);
+    config_start(out, tag, DECODER_CONFIG, "Talk-back (G.711, AAC)", 2);
     let _ = write!(out, "</{tag}>");
 }
 
@@ -202,14 +198,7 @@ fn read_settings(c: &Element, defaults: Option<&AudioClip>) -> Result<ClipSettin
         ),
         None => defaults.and_then(|d| d.level),
     };
-    for t in c.children_named("AudioOutputToken") {
-        if t.text.trim() != OUTPUT {
-            return Err(Fault::invalid_arg(
-                "InvalidAudioOutputToken",
-                format!("no audio output \"{}\"", escape(t.text.trim())),
-            ));
-        }
-    }
+    check_outputs(c)?;
     Ok(ClipSettings {
         name,
         enabled,
@@ -239,127 +228,142 @@ fn clip_configuration(out: &mut String, tag: &str, c: &AudioClip) {
     let _ = write!(out, "</{tag}>");
 }
 
-/// Media2's audio-clip operations; `None` when `name` is not one of them.
-pub(crate) fn clip_operation(
-    name: &str,
-    req: &Request,
-    ctx: &Context,
-    speaker: &dyn SpeakerBackend,
-    out: &mut String,
-) -> Option<Result<(), Fault>> {
-    let op = &req.operation;
-    let find = |token: &str| {
-        speaker
-            .clips()
-            .into_iter()
-            .find(|c| c.token == token)
-            .ok_or_else(|| {
-                Fault::invalid_arg(
-                    "InvalidToken",
-                    format!("no audio clip \"{}\"", escape(token)),
-                )
-            })
-    };
-    let token = || {
-        op.text_of("Token")
-            .map(str::trim)
-            .ok_or_else(|| Fault::missing_arg("Token"))
-    };
-    let result = match name {
-        "GetAudioClips" => (|| {
-            let wanted = op.text_of("Token").map(str::trim);
-            if let Some(t) = wanted {
-                find(t)?;
-            }
-            for c in speaker
-                .clips()
-                .iter()
-                .filter(|c| wanted.is_none_or(|t| t == c.token))
-            {
-                out.push_str("<tr2:AudioClipItem>");
-                el(out, "tr2:Token", &c.token);
-                clip_configuration(out, "tr2:Configuration", c);
-                out.push_str("</tr2:AudioClipItem>");
-            }
-            Ok(())
-        })(),
-        "AddAudioClip" => (|| {
-            let c = op
-                .child("Configuration")
-                .ok_or_else(|| Fault::missing_arg("Configuration"))?;
-            let clip = speaker.add_clip(read_settings(c, None)?)?;
-            el(out, "tr2:Token", &clip.token);
-            el(
-                out,
-                "tr2:UploadUri",
-                ctx.http_url(&speaker.upload_path(&clip.token)),
-            );
-            let expiry = time::OffsetDateTime::now_utc() + time::Duration::minutes(10);
-            el(
-                out,
-                "tr2:ExpiryTime",
-                expiry
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default(),
-            );
-            Ok(())
-        })(),
-        "SetAudioClip" => (|| {
-            let token = token()?;
-            let current = find(token)?;
-            let c = op
-                .child("Configuration")
-                .ok_or_else(|| Fault::missing_arg("Configuration"))?;
-            speaker.set_clip(token, read_settings(c, Some(&current))?)
-        })(),
-        "DeleteAudioClip" => (|| {
-            let token = token()?;
-            find(token)?;
-            speaker.delete_clip(token)
-        })(),
-        "PlayAudioClip" => (|| {
-            let token = token()?;
-            let clip = find(token)?;
-            for t in op.children_named("AudioOutputToken") {
-                if t.text.trim() != OUTPUT {
-                    return Err(Fault::invalid_arg(
-                        "InvalidAudioOutputToken",
-                        format!("no audio output \"{}\"", escape(t.text.trim())),
-                    ));
-                }
-            }
-            let play = match op.text_of("Play").map(str::trim) {
-                Some("true" | "1") => true,
-                Some("false" | "0") => false,
-                _ => return Err(Fault::missing_arg("Play")),
-            };
-            if !play {
-                return speaker.stop_clip(token);
-            }
-            if !clip.enabled {
-                return Err(Fault::invalid_arg(
-                    "AudioClipDisabled",
-                    "the audio clip is disabled",
-                ));
-            }
-            let repeat = op.text_of("RepeatCycles").map(parse_repeat).transpose()?;
-            speaker.play_clip(token, repeat)
-        })(),
-        "GetPlayingAudioClips" => {
-            for p in speaker.playing() {
-                out.push_str("<tr2:PlayingAudioClips>");
-                el(out, "tr2:Token", &p.token);
-                el(out, "tr2:Name", &p.name);
-                el(out, "tr2:AudioOutputToken", OUTPUT);
-                el(out, "tr2:AudioOutputLevel", p.level);
-                el(out, "tr2:RepeatsLeft", p.repeats_left);
-                out.push_str("</tr2:PlayingAudioClips>");
-            }
-            Ok(())
-        }
-        _ => return None,
-    };
-    Some(result)
+/// The speaker, for a Media2 operation that needs one: without it the operation is not offered.
+pub(crate) fn needed<'a>(c: &Call<'a>) -> Result<&'a dyn SpeakerBackend, Fault> {
+    c.speaker
+        .ok_or_else(|| Fault::action_not_supported(&c.op.name))
+}
+
+fn find(speaker: &dyn SpeakerBackend, token: &str) -> Result<AudioClip, Fault> {
+    speaker
+        .clips()
+        .into_iter()
+        .find(|c| c.token == token)
+        .ok_or_else(|| {
+            Fault::invalid_arg(
+                "InvalidToken",
+                format!("no audio clip \"{}\"", escape(token)),
+            )
+        })
+}
+
+fn token(op: &Element) -> Result<&str, Fault> {
+    op.text_of("Token")
+        .map(str::trim)
+        .ok_or_else(|| Fault::missing_arg("Token"))
+}
+
+fn configuration(op: &Element) -> Result<&Element, Fault> {
+    op.child("Configuration")
+        .ok_or_else(|| Fault::missing_arg("Configuration"))
+}
+
+/// Every AudioOutputToken sent must name the one output.
+fn check_outputs(e: &Element) -> Result<(), Fault> {
+    match e
+        .children_named("AudioOutputToken")
+        .map(|t| t.text.trim())
+        .find(|t| *t != OUTPUT)
+    {
+        Some(t) => Err(Fault::invalid_arg(
+            "InvalidAudioOutputToken",
+            format!("no audio output \"{}\"", escape(t)),
+        )),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn get_audio_clips(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let speaker = needed(c)?;
+    let wanted = c.op.text_of("Token").map(str::trim);
+    if let Some(t) = wanted {
+        find(speaker, t)?;
+    }
+    for clip in speaker
+        .clips()
+        .iter()
+        .filter(|clip| wanted.is_none_or(|t| t == clip.token))
+    {
+        out.push_str("<tr2:AudioClipItem>");
+        el(out, "tr2:Token", &clip.token);
+        clip_configuration(out, "tr2:Configuration", clip);
+        out.push_str("</tr2:AudioClipItem>");
+    }
+    Ok(())
+}
+
+pub(crate) fn add_audio_clip(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let speaker = needed(c)?;
+    let clip = speaker.add_clip(read_settings(configuration(c.op)?, None)?)?;
+    el(out, "tr2:Token", &clip.token);
+    el(
+        out,
+        "tr2:UploadUri",
+        c.ctx.http_url(&speaker.upload_path(&clip.token)),
+    );
+    let expiry = time::OffsetDateTime::now_utc() + time::Duration::minutes(10);
+    el(
+        out,
+        "tr2:ExpiryTime",
+        expiry
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    );
+    Ok(())
+}
+
+pub(crate) fn set_audio_clip(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    let speaker = needed(c)?;
+    let token = token(c.op)?;
+    let current = find(speaker, token)?;
+    let settings = read_settings(configuration(c.op)?, Some(&current))?;
+    speaker.set_clip(token, settings)
+}
+
+pub(crate) fn delete_audio_clip(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    let speaker = needed(c)?;
+    let token = token(c.op)?;
+    find(speaker, token)?;
+    speaker.delete_clip(token)
+}
+
+fn play_or_stop(op: &Element) -> Result<bool, Fault> {
+    match op.text_of("Play").map(str::trim) {
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        _ => Err(Fault::missing_arg("Play")),
+    }
+}
+
+pub(crate) fn play_audio_clip(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
+    let speaker = needed(c)?;
+    let token = token(c.op)?;
+    let clip = find(speaker, token)?;
+    check_outputs(c.op)?;
+    if !play_or_stop(c.op)? {
+        return speaker.stop_clip(token);
+    }
+    if !clip.enabled {
+        return Err(Fault::invalid_arg(
+            "AudioClipDisabled",
+            "the audio clip is disabled",
+        ));
+    }
+    let repeat = c.op.text_of("RepeatCycles").map(parse_repeat).transpose()?;
+    speaker.play_clip(token, repeat)
+}
+
+pub(crate) fn get_playing_audio_clips(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    for p in needed(c)?.playing() {
+        out.push_str("<tr2:PlayingAudioClips>");
+        el(out, "tr2:Token", &p.token);
+        el(out, "tr2:Name", &p.name);
+        el(out, "tr2:AudioOutputToken", OUTPUT);
+        el(out, "tr2:AudioOutputLevel", p.level);
+        el(out, "tr2:RepeatsLeft", p.repeats_left);
+        out.push_str("</tr2:PlayingAudioClips>");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

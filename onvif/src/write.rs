@@ -30,11 +30,31 @@ pub(crate) fn resolution(out: &mut String, tag: &str, w: u32, h: u32) {
     );
 }
 
+/// The opening of every `tt:ConfigurationEntity`: `<tag token="...">`, its Name and UseCount.
+pub(crate) fn config_start(
+    out: &mut String,
+    tag: &str,
+    token: &str,
+    name: &str,
+    use_count: impl std::fmt::Display,
+) {
+    let _ = write!(out, "<{tag} token=\"{}\">", escape(token));
+    el(out, "tt:Name", name);
+    el(out, "tt:UseCount", use_count);
+}
+
+/// The end of a Media (ver10) encoder configuration: no multicast, the session timeout.
+fn v10_encoder_end(out: &mut String, tag: &str, session_timeout_s: u32) {
+    out.push_str(NO_MULTICAST);
+    let _ = write!(
+        out,
+        "<tt:SessionTimeout>PT{session_timeout_s}S</tt:SessionTimeout></{tag}>"
+    );
+}
+
 /// `tt:VideoSourceConfiguration` content (Name, UseCount, SourceToken, Bounds).
 pub(crate) fn video_source_config(out: &mut String, tag: &str, c: &VideoSourceConfiguration) {
-    let _ = write!(out, "<{tag} token=\"{}\">", escape(&c.token));
-    el(out, "tt:Name", &c.name);
-    el(out, "tt:UseCount", c.use_count);
+    config_start(out, tag, &c.token, &c.name, c.use_count);
     el(out, "tt:SourceToken", &c.source_token);
     let _ = write!(
         out,
@@ -44,9 +64,7 @@ pub(crate) fn video_source_config(out: &mut String, tag: &str, c: &VideoSourceCo
 }
 
 pub(crate) fn audio_source_config(out: &mut String, tag: &str, c: &AudioSourceConfiguration) {
-    let _ = write!(out, "<{tag} token=\"{}\">", escape(&c.token));
-    el(out, "tt:Name", &c.name);
-    el(out, "tt:UseCount", c.use_count);
+    config_start(out, tag, &c.token, &c.name, c.use_count);
     el(out, "tt:SourceToken", &c.source_token);
     let _ = write!(out, "</{tag}>");
 }
@@ -60,9 +78,7 @@ pub(crate) fn video_encoder_config_v10(
     c: &VideoEncoderConfiguration,
     session_timeout_s: u32,
 ) {
-    let _ = write!(out, "<{tag} token=\"{}\">", escape(&c.token));
-    el(out, "tt:Name", &c.name);
-    el(out, "tt:UseCount", c.use_count);
+    config_start(out, tag, &c.token, &c.name, c.use_count);
     el(out, "tt:Encoding", "H264");
     resolution(out, "tt:Resolution", c.width, c.height);
     el(out, "tt:Quality", c.quality);
@@ -76,11 +92,7 @@ pub(crate) fn video_encoder_config_v10(
         "<tt:H264><tt:GovLength>{}</tt:GovLength><tt:H264Profile>{}</tt:H264Profile></tt:H264>",
         c.gov_length, c.profile
     );
-    out.push_str(NO_MULTICAST);
-    let _ = write!(
-        out,
-        "<tt:SessionTimeout>PT{session_timeout_s}S</tt:SessionTimeout></{tag}>"
-    );
+    v10_encoder_end(out, tag, session_timeout_s);
 }
 
 /// Media (ver10) `tt:AudioEncoderConfiguration`.
@@ -90,17 +102,11 @@ pub(crate) fn audio_encoder_config_v10(
     c: &AudioEncoderConfiguration,
     session_timeout_s: u32,
 ) {
-    let _ = write!(out, "<{tag} token=\"{}\">", escape(&c.token));
-    el(out, "tt:Name", &c.name);
-    el(out, "tt:UseCount", c.use_count);
+    config_start(out, tag, &c.token, &c.name, c.use_count);
     el(out, "tt:Encoding", "AAC");
     el(out, "tt:Bitrate", c.bitrate_kbps);
     el(out, "tt:SampleRate", c.sample_rate_hz / 1000);
-    out.push_str(NO_MULTICAST);
-    let _ = write!(
-        out,
-        "<tt:SessionTimeout>PT{session_timeout_s}S</tt:SessionTimeout></{tag}>"
-    );
+    v10_encoder_end(out, tag, session_timeout_s);
 }
 
 /// Media2 `tt:VideoEncoder2Configuration`.
@@ -127,9 +133,7 @@ pub(crate) fn video_encoder_config_v20(out: &mut String, tag: &str, c: &VideoEnc
 
 /// Media2 `tt:AudioEncoder2Configuration` (RTP payload is RFC 3640, `mpeg4-generic`).
 pub(crate) fn audio_encoder_config_v20(out: &mut String, tag: &str, c: &AudioEncoderConfiguration) {
-    let _ = write!(out, "<{tag} token=\"{}\">", escape(&c.token));
-    el(out, "tt:Name", &c.name);
-    el(out, "tt:UseCount", c.use_count);
+    config_start(out, tag, &c.token, &c.name, c.use_count);
     el(out, "tt:Encoding", "mpeg4-generic");
     el(out, "tt:Bitrate", c.bitrate_kbps);
     el(out, "tt:SampleRate", c.sample_rate_hz / 1000);

@@ -58,20 +58,59 @@ pub(super) async fn serve(
     peer: SocketAddr,
 ) -> Response<Body> {
     let subscription = super::events::subscription_id(req.uri().path());
-    if onvif::service::Service::from_path(req.uri().path()).is_none() && subscription.is_none() {
-        return super::text(StatusCode::NOT_FOUND, "no such ONVIF service\n");
-    }
-    if req.method() != hyper::Method::POST {
-        return super::text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "ONVIF services take SOAP over POST\n",
-        );
+    if let Some(refused) = refuse_route(&req, subscription) {
+        return refused;
     }
     let config = state.config();
     let (host, http_port) = host_and_port(req.headers(), config.http.port);
     let (parts, body) = req.into_parts();
-    let bytes = match super::body::read(body, MAX_SOAP, state.body_timeout()).await {
+    let bytes = match read_body(state, body).await {
         Ok(bytes) => bytes,
+        Err(response) => return *response,
+    };
+    // Digest clients such as curl first send the request without a body and without
+    // credentials, to be given a challenge.
+    if bytes.is_empty() && !parts.headers.contains_key(hyper::header::AUTHORIZATION) {
+        return with_fault_body(state.auth.challenge(false));
+    }
+    let request = match soap::parse_request(&bytes) {
+        Ok(r) => r,
+        Err(f) => return fault(&f),
+    };
+    let user = match authorize(state, &parts, &request, peer) {
+        Ok(user) => user,
+        Err(response) => return *response,
+    };
+    let ctx = context(state, &config, (host, http_port), user);
+    debug!(%peer, operation = request.name(), user = ctx.user.as_ref().map(|u| u.0.as_str()), "ONVIF");
+    let answer = if onvif::events::is_events_operation(&request.operation) {
+        super::events::handle(state, &request, &ctx, subscription).await
+    } else {
+        onvif::service::dispatch(&request, &ctx, &backends(state))
+    };
+    respond(answer, &request, peer)
+}
+
+/// A path that is no ONVIF service (404) or a method other than POST (405).
+fn refuse_route(req: &Request<Incoming>, subscription: Option<u64>) -> Option<Response<Body>> {
+    if onvif::service::Service::from_path(req.uri().path()).is_none() && subscription.is_none() {
+        return Some(super::text(
+            StatusCode::NOT_FOUND,
+            "no such ONVIF service\n",
+        ));
+    }
+    (req.method() != hyper::Method::POST).then(|| {
+        super::text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "ONVIF services take SOAP over POST\n",
+        )
+    })
+}
+
+/// The request body, bounded; a body too large is answered with a SOAP fault.
+async fn read_body(state: &AppState, body: Incoming) -> Result<bytes::Bytes, Box<Response<Body>>> {
+    match super::body::read(body, MAX_SOAP, state.body_timeout()).await {
+        Ok(bytes) => Ok(bytes),
         Err(BodyError::TooLarge) => {
             let mut r = soap_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -79,37 +118,48 @@ pub(super) async fn serve(
             );
             r.headers_mut()
                 .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-            return r;
+            Err(Box::new(r))
         }
-        Err(e) => return e.response(),
-    };
-    // Digest clients such as curl first send the request without a body and without
-    // credentials, to be given a challenge.
-    if bytes.is_empty() && !parts.headers.contains_key(hyper::header::AUTHORIZATION) {
-        let mut r = state.auth.challenge(false);
-        *r.body_mut() = super::full(Fault::not_authorized().to_envelope());
-        r.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/soap+xml; charset=utf-8"),
-        );
-        return r;
+        Err(e) => Err(Box::new(e.response())),
     }
-    let request = match soap::parse_request(&bytes) {
-        Ok(r) => r,
-        Err(f) => return fault(&f),
-    };
+}
+
+/// A 401 with the Digest challenge, carrying the SOAP fault as its body.
+fn with_fault_body(mut r: Response<Body>) -> Response<Body> {
+    *r.body_mut() = super::full(Fault::not_authorized().to_envelope());
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/soap+xml; charset=utf-8"),
+    );
+    r
+}
+
+/// Who is asking, if the operation's access class lets them.
+fn authorize(
+    state: &AppState,
+    parts: &hyper::http::request::Parts,
+    request: &soap::Request,
+    peer: SocketAddr,
+) -> Result<Authed, Box<Response<Body>>> {
     let access = onvif::service::access(&request.operation);
-    let user = match authenticate(state, &parts, &request, access, peer) {
-        Ok(user) => user,
-        Err(response) => return *response,
-    };
+    let user = authenticate(state, parts, request, access, peer)?;
     if let Some((name, level)) = &user
         && !access.allowed(*level)
     {
         warn!(%peer, user = name, operation = request.name(), "not allowed for this user");
-        return fault(&Fault::not_authorized());
+        return Err(Box::new(fault(&Fault::not_authorized())));
     }
-    let ctx = Context {
+    Ok(user)
+}
+
+/// `host` and `http_port`: what the client used to reach the camera.
+fn context(
+    state: &AppState,
+    config: &crate::config::Config,
+    (host, http_port): (String, u16),
+    user: Authed,
+) -> Context {
+    Context {
         has_ptz: state.camera.has_ptz(),
         has_night: state.camera.has_night(),
         clip_limits: state.audio.as_deref().map(|a| {
@@ -121,19 +171,13 @@ pub(super) async fn serve(
         rtsp_port: config.rtsp.port,
         user,
         max_subscriptions: config.events.max_subscriptions,
-    };
-    debug!(%peer, operation = request.name(), user = ctx.user.as_ref().map(|u| u.0.as_str()), "ONVIF");
-    if onvif::events::is_events_operation(&request.operation) {
-        return match super::events::handle(state, &request, &ctx, subscription).await {
-            Ok(body) => soap_response(StatusCode::OK, soap::envelope(&body)),
-            Err(f) => {
-                debug!(%peer, operation = request.name(), reason = f.reason, "ONVIF fault");
-                fault(&f)
-            }
-        };
     }
+}
+
+/// The camera's parts behind each service; those it lacks are absent.
+fn backends(state: &AppState) -> onvif::service::Backends<'_> {
     let camera = state.camera.as_ref();
-    let backends = onvif::service::Backends {
+    onvif::service::Backends {
         device: camera,
         media: camera,
         ptz: camera
@@ -149,8 +193,16 @@ pub(super) async fn serve(
             .audio
             .as_deref()
             .map(|a| a as &dyn onvif::speaker::SpeakerBackend),
-    };
-    match onvif::service::dispatch(&request, &ctx, &backends) {
+    }
+}
+
+/// The response body in its envelope, or the fault.
+fn respond(
+    answer: Result<String, Fault>,
+    request: &soap::Request,
+    peer: SocketAddr,
+) -> Response<Body> {
+    match answer {
         Ok(body) => soap_response(StatusCode::OK, soap::envelope(&body)),
         Err(f) => {
             debug!(%peer, operation = request.name(), reason = f.reason, "ONVIF fault");
@@ -169,63 +221,77 @@ fn authenticate(
     access: Access,
     peer: SocketAddr,
 ) -> Result<Authed, Box<Response<Body>>> {
-    let level_of = |name: &str| state.auth.role_of(name).map(level);
     match onvif::security::username_token(request.header.as_ref()) {
-        Some(token) => {
-            if access == Access::PreAuth {
-                return Ok(None);
-            }
-            if state.auth.throttled(peer.ip()).is_some() {
-                return Err(Box::new(fault(&Fault::not_authorized())));
-            }
-            let verified = token.and_then(|t| {
-                state
-                    .wsse
-                    .verify(&t, time::OffsetDateTime::now_utc(), |name| {
-                        state.auth.password_of(name)
-                    })
-            });
-            match verified {
-                Ok(name) => {
-                    let level =
-                        level_of(&name).ok_or_else(|| Box::new(fault(&Fault::not_authorized())))?;
-                    Ok(Some((name, level)))
-                }
-                Err(e) => {
-                    warn!(%peer, reason = %e, operation = request.name(), "ONVIF login refused");
-                    state.auth.record_failure(peer.ip());
-                    Err(Box::new(fault(&Fault::not_authorized())))
-                }
-            }
-        }
+        Some(_) if access == Access::PreAuth => Ok(None),
+        Some(token) => username_token(state, token, request, peer).map(Some),
         None if access == Access::PreAuth
             && !parts.headers.contains_key(hyper::header::AUTHORIZATION) =>
         {
             Ok(None)
         }
-        None => {
-            let probe = Request::from_parts(parts.clone(), ());
-            match state.auth.check(&probe, peer) {
-                Ok(user) => {
-                    let level = level_of(&user.name)
-                        .ok_or_else(|| Box::new(fault(&Fault::not_authorized())))?;
-                    Ok(Some((user.name, level)))
-                }
-                Err(_) if access == Access::PreAuth => Ok(None),
-                Err(challenge) => {
-                    // A 401 with the Digest challenge, carrying the SOAP fault as its body.
-                    let mut r = *challenge;
-                    if r.status() == StatusCode::UNAUTHORIZED {
-                        *r.body_mut() = super::full(Fault::not_authorized().to_envelope());
-                        r.headers_mut().insert(
-                            CONTENT_TYPE,
-                            HeaderValue::from_static("application/soap+xml; charset=utf-8"),
-                        );
-                    }
-                    Err(Box::new(r))
-                }
-            }
+        None => digest(state, parts, access, peer),
+    }
+}
+
+fn not_authorized() -> Box<Response<Body>> {
+    Box::new(fault(&Fault::not_authorized()))
+}
+
+/// The user and level of a name that has verified.
+fn known_user(
+    state: &AppState,
+    name: String,
+) -> Result<(String, onvif::model::UserLevel), Box<Response<Body>>> {
+    let level = state
+        .auth
+        .role_of(&name)
+        .map(level)
+        .ok_or_else(not_authorized)?;
+    Ok((name, level))
+}
+
+/// A WS-Security UsernameToken (as `username_token` read it from the header).
+fn username_token(
+    state: &AppState,
+    token: Result<onvif::security::UsernameToken, onvif::security::SecurityError>,
+    request: &soap::Request,
+    peer: SocketAddr,
+) -> Result<(String, onvif::model::UserLevel), Box<Response<Body>>> {
+    if state.auth.throttled(peer.ip()).is_some() {
+        return Err(not_authorized());
+    }
+    let verified = token.and_then(|t| {
+        state
+            .wsse
+            .verify(&t, time::OffsetDateTime::now_utc(), |name| {
+                state.auth.password_of(name)
+            })
+    });
+    match verified {
+        Ok(name) => known_user(state, name),
+        Err(e) => {
+            warn!(%peer, reason = %e, operation = request.name(), "ONVIF login refused");
+            state.auth.record_failure(peer.ip());
+            Err(not_authorized())
         }
+    }
+}
+
+/// HTTP Digest; a pre-auth operation goes on without a user when it fails.
+fn digest(
+    state: &AppState,
+    parts: &hyper::http::request::Parts,
+    access: Access,
+    peer: SocketAddr,
+) -> Result<Authed, Box<Response<Body>>> {
+    let probe = Request::from_parts(parts.clone(), ());
+    match state.auth.check(&probe, peer) {
+        Ok(user) => known_user(state, user.name).map(Some),
+        Err(_) if access == Access::PreAuth => Ok(None),
+        Err(challenge) if challenge.status() == StatusCode::UNAUTHORIZED => {
+            Err(Box::new(with_fault_body(*challenge)))
+        }
+        Err(other) => Err(other),
     }
 }
 
