@@ -59,12 +59,13 @@ pub(crate) static OPERATIONS: Table<Run> = Table {
         op("DeleteUsers", ReadSystemSecret, delete_users),
         op("SystemReboot", Unrecoverable, system_reboot),
         op("SetSystemFactoryDefault", Unrecoverable, set_system_factory_default),
-        // The relay and auxiliary calls are ReadSystem here but Actuate in DeviceIO and PTZ;
-        // that is how the services have always classed them.
+        // Switching the relay or sending an auxiliary command moves hardware: Actuate, as the
+        // Core spec classes them and as DeviceIO and PTZ do, so a user-level account cannot
+        // switch night vision through the Device service either.
         op("GetRelayOutputs", ReadSystem, get_relay_outputs),
-        op("SetRelayOutputState", ReadSystem, set_relay_output_state),
-        op("SetRelayOutputSettings", ReadSystem, |c, _| crate::deviceio::set_settings(c.op)),
-        op("SendAuxiliaryCommand", ReadSystem, send_auxiliary_command),
+        op("SetRelayOutputState", Actuate, set_relay_output_state),
+        op("SetRelayOutputSettings", Actuate, |c, _| crate::deviceio::set_settings(c.op)),
+        op("SendAuxiliaryCommand", Actuate, send_auxiliary_command),
     ],
     unlisted: |_| ReadSystem,
 };

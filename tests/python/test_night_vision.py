@@ -8,19 +8,19 @@ import httpx
 import pytest
 from onvif import ONVIFCamera
 
-from conftest import ADMIN, Daemon
+from conftest import ADMIN, VIEWER, Daemon
 
 SOAP = "application/soap+xml; charset=utf-8"
 TT = "http://www.onvif.org/ver10/schema"
 
 
-def soap(daemon, service, ns, op, inner=""):
+def soap(daemon, service, ns, op, inner="", who=ADMIN):
     body = (
         '<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
         f'<{op} xmlns="{ns}">{inner}</{op}></s:Body></s:Envelope>'
     )
     r = httpx.post(f"http://127.0.0.1:{daemon.http_port}/onvif/{service}", content=body,
-                   headers={"Content-Type": SOAP}, auth=httpx.DigestAuth(*ADMIN), timeout=10)
+                   headers={"Content-Type": SOAP}, auth=httpx.DigestAuth(*who), timeout=10)
     return r
 
 
@@ -94,6 +94,32 @@ def test_the_relay_and_the_auxiliary_command_agree_with_imaging(daemon):
     r = soap(daemon, "imaging_service", "http://www.onvif.org/ver20/imaging/wsdl", "SetImagingSettings",
              f'<VideoSourceToken>vs</VideoSourceToken><ImagingSettings><Sharpness xmlns="{TT}">80</Sharpness></ImagingSettings>')
     assert r.status_code == 400 and "ter:SettingsInvalid" in r.text
+
+
+def test_a_viewer_account_cannot_switch_night_vision_through_any_service(daemon):
+    """Every door to the IR relay needs an operator: DeviceIO, PTZ and the Device service alike."""
+    get_mode = lambda: soap(daemon, "imaging_service", "http://www.onvif.org/ver20/imaging/wsdl", "GetImagingSettings", "<VideoSourceToken>vs</VideoSourceToken>").text
+    before = get_mode()
+    attempts = [
+        ("device_service", "http://www.onvif.org/ver10/device/wsdl", "SetRelayOutputState",
+         "<RelayOutputToken>ir_leds</RelayOutputToken><LogicalState>active</LogicalState>"),
+        ("device_service", "http://www.onvif.org/ver10/device/wsdl", "SendAuxiliaryCommand",
+         "<AuxiliaryCommand>tt:IRLamp|On</AuxiliaryCommand>"),
+        ("device_service", "http://www.onvif.org/ver10/device/wsdl", "SetRelayOutputSettings",
+         "<RelayOutputToken>ir_leds</RelayOutputToken><Properties><Mode xmlns=\"http://www.onvif.org/ver10/schema\">Bistable</Mode>"
+         "<DelayTime xmlns=\"http://www.onvif.org/ver10/schema\">PT0S</DelayTime><IdleState xmlns=\"http://www.onvif.org/ver10/schema\">open</IdleState></Properties>"),
+        ("deviceio_service", "http://www.onvif.org/ver10/deviceIO/wsdl", "SetRelayOutputState",
+         "<RelayOutputToken>ir_leds</RelayOutputToken><LogicalState>active</LogicalState>"),
+        ("ptz_service", "http://www.onvif.org/ver20/ptz/wsdl", "SendAuxiliaryCommand",
+         "<ProfileToken>main</ProfileToken><AuxiliaryData>tt:IRLamp|On</AuxiliaryData>"),
+    ]
+    for service, ns, op, inner in attempts:
+        r = soap(daemon, service, ns, op, inner, who=VIEWER)
+        assert r.status_code in (400, 401) and "NotAuthorized" in r.text, (service, op, r.status_code, r.text)
+    assert get_mode() == before
+    # The viewer may still read the relay, as any ONVIF user can.
+    r = soap(daemon, "device_service", "http://www.onvif.org/ver10/device/wsdl", "GetRelayOutputs", who=VIEWER)
+    assert r.status_code == 200 and 'token="ir_leds"' in r.text, r.text
 
 
 def test_auto_follows_a_dark_then_a_bright_scene_without_flicker(tmp_path):
