@@ -1,23 +1,18 @@
-//! ONVIF protocol pieces with no hardware and no media in them.
+//! ONVIF protocol pieces with no hardware and no media in them: the wire format (`wire/`), how
+//! clients log in (`auth/`), the services as operation tables (`services/`), WS-Discovery and
+//! `xs:duration`. The firmware implements the services' backend traits.
 //!
-//! So far: HTTP Digest authentication (RFC 7616) as the server side of a 401 challenge, which
-//! ONVIF requires next to WS-Security and which the firmware also uses for snapshots and metrics.
+//! Each module is also re-exported at the crate's root (`onvif::ptz`, `onvif::soap`, ...), the
+//! paths callers name; the folders group them for the reader.
 
-pub mod device;
-pub mod deviceio;
+pub mod auth;
 pub mod discovery;
 pub mod duration;
-pub mod events;
-pub mod http_digest;
-pub mod imaging;
-pub mod media;
-pub mod media2;
 pub mod model;
-pub mod ns;
-pub mod ptz;
-pub mod security;
-pub mod service;
-pub mod soap;
-pub mod speaker;
-mod write;
-pub mod xml;
+pub mod services;
+pub mod wire;
+
+pub use auth::{http_digest, security};
+pub use services::{device, deviceio, events, imaging, media, media2, ptz, service, speaker};
+pub(crate) use wire::write;
+pub use wire::{ns, soap, xml};
