@@ -550,13 +550,8 @@ fn pipeline(
          ! appsink name=sink sync=false max-buffers={max_buffers} enable-last-sample=false",
         quoted(path)
     );
-    let pipeline = gst::parse::launch(&desc)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("decoder is not a pipeline"))?;
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| anyhow!("decoder without its appsink"))?;
+    let pipeline = crate::media::launch(&desc)?;
+    let sink = crate::media::element(&pipeline, "sink")?;
     Ok((pipeline, sink))
 }
 

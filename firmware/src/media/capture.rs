@@ -586,10 +586,8 @@ impl Controller {
         description: &str,
         generation: u64,
     ) -> anyhow::Result<gst::Pipeline> {
-        let pipeline = gst::parse::launch(description)
-            .with_context(|| format!("pipeline `{description}`"))?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| anyhow!("not a pipeline"))?;
+        let pipeline =
+            super::launch(description).with_context(|| format!("pipeline `{description}`"))?;
         // Every pipeline in the process runs on the system clock, so the hub's timestamps
         // mean the same thing for the camera, the microphone and each viewer's media.
         pipeline.use_clock(Some(&gst::SystemClock::obtain()));
@@ -786,10 +784,7 @@ fn connect_sink(
     name: &str,
     f: impl Fn(&gst::Sample, u64) + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let sink = pipeline
-        .by_name(name)
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .with_context(|| format!("appsink {name} missing"))?;
+    let sink: gst_app::AppSink = super::element(pipeline, name)?;
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
