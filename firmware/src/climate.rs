@@ -195,27 +195,31 @@ fn read_with_retries(sensor: &mut dyn ClimateSensor) -> anyhow::Result<Reading> 
 
 /// Alerts with hysteresis: raised past a limit, ended only well back inside it.
 fn judge(now: &mut Climate, r: &Reading, c: &ComfortConfig) {
-    let hyst = |on: bool, past: bool, back: bool| if on { !back } else { past };
-    now.too_hot = hyst(
-        now.too_hot,
-        r.temperature_c > c.temperature_max_c,
-        r.temperature_c <= c.temperature_max_c - c.temperature_hysteresis_c,
-    );
-    now.too_cold = hyst(
-        now.too_cold,
-        r.temperature_c < c.temperature_min_c,
-        r.temperature_c >= c.temperature_min_c + c.temperature_hysteresis_c,
-    );
-    now.too_humid = hyst(
-        now.too_humid,
-        r.humidity_pct > c.humidity_max,
-        r.humidity_pct <= c.humidity_max - c.humidity_hysteresis,
-    );
-    now.too_dry = hyst(
-        now.too_dry,
-        r.humidity_pct < c.humidity_min,
-        r.humidity_pct >= c.humidity_min + c.humidity_hysteresis,
-    );
+    let (t, h) = (r.temperature_c, r.humidity_pct);
+    for (on, past, back) in [
+        (
+            &mut now.too_hot,
+            t > c.temperature_max_c,
+            t <= c.temperature_max_c - c.temperature_hysteresis_c,
+        ),
+        (
+            &mut now.too_cold,
+            t < c.temperature_min_c,
+            t >= c.temperature_min_c + c.temperature_hysteresis_c,
+        ),
+        (
+            &mut now.too_humid,
+            h > c.humidity_max,
+            h <= c.humidity_max - c.humidity_hysteresis,
+        ),
+        (
+            &mut now.too_dry,
+            h < c.humidity_min,
+            h >= c.humidity_min + c.humidity_hysteresis,
+        ),
+    ] {
+        *on = if *on { !back } else { past };
+    }
 }
 
 fn report(bus: &Bus, r: &Reading) {
