@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use crate::config::{ComfortConfig, SensorConfig};
 use crate::events::{Bus, flag, topics};
 use crate::platform::hardware::climate::{ClimateSensor, Reading};
+use crate::platform::worker::Worker;
 
 /// Quick retries of a failed reading before it counts as a failure.
 const RETRIES: u32 = 2;
@@ -31,7 +32,13 @@ pub struct Climate {
     pub failures: u64,
 }
 
+/// The sensor's thread and what it shares; stopping or dropping it joins the thread.
 pub struct ClimateTask {
+    shared: Arc<Shared>,
+    thread: Worker,
+}
+
+struct Shared {
     now: Mutex<Climate>,
     settings: Mutex<(SensorConfig, ComfortConfig)>,
     stop: Mutex<bool>,
@@ -45,31 +52,51 @@ impl ClimateTask {
         comfort: ComfortConfig,
         bus: Arc<Bus>,
     ) -> anyhow::Result<Arc<Self>> {
-        let me = Arc::new(Self {
+        let shared = Arc::new(Shared {
             now: Mutex::new(Climate::default()),
             settings: Mutex::new((config, comfort)),
             stop: Mutex::new(false),
             wake: std::sync::Condvar::new(),
         });
-        let task = Arc::clone(&me);
-        std::thread::Builder::new()
-            .name("climate".into())
-            .spawn(move || task.run(sensor, &bus))?;
-        Ok(me)
+        let task = Arc::clone(&shared);
+        let thread = Worker::spawn("climate", move || task.run(sensor, &bus))?;
+        Ok(Arc::new(Self { shared, thread }))
     }
 
     pub fn current(&self) -> Climate {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.current()
     }
 
     pub fn set_config(&self, config: SensorConfig, comfort: ComfortConfig) {
-        *self.settings.lock().unwrap_or_else(PoisonError::into_inner) = (config, comfort);
-        self.wake.notify_all();
+        *self
+            .shared
+            .settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = (config, comfort);
+        self.shared.wake.notify_all();
     }
 
+    /// Stops the thread and waits for it (a reading under way is finished first).
     pub fn shutdown(&self) {
-        *self.stop.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        self.wake.notify_all();
+        *self
+            .shared
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = true;
+        self.shared.wake.notify_all();
+        self.thread.join();
+    }
+}
+
+impl Drop for ClimateTask {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Shared {
+    fn current(&self) -> Climate {
+        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Sleeps for `d`, or less if told to stop; true when it should stop.
@@ -168,27 +195,31 @@ fn read_with_retries(sensor: &mut dyn ClimateSensor) -> anyhow::Result<Reading> 
 
 /// Alerts with hysteresis: raised past a limit, ended only well back inside it.
 fn judge(now: &mut Climate, r: &Reading, c: &ComfortConfig) {
-    let hyst = |on: bool, past: bool, back: bool| if on { !back } else { past };
-    now.too_hot = hyst(
-        now.too_hot,
-        r.temperature_c > c.temperature_max_c,
-        r.temperature_c <= c.temperature_max_c - c.temperature_hysteresis_c,
-    );
-    now.too_cold = hyst(
-        now.too_cold,
-        r.temperature_c < c.temperature_min_c,
-        r.temperature_c >= c.temperature_min_c + c.temperature_hysteresis_c,
-    );
-    now.too_humid = hyst(
-        now.too_humid,
-        r.humidity_pct > c.humidity_max,
-        r.humidity_pct <= c.humidity_max - c.humidity_hysteresis,
-    );
-    now.too_dry = hyst(
-        now.too_dry,
-        r.humidity_pct < c.humidity_min,
-        r.humidity_pct >= c.humidity_min + c.humidity_hysteresis,
-    );
+    let (t, h) = (r.temperature_c, r.humidity_pct);
+    for (on, past, back) in [
+        (
+            &mut now.too_hot,
+            t > c.temperature_max_c,
+            t <= c.temperature_max_c - c.temperature_hysteresis_c,
+        ),
+        (
+            &mut now.too_cold,
+            t < c.temperature_min_c,
+            t >= c.temperature_min_c + c.temperature_hysteresis_c,
+        ),
+        (
+            &mut now.too_humid,
+            h > c.humidity_max,
+            h <= c.humidity_max - c.humidity_hysteresis,
+        ),
+        (
+            &mut now.too_dry,
+            h < c.humidity_min,
+            h >= c.humidity_min + c.humidity_hysteresis,
+        ),
+    ] {
+        *on = if *on { !back } else { past };
+    }
 }
 
 fn report(bus: &Bus, r: &Reading) {
@@ -250,5 +281,55 @@ mod tests {
         assert!(now.too_cold && now.too_dry);
         judge(&mut now, &reading(18.0, 65.0), &c);
         assert!(!now.too_cold && !now.too_dry && now.too_humid);
+    }
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A sensor that takes a while to answer and says when it is gone.
+    struct Slow {
+        reading: std::sync::mpsc::Sender<()>,
+        dropped: Arc<AtomicBool>,
+    }
+
+    impl ClimateSensor for Slow {
+        fn read(&mut self) -> anyhow::Result<Reading> {
+            let _ = self.reading.send(());
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(Reading {
+                temperature_c: 21.0,
+                humidity_pct: 50.0,
+                pressure_hpa: 1000.0,
+            })
+        }
+    }
+
+    impl Drop for Slow {
+        fn drop(&mut self) {
+            self.dropped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn shutdown_returns_once_the_sensor_thread_has_ended() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let sensor = Slow {
+            reading: tx,
+            dropped: Arc::clone(&dropped),
+        };
+        let bus = Bus::new(crate::events::Subscriptions::new(Default::default()));
+        let task = ClimateTask::start(
+            Box::new(sensor),
+            SensorConfig::default(),
+            ComfortConfig::default(),
+            bus,
+        )
+        .expect("start");
+        rx.recv().expect("the sensor is read");
+        task.shutdown();
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the sensor thread still runs after shutdown"
+        );
     }
 }

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rand::Rng;
@@ -77,262 +78,440 @@ fn data_dir(config: &Config, simulate: bool) -> PathBuf {
     PathBuf::from("/var/lib/babymonitor")
 }
 
+/// Builds the camera, serves until SIGTERM (SIGHUP reloads the configuration), then shuts
+/// it down part by part.
 pub fn run(cli: Options) -> anyhow::Result<()> {
-    let base = load_config(&cli)?;
-    let generated = (cli.simulate && base.users.is_empty()).then(random_password);
-    let data_dir = data_dir(&base, cli.simulate);
-    let settings = Arc::new(settings::Settings::new(
-        config_path(&cli),
-        base.clone(),
-        &data_dir,
-        generated.as_deref().map(simulated_admin),
-    )?);
-    let config = settings.current();
-    if config.users.is_empty() {
-        bail!(NO_USERS);
-    }
-    let listen = cli.listen.unwrap_or(if cli.simulate {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-    });
-    if cli.simulate {
-        info!("simulated hardware");
-    }
-
-    gst::init().context("initialising GStreamer")?;
-    let encoders = media::Encoders::detect(&config.video)?;
-    let capture = Arc::new(media::Capture::start(&config, &encoders)?);
-    let with_audio = capture.has_audio(&config, &encoders);
-    if config.audio.enabled && !with_audio {
-        warn!("no AAC encoder is installed: the streams carry no sound");
-    }
-    let audio = start_audio(&config, cli.simulate, &data_dir);
-    let rtsp = Arc::new(rtsp::RtspServer::start(
-        &config,
-        listen,
-        Arc::clone(capture.hub()),
-        with_audio,
-        audio.as_ref().map(|a| Arc::clone(&a.output)),
-    )?);
-    let identity = identity::Identity::detect();
-    let discovery_config = discovery::DiscoveryConfig {
-        endpoint: identity.endpoint.clone(),
-        scopes: camera::scopes(&config, &identity),
-        http_port: config.http.port,
-        listen,
-    };
-    let (ptz, sim_position) = start_ptz(&config, &settings, cli.simulate);
-    let night = match hardware::night_vision(&config.night, cli.simulate) {
-        Ok(outputs) => Some(Arc::new(night::Night::new(config.night.clone(), outputs))),
-        Err(e) => {
-            warn!("night vision is off: {e:#}");
-            None
-        }
-    };
-    let subscriptions = events::Subscriptions::new(config.events.clone());
-    let bus = events::Bus::new(Arc::clone(&subscriptions));
-    let (climate, sim_room) = start_climate(&config, cli.simulate, &bus);
-    let detectors = {
-        let (ptz, night) = (ptz.clone(), night.clone());
-        detect::Detectors::start(&config, with_audio, capture.hub(), &bus, move || {
-            let status = ptz.as_deref().map(ptz::Ptz::status);
-            detect::CameraView {
-                moving: status.is_some_and(|s| s.moving),
-                zoom: status.map_or(1.0, |s| s.zoom_factor),
-                night: night.as_ref().is_some_and(|n| n.is_night()),
-            }
-        })
-    };
-    if let Some(audio) = &audio {
-        // The microphone hears the camera's own speaker: that is not the baby.
-        let output = Arc::clone(&audio.output);
-        detectors.set_speaker(move || output.is_playing());
-        let bus = Arc::clone(&bus);
-        audio.output.subscribe(move |change| {
-            bus.set(
-                events::topics::AUDIO_CLIP,
-                &[("AudioClipToken", &change.token)],
-                &[("Playing", events::flag(change.playing))],
-            );
-        });
-    }
-    let camera = Arc::new(camera::Camera::new(
-        Arc::clone(&settings),
-        identity,
-        cli.simulate,
-        with_audio,
-        ptz.clone(),
-        night.clone(),
-    ));
-
-    let history = Arc::new(history::History::open(data_dir.join("history.json")));
-
+    let parts = Parts::build(&cli)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .thread_name("http")
         .build()
         .context("starting tokio")?;
-    let result = runtime.block_on(async {
-        let addr = SocketAddr::new(listen, config.http.port);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
-        info!(%addr, "HTTP server listening");
-        let state = Arc::new(http::AppState {
-            settings: Arc::clone(&settings),
-            hub: Arc::clone(capture.hub()),
-            jpeg: encoders.jpeg,
-            auth: http::Authenticator::new(
-                config.users.clone(),
-                config.http.failed_logins_per_minute,
-            ),
-            rtsp_port: rtsp.port(),
-            camera,
-            audio: audio.clone(),
-            rtsp_addr: SocketAddr::new(
-                if listen.is_unspecified() {
-                    IpAddr::V4(Ipv4Addr::LOCALHOST)
-                } else {
-                    listen
-                },
-                rtsp.port(),
-            ),
-            wsse: onvif::security::Verifier::new(std::time::Duration::from_secs(
-                config.onvif.clock_skew_s,
-            )),
-            bus: Arc::clone(&bus),
-            detectors: Arc::clone(&detectors),
-            climate: climate.clone(),
+    let result = runtime.block_on(parts.serve());
+    parts.shut_down();
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+/// Everything the daemon runs, in the order it was built.
+struct Parts {
+    settings: Arc<settings::Settings>,
+    /// The configuration at start: what needs a restart to change is read from here.
+    config: Arc<Config>,
+    simulate: bool,
+    listen: IpAddr,
+    /// The simulated admin's password for this run, when no user is configured.
+    generated: Option<String>,
+    encoders: media::Encoders,
+    capture: Arc<media::Capture>,
+    with_audio: bool,
+    audio: Option<Arc<audio::Audio>>,
+    rtsp: Arc<rtsp::RtspServer>,
+    discovery: discovery::DiscoveryConfig,
+    ptz: Option<Arc<ptz::Ptz>>,
+    sim_position: Option<Arc<hardware::SimPosition>>,
+    night: Option<Arc<night::Night>>,
+    subscriptions: Arc<events::Subscriptions>,
+    bus: Arc<events::Bus>,
+    climate: Option<Arc<climate::ClimateTask>>,
+    sim_room: Option<Arc<hardware::climate::SimRoom>>,
+    detectors: Arc<detect::Detectors>,
+    camera: Arc<camera::Camera>,
+    history: Arc<history::History>,
+}
+
+impl Parts {
+    /// Configuration and identity, then hardware and capture, the domain controllers, and the
+    /// RTSP server. The HTTP side starts with the runtime, in [`Servers::start`].
+    fn build(cli: &Options) -> anyhow::Result<Self> {
+        let (settings, data_dir, generated) = open_settings(cli)?;
+        let config = settings.current();
+        let listen = listen_address(cli);
+        if cli.simulate {
+            info!("simulated hardware");
+        }
+
+        gst::init().context("initialising GStreamer")?;
+        let encoders = media::Encoders::detect(&config.video)?;
+        let capture = Arc::new(media::Capture::start(&config, &encoders)?);
+        let with_audio = capture.has_audio(&config, &encoders);
+        if config.audio.enabled && !with_audio {
+            warn!("no AAC encoder is installed: the streams carry no sound");
+        }
+        let audio = start_audio(&config, cli.simulate, &data_dir);
+        let rtsp = Arc::new(rtsp::RtspServer::start(
+            &config,
+            listen,
+            Arc::clone(capture.hub()),
+            with_audio,
+            audio.as_ref().map(|a| Arc::clone(&a.output)),
+        )?);
+        let identity = identity::Identity::detect();
+        let discovery = discovery::DiscoveryConfig {
+            endpoint: identity.endpoint.clone(),
+            scopes: camera::scopes(&config, &identity),
+            http_port: config.http.port,
+            listen,
+        };
+        let (ptz, sim_position) = start_ptz(&config, &settings, cli.simulate);
+        let night = start_night(&config, cli.simulate);
+        let subscriptions = events::Subscriptions::new(config.events.clone());
+        let bus = events::Bus::new(Arc::clone(&subscriptions));
+        let (climate, sim_room) = start_climate(&config, cli.simulate, &bus);
+        let detectors = start_detectors(&config, with_audio, &capture, &bus, &ptz, &night);
+        if let Some(audio) = &audio {
+            hear_the_speaker(audio, &detectors, &bus);
+        }
+        let camera = Arc::new(camera::Camera::new(
+            Arc::clone(&settings),
+            identity,
+            cli.simulate,
+            with_audio,
+            ptz.clone(),
+            night.clone(),
+        ));
+        let history = Arc::new(history::History::open(data_dir.join("history.json")));
+        Ok(Self {
+            settings,
+            config,
+            simulate: cli.simulate,
+            listen,
+            generated,
+            encoders,
+            capture,
+            with_audio,
+            audio,
+            rtsp,
+            discovery,
+            ptz,
+            sim_position,
+            night,
+            subscriptions,
+            bus,
+            climate,
             sim_room,
-            web: crate::serve::webrtc::Web::new(
-                Arc::clone(capture.hub()),
-                with_audio,
-                Arc::clone(&history),
-                listen,
-            ),
-            connections: Default::default(),
-        });
-        subscribe(&settings, &capture, &rtsp, &state, encoders, with_audio);
-        let reaper = {
-            let subscriptions = Arc::clone(&subscriptions);
-            // Ends abandoned subscriptions; aborted at shutdown.
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-                loop {
-                    tick.tick().await;
-                    subscriptions.expire();
-                }
-            })
-        };
-        // The web page's 24-hour chart: what the sensor and the microphone say, every few
-        // seconds (the history averages them per minute).
-        let recorder = {
-            let (history, climate, detectors) = (
-                Arc::clone(&history),
-                climate.clone(),
-                Arc::clone(&detectors),
-            );
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
-                loop {
-                    tick.tick().await;
-                    let reading = climate.as_ref().and_then(|c| c.current().reading);
-                    let sound = detectors.levels().sound_db;
-                    if reading.is_some() || sound.is_some() {
-                        history.record(
-                            reading.map(|r| r.temperature_c),
-                            reading.map(|r| r.humidity_pct),
-                            sound,
-                        );
-                    }
-                }
-            })
-        };
-        print_welcome(listen, rtsp.port(), config.http.port, generated.as_deref());
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let watchdog = watchdog::Watchdog::open(&config.watchdog, cli.simulate)?
-            .map(|dog| tokio::spawn(dog.run(stop_rx.clone())));
-        let discovery = config.onvif.enabled.then(|| {
-            let (on_tx, on_rx) = tokio::sync::watch::channel(config.onvif.discovery);
-            settings.subscribe(move |new| {
-                let _ = on_tx.send(new.onvif.discovery);
-            });
-            let stop = stop_rx.clone();
-            tokio::spawn(async move {
-                if let Err(e) = discovery::serve(discovery_config, on_rx, stop).await {
-                    warn!("WS-Discovery is off: {e:#}");
-                }
-            })
-        });
-        let look = Some({
-            let parts = look::Parts {
-                settings: Arc::clone(&settings),
-                night: night.clone(),
-                ptz: ptz.clone(),
-                simulated: sim_position.clone(),
-                bus: Arc::clone(&bus),
-            };
-            tokio::spawn(look::run(
-                parts,
-                Arc::clone(capture.hub()),
-                Arc::clone(&capture),
-                stop_rx.clone(),
-            ))
-        });
-        if let Some(n) = &night {
-            let n = Arc::clone(n);
-            settings.subscribe(move |new| n.set_config(&new.night));
-        }
-        if let Some(a) = &audio {
-            let a = Arc::clone(a);
-            settings.subscribe(move |new| a.set_config(&new.speaker));
-        }
-        let server = tokio::spawn(http::serve(listener, Arc::clone(&state), stop_rx));
+            detectors,
+            camera,
+            history,
+        })
+    }
+
+    /// Serves until SIGTERM or SIGINT; SIGHUP reloads the configuration file.
+    async fn serve(&self) -> anyhow::Result<()> {
+        let servers = Servers::start(self).await?;
         loop {
             match next_signal().await? {
                 Signal::Stop => break,
                 Signal::Reload => {
-                    if let Err(e) = settings.reload_file() {
+                    if let Err(e) = self.settings.reload_file() {
                         error!("{e}: keeping the running configuration");
                     }
                 }
             }
         }
         info!("stopping");
-        let _ = stop_tx.send(true);
-        let _ = server.await;
-        reaper.abort();
-        recorder.abort();
-        if let Some(watchdog) = watchdog {
+        servers.stop().await;
+        Ok(())
+    }
+
+    /// Once the servers have stopped: stores the history, then stops RTSP, the sensor, the
+    /// speaker, capture and the servos, in that order, each joined before the next.
+    fn shut_down(&self) {
+        if let Err(e) = self.history.save() {
+            warn!("cannot store the history: {e:#}");
+        }
+        self.rtsp.stop();
+        if let Some(c) = &self.climate {
+            c.shutdown();
+        }
+        if let Some(audio) = &self.audio {
+            audio.shutdown();
+        }
+        self.capture.shutdown();
+        if let Some(ptz) = &self.ptz {
+            ptz.shutdown();
+        }
+    }
+}
+
+/// The run-time settings over the configuration file, where they are stored, and the password
+/// for this run when a simulated camera has no users. Refuses a camera nobody can log in to.
+fn open_settings(
+    cli: &Options,
+) -> anyhow::Result<(Arc<settings::Settings>, PathBuf, Option<String>)> {
+    let base = load_config(cli)?;
+    let generated = (cli.simulate && base.users.is_empty()).then(random_password);
+    let data_dir = data_dir(&base, cli.simulate);
+    let settings = Arc::new(settings::Settings::new(
+        config_path(cli),
+        base,
+        &data_dir,
+        generated.as_deref().map(simulated_admin),
+    )?);
+    if settings.current().users.is_empty() {
+        bail!(NO_USERS);
+    }
+    Ok((settings, data_dir, generated))
+}
+
+/// The command line's address, else loopback for a simulated camera and every interface for
+/// a real one.
+fn listen_address(cli: &Options) -> IpAddr {
+    cli.listen.unwrap_or(if cli.simulate {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    })
+}
+
+/// The tasks on the runtime, each stopped or awaited by [`Servers::stop`].
+struct Servers {
+    stop: tokio::sync::watch::Sender<bool>,
+    http: tokio::task::JoinHandle<()>,
+    reaper: tokio::task::JoinHandle<()>,
+    recorder: tokio::task::JoinHandle<()>,
+    watchdog: Option<tokio::task::JoinHandle<()>>,
+    look: tokio::task::JoinHandle<()>,
+    discovery: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Servers {
+    /// Binds HTTP, hands settings changes to the parts, and starts the periodic tasks, the
+    /// watchdog, WS-Discovery, the look loop and the HTTP server.
+    async fn start(parts: &Parts) -> anyhow::Result<Self> {
+        let config = &parts.config;
+        let addr = SocketAddr::new(parts.listen, config.http.port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
+        info!(%addr, "HTTP server listening");
+        let state = app_state(parts);
+        subscribe(
+            &parts.settings,
+            &parts.capture,
+            &parts.rtsp,
+            &state,
+            parts.encoders,
+            parts.with_audio,
+        );
+        let reaper = spawn_reaper(&parts.subscriptions);
+        let recorder = spawn_recorder(&parts.history, &parts.climate, &parts.detectors);
+        print_welcome(
+            parts.listen,
+            parts.rtsp.port(),
+            config.http.port,
+            parts.generated.as_deref(),
+        );
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let watchdog = watchdog::Watchdog::open(&config.watchdog, parts.simulate)?
+            .map(|dog| tokio::spawn(dog.run(stop_rx.clone())));
+        let discovery = config
+            .onvif
+            .enabled
+            .then(|| spawn_discovery(parts, stop_rx.clone()));
+        let look = spawn_look(parts, stop_rx.clone());
+        follow_settings(parts);
+        let http = tokio::spawn(http::serve(listener, state, stop_rx));
+        Ok(Self {
+            stop,
+            http,
+            reaper,
+            recorder,
+            watchdog,
+            look,
+            discovery,
+        })
+    }
+
+    /// HTTP first (it lets open connections finish), then the periodic tasks, the watchdog,
+    /// the look loop and WS-Discovery.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.http.await;
+        self.reaper.abort();
+        self.recorder.abort();
+        if let Some(watchdog) = self.watchdog {
             let _ = watchdog.await;
         }
-        if let Some(look) = look {
-            let _ = look.await;
-        }
-        if let Some(discovery) = discovery {
+        let _ = self.look.await;
+        if let Some(discovery) = self.discovery {
             // Lets the Bye go out.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), discovery).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), discovery).await;
         }
-        anyhow::Ok(())
+    }
+}
+
+fn app_state(parts: &Parts) -> Arc<http::AppState> {
+    let config = &parts.config;
+    let hub = parts.capture.hub();
+    Arc::new(http::AppState {
+        settings: Arc::clone(&parts.settings),
+        hub: Arc::clone(hub),
+        jpeg: parts.encoders.jpeg,
+        auth: http::Authenticator::new(config.users.clone(), config.http.failed_logins_per_minute),
+        rtsp_port: parts.rtsp.port(),
+        camera: Arc::clone(&parts.camera),
+        audio: parts.audio.clone(),
+        rtsp_addr: SocketAddr::new(
+            if parts.listen.is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                parts.listen
+            },
+            parts.rtsp.port(),
+        ),
+        wsse: onvif::security::Verifier::new(Duration::from_secs(config.onvif.clock_skew_s)),
+        bus: Arc::clone(&parts.bus),
+        detectors: Arc::clone(&parts.detectors),
+        climate: parts.climate.clone(),
+        sim_room: parts.sim_room.clone(),
+        web: crate::serve::webrtc::Web::new(
+            Arc::clone(hub),
+            parts.with_audio,
+            Arc::clone(&parts.history),
+            parts.listen,
+        ),
+        connections: Default::default(),
+    })
+}
+
+/// Ends abandoned event subscriptions, every second; aborted at shutdown.
+fn spawn_reaper(subscriptions: &Arc<events::Subscriptions>) -> tokio::task::JoinHandle<()> {
+    let subscriptions = Arc::clone(subscriptions);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            subscriptions.expire();
+        }
+    })
+}
+
+/// The web page's 24-hour chart: what the sensor and the microphone say, every few seconds
+/// (the history averages them per minute); aborted at shutdown.
+fn spawn_recorder(
+    history: &Arc<history::History>,
+    climate: &Option<Arc<climate::ClimateTask>>,
+    detectors: &Arc<detect::Detectors>,
+) -> tokio::task::JoinHandle<()> {
+    let (history, climate, detectors) =
+        (Arc::clone(history), climate.clone(), Arc::clone(detectors));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            let reading = climate.as_ref().and_then(|c| c.current().reading);
+            let sound = detectors.levels().sound_db;
+            if reading.is_some() || sound.is_some() {
+                history.record(
+                    reading.map(|r| r.temperature_c),
+                    reading.map(|r| r.humidity_pct),
+                    sound,
+                );
+            }
+        }
+    })
+}
+
+/// WS-Discovery, answering or silent as the settings say.
+fn spawn_discovery(
+    parts: &Parts,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let (on_tx, on_rx) = tokio::sync::watch::channel(parts.config.onvif.discovery);
+    parts.settings.subscribe(move |new| {
+        let _ = on_tx.send(new.onvif.discovery);
     });
-    if let Err(e) = history.save() {
-        warn!("cannot store the history: {e:#}");
+    let config = parts.discovery.clone();
+    tokio::spawn(async move {
+        if let Err(e) = discovery::serve(config, on_rx, stop).await {
+            warn!("WS-Discovery is off: {e:#}");
+        }
+    })
+}
+
+/// The loop that applies night mode, zoom and the picture settings to the capture.
+fn spawn_look(
+    parts: &Parts,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let look_parts = look::Parts {
+        settings: Arc::clone(&parts.settings),
+        night: parts.night.clone(),
+        ptz: parts.ptz.clone(),
+        simulated: parts.sim_position.clone(),
+        bus: Arc::clone(&parts.bus),
+    };
+    tokio::spawn(look::run(
+        look_parts,
+        Arc::clone(parts.capture.hub()),
+        Arc::clone(&parts.capture),
+        stop,
+    ))
+}
+
+/// Night vision and the speaker take their new settings themselves.
+fn follow_settings(parts: &Parts) {
+    if let Some(n) = &parts.night {
+        let n = Arc::clone(n);
+        parts
+            .settings
+            .subscribe(move |new| n.set_config(&new.night));
     }
-    rtsp.stop();
-    if let Some(c) = &climate {
-        c.shutdown();
+    if let Some(a) = &parts.audio {
+        let a = Arc::clone(a);
+        parts
+            .settings
+            .subscribe(move |new| a.set_config(&new.speaker));
     }
-    if let Some(audio) = &audio {
-        audio.shutdown();
+}
+
+/// Night vision's IR light and filter; a camera without them runs on in daylight mode.
+fn start_night(config: &Config, simulate: bool) -> Option<Arc<night::Night>> {
+    match hardware::night_vision(&config.night, simulate) {
+        Ok(outputs) => Some(Arc::new(night::Night::new(config.night.clone(), outputs))),
+        Err(e) => {
+            warn!("night vision is off: {e:#}");
+            None
+        }
     }
-    capture.shutdown();
-    if let Some(ptz) = ptz {
-        ptz.shutdown();
-    }
-    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-    result
+}
+
+/// Motion and sound detection, told what the camera is doing so that its own moves, zoom and
+/// night switches do not count as motion.
+fn start_detectors(
+    config: &Config,
+    with_audio: bool,
+    capture: &media::Capture,
+    bus: &Arc<events::Bus>,
+    ptz: &Option<Arc<ptz::Ptz>>,
+    night: &Option<Arc<night::Night>>,
+) -> Arc<detect::Detectors> {
+    let (ptz, night) = (ptz.clone(), night.clone());
+    detect::Detectors::start(config, with_audio, capture.hub(), bus, move || {
+        let status = ptz.as_deref().map(ptz::Ptz::status);
+        detect::CameraView {
+            moving: status.is_some_and(|s| s.moving),
+            zoom: status.map_or(1.0, |s| s.zoom_factor),
+            night: night.as_ref().is_some_and(|n| n.is_night()),
+        }
+    })
+}
+
+/// The microphone hears the camera's own speaker: that is not the baby. And clips starting
+/// and ending are events.
+fn hear_the_speaker(audio: &audio::Audio, detectors: &detect::Detectors, bus: &Arc<events::Bus>) {
+    let output = Arc::clone(&audio.output);
+    detectors.set_speaker(move || output.is_playing());
+    let bus = Arc::clone(bus);
+    audio.output.subscribe(move |change| {
+        bus.set(
+            events::topics::AUDIO_CLIP,
+            &[("AudioClipToken", &change.token)],
+            &[("Playing", events::flag(change.playing))],
+        );
+    });
 }
 
 /// The pan/tilt servos and their motion thread, starting where the camera was left. A camera

@@ -253,93 +253,96 @@ fn check_wav_fmt(b: &[u8]) -> Result<u32, BadAudio> {
 
 /// An ID3v2 tag that fits in the file, then a valid MPEG audio frame header.
 fn check_mp3<R: Read + Seek>(f: &mut At<'_, R>) -> Result<(), BadAudio> {
-    let mut at: u64 = 0;
-    if f.bytes(0, 3).as_deref() == Some(b"ID3") {
-        let id3 = f
-            .bytes(0, 10)
-            .ok_or_else(|| bad("the file ends inside its ID3v2 header".into()))?;
-        if !(2..=4).contains(&id3[3]) || id3[4] == 0xFF {
-            return Err(bad(format!(
-                "ID3v2 version 2.{}.{} is not supported",
-                id3[3], id3[4]
-            )));
-        }
-        if id3[6..10].iter().any(|b| b & 0x80 != 0) {
-            return Err(bad("ID3v2 tag size is not a syncsafe number".into()));
-        }
-        let size = id3[6..10]
-            .iter()
-            .fold(0u64, |n, b| (n << 7) | u64::from(*b));
-        let footer = if id3[3] == 4 && id3[5] & 0x10 != 0 {
-            10
-        } else {
-            0
-        };
-        at = 10 + size + footer;
-        if at >= f.len {
-            return Err(bad(format!(
-                "ID3v2 tag of {size} bytes is larger than the file ({} bytes)",
-                f.len
-            )));
-        }
-        // Padding after the tag; a real file's first frame is a few KB in at most.
-        let window = f
-            .bytes(at, (f.len - at).min(64 * 1024) as usize)
-            .unwrap_or_default();
-        match window
-            .windows(2)
-            .position(|w| w[0] == 0xFF && w[1] & 0xE0 == 0xE0)
-        {
-            Some(p) => at += p as u64,
-            None => {
-                return Err(bad(
-                    "no MP3 frame in the first 64 KB after the ID3v2 tag".into()
-                ));
-            }
-        }
-    }
+    let at = if f.bytes(0, 3).as_deref() == Some(b"ID3") {
+        skip_id3(f)?
+    } else {
+        0
+    };
     let h = f
         .bytes(at, 4)
         .ok_or_else(|| bad("the MP3 file ends inside its first frame header".into()))?;
+    match mp3_frame_fault(&h) {
+        Some(fault) => Err(bad(format!("MP3 frame header at byte {at}: {fault}"))),
+        None => Ok(()),
+    }
+}
+
+/// Where the first MP3 frame after the ID3v2 tag starts.
+fn skip_id3<R: Read + Seek>(f: &mut At<'_, R>) -> Result<u64, BadAudio> {
+    let id3 = f
+        .bytes(0, 10)
+        .ok_or_else(|| bad("the file ends inside its ID3v2 header".into()))?;
+    if !(2..=4).contains(&id3[3]) || id3[4] == 0xFF {
+        return Err(bad(format!(
+            "ID3v2 version 2.{}.{} is not supported",
+            id3[3], id3[4]
+        )));
+    }
+    if id3[6..10].iter().any(|b| b & 0x80 != 0) {
+        return Err(bad("ID3v2 tag size is not a syncsafe number".into()));
+    }
+    let size = id3[6..10]
+        .iter()
+        .fold(0u64, |n, b| (n << 7) | u64::from(*b));
+    let footer = if id3[3] == 4 && id3[5] & 0x10 != 0 {
+        10
+    } else {
+        0
+    };
+    let at = 10 + size + footer;
+    if at >= f.len {
+        return Err(bad(format!(
+            "ID3v2 tag of {size} bytes is larger than the file ({} bytes)",
+            f.len
+        )));
+    }
+    // Padding after the tag; a real file's first frame is a few KB in at most.
+    let window = f
+        .bytes(at, (f.len - at).min(64 * 1024) as usize)
+        .unwrap_or_default();
+    match window
+        .windows(2)
+        .position(|w| w[0] == 0xFF && w[1] & 0xE0 == 0xE0)
+    {
+        Some(p) => Ok(at + p as u64),
+        None => Err(bad(
+            "no MP3 frame in the first 64 KB after the ID3v2 tag".into()
+        )),
+    }
+}
+
+/// What is wrong with a 4-byte MP3 frame header, if anything.
+fn mp3_frame_fault(h: &[u8]) -> Option<&'static str> {
     let version = (h[1] >> 3) & 3;
     let layer = (h[1] >> 1) & 3;
     let bitrate = h[2] >> 4;
     let rate = (h[2] >> 2) & 3;
-    if version == 1 {
-        return Err(bad(format!(
-            "MP3 frame header at byte {at}: the MPEG version bits are reserved"
-        )));
-    }
-    if layer == 0 {
-        return Err(bad(format!(
-            "MP3 frame header at byte {at}: the layer bits are reserved"
-        )));
-    }
-    if bitrate == 15 {
-        return Err(bad(format!(
-            "MP3 frame header at byte {at}: bitrate index 15 is invalid"
-        )));
-    }
-    if bitrate == 0 {
-        return Err(bad(format!(
-            "MP3 frame header at byte {at}: free-format bitrate is not supported"
-        )));
-    }
-    if rate == 3 {
-        return Err(bad(format!(
-            "MP3 frame header at byte {at}: sample rate index 3 is reserved"
-        )));
-    }
-    if h[3] & 3 == 2 {
-        return Err(bad(format!(
-            "MP3 frame header at byte {at}: emphasis 2 is reserved"
-        )));
-    }
-    Ok(())
+    [
+        (version == 1, "the MPEG version bits are reserved"),
+        (layer == 0, "the layer bits are reserved"),
+        (bitrate == 15, "bitrate index 15 is invalid"),
+        (bitrate == 0, "free-format bitrate is not supported"),
+        (rate == 3, "sample rate index 3 is reserved"),
+        (h[3] & 3 == 2, "emphasis 2 is reserved"),
+    ]
+    .into_iter()
+    .find_map(|(wrong, fault)| wrong.then_some(fault))
 }
 
 /// The first page and the Vorbis or Opus identification header it carries.
 fn check_ogg<R: Read + Seek>(f: &mut At<'_, R>) -> Result<(), BadAudio> {
+    let p = ogg_first_packet(f)?;
+    if p.starts_with(b"\x01vorbis") {
+        check_vorbis(&p)
+    } else if p.starts_with(b"OpusHead") {
+        check_opus(&p)
+    } else {
+        Err(bad("the Ogg stream is neither Vorbis nor Opus".into()))
+    }
+}
+
+/// The first packet of a stream's first page (the identification header).
+fn ogg_first_packet<R: Read + Seek>(f: &mut At<'_, R>) -> Result<Vec<u8>, BadAudio> {
     let page = f
         .bytes(0, 27)
         .ok_or_else(|| bad("the Ogg file ends inside its first page header".into()))?;
@@ -362,78 +365,91 @@ fn check_ogg<R: Read + Seek>(f: &mut At<'_, R>) -> Result<(), BadAudio> {
         ));
     };
     let packet_len: usize = segments[..=end].iter().map(|s| usize::from(*s)).sum();
-    let p = f
-        .bytes(27 + u64::from(page[26]), packet_len)
-        .ok_or_else(|| bad("the first Ogg page runs past the end of the file".into()))?;
-    if p.starts_with(b"\x01vorbis") {
-        if p.len() < 30 {
-            return Err(bad("the Vorbis identification header is too short".into()));
-        }
-        let version = le32(&p[7..]);
-        let channels = u32::from(p[11]);
-        let rate = le32(&p[12..]);
-        let (small, large) = (p[28] & 0xF, p[28] >> 4);
-        if version != 0 {
-            return Err(bad(format!("Vorbis version {version} is not 0")));
-        }
-        if !CHANNELS.contains(&channels) {
-            return Err(bad(format!(
-                "Vorbis channel count {channels} is outside 1-8"
-            )));
-        }
-        if !RATES.contains(&rate) {
-            return Err(bad(format!(
-                "Vorbis sample rate {rate} Hz is outside 8000-192000"
-            )));
-        }
-        if !(6..=13).contains(&small) || !(6..=13).contains(&large) || small > large {
-            return Err(bad(format!(
-                "Vorbis block sizes 2^{small} and 2^{large} are invalid"
-            )));
-        }
-        if p[29] & 1 == 0 {
-            return Err(bad(
-                "the Vorbis identification header lacks its framing bit".into(),
-            ));
-        }
-        Ok(())
-    } else if p.starts_with(b"OpusHead") {
-        if p.len() < 19 {
-            return Err(bad("the Opus identification header is too short".into()));
-        }
-        let channels = u32::from(p[9]);
-        let rate = le32(&p[12..]);
-        let family = p[18];
-        if p[8] >> 4 != 0 {
-            return Err(bad(format!("Opus version {} is not supported", p[8])));
-        }
-        if !CHANNELS.contains(&channels) {
-            return Err(bad(format!("Opus channel count {channels} is outside 1-8")));
-        }
-        // 0 means "not stated"; Opus always decodes at 48 kHz anyway.
-        if rate != 0 && !RATES.contains(&rate) {
-            return Err(bad(format!(
-                "Opus input sample rate {rate} Hz is outside 8000-192000"
-            )));
-        }
-        match family {
-            0 if channels <= 2 => Ok(()),
-            0 => Err(bad(format!(
-                "Opus mapping family 0 allows 1 or 2 channels, not {channels}"
-            ))),
-            1 if p.len() >= 21 + channels as usize && p[19] >= 1 && p[20] <= p[19] => Ok(()),
-            1 => Err(bad("the Opus channel mapping table is invalid".into())),
-            _ => Err(bad(format!(
-                "Opus channel mapping family {family} is not supported"
-            ))),
-        }
-    } else {
-        Err(bad("the Ogg stream is neither Vorbis nor Opus".into()))
+    f.bytes(27 + u64::from(page[26]), packet_len)
+        .ok_or_else(|| bad("the first Ogg page runs past the end of the file".into()))
+}
+
+fn check_vorbis(p: &[u8]) -> Result<(), BadAudio> {
+    if p.len() < 30 {
+        return Err(bad("the Vorbis identification header is too short".into()));
+    }
+    let version = le32(&p[7..]);
+    let channels = u32::from(p[11]);
+    let rate = le32(&p[12..]);
+    let (small, large) = (p[28] & 0xF, p[28] >> 4);
+    if version != 0 {
+        return Err(bad(format!("Vorbis version {version} is not 0")));
+    }
+    if !CHANNELS.contains(&channels) {
+        return Err(bad(format!(
+            "Vorbis channel count {channels} is outside 1-8"
+        )));
+    }
+    if !RATES.contains(&rate) {
+        return Err(bad(format!(
+            "Vorbis sample rate {rate} Hz is outside 8000-192000"
+        )));
+    }
+    if !(6..=13).contains(&small) || !(6..=13).contains(&large) || small > large {
+        return Err(bad(format!(
+            "Vorbis block sizes 2^{small} and 2^{large} are invalid"
+        )));
+    }
+    if p[29] & 1 == 0 {
+        return Err(bad(
+            "the Vorbis identification header lacks its framing bit".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_opus(p: &[u8]) -> Result<(), BadAudio> {
+    if p.len() < 19 {
+        return Err(bad("the Opus identification header is too short".into()));
+    }
+    let channels = u32::from(p[9]);
+    let rate = le32(&p[12..]);
+    let family = p[18];
+    if p[8] >> 4 != 0 {
+        return Err(bad(format!("Opus version {} is not supported", p[8])));
+    }
+    if !CHANNELS.contains(&channels) {
+        return Err(bad(format!("Opus channel count {channels} is outside 1-8")));
+    }
+    // 0 means "not stated"; Opus always decodes at 48 kHz anyway.
+    if rate != 0 && !RATES.contains(&rate) {
+        return Err(bad(format!(
+            "Opus input sample rate {rate} Hz is outside 8000-192000"
+        )));
+    }
+    match family {
+        0 if channels <= 2 => Ok(()),
+        0 => Err(bad(format!(
+            "Opus mapping family 0 allows 1 or 2 channels, not {channels}"
+        ))),
+        1 if p.len() >= 21 + channels as usize && p[19] >= 1 && p[20] <= p[19] => Ok(()),
+        1 => Err(bad("the Opus channel mapping table is invalid".into())),
+        _ => Err(bad(format!(
+            "Opus channel mapping family {family} is not supported"
+        ))),
     }
 }
 
 /// STREAMINFO, then metadata blocks that fit in the file and end where the audio begins.
 fn check_flac<R: Read + Seek>(f: &mut At<'_, R>) -> Result<(), BadAudio> {
+    let last = check_streaminfo(f)?;
+    let at = skip_flac_metadata(f, last)?;
+    match f.bytes(at, 2) {
+        None => Err(BadAudio::Empty),
+        Some(sync) if sync[0] == 0xFF && sync[1] & 0xFE == 0xF8 => Ok(()),
+        Some(_) => Err(bad(format!(
+            "FLAC audio at byte {at} does not start with a frame"
+        ))),
+    }
+}
+
+/// The first metadata block, STREAMINFO; true when it is the last block.
+fn check_streaminfo<R: Read + Seek>(f: &mut At<'_, R>) -> Result<bool, BadAudio> {
     let short = || bad("the FLAC file ends inside its STREAMINFO".into());
     let h = f.bytes(4, 4).ok_or_else(short)?;
     let (kind, len) = (h[0] & 0x7F, be24(&h[1..]));
@@ -481,11 +497,15 @@ fn check_flac<R: Read + Seek>(f: &mut At<'_, R>) -> Result<(), BadAudio> {
     if samples / u64::from(rate) > MAX_DURATION.as_secs() {
         return Err(BadAudio::TooLong(MAX_DURATION.as_secs() / 60));
     }
-    let mut last = h[0] & 0x80 != 0;
+    Ok(h[0] & 0x80 != 0)
+}
+
+/// Where the audio starts: past the metadata blocks after STREAMINFO, each inside the file.
+fn skip_flac_metadata<R: Read + Seek>(f: &mut At<'_, R>, mut last: bool) -> Result<u64, BadAudio> {
     let mut at: u64 = 8 + 34;
     for _ in 0..1000 {
         if last {
-            break;
+            return Ok(at);
         }
         let h = f
             .bytes(at, 4)
@@ -503,15 +523,10 @@ fn check_flac<R: Read + Seek>(f: &mut At<'_, R>) -> Result<(), BadAudio> {
             )));
         }
     }
-    if !last {
-        return Err(bad("FLAC metadata has more than 1000 blocks".into()));
-    }
-    match f.bytes(at, 2) {
-        None => Err(BadAudio::Empty),
-        Some(sync) if sync[0] == 0xFF && sync[1] & 0xFE == 0xF8 => Ok(()),
-        Some(_) => Err(bad(format!(
-            "FLAC audio at byte {at} does not start with a frame"
-        ))),
+    if last {
+        Ok(at)
+    } else {
+        Err(bad("FLAC metadata has more than 1000 blocks".into()))
     }
 }
 
@@ -535,13 +550,8 @@ fn pipeline(
          ! appsink name=sink sync=false max-buffers={max_buffers} enable-last-sample=false",
         quoted(path)
     );
-    let pipeline = gst::parse::launch(&desc)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("decoder is not a pipeline"))?;
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| anyhow!("decoder without its appsink"))?;
+    let pipeline = crate::media::launch(&desc)?;
+    let sink = crate::media::element(&pipeline, "sink")?;
     Ok((pipeline, sink))
 }
 
@@ -638,51 +648,63 @@ fn run_decoder(mut cmd: Command, timeout: Duration) -> anyhow::Result<Result<Pro
         .stderr(Stdio::piped())
         .spawn()
         .context("starting the clip decoder")?;
+    let (out, err) = (child.stdout.take(), child.stderr.take());
     // Read both pipes to the end, so that the child never blocks on a full one.
-    let drain = |pipe: Option<Box<dyn Read + Send>>, keep: usize| {
-        std::thread::spawn(move || {
-            let mut kept = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                    // The end of stderr holds the fatal error; the start of stdout the report.
-                    kept.extend_from_slice(&buf[..n]);
-                    if kept.len() > keep {
-                        kept.drain(..kept.len() - keep);
-                    }
-                }
+    let (status, stdout, stderr) = std::thread::scope(|s| {
+        let stdout = s.spawn(|| read_tail(out, 64 * 1024));
+        let stderr = s.spawn(|| read_tail(err, CHILD_STDERR));
+        let status = wait_or_kill(&mut child, timeout);
+        let stdout = stdout.join().unwrap_or_default();
+        (status, stdout, stderr.join().unwrap_or_default())
+    });
+    verdict(status?, &stdout, &stderr, timeout)
+}
+
+/// A pipe read to its end, of which the last `keep` bytes are kept: the end of stderr holds
+/// the fatal error, the end of stdout the report.
+fn read_tail(pipe: Option<impl Read>, keep: usize) -> String {
+    let mut kept = Vec::new();
+    if let Some(mut pipe) = pipe {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = pipe.read(&mut buf) {
+            kept.extend_from_slice(&buf[..n]);
+            if kept.len() > keep {
+                kept.drain(..kept.len() - keep);
             }
-            String::from_utf8_lossy(&kept).into_owned()
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        64 * 1024,
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        CHILD_STDERR,
-    );
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// How the child ended, or `None` when it ran past `timeout` and was killed. The child is
+/// gone when this returns, so that its pipes close.
+fn wait_or_kill(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> anyhow::Result<Option<std::process::ExitStatus>> {
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().context("waiting for the clip decoder")? {
-            break Some(status);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(Some(status)),
+            Ok(None) if started.elapsed() <= timeout => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            ended => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return ended.map(|_| None).context("waiting for the clip decoder");
+            }
         }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
+    }
+}
+
+/// The decoder's report if it ended well; a refusal if it crashed or hung on the file.
+fn verdict(
+    status: Option<std::process::ExitStatus>,
+    stdout: &str,
+    stderr: &str,
+    timeout: Duration,
+) -> anyhow::Result<Result<Probed, BadAudio>> {
     let report = stdout
         .lines()
         .rev()

@@ -470,11 +470,22 @@ impl Mix {
         out: &mut [f32],
         music: &mut [f32],
     ) -> (Vec<ClipStateChange>, Option<Program>) {
-        let n = out.len();
-        let rate = n as f32 / FRAME.as_secs_f32();
         out.fill(0.0);
         let mut events = std::mem::take(&mut self.events);
-        // Talk-back.
+        self.take_talk(now, out);
+        let duck = self.duck(self.floor.is_some());
+        let finished = self.add_music(now, out, music, duck, &mut events);
+        for o in out.iter_mut() {
+            *o = o.clamp(-1.0, 1.0);
+        }
+        (events, finished)
+    }
+
+    /// The talker who has the floor, at the talk-back volume (the floor is released after a
+    /// silence); its queue is played only once it holds enough against network jitter.
+    fn take_talk(&mut self, now: Instant, out: &mut [f32]) {
+        let n = out.len();
+        let rate = n as f32 / FRAME.as_secs_f32();
         if let Some(holder) = self.floor {
             match self.talkers.iter_mut().find(|t| t.id == holder) {
                 Some(t) if now.duration_since(t.last_audible) > FLOOR_RELEASE => {
@@ -500,53 +511,58 @@ impl Mix {
                 None => self.floor = None,
             }
         }
-        let talking = self.floor.is_some();
-        let v = self.volumes;
-        let (t0, t1) = (self.talk_gain, v.talk * v.master);
+        let (t0, t1) = (self.talk_gain, self.volumes.talk * self.volumes.master);
         self.talk_gain = t1;
         for (i, o) in out.iter_mut().enumerate() {
             *o *= t0 + (t1 - t0) * i as f32 / n as f32;
         }
-        // Ducking: down in about 100 ms, back up in about 500 ms.
-        let duck_target = if talking { v.duck } else { 1.0 };
-        let step = if duck_target < self.duck_gain {
-            0.2
-        } else {
-            0.04
-        };
-        let (d0, d1) = (self.duck_gain, approach(self.duck_gain, duck_target, step));
+    }
+
+    /// The music's ducking gain over this frame, from and to: down in about 100 ms while
+    /// someone talks, back up in about 500 ms.
+    fn duck(&mut self, talking: bool) -> (f32, f32) {
+        let target = if talking { self.volumes.duck } else { 1.0 };
+        let step = if target < self.duck_gain { 0.2 } else { 0.04 };
+        let (d0, d1) = (self.duck_gain, approach(self.duck_gain, target, step));
         self.duck_gain = d1;
-        // The player.
-        let mut finished = None;
-        if let Some(p) = self.program.as_mut() {
-            let fade = p.fade_gain(now);
-            let written = if fade.is_some() {
-                p.source.fill(music)
-            } else {
-                0
-            };
-            let g0 = p.gain;
-            let g1 = fade.unwrap_or(0.0) * p.info.volume * v.music * v.master;
-            p.gain = g1;
-            for (i, (o, m)) in out.iter_mut().zip(music.iter()).take(written).enumerate() {
-                let t = i as f32 / n as f32;
-                *o += m * (g0 + (g1 - g0) * t) * (d0 + (d1 - d0) * t);
-            }
-            if written < n {
-                finished = self.program.take();
-                if let Some(p) = &finished {
-                    events.push(ClipStateChange {
-                        token: p.info.token.clone(),
-                        playing: false,
-                    });
-                    info!(token = p.info.token, "finished playing");
-                }
-            }
+        (d0, d1)
+    }
+
+    /// The player's clip, faded and ducked, onto `out`; the program once its clip has ended.
+    fn add_music(
+        &mut self,
+        now: Instant,
+        out: &mut [f32],
+        music: &mut [f32],
+        (d0, d1): (f32, f32),
+        events: &mut Vec<ClipStateChange>,
+    ) -> Option<Program> {
+        let n = out.len();
+        let v = self.volumes;
+        let p = self.program.as_mut()?;
+        let fade = p.fade_gain(now);
+        let written = if fade.is_some() {
+            p.source.fill(music)
+        } else {
+            0
+        };
+        let g0 = p.gain;
+        let g1 = fade.unwrap_or(0.0) * p.info.volume * v.music * v.master;
+        p.gain = g1;
+        for (i, (o, m)) in out.iter_mut().zip(music.iter()).take(written).enumerate() {
+            let t = i as f32 / n as f32;
+            *o += m * (g0 + (g1 - g0) * t) * (d0 + (d1 - d0) * t);
         }
-        for o in out.iter_mut() {
-            *o = o.clamp(-1.0, 1.0);
+        if written < n {
+            let finished = self.program.take()?;
+            events.push(ClipStateChange {
+                token: finished.info.token.clone(),
+                playing: false,
+            });
+            info!(token = finished.info.token, "finished playing");
+            return Some(finished);
         }
-        (events, finished)
+        None
     }
 }
 

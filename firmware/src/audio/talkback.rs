@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use anyhow::{Context as _, anyhow};
+use anyhow::Context as _;
 use gst::prelude::*;
 
 use super::output::{Output, Talk};
@@ -163,10 +163,7 @@ pub fn talk_sink(output: &Arc<Output>, who: &str) -> anyhow::Result<gst::Element
         true,
     )
     .context("building a talk-back sink")?;
-    let sink = bin
-        .by_name("talk_sink")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| anyhow!("talk-back sink without its appsink"))?;
+    let sink: gst_app::AppSink = crate::media::element(&bin, "talk_sink")?;
     // The talk input goes with the element (its callbacks own it).
     let _ = attach(output, &sink, who);
     Ok(bin.upcast())

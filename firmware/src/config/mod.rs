@@ -255,6 +255,11 @@ mod tests {
         Config::parse(text, Path::new("test.toml"))
     }
 
+    /// Why `text` is refused (it must be).
+    fn refusal(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
     #[test]
     fn the_commented_default_is_the_default() {
         assert_eq!(
@@ -270,9 +275,7 @@ mod tests {
 
     #[test]
     fn bad_value_names_file_line_and_field() {
-        let err = parse("[rtsp]\nport = 8554\n\n[video.main]\nwidth = 1281\n")
-            .unwrap_err()
-            .to_string();
+        let err = refusal("[rtsp]\nport = 8554\n\n[video.main]\nwidth = 1281\n");
         assert!(err.starts_with("test.toml:5:"), "{err}");
         assert!(err.contains("video.main.width"), "{err}");
         assert!(err.contains("even"), "{err}");
@@ -280,16 +283,14 @@ mod tests {
 
     #[test]
     fn wrong_type_names_file_line_and_field() {
-        let err = parse("[video]\nsource = \"test\"\n[video.sub]\nframerate = \"fast\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = refusal("[video]\nsource = \"test\"\n[video.sub]\nframerate = \"fast\"\n");
         assert!(err.starts_with("test.toml:4:"), "{err}");
         assert!(err.contains("video.sub.framerate"), "{err}");
     }
 
     #[test]
     fn unknown_field_is_refused_with_its_name() {
-        let err = parse("[http]\nprot = 80\n").unwrap_err().to_string();
+        let err = refusal("[http]\nprot = 80\n");
         assert!(err.starts_with("test.toml:2:"), "{err}");
         assert!(err.contains("prot"), "{err}");
     }
@@ -297,30 +298,26 @@ mod tests {
     #[test]
     fn user_errors_point_at_the_right_entry() {
         let text = "[[users]]\nname = \"a\"\npassword = \"secret-1\"\n\n[[users]]\nname = \"b\"\npassword = \"\"\n";
-        let err = parse(text).unwrap_err().to_string();
+        let err = refusal(text);
         assert!(err.starts_with("test.toml:7:"), "{err}");
         assert!(err.contains("users[1].password"), "{err}");
     }
 
     #[test]
     fn syntax_error_names_the_line() {
-        let err = parse("[rtsp\nport = 1\n").unwrap_err().to_string();
+        let err = refusal("[rtsp\nport = 1\n");
         assert!(err.starts_with("test.toml:1:"), "{err}");
     }
 
     #[test]
     fn file_source_needs_a_path() {
-        let err = parse("[video]\nsource = \"file\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = refusal("[video]\nsource = \"file\"\n");
         assert!(err.contains("video.path"), "{err}");
     }
 
     #[test]
     fn same_port_twice_is_refused() {
-        let err = parse("[rtsp]\nport = 9000\n[http]\nport = 9000\n")
-            .unwrap_err()
-            .to_string();
+        let err = refusal("[rtsp]\nport = 9000\n[http]\nport = 9000\n");
         assert!(err.starts_with("test.toml:4:"), "{err}");
         assert!(err.contains("http.port"), "{err}");
     }

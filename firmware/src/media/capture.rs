@@ -586,55 +586,75 @@ impl Controller {
         description: &str,
         generation: u64,
     ) -> anyhow::Result<gst::Pipeline> {
-        let pipeline = gst::parse::launch(description)
-            .with_context(|| format!("pipeline `{description}`"))?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| anyhow!("not a pipeline"))?;
+        let pipeline =
+            super::launch(description).with_context(|| format!("pipeline `{description}`"))?;
         // Every pipeline in the process runs on the system clock, so the hub's timestamps
         // mean the same thing for the camera, the microphone and each viewer's media.
         pipeline.use_clock(Some(&gst::SystemClock::obtain()));
         match source {
-            Source::Video => {
-                for (name, track) in [
-                    (describe::MAIN_SINK, Track::Main),
-                    (describe::SUB_SINK, Track::Sub),
-                ] {
-                    let hub = Arc::clone(&self.hub);
-                    connect_sink(&pipeline, name, move |sample, t| {
-                        hub.publish_video(track, sample, t)
-                    })?;
-                }
-                let hub = Arc::clone(&self.hub);
-                connect_sink(&pipeline, describe::GRAY_SINK, move |sample, _| {
-                    hub.publish_gray(sample)
-                })?;
-                let hub = Arc::clone(&self.hub);
-                connect_sink(&pipeline, describe::FRAME_SINK, move |sample, t| {
-                    hub.publish_frame(sample.clone(), t)
-                })?;
-                // The camera reports its field of view with its first frame; the zoom needs it.
-                if let Some(pad) = pipeline
-                    .by_name(describe::CAMERA)
-                    .and_then(|camera| camera.static_pad("src"))
-                {
-                    let tx = self.commands.clone();
-                    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                        let _ = tx.send(Command::CameraRunning { generation });
-                        gst::PadProbeReturn::Remove
-                    });
-                }
-            }
-            Source::Audio => {
-                let hub = Arc::clone(&self.hub);
-                connect_sink(&pipeline, describe::AUDIO_SINK, move |sample, t| {
-                    hub.publish_audio(sample, t)
-                })?;
-                let hub = Arc::clone(&self.hub);
-                connect_sink(&pipeline, describe::SOUND_SINK, move |sample, _| {
-                    hub.publish_sound(sample)
-                })?;
-            }
+            Source::Video => self.connect_video(&pipeline, generation)?,
+            Source::Audio => self.connect_audio(&pipeline)?,
         }
+        self.watch_bus(&pipeline, source, generation)?;
+        if let Err(e) = pipeline.set_state(gst::State::Playing) {
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(anyhow!("{e}"));
+        }
+        Ok(pipeline)
+    }
+
+    /// The encoded streams, the detectors' grey frames and the snapshot frames go to the hub;
+    /// the camera's first frame is reported (it carries the field of view the zoom needs).
+    fn connect_video(&self, pipeline: &gst::Pipeline, generation: u64) -> anyhow::Result<()> {
+        for (name, track) in [
+            (describe::MAIN_SINK, Track::Main),
+            (describe::SUB_SINK, Track::Sub),
+        ] {
+            let hub = Arc::clone(&self.hub);
+            connect_sink(pipeline, name, move |sample, t| {
+                hub.publish_video(track, sample, t)
+            })?;
+        }
+        let hub = Arc::clone(&self.hub);
+        connect_sink(pipeline, describe::GRAY_SINK, move |sample, _| {
+            hub.publish_gray(sample)
+        })?;
+        let hub = Arc::clone(&self.hub);
+        connect_sink(pipeline, describe::FRAME_SINK, move |sample, t| {
+            hub.publish_frame(sample.clone(), t)
+        })?;
+        if let Some(pad) = pipeline
+            .by_name(describe::CAMERA)
+            .and_then(|camera| camera.static_pad("src"))
+        {
+            let tx = self.commands.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                let _ = tx.send(Command::CameraRunning { generation });
+                gst::PadProbeReturn::Remove
+            });
+        }
+        Ok(())
+    }
+
+    /// The encoded sound and the sound detector's samples go to the hub.
+    fn connect_audio(&self, pipeline: &gst::Pipeline) -> anyhow::Result<()> {
+        let hub = Arc::clone(&self.hub);
+        connect_sink(pipeline, describe::AUDIO_SINK, move |sample, t| {
+            hub.publish_audio(sample, t)
+        })?;
+        let hub = Arc::clone(&self.hub);
+        connect_sink(pipeline, describe::SOUND_SINK, move |sample, _| {
+            hub.publish_sound(sample)
+        })
+    }
+
+    /// Errors and the end of the stream come back to the capture thread as commands.
+    fn watch_bus(
+        &self,
+        pipeline: &gst::Pipeline,
+        source: Source,
+        generation: u64,
+    ) -> anyhow::Result<()> {
         let bus = pipeline.bus().context("pipeline without a bus")?;
         let tx = self.commands.clone();
         bus.set_sync_handler(move |_, msg| {
@@ -654,11 +674,7 @@ impl Controller {
             }
             gst::BusSyncReply::Drop
         });
-        if let Err(e) = pipeline.set_state(gst::State::Playing) {
-            let _ = pipeline.set_state(gst::State::Null);
-            return Err(anyhow!("{e}"));
-        }
-        Ok(pipeline)
+        Ok(())
     }
 
     fn stop(&mut self, i: usize) {
@@ -768,10 +784,7 @@ fn connect_sink(
     name: &str,
     f: impl Fn(&gst::Sample, u64) + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let sink = pipeline
-        .by_name(name)
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .with_context(|| format!("appsink {name} missing"))?;
+    let sink: gst_app::AppSink = super::element(pipeline, name)?;
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {

@@ -138,19 +138,12 @@ fn encode_with(
     frame: &gst::Sample,
     timeout: Duration,
 ) -> Result<Vec<u8>, &'static str> {
-    let pipeline = gst::parse::launch(desc)
-        .ok()
-        .and_then(|p| p.downcast::<gst::Pipeline>().ok())
-        .ok_or("the JPEG pipeline cannot be built")?;
+    let pipeline = super::launch(desc).map_err(|_| "the JPEG pipeline cannot be built")?;
     let result = (|| {
-        let src = pipeline
-            .by_name(describe::JPEG_SRC)
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            .ok_or("appsrc missing")?;
-        let sink = pipeline
-            .by_name(describe::JPEG_SINK)
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .ok_or("appsink missing")?;
+        let src: gst_app::AppSrc =
+            super::element(&pipeline, describe::JPEG_SRC).map_err(|_| "appsrc missing")?;
+        let sink: gst_app::AppSink =
+            super::element(&pipeline, describe::JPEG_SINK).map_err(|_| "appsink missing")?;
         src.set_caps(frame.caps_owned().as_ref());
         let buffer = frame.buffer_owned().ok_or("no picture")?;
         pipeline

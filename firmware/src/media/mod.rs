@@ -24,3 +24,23 @@ pub fn clock_now() -> u64 {
     use gst::prelude::*;
     gst::SystemClock::obtain().time().nseconds()
 }
+
+/// A pipeline from its description. The parser's error is passed on as it is: callers add
+/// what the pipeline was for.
+pub fn launch(description: &str) -> anyhow::Result<gst::Pipeline> {
+    use gst::prelude::*;
+    gst::parse::launch(description)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow::anyhow!("the description is not a pipeline"))
+}
+
+/// The element called `name` in `bin`, as a `T` (an appsrc or appsink, mostly).
+pub fn element<T: gst::prelude::IsA<gst::Element>>(
+    bin: &impl gst::prelude::IsA<gst::Bin>,
+    name: &str,
+) -> anyhow::Result<T> {
+    use gst::prelude::*;
+    bin.by_name(name)
+        .and_then(|e| e.downcast::<T>().ok())
+        .ok_or_else(|| anyhow::anyhow!("{name} ({}) missing", T::static_type().name()))
+}

@@ -30,15 +30,32 @@ pub struct Stats {
 
 impl Stats {
     pub fn render(&self, e: &mut Exposition) {
-        let sources = [("video", &self.video), ("audio", &self.audio)];
-        let mut f = e.family(
-            "capture_running",
-            Kind::Gauge,
+        self.render_capture(e);
+        self.render_counters(e);
+        self.render_streams(e);
+    }
+
+    /// Per capture pipeline (video, audio).
+    fn render_capture(&self, e: &mut Exposition) {
+        self.per_source(
+            e,
+            ("capture_running", Kind::Gauge),
             "Whether a capture pipeline is running (1) or stopped (0).",
+            |p| u64::from(p.running.load(Relaxed)),
         );
-        for (name, p) in sources {
-            f.sample(&[("source", name)], u8::from(p.running.load(Relaxed)));
-        }
+        self.per_source(
+            e,
+            ("capture_starts_total", Kind::Counter),
+            "Capture pipelines started.",
+            |p| p.starts.load(Relaxed),
+        );
+        self.per_source(
+            e,
+            ("capture_failures_total", Kind::Counter),
+            "Source failures or ends that led to a restart.",
+            |p| p.failures.load(Relaxed),
+        );
+        // Only the microphone has a stand-in.
         e.family(
             "capture_stand_in",
             Kind::Gauge,
@@ -48,22 +65,22 @@ impl Stats {
             &[("source", "audio")],
             u8::from(self.audio.stand_in.load(Relaxed)),
         );
-        let mut f = e.family(
-            "capture_starts_total",
-            Kind::Counter,
-            "Capture pipelines started.",
-        );
-        for (name, p) in sources {
-            f.sample(&[("source", name)], p.starts.load(Relaxed));
+    }
+
+    fn per_source(
+        &self,
+        e: &mut Exposition,
+        (name, kind): (&str, Kind),
+        help: &str,
+        value: impl Fn(&PipelineStats) -> u64,
+    ) {
+        let mut f = e.family(name, kind, help);
+        for (source, p) in [("video", &self.video), ("audio", &self.audio)] {
+            f.sample(&[("source", source)], value(p));
         }
-        let mut f = e.family(
-            "capture_failures_total",
-            Kind::Counter,
-            "Source failures or ends that led to a restart.",
-        );
-        for (name, p) in sources {
-            f.sample(&[("source", name)], p.failures.load(Relaxed));
-        }
+    }
+
+    fn render_counters(&self, e: &mut Exposition) {
         for (name, kind, help, value) in [
             (
                 "rtsp_viewers",
@@ -110,14 +127,26 @@ impl Stats {
         ] {
             e.single(name, kind, help, value.load(Relaxed));
         }
-        let streams = ["main", "sub"];
-        let mut f = e.family("video_frames_total", Kind::Counter, "H.264 frames encoded.");
-        for (i, name) in streams.iter().enumerate() {
-            f.sample(&[("stream", name)], self.video_frames[i].load(Relaxed));
-        }
-        let mut f = e.family("video_bytes_total", Kind::Counter, "H.264 bytes encoded.");
-        for (i, name) in streams.iter().enumerate() {
-            f.sample(&[("stream", name)], self.video_bytes[i].load(Relaxed));
+    }
+
+    /// Per encoded stream (main, sub).
+    fn render_streams(&self, e: &mut Exposition) {
+        for (name, help, counters) in [
+            (
+                "video_frames_total",
+                "H.264 frames encoded.",
+                &self.video_frames,
+            ),
+            (
+                "video_bytes_total",
+                "H.264 bytes encoded.",
+                &self.video_bytes,
+            ),
+        ] {
+            let mut f = e.family(name, Kind::Counter, help);
+            for (stream, counter) in ["main", "sub"].into_iter().zip(counters) {
+                f.sample(&[("stream", stream)], counter.load(Relaxed));
+            }
         }
     }
 }

@@ -141,18 +141,7 @@ fn apply(paths: &Paths, text: &str) -> anyhow::Result<Outcome> {
     let previous = std::fs::read_to_string(paths.config())
         .ok()
         .and_then(|t| Config::parse(&t, &paths.config()).ok());
-    let previous_admin = previous.as_ref().and_then(|c| {
-        c.users
-            .iter()
-            .find(|u| u.role == Role::Admin)
-            .map(|u| u.password.clone())
-    });
-
-    let (password, generated) = match (&file.camera.admin_password, previous_admin) {
-        (Some(Secret(p)), _) => (p.clone(), false),
-        (None, Some(p)) => (p, false),
-        (None, None) => (crate::daemon::random_password(), true),
-    };
+    let (password, generated) = admin_password(&file, previous.as_ref());
     let room = file
         .camera
         .room
@@ -173,23 +162,8 @@ fn apply(paths: &Paths, text: &str) -> anyhow::Result<Outcome> {
     if let Some(wifi) = wifi {
         write_atomically(&paths.wpa_supplicant(), wifi)?;
     }
-    if let Some(zone) = &file.camera.timezone {
-        let zone_file = std::fs::read(paths.zoneinfo.join(zone))
-            .with_context(|| format!("reading the time zone {zone}"))?;
-        write_atomically(&etc.join("localtime"), zone_file)?;
-        write_atomically(&etc.join("timezone"), format!("{zone}\n"))?;
-    }
-    let key = file.ssh.authorized_key.trim();
-    if key.is_empty() {
-        match std::fs::remove_file(paths.authorized_keys()) {
-            Ok(()) => tracing::info!("SSH switched off"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).context("removing the SSH key"),
-        }
-    } else {
-        std::fs::create_dir_all(etc.join("ssh"))?;
-        write_atomically(&paths.authorized_keys(), format!("{key}\n"))?;
-    }
+    write_timezone(paths, &file)?;
+    write_ssh_key(paths, &file)?;
 
     // Only now that the data partition holds them may the secrets leave the boot partition.
     if generated {
@@ -214,6 +188,47 @@ fn apply(paths: &Paths, text: &str) -> anyhow::Result<Outcome> {
     Ok(Outcome::Applied {
         generated_password: generated,
     })
+}
+
+/// The boot file's admin password, else the one already configured, else a new one (true).
+fn admin_password(file: &BootFile, previous: Option<&Config>) -> (String, bool) {
+    let previous_admin = previous.and_then(|c| {
+        c.users
+            .iter()
+            .find(|u| u.role == Role::Admin)
+            .map(|u| u.password.clone())
+    });
+    match (&file.camera.admin_password, previous_admin) {
+        (Some(Secret(p)), _) => (p.clone(), false),
+        (None, Some(p)) => (p, false),
+        (None, None) => (crate::daemon::random_password(), true),
+    }
+}
+
+fn write_timezone(paths: &Paths, file: &BootFile) -> anyhow::Result<()> {
+    let Some(zone) = &file.camera.timezone else {
+        return Ok(());
+    };
+    let etc = paths.etc();
+    let zone_file = std::fs::read(paths.zoneinfo.join(zone))
+        .with_context(|| format!("reading the time zone {zone}"))?;
+    write_atomically(&etc.join("localtime"), zone_file)?;
+    write_atomically(&etc.join("timezone"), format!("{zone}\n"))
+}
+
+/// The SSH key to let in; without one, SSH is off.
+fn write_ssh_key(paths: &Paths, file: &BootFile) -> anyhow::Result<()> {
+    let key = file.ssh.authorized_key.trim();
+    if key.is_empty() {
+        match std::fs::remove_file(paths.authorized_keys()) {
+            Ok(()) => tracing::info!("SSH switched off"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context("removing the SSH key"),
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(paths.etc().join("ssh"))?;
+    write_atomically(&paths.authorized_keys(), format!("{key}\n"))
 }
 
 /// The Wi-Fi file to write, `None` to keep the stored one.

@@ -67,15 +67,17 @@ impl Watchdog {
 mod tests {
     use super::*;
 
+    /// A plain file standing in for the watchdog device.
+    fn device_file(dir: &tempfile::TempDir, interval_s: u64) -> WatchdogConfig {
+        let device = dir.path().join("watchdog");
+        std::fs::write(&device, b"").expect("file");
+        WatchdogConfig { device, interval_s }
+    }
+
     #[test]
     fn off_in_simulation_and_without_a_device() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let device = dir.path().join("watchdog");
-        std::fs::write(&device, b"").expect("file");
-        let config = WatchdogConfig {
-            device: device.clone(),
-            interval_s: 1,
-        };
+        let config = device_file(&dir, 1);
         assert!(Watchdog::open(&config, true).expect("no error").is_none());
         assert!(
             Watchdog::open(&WatchdogConfig::default(), false)
@@ -95,12 +97,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn feeds_until_stopped_then_disarms() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let device = dir.path().join("watchdog");
-        std::fs::write(&device, b"").expect("file");
-        let config = WatchdogConfig {
-            device: device.clone(),
-            interval_s: 5,
-        };
+        let config = device_file(&dir, 5);
+        let device = config.device.clone();
         let dog = Watchdog::open(&config, false)
             .expect("opens")
             .expect("armed");

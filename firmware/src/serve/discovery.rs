@@ -45,6 +45,7 @@ const MAX_SOURCES: usize = 256;
 const MAX_MESSAGE_ID: usize = 1024;
 const MAX_DATAGRAM: usize = 64 * 1024;
 
+#[derive(Clone)]
 pub struct DiscoveryConfig {
     pub endpoint: String,
     pub scopes: Vec<String>,

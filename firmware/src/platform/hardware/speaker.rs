@@ -123,14 +123,8 @@ impl AlsaSpeaker {
              ! audioconvert ! audioresample ! alsasink device=\"{}\" sync=false",
             device.replace('\\', "\\\\").replace('"', "\\\"")
         );
-        let pipeline = gst::parse::launch(&desc)
-            .context("building the speaker pipeline")?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| anyhow!("speaker pipeline is not a pipeline"))?;
-        let src = pipeline
-            .by_name("src")
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-            .ok_or_else(|| anyhow!("speaker pipeline without its appsrc"))?;
+        let pipeline = crate::media::launch(&desc).context("building the speaker pipeline")?;
+        let src = crate::media::element(&pipeline, "src")?;
         // A device that cannot be opened says so now, not at the first lullaby.
         pipeline
             .set_state(gst::State::Ready)
