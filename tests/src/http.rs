@@ -65,10 +65,23 @@ pub async fn post(
     body: &str,
     creds: Option<(&str, &str)>,
 ) -> anyhow::Result<(u16, String)> {
+    let r = request(reqwest::Method::POST, url, content_type, body, creds).await?;
+    Ok((r.status().as_u16(), r.text().await?))
+}
+
+/// `method` on `url` with `body` as `content_type`; with credentials, answers a Digest
+/// challenge once. Returns the whole response (its headers too).
+pub async fn request(
+    method: reqwest::Method,
+    url: &str,
+    content_type: &str,
+    body: &str,
+    creds: Option<(&str, &str)>,
+) -> anyhow::Result<reqwest::Response> {
     let client = reqwest::Client::new();
     let send = |auth: Option<String>| {
         let mut req = client
-            .post(url)
+            .request(method.clone(), url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body.to_string());
         if let Some(a) = auth {
@@ -78,8 +91,7 @@ pub async fn post(
     };
     let first = send(None).await?;
     let (Some((user, pass)), 401) = (creds, first.status().as_u16()) else {
-        let status = first.status().as_u16();
-        return Ok((status, first.text().await?));
+        return Ok(first);
     };
     let challenge = first
         .headers()
@@ -96,9 +108,7 @@ pub async fn post(
     };
     let mut prompt = digest_auth::parse(&challenge)?;
     let mut ctx = digest_auth::AuthContext::new(user, pass, &uri);
-    ctx.method = digest_auth::HttpMethod::POST;
+    ctx.method = digest_auth::HttpMethod::from(method.as_str());
     let answer = prompt.respond(&ctx)?;
-    let second = send(Some(answer.to_header_string())).await?;
-    let status = second.status().as_u16();
-    Ok((status, second.text().await?))
+    Ok(send(Some(answer.to_header_string())).await?)
 }
