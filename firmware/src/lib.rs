@@ -25,7 +25,7 @@ pub mod fuzzing {
     pub use crate::config::{Config, Role, User};
     pub use crate::serve::http::{Authenticator, classify_tunnel};
     pub use crate::serve::webrtc::offer::parse as whep_offer;
-    pub use crate::serve::webrtc::talk::parse as talk_offer;
+    pub use crate::serve::webrtc::offer::parse_talk as talk_offer;
 }
 
 /// The realm of RTSP and HTTP Digest authentication (clients show it in password prompts).

@@ -47,10 +47,23 @@ pub async fn post(
     body: &str,
     creds: Option<(&str, &str)>,
 ) -> anyhow::Result<(u16, String)> {
+    let r = request(reqwest::Method::POST, url, content_type, body, creds).await?;
+    Ok((r.status().as_u16(), r.text().await?))
+}
+
+/// `method` on `url` with `body` as `content_type`; with credentials, answers a Digest
+/// challenge once. Returns the whole response (its headers too).
+pub async fn request(
+    method: reqwest::Method,
+    url: &str,
+    content_type: &str,
+    body: &str,
+    creds: Option<(&str, &str)>,
+) -> anyhow::Result<reqwest::Response> {
     let client = reqwest::Client::new();
     let send = |auth: Option<String>| {
         let mut req = client
-            .post(url)
+            .request(method.clone(), url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body.to_string());
         if let Some(a) = auth {
@@ -60,13 +73,11 @@ pub async fn post(
     };
     let first = send(None).await?;
     let (Some((user, pass)), 401) = (creds, first.status().as_u16()) else {
-        let status = first.status().as_u16();
-        return Ok((status, first.text().await?));
+        return Ok(first);
     };
-    let answer = digest_answer(&first, url, user, pass, digest_auth::HttpMethod::POST)?;
-    let second = send(Some(answer)).await?;
-    let status = second.status().as_u16();
-    Ok((status, second.text().await?))
+    let verb = digest_auth::HttpMethod::from(method.as_str().to_string());
+    let answer = digest_answer(&first, url, user, pass, verb)?;
+    Ok(send(Some(answer)).await?)
 }
 
 /// The `Authorization` value that answers the Digest challenge of `first` (a 401 for `url`).
@@ -75,7 +86,7 @@ fn digest_answer(
     url: &str,
     user: &str,
     pass: &str,
-    method: digest_auth::HttpMethod<'static>,
+    method: digest_auth::HttpMethod<'_>,
 ) -> anyhow::Result<String> {
     let challenge = first
         .headers()

@@ -1,8 +1,8 @@
 //! WebRTC offers (the live view's WHEP and push-to-talk) that cannot connect are the client's
 //! error, said with the reason; a good offer's answer offers only the address the camera
-//! listens on.
+//! listens on; each kind has its own places and addresses.
 
-use babymonitor_e2e::http::post;
+use babymonitor_e2e::http::{post, request};
 use babymonitor_e2e::{ADMIN, Setup};
 
 const FINGERPRINT: &str = "a=fingerprint:sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08\r\n";
@@ -85,4 +85,69 @@ async fn answers_offer_only_the_address_the_camera_listens_on() {
             assert_eq!(address, "127.0.0.1", "{path}: {c}");
         }
     }
+}
+
+/// POSTs `offer` to `path` as the admin; returns the status and the connection's `Location`.
+async fn open(base: &str, path: &str, offer: &str) -> (u16, String) {
+    let r = request(
+        reqwest::Method::POST,
+        &format!("{base}{path}"),
+        "application/sdp",
+        offer,
+        Some(ADMIN),
+    )
+    .await
+    .expect("answer");
+    let location = r
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (r.status().as_u16(), location)
+}
+
+async fn delete(base: &str, path: &str) -> u16 {
+    request(
+        reqwest::Method::DELETE,
+        &format!("{base}{path}"),
+        "text/plain",
+        "",
+        Some(ADMIN),
+    )
+    .await
+    .expect("answer")
+    .status()
+    .as_u16()
+}
+
+/// Live views and talk connections live in one registry, but a talk connection takes no
+/// viewer's place, and a connection is ended only at its own address.
+#[tokio::test]
+async fn views_and_talks_keep_their_own_places_and_addresses() {
+    let daemon = Setup::new()
+        .small()
+        .set("web", "max_viewers = 1")
+        .set("web", "connect_timeout_s = 60")
+        .start();
+    let base = daemon.http_base();
+    let (status, talk) = open(&base, "/api/talk", &talk_offer(ICE)).await;
+    assert_eq!(status, 201, "talk");
+    let (status, view) = open(&base, "/api/whep", &whep_offer(ICE)).await;
+    assert_eq!(status, 201, "the only viewer, next to a talker");
+    let (status, _) = open(&base, "/api/whep", &whep_offer(ICE)).await;
+    assert_eq!(status, 503, "a second viewer");
+    let view_id = view
+        .strip_prefix("/api/whep/")
+        .expect("a viewer's location");
+    let talk_id = talk
+        .strip_prefix("/api/talk/")
+        .expect("a talker's location");
+    assert_eq!(delete(&base, &format!("/api/talk/{view_id}")).await, 404);
+    assert_eq!(delete(&base, &format!("/api/whep/{talk_id}")).await, 404);
+    assert_eq!(delete(&base, &view).await, 200);
+    assert_eq!(delete(&base, &talk).await, 200);
+    let (status, view) = open(&base, "/api/whep", &whep_offer(ICE)).await;
+    assert_eq!(status, 201, "the freed place");
+    assert_eq!(delete(&base, &view).await, 200);
 }

@@ -48,7 +48,13 @@ pub(super) fn serve(state: &AppState) -> Response<Body> {
         Gauge,
         "Web pages watching live, over WebRTC or the JPEG fallback.",
     )
-    .sample(&[("kind", "webrtc")], state.web.whep.count())
+    .sample(
+        &[("kind", "webrtc")],
+        state
+            .web
+            .connections
+            .count(crate::serve::webrtc::Kind::View),
+    )
     .sample(
         &[("kind", "fallback")],
         state.web.fallback_viewers.load(Relaxed),

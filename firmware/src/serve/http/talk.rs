@@ -5,16 +5,24 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{HeaderMap, Method, Response, StatusCode};
-use tracing::warn;
 
 use super::auth::AuthedUser;
+use super::whep::{Endpoint, connection};
 use super::{AppState, Body, text};
 use crate::config::Role;
-use crate::serve::webrtc::talk::TalkError;
+use crate::serve::webrtc::Kind;
 
 pub(super) const PREFIX: &str = "/api/talk";
+
+const TALK: Endpoint = Endpoint {
+    prefix: PREFIX,
+    kind: Kind::Talk,
+    name: "talk",
+    ended: "talk ended\n",
+    unknown: "no such talk connection\n",
+    trickle: false,
+};
 
 pub(super) async fn serve(
     state: &Arc<AppState>,
@@ -24,68 +32,21 @@ pub(super) async fn serve(
     user: &AuthedUser,
     body: Bytes,
 ) -> Response<Body> {
-    match (method, path.strip_prefix(PREFIX)) {
-        (&Method::POST, Some("")) => offer(state, headers, user, body).await,
-        (&Method::DELETE, Some(id)) if id.len() > 1 => {
-            if state.web.talk.stop(&id[1..]) {
-                text(StatusCode::OK, "talk ended\n")
-            } else {
-                text(StatusCode::NOT_FOUND, "no such talk connection\n")
-            }
+    let start = || {
+        if user.role == Role::User {
+            return Err(Box::new(text(
+                StatusCode::FORBIDDEN,
+                "this account may only watch\n",
+            )));
         }
-        (_, Some("")) => text(StatusCode::METHOD_NOT_ALLOWED, "POST an SDP offer\n"),
-        _ => text(StatusCode::NOT_FOUND, "not found\n"),
-    }
-}
-
-async fn offer(
-    state: &Arc<AppState>,
-    headers: &HeaderMap,
-    user: &AuthedUser,
-    body: Bytes,
-) -> Response<Body> {
-    if user.role == Role::User {
-        return text(StatusCode::FORBIDDEN, "this account may only watch\n");
-    }
-    let Some(output) = state.audio.as_ref().map(|a| Arc::clone(&a.output)) else {
-        return text(StatusCode::NOT_FOUND, "this camera has no speaker\n");
+        let Some(output) = state.audio.as_ref().map(|a| Arc::clone(&a.output)) else {
+            return Err(Box::new(text(
+                StatusCode::NOT_FOUND,
+                "this camera has no speaker\n",
+            )));
+        };
+        let who = format!("web page ({})", user.name);
+        Ok(move |st: &AppState, body: &[u8]| st.web.connections.start_talk(body, &output, &who))
     };
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !content_type.starts_with("application/sdp") {
-        return text(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "a talk offer is sent as Content-Type: application/sdp\n",
-        );
-    }
-    let who = format!("web page ({})", user.name);
-    let st = Arc::clone(state);
-    let result = tokio::task::spawn_blocking(move || st.web.talk.start(&body, &output, &who)).await;
-    let Ok(result) = result else {
-        return text(StatusCode::INTERNAL_SERVER_ERROR, "talk task failed\n");
-    };
-    match result {
-        Ok((id, answer)) => super::whep::answered(PREFIX, &id, answer),
-        Err(e) => {
-            let status = match &e {
-                TalkError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-                // webrtcbin refusing the offer is the offer's fault, said with its reason.
-                TalkError::NotSdp(_)
-                | TalkError::NoOpus
-                | TalkError::Unconnectable(_)
-                | TalkError::Negotiation(_) => StatusCode::BAD_REQUEST,
-                TalkError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
-                TalkError::Pipeline(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            warn!("talk offer refused: {e}");
-            let mut r = text(status, format!("{e}\n"));
-            if matches!(e, TalkError::Full(_)) {
-                r.headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static("10"));
-            }
-            r
-        }
-    }
+    connection(state, &TALK, method, path, headers, body, start).await
 }

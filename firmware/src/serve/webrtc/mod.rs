@@ -1,5 +1,6 @@
 //! The parent's web page: login sessions, live view over WebRTC (WHEP) and push-to-talk.
 
+mod connections;
 mod negotiate;
 pub mod offer;
 pub mod peer;
@@ -7,8 +8,8 @@ pub mod session;
 pub mod talk;
 mod whep;
 
+pub use connections::{Connections, Kind, StartError};
 pub use session::Sessions;
-pub use whep::{Whep, WhepError};
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -19,9 +20,8 @@ use crate::media::Hub;
 /// Everything the web page's routes share.
 pub struct Web {
     pub sessions: Sessions,
-    pub whep: Whep,
-    /// The pages' push-to-talk connections.
-    pub talk: talk::Talks,
+    /// The pages' live views and push-to-talk connections.
+    pub connections: Connections,
     /// Pages watching the fallback live view (JPEG over a WebSocket) now.
     pub fallback_viewers: AtomicUsize,
     /// The climate chart's samples; the sensor task records into the same one.
@@ -38,8 +38,7 @@ impl Web {
     ) -> Self {
         Self {
             sessions: Sessions::new(),
-            whep: Whep::new(hub, with_audio, listen),
-            talk: talk::Talks::new(listen),
+            connections: Connections::new(hub, with_audio, listen),
             fallback_viewers: AtomicUsize::new(0),
             history,
         }

@@ -1,136 +1,129 @@
-//! The WHEP viewers: at most `max_viewers` at a time, each ended by DELETE, by its browser going
-//! away, or by never connecting.
+//! The live view (WHEP): a `webrtcbin` fed with the hub's H.264 access units as they are (no
+//! second encode) and the hub's AAC decoded and encoded again as Opus, the only sound codec
+//! every browser takes over WebRTC.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
-use tracing::info;
+use gst::prelude::*;
+use gst_webrtc::WebRTCRTPTransceiverDirection;
 
-use super::offer::{self, OfferError};
-use super::peer::{Health, Peer, PeerError};
-use crate::media::Hub;
+use super::negotiate::Agreed;
+use super::offer::Offer;
+use super::peer::{Peer, PeerError};
+use crate::media::{Feed, Hub, Track};
 
-#[derive(Debug, thiserror::Error)]
-pub enum WhepError {
-    #[error(transparent)]
-    Offer(#[from] OfferError),
-    #[error("{0} live viewers already watch (the limit is [web] max_viewers); try again later")]
-    Full(usize),
-    #[error(transparent)]
-    Peer(#[from] PeerError),
-}
+const AGREED: Agreed = Agreed {
+    media: "video",
+    direction: "a=sendonly",
+    refusal: "no video could be agreed on",
+};
 
-#[derive(Default)]
-struct Viewers {
-    peers: HashMap<String, Peer>,
-    /// Offers being answered now: they hold a place too.
-    negotiating: usize,
-}
-
-pub struct Whep {
-    hub: Arc<Hub>,
+/// Builds the viewer's pipeline, answers `offer` and returns the answer with the camera's ICE
+/// candidates in it (WHEP without trickle). Blocks for up to a few seconds.
+pub(super) fn answer(
+    offer: Offer,
+    hub: &Arc<Hub>,
     with_audio: bool,
-    /// The address the camera listens on; ICE offers no other.
     listen: std::net::IpAddr,
-    viewers: Mutex<Viewers>,
+) -> Result<(Peer, String), PeerError> {
+    let aac = aac_decoder().filter(|_| {
+        with_audio && offer.audio.is_some() && gst::ElementFactory::find("opusenc").is_some()
+    });
+    let pipeline = launch(&pipeline_description(&offer, aac))?;
+    let webrtc = element(&pipeline, "webrtc")?;
+    let video = appsrc(&pipeline, "video")?;
+    let audio = aac.map(|_| appsrc(&pipeline, "audio")).transpose()?;
+    forward_key_unit_requests(&video, hub);
+    send_only(&webrtc);
+    // What went out before DTLS was up is lost: start the picture afresh once connected.
+    let on_connect = Arc::downgrade(hub);
+    let mut peer = Peer::new(pipeline, webrtc, move || {
+        if let Some(hub) = on_connect.upgrade() {
+            hub.request_keyframe(Track::Main);
+        }
+    });
+    let answer = peer.answer(offer.sdp, listen, &AGREED)?;
+    let feed = Arc::new(Feed::new(Track::Main, video, audio, hub.demand()));
+    peer.attach_feed(hub, feed.id());
+    hub.add_feed(feed);
+    Ok((peer, answer))
 }
 
-/// Frees a reserved place if the negotiation fails (or panics).
-struct Reservation<'a>(Option<&'a Whep>);
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        if let Some(whep) = self.0 {
-            whep.lock().negotiating -= 1;
-        }
-    }
+/// The first AAC decoder installed: libav's on a PC, fdk-aac's on the SD-card image.
+fn aac_decoder() -> Option<&'static str> {
+    ["avdec_aac", "fdkaacdec"]
+        .into_iter()
+        .find(|name| gst::ElementFactory::find(name).is_some())
 }
 
-impl Whep {
-    pub fn new(hub: Arc<Hub>, with_audio: bool, listen: std::net::IpAddr) -> Self {
-        Self {
-            hub,
-            with_audio,
-            listen,
-            viewers: Mutex::new(Viewers::default()),
-        }
+/// `aac`: the AAC decoder for the browser's Opus sound, if there is sound.
+fn pipeline_description(offer: &Offer, aac: Option<&str>) -> String {
+    let caps = crate::media::H264_CAPS;
+    let v = &offer.video;
+    let mut desc = format!(
+        "webrtcbin name=webrtc bundle-policy=max-bundle latency=0 \
+         appsrc name=video is-live=true format=time do-timestamp=false min-latency=0 max-bytes=0 caps=\"{caps}\" \
+         ! rtph264pay aggregate-mode=zero-latency config-interval=-1 mtu=1200 \
+         ! application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload={pt},packetization-mode=(string)1,profile-level-id=(string){plid} \
+         ! webrtc. ",
+        pt = v.payload,
+        plid = v.profile_level_id,
+    );
+    if let (Some(aac), Some(pt)) = (aac, offer.audio) {
+        desc.push_str(&format!(
+            "appsrc name=audio is-live=true format=time do-timestamp=false min-latency=0 max-bytes=0 \
+             ! {aac} ! audioconvert ! audioresample ! audio/x-raw,rate=48000 \
+             ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt={pt} \
+             ! application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload={pt} ! webrtc."
+        ));
     }
+    desc
+}
 
-    fn lock(&self) -> MutexGuard<'_, Viewers> {
-        self.viewers.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+fn launch(description: &str) -> Result<gst::Pipeline, PeerError> {
+    let pipeline = gst::parse::launch(description)
+        .map_err(PeerError::pipeline)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| PeerError::pipeline("not a pipeline"))?;
+    // The hub's timestamps are system-clock times: the feed maps them onto this clock.
+    pipeline.use_clock(Some(&gst::SystemClock::obtain()));
+    Ok(pipeline)
+}
 
-    pub fn count(&self) -> usize {
-        let v = self.lock();
-        v.peers.len() + v.negotiating
-    }
+fn element(pipeline: &gst::Pipeline, name: &str) -> Result<gst::Element, PeerError> {
+    pipeline
+        .by_name(name)
+        .ok_or_else(|| PeerError::pipeline(format!("no element {name}")))
+}
 
-    /// Answers a browser's offer; returns the new viewer's id and the SDP answer. Blocks while
-    /// webrtcbin negotiates (up to a few seconds): call it off the async threads.
-    pub fn start(&self, body: &[u8], max_viewers: usize) -> Result<(String, String), WhepError> {
-        let offer = offer::parse(body)?;
+fn appsrc(pipeline: &gst::Pipeline, name: &str) -> Result<gst_app::AppSrc, PeerError> {
+    element(pipeline, name)?
+        .downcast::<gst_app::AppSrc>()
+        .map_err(|_| PeerError::pipeline(format!("{name} is no appsrc")))
+}
+
+/// A browser that lost a picture asks for a key frame (PLI); the encoder makes it.
+fn forward_key_unit_requests(video: &gst_app::AppSrc, hub: &Arc<Hub>) {
+    let Some(pad) = video.static_pad("src") else {
+        return;
+    };
+    let hub = Arc::downgrade(hub);
+    pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+        if let Some(ev) = info.event()
+            && gst_video::UpstreamForceKeyUnitEvent::parse(ev).is_ok()
+            && let Some(hub) = hub.upgrade()
         {
-            let mut v = self.lock();
-            let n = v.peers.len() + v.negotiating;
-            if n >= max_viewers {
-                return Err(WhepError::Full(n));
-            }
-            v.negotiating += 1;
+            hub.request_keyframe(Track::Main);
         }
-        let mut reservation = Reservation(Some(self));
-        let (peer, answer) = Peer::answer(offer, &self.hub, self.with_audio, self.listen)?;
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        {
-            // The place passes from the negotiation to the viewer in one step.
-            let mut v = self.lock();
-            v.peers.insert(id.clone(), peer);
-            v.negotiating -= 1;
-            reservation.0 = None;
-        }
-        info!(viewer = id, viewers = self.count(), "WebRTC viewer joined");
-        Ok((id, answer))
-    }
+        gst::PadProbeReturn::Ok
+    });
+}
 
-    /// Ends a viewer; false if there was none by that id.
-    pub fn stop(&self, id: &str) -> bool {
-        let peer = self.lock().peers.remove(id);
-        let found = peer.is_some();
-        if found {
-            info!(viewer = id, "WebRTC viewer left");
-        }
-        // Dropped outside the lock: stopping a pipeline takes a moment.
-        drop(peer);
-        found
-    }
-
-    /// Ends every viewer (the daemon is stopping).
-    pub fn stop_all(&self) {
-        let peers: Vec<Peer> = self.lock().peers.drain().map(|(_, p)| p).collect();
-        drop(peers);
-    }
-
-    /// Ends viewers that failed, closed, or did not connect within `connect_timeout`.
-    pub fn sweep(&self, connect_timeout: Duration) {
-        let gone: Vec<(String, Peer)> = {
-            let mut v = self.lock();
-            let ids: Vec<String> = v
-                .peers
-                .iter()
-                .filter(|(_, p)| match p.health() {
-                    Health::Gone => true,
-                    Health::Connecting => p.created.elapsed() > connect_timeout,
-                    Health::Connected => false,
-                })
-                .map(|(id, _)| id.clone())
-                .collect();
-            ids.into_iter()
-                .filter_map(|id| v.peers.remove(&id).map(|p| (id, p)))
-                .collect()
-        };
-        for (id, peer) in gone {
-            info!(viewer = id, "WebRTC viewer gone");
-            drop(peer);
+/// The camera only sends on the live view, on every transceiver of the pipeline's sources.
+fn send_only(webrtc: &gst::Element) {
+    for pad in webrtc.sink_pads() {
+        if let Some(t) = pad.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver") {
+            t.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
         }
     }
 }
