@@ -102,3 +102,45 @@ pub async fn post(
     let status = second.status().as_u16();
     Ok((status, second.text().await?))
 }
+
+/// Sends `method` to `url` with an empty body; with credentials, answers a Digest challenge
+/// once. Returns the status and headers and leaves the body unread (it may be an endless
+/// event stream).
+pub async fn status_of(
+    method: &str,
+    url: &str,
+    creds: Option<(&str, &str)>,
+) -> anyhow::Result<(u16, reqwest::header::HeaderMap)> {
+    let client = reqwest::Client::new();
+    let method = reqwest::Method::from_bytes(method.as_bytes())?;
+    let send = |auth: Option<String>| {
+        let mut req = client.request(method.clone(), url);
+        if let Some(a) = auth {
+            req = req.header(AUTHORIZATION, a);
+        }
+        req.send()
+    };
+    let first = send(None).await?;
+    let (Some((user, pass)), 401) = (creds, first.status().as_u16()) else {
+        return Ok((first.status().as_u16(), first.headers().clone()));
+    };
+    let challenge = first
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("Digest"))
+        .context("401 without a Digest challenge")?
+        .to_string();
+    let parsed = reqwest::Url::parse(url)?;
+    let uri = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
+    let mut prompt = digest_auth::parse(&challenge)?;
+    let mut ctx = digest_auth::AuthContext::new(user, pass, &uri);
+    ctx.method = digest_auth::HttpMethod::from(method.as_str());
+    let answer = prompt.respond(&ctx)?;
+    let second = send(Some(answer.to_header_string())).await?;
+    Ok((second.status().as_u16(), second.headers().clone()))
+}

@@ -6,47 +6,39 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
-use hyper::{HeaderMap, Method, Response, StatusCode};
+use hyper::{HeaderMap, Response, StatusCode};
 use tokio::sync::watch;
 use tracing::warn;
 
-use super::{AppState, Body, text};
+use crate::serve::http::{AppState, Body, text};
 use crate::serve::webrtc::WhepError;
 use crate::serve::webrtc::offer::OfferError;
 use crate::serve::webrtc::peer::PeerError;
 
-pub(super) const PREFIX: &str = "/api/whep";
+pub(in crate::serve::http) const PREFIX: &str = "/api/whep";
 
-pub(super) async fn serve(
-    state: &Arc<AppState>,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Response<Body> {
-    match (method, path.strip_prefix(PREFIX)) {
-        (&Method::POST, Some("")) => offer(state, headers, body).await,
-        (&Method::DELETE, Some(id)) if id.len() > 1 => {
-            if state.web.whep.stop(&id[1..]) {
-                text(StatusCode::OK, "viewer ended\n")
-            } else {
-                text(StatusCode::NOT_FOUND, "no such viewer\n")
-            }
-        }
-        // WHEP's trickle ICE: the answer already carries every candidate of the camera.
-        (&Method::PATCH, Some(id)) if id.len() > 1 => text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "trickle ICE is not supported: send the offer with its candidates\n",
-        ),
-        (_, Some("")) => text(StatusCode::METHOD_NOT_ALLOWED, "POST an SDP offer\n"),
-        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+/// `DELETE /api/whep/<id>`: the viewer leaves.
+pub(in crate::serve::http) fn stop(state: &AppState, id: &str) -> Response<Body> {
+    if state.web.whep.stop(id) {
+        text(StatusCode::OK, "viewer ended\n")
+    } else {
+        text(StatusCode::NOT_FOUND, "no such viewer\n")
     }
+}
+
+/// `PATCH /api/whep/<id>`, WHEP's trickle ICE: the answer already carries every candidate of
+/// the camera.
+pub(in crate::serve::http) fn trickle() -> Response<Body> {
+    text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "trickle ICE is not supported: send the offer with its candidates\n",
+    )
 }
 
 /// `201 Created` with the SDP answer, and the connection's own address to DELETE it (WHEP's and
 /// WHIP's answer; push-to-talk answers the same way).
-pub(super) fn answered(prefix: &str, id: &str, answer: String) -> Response<Body> {
-    let mut r = Response::new(super::full(answer));
+pub(in crate::serve::http) fn answered(prefix: &str, id: &str, answer: String) -> Response<Body> {
+    let mut r = Response::new(crate::serve::http::full(answer));
     *r.status_mut() = StatusCode::CREATED;
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
@@ -56,7 +48,11 @@ pub(super) fn answered(prefix: &str, id: &str, answer: String) -> Response<Body>
     r
 }
 
-async fn offer(state: &Arc<AppState>, headers: &HeaderMap, body: Bytes) -> Response<Body> {
+pub(in crate::serve::http) async fn offer(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -98,7 +94,10 @@ async fn offer(state: &Arc<AppState>, headers: &HeaderMap, body: Bytes) -> Respo
 
 /// Ends viewers (and talk connections) that went away without a DELETE, until the server
 /// stops; then ends them all.
-pub(super) async fn sweep(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+pub(in crate::serve::http) async fn sweep(
+    state: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}

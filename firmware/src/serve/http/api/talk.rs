@@ -6,47 +6,30 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use hyper::{HeaderMap, Method, Response, StatusCode};
+use hyper::{HeaderMap, Response, StatusCode};
 use tracing::warn;
 
-use super::auth::AuthedUser;
-use super::{AppState, Body, text};
-use crate::config::Role;
+use crate::serve::http::auth::AuthedUser;
+use crate::serve::http::{AppState, Body, text};
 use crate::serve::webrtc::talk::TalkError;
 
-pub(super) const PREFIX: &str = "/api/talk";
+pub(in crate::serve::http) const PREFIX: &str = "/api/talk";
 
-pub(super) async fn serve(
-    state: &Arc<AppState>,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    user: &AuthedUser,
-    body: Bytes,
-) -> Response<Body> {
-    match (method, path.strip_prefix(PREFIX)) {
-        (&Method::POST, Some("")) => offer(state, headers, user, body).await,
-        (&Method::DELETE, Some(id)) if id.len() > 1 => {
-            if state.web.talk.stop(&id[1..]) {
-                text(StatusCode::OK, "talk ended\n")
-            } else {
-                text(StatusCode::NOT_FOUND, "no such talk connection\n")
-            }
-        }
-        (_, Some("")) => text(StatusCode::METHOD_NOT_ALLOWED, "POST an SDP offer\n"),
-        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+/// `DELETE /api/talk/<id>`: the talk ends.
+pub(in crate::serve::http) fn stop(state: &AppState, id: &str) -> Response<Body> {
+    if state.web.talk.stop(id) {
+        text(StatusCode::OK, "talk ended\n")
+    } else {
+        text(StatusCode::NOT_FOUND, "no such talk connection\n")
     }
 }
 
-async fn offer(
+pub(in crate::serve::http) async fn offer(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     user: &AuthedUser,
     body: Bytes,
 ) -> Response<Body> {
-    if user.role == Role::User {
-        return text(StatusCode::FORBIDDEN, "this account may only watch\n");
-    }
     let Some(output) = state.audio.as_ref().map(|a| Arc::clone(&a.output)) else {
         return text(StatusCode::NOT_FOUND, "this camera has no speaker\n");
     };
