@@ -11,28 +11,36 @@ pub async fn get(url: &str, creds: Option<(&str, &str)>) -> anyhow::Result<(u16,
         let status = first.status().as_u16();
         return Ok((status, first.bytes().await?.to_vec()));
     };
+    let answer = digest_answer(&first, url, "GET", (user, pass))?;
+    let second = client.get(url).header(AUTHORIZATION, answer).send().await?;
+    let status = second.status().as_u16();
+    Ok((status, second.bytes().await?.to_vec()))
+}
+
+/// The `Authorization` value that answers the Digest challenge of `first` (a 401) for
+/// `method` on `url`.
+fn digest_answer(
+    first: &reqwest::Response,
+    url: &str,
+    method: &str,
+    (user, pass): (&str, &str),
+) -> anyhow::Result<String> {
     let challenge = first
         .headers()
         .get_all(WWW_AUTHENTICATE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with("Digest"))
-        .context("401 without a Digest challenge")?
-        .to_string();
+        .context("401 without a Digest challenge")?;
     let parsed = reqwest::Url::parse(url)?;
     let uri = match parsed.query() {
         Some(q) => format!("{}?{q}", parsed.path()),
         None => parsed.path().to_string(),
     };
-    let mut prompt = digest_auth::parse(&challenge)?;
-    let answer = prompt.respond(&digest_auth::AuthContext::new(user, pass, &uri))?;
-    let second = client
-        .get(url)
-        .header(AUTHORIZATION, answer.to_header_string())
-        .send()
-        .await?;
-    let status = second.status().as_u16();
-    Ok((status, second.bytes().await?.to_vec()))
+    let mut prompt = digest_auth::parse(challenge)?;
+    let mut ctx = digest_auth::AuthContext::new(user, pass, &uri);
+    ctx.method = digest_auth::HttpMethod::from(method);
+    Ok(prompt.respond(&ctx)?.to_header_string())
 }
 
 /// The `WWW-Authenticate` values of an unauthenticated GET.
@@ -81,24 +89,8 @@ pub async fn post(
         let status = first.status().as_u16();
         return Ok((status, first.text().await?));
     };
-    let challenge = first
-        .headers()
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("Digest"))
-        .context("401 without a Digest challenge")?
-        .to_string();
-    let parsed = reqwest::Url::parse(url)?;
-    let uri = match parsed.query() {
-        Some(q) => format!("{}?{q}", parsed.path()),
-        None => parsed.path().to_string(),
-    };
-    let mut prompt = digest_auth::parse(&challenge)?;
-    let mut ctx = digest_auth::AuthContext::new(user, pass, &uri);
-    ctx.method = digest_auth::HttpMethod::POST;
-    let answer = prompt.respond(&ctx)?;
-    let second = send(Some(answer.to_header_string())).await?;
+    let answer = digest_answer(&first, url, "POST", (user, pass))?;
+    let second = send(Some(answer)).await?;
     let status = second.status().as_u16();
     Ok((status, second.text().await?))
 }
@@ -124,23 +116,7 @@ pub async fn status_of(
     let (Some((user, pass)), 401) = (creds, first.status().as_u16()) else {
         return Ok((first.status().as_u16(), first.headers().clone()));
     };
-    let challenge = first
-        .headers()
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("Digest"))
-        .context("401 without a Digest challenge")?
-        .to_string();
-    let parsed = reqwest::Url::parse(url)?;
-    let uri = match parsed.query() {
-        Some(q) => format!("{}?{q}", parsed.path()),
-        None => parsed.path().to_string(),
-    };
-    let mut prompt = digest_auth::parse(&challenge)?;
-    let mut ctx = digest_auth::AuthContext::new(user, pass, &uri);
-    ctx.method = digest_auth::HttpMethod::from(method.as_str());
-    let answer = prompt.respond(&ctx)?;
-    let second = send(Some(answer.to_header_string())).await?;
+    let answer = digest_answer(&first, url, method.as_str(), (user, pass))?;
+    let second = send(Some(answer)).await?;
     Ok((second.status().as_u16(), second.headers().clone()))
 }

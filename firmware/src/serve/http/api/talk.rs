@@ -17,11 +17,7 @@ pub(in crate::serve::http) const PREFIX: &str = "/api/talk";
 
 /// `DELETE /api/talk/<id>`: the talk ends.
 pub(in crate::serve::http) fn stop(state: &AppState, id: &str) -> Response<Body> {
-    if state.web.talk.stop(id) {
-        text(StatusCode::OK, "talk ended\n")
-    } else {
-        text(StatusCode::NOT_FOUND, "no such talk connection\n")
-    }
+    super::whep::ended(state.web.talk.stop(id), "talk")
 }
 
 pub(in crate::serve::http) async fn offer(

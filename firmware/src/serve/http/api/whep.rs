@@ -19,10 +19,15 @@ pub(in crate::serve::http) const PREFIX: &str = "/api/whep";
 
 /// `DELETE /api/whep/<id>`: the viewer leaves.
 pub(in crate::serve::http) fn stop(state: &AppState, id: &str) -> Response<Body> {
-    if state.web.whep.stop(id) {
-        text(StatusCode::OK, "viewer ended\n")
+    ended(state.web.whep.stop(id), "viewer")
+}
+
+/// The answer to a DELETE of a WebRTC connection (a viewer, a talk): whether it was there.
+pub(in crate::serve::http) fn ended(stopped: bool, what: &str) -> Response<Body> {
+    if stopped {
+        text(StatusCode::OK, format!("{what} ended\n"))
     } else {
-        text(StatusCode::NOT_FOUND, "no such viewer\n")
+        text(StatusCode::NOT_FOUND, format!("no such {what}\n"))
     }
 }
 
