@@ -54,6 +54,10 @@ enum Command {
         rate: u32,
         file: PathBuf,
     },
+    /// The HTTP route table, one route a line: method (`*` for any), path pattern, who may use
+    /// it. The end-to-end tests try every line.
+    #[command(hide = true)]
+    Routes,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,13 @@ fn main() -> ExitCode {
     if let Some(Command::DecodeClip { rate, file }) = &cli.command {
         // No logging set up: what GStreamer says on stderr goes to the daemon's log.
         return babymonitor::audio::decode_clip_child(file, *rate);
+    }
+    if let Some(Command::Routes) = &cli.command {
+        for (method, pattern, need) in babymonitor::serve::http::declared_routes() {
+            let method = method.as_ref().map_or("*", |m| m.as_str());
+            println!("{method} {pattern} {}", format!("{need:?}").to_lowercase());
+        }
+        return ExitCode::SUCCESS;
     }
     init_logging(cli.syslog);
     if let Some(Command::FirstBoot {

@@ -105,3 +105,30 @@ fn digest_answer(
     ctx.method = method;
     Ok(prompt.respond(&ctx)?.to_header_string())
 }
+
+/// Sends `method` to `url` with an empty body; with credentials, answers a Digest challenge
+/// once. Returns the status and headers and leaves the body unread (it may be an endless
+/// event stream).
+pub async fn status_of(
+    method: &str,
+    url: &str,
+    creds: Option<(&str, &str)>,
+) -> anyhow::Result<(u16, reqwest::header::HeaderMap)> {
+    let client = reqwest::Client::new();
+    let method = reqwest::Method::from_bytes(method.as_bytes())?;
+    let send = |auth: Option<String>| {
+        let mut req = client.request(method.clone(), url);
+        if let Some(a) = auth {
+            req = req.header(AUTHORIZATION, a);
+        }
+        req.send()
+    };
+    let first = send(None).await?;
+    let (Some((user, pass)), 401) = (creds, first.status().as_u16()) else {
+        return Ok((first.status().as_u16(), first.headers().clone()));
+    };
+    let verb = digest_auth::HttpMethod::from(method.as_str().to_string());
+    let answer = digest_answer(&first, url, user, pass, verb)?;
+    let second = send(Some(answer)).await?;
+    Ok((second.status().as_u16(), second.headers().clone()))
+}

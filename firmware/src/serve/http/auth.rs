@@ -1,4 +1,6 @@
-//! HTTP Digest for every route, with failed attempts throttled per client address.
+//! The authentication layer in front of every route ([`admit`]): the page's session cookie or
+//! HTTP Digest, failed attempts throttled per client address, then the route's [`Need`] checked
+//! against the user's role.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -10,7 +12,8 @@ use hyper::{Request, Response, StatusCode};
 use onvif::http_digest::{DigestAuthority, DigestError};
 use tracing::warn;
 
-use super::{Body, text};
+use super::routes::Need;
+use super::{AppState, Body, MAX_BODY, api, json, text};
 use crate::config::{Role, User};
 
 /// Failures are counted per address over this window.
@@ -26,7 +29,16 @@ pub struct Authenticator {
 pub struct AuthedUser {
     pub name: String,
     pub role: Role,
-    pub query: Option<String>,
+}
+
+impl AuthedUser {
+    /// Who calls a route that needs no login: nobody yet.
+    fn nobody() -> Self {
+        Self {
+            name: String::new(),
+            role: Role::User,
+        }
+    }
 }
 
 impl Authenticator {
@@ -124,11 +136,7 @@ impl Authenticator {
                     .iter()
                     .find(|u| u.name == name)
                     .map_or(Role::User, |u| u.role);
-                Ok(AuthedUser {
-                    name,
-                    role,
-                    query: req.uri().query().map(str::to_string),
-                })
+                Ok(AuthedUser { name, role })
             }
             Err(e) => {
                 let stale = e == DigestError::Stale;
@@ -150,4 +158,62 @@ impl Authenticator {
         }
         r
     }
+}
+
+/// The layer: who sent `req`, if the route's `need` lets them in. The page's session cookie
+/// first, then HTTP Digest (scripts, NVRs); the refusal is 401 (with the Digest challenge, or
+/// JSON for the page, which shows its own login rather than the browser's prompt), 429 while
+/// throttled, or 403 for a role below the route's.
+pub(super) fn admit<B>(
+    state: &AppState,
+    req: &Request<B>,
+    peer: SocketAddr,
+    need: Need,
+) -> Result<AuthedUser, Box<Response<Body>>> {
+    if !need.needs_login() {
+        return Ok(AuthedUser::nobody());
+    }
+    let user = match api::login::session_user(state, req) {
+        Some(user) => user,
+        None if req.headers().contains_key("x-babymonitor-page") => {
+            return Err(Box::new(json::error(
+                StatusCode::UNAUTHORIZED,
+                "please log in",
+            )));
+        }
+        None => state.auth.check(req, peer)?,
+    };
+    if need.allows(user.role) {
+        return Ok(user);
+    }
+    let why = match need {
+        Need::Admin => "only an admin may do this".to_string(),
+        _ => format!("{} may only watch", user.name),
+    };
+    tracing::debug!(%peer, user = user.name, path = req.uri().path(), "not allowed for this user");
+    Err(Box::new(json::error(StatusCode::FORBIDDEN, why)))
+}
+
+/// Answers with `response` without having served the request. The body is read first (when
+/// small), so that a Digest client can send its credentials on the same connection; a body too
+/// big or too slow closes the connection instead.
+pub(super) async fn drained<B>(mut response: Response<Body>, req: Request<B>) -> Response<Body>
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Unpin,
+{
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let drained = declared.is_none_or(|n| n <= MAX_BODY as u64)
+        && super::body::read(req.into_body(), MAX_BODY, Duration::from_secs(2))
+            .await
+            .is_ok();
+    if !drained {
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }

@@ -31,53 +31,22 @@ pub(super) async fn handle(
     subscription: Option<u64>,
 ) -> Result<String, Fault> {
     let request = events::parse(req)?;
+    let target = target(&request, subscription)?;
+    check_owner(state, ctx, target)?;
     let bus = &state.bus;
     let subs = bus.subscriptions();
     let mut out = String::with_capacity(1024);
-    // Manager operations need the subscription's own address; SetSynchronizationPoint posted
-    // to the Events service applies to every subscription.
-    let target = match (request.needs_subscription(), subscription) {
-        (true, Some(id)) => Some(id),
-        (true, None) if request != EventsRequest::SetSynchronizationPoint => {
-            return Err(Fault::invalid_arg(
-                "NoSubscription",
-                "send this to the subscription's address (SubscriptionReference)",
-            ));
-        }
-        _ => None,
-    };
-    let user = ctx.user.as_ref().map_or("", |u| u.0.as_str());
-    // A subscription is its maker's: another user (but an admin) is told it does not exist.
-    if let Some(id) = target
-        && subs.owner(id).is_some_and(|owner| owner != user)
-        && !ctx
-            .user
-            .as_ref()
-            .is_some_and(|u| u.1 == onvif::model::UserLevel::Administrator)
-    {
-        return Err(events::unknown_subscription());
-    }
     match request {
         EventsRequest::GetServiceCapabilities => {
             out.push_str("<tev:GetServiceCapabilitiesResponse>");
             events::capabilities(&mut out, subs.max());
             out.push_str("</tev:GetServiceCapabilitiesResponse>");
         }
-        EventsRequest::GetEventProperties => {
-            out.push_str("<tev:GetEventPropertiesResponse>");
-            events::event_properties(
-                &mut out,
-                &crate::events::topics::descriptions(
-                    state.climate.is_some(),
-                    state.camera.has_night(),
-                    state.audio.is_some(),
-                ),
-            );
-            out.push_str("</tev:GetEventPropertiesResponse>");
-        }
+        EventsRequest::GetEventProperties => properties(state, &mut out),
         EventsRequest::CreatePullPointSubscription { expiry, filter } => {
-            let (id, now, end) = subs.create(user, Kind::Pull, filter, expiry, bus.snapshot())?;
-            tracing::info!(subscription = id, user, "pull point created");
+            let (id, now, end) =
+                subs.create(user(ctx), Kind::Pull, filter, expiry, bus.snapshot())?;
+            tracing::info!(subscription = id, user = user(ctx), "pull point created");
             events::subscription_created(
                 &mut out,
                 "tev:CreatePullPointSubscriptionResponse",
@@ -90,21 +59,7 @@ pub(super) async fn handle(
             consumer,
             expiry,
             filter,
-        } => {
-            let (id, now, end) = subs.create(
-                user,
-                Kind::Push {
-                    consumer: consumer.clone(),
-                },
-                filter,
-                expiry,
-                bus.snapshot(),
-            )?;
-            let addr = address(ctx, id);
-            tracing::info!(subscription = id, %consumer, "push subscription created");
-            push::spawn(std::sync::Arc::clone(subs), id, consumer, addr.clone());
-            events::subscription_created(&mut out, "wsnt:SubscribeResponse", &addr, now, end);
-        }
+        } => subscribe(state, ctx, consumer, expiry, filter, &mut out)?,
         EventsRequest::PullMessages { timeout, limit } => {
             let id = target.ok_or_else(events::unknown_subscription)?;
             if subs.kind(id) != Some(Kind::Pull) {
@@ -135,4 +90,85 @@ pub(super) async fn handle(
         }
     }
     Ok(out)
+}
+
+/// The user the operation came from (empty for a pre-auth one).
+fn user(ctx: &Context) -> &str {
+    ctx.user.as_ref().map_or("", |u| u.0.as_str())
+}
+
+/// The subscription an operation is for. Manager operations need the subscription's own
+/// address; SetSynchronizationPoint posted to the Events service applies to every subscription.
+fn target(request: &EventsRequest, subscription: Option<u64>) -> Result<Option<u64>, Fault> {
+    match (request.needs_subscription(), subscription) {
+        (true, Some(id)) => Ok(Some(id)),
+        (true, None) if *request != EventsRequest::SetSynchronizationPoint => {
+            Err(Fault::invalid_arg(
+                "NoSubscription",
+                "send this to the subscription's address (SubscriptionReference)",
+            ))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A subscription is its maker's: another user (but an admin) is told it does not exist.
+fn check_owner(state: &AppState, ctx: &Context, target: Option<u64>) -> Result<(), Fault> {
+    let admin = ctx
+        .user
+        .as_ref()
+        .is_some_and(|u| u.1 == onvif::model::UserLevel::Administrator);
+    match target {
+        Some(id)
+            if !admin
+                && state
+                    .bus
+                    .subscriptions()
+                    .owner(id)
+                    .is_some_and(|owner| owner != user(ctx)) =>
+        {
+            Err(events::unknown_subscription())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn properties(state: &AppState, out: &mut String) {
+    out.push_str("<tev:GetEventPropertiesResponse>");
+    events::event_properties(
+        out,
+        &crate::events::topics::descriptions(
+            state.climate.is_some(),
+            state.camera.has_night(),
+            state.audio.is_some(),
+        ),
+    );
+    out.push_str("</tev:GetEventPropertiesResponse>");
+}
+
+/// Subscribe: a push subscription, whose messages are sent to `consumer`.
+fn subscribe(
+    state: &AppState,
+    ctx: &Context,
+    consumer: String,
+    expiry: Option<events::Expiry>,
+    filter: events::TopicFilter,
+    out: &mut String,
+) -> Result<(), Fault> {
+    let bus = &state.bus;
+    let subs = bus.subscriptions();
+    let (id, now, end) = subs.create(
+        user(ctx),
+        Kind::Push {
+            consumer: consumer.clone(),
+        },
+        filter,
+        expiry,
+        bus.snapshot(),
+    )?;
+    let addr = address(ctx, id);
+    tracing::info!(subscription = id, %consumer, "push subscription created");
+    push::spawn(std::sync::Arc::clone(subs), id, consumer, addr.clone());
+    events::subscription_created(out, "wsnt:SubscribeResponse", &addr, now, end);
+    Ok(())
 }

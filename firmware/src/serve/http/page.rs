@@ -3,11 +3,11 @@
 
 use bytes::Bytes;
 use hyper::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderValue};
-use hyper::{Method, Response};
+use hyper::{Response, StatusCode, Uri};
 
-use super::Body;
+use super::{Body, text};
 
-const FILES: &[(&str, &str, &[u8])] = &[
+pub(super) const FILES: &[(&str, &str, &[u8])] = &[
     (
         "/",
         "text/html; charset=utf-8",
@@ -30,12 +30,12 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// The page's file at `path`, if it is one.
-pub(super) fn serve(method: &Method, path: &str) -> Option<Response<Body>> {
-    if !matches!(*method, Method::GET | Method::HEAD) {
-        return None;
-    }
-    let (_, kind, bytes) = FILES.iter().find(|(p, _, _)| *p == path)?;
+/// The page's file at `uri` (a trailing `/` left off).
+pub(super) fn serve(uri: &Uri) -> Response<Body> {
+    let path = super::routes::normalized(uri.path());
+    let Some((_, kind, bytes)) = FILES.iter().find(|(p, _, _)| *p == path) else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
     let mut r = Response::new(super::full(Bytes::from_static(bytes)));
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
@@ -47,5 +47,5 @@ pub(super) fn serve(method: &Method, path: &str) -> Option<Response<Body>> {
             "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'",
         ),
     );
-    Some(r)
+    r
 }

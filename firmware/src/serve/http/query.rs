@@ -8,11 +8,6 @@ pub(super) fn parse<T: DeserializeOwned>(query: Option<&str>) -> Result<T, Strin
     serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|e| e.to_string())
 }
 
-/// Every `name=value` pair, decoded, in order (for handlers that read them one by one).
-pub(super) fn pairs(query: Option<&str>) -> Vec<(String, String)> {
-    parse(query).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -25,7 +20,7 @@ mod tests {
     #[test]
     fn values_are_decoded_and_typed() {
         assert_eq!(
-            pairs(Some("name=Mum%27s+song&x")),
+            parse::<Vec<(String, String)>>(Some("name=Mum%27s+song&x")).expect("pairs"),
             vec![
                 ("name".to_string(), "Mum's song".to_string()),
                 ("x".to_string(), String::new())

@@ -13,9 +13,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use super::AppState;
+use super::routes::route;
 use super::stream::Stream;
 use super::tunnel::{self, Opening};
-use super::{AppState, route};
 use crate::serve::gate::Full;
 
 /// Time to send a whole request head, and to send the next one on a kept-alive connection.
@@ -33,7 +34,10 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
-    let sweeper = tokio::spawn(super::whep::sweep(Arc::clone(&state), shutdown.clone()));
+    let sweeper = tokio::spawn(super::api::whep::sweep(
+        Arc::clone(&state),
+        shutdown.clone(),
+    ));
     let mut backoff = ACCEPT_BACKOFF.0;
     let mut last_warning: Option<Instant> = None;
     loop {

@@ -5,11 +5,11 @@ use hyper::{Response, StatusCode};
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{AppState, Body, text};
 use crate::metrics_text::Exposition;
 use crate::metrics_text::Kind::{Counter, Gauge};
+use crate::serve::http::{AppState, Body, text};
 
-pub(super) fn serve(state: &AppState) -> Response<Body> {
+pub(in crate::serve::http) fn serve(state: &AppState) -> Response<Body> {
     let mut e = Exposition::default();
     e.family("build_info", Gauge, "The firmware's version.")
         .sample(&[("version", env!("CARGO_PKG_VERSION"))], 1);
@@ -90,46 +90,58 @@ pub(super) fn serve(state: &AppState) -> Response<Body> {
 
 /// The nursery and the alerts: readings, detector states, event subscriptions.
 fn alerts(state: &AppState, e: &mut Exposition) {
+    if let Some(climate) = &state.climate {
+        nursery(climate, e);
+    }
+    detectors(state, e);
+    subscriptions(state, e);
+}
+
+/// The climate sensor's readings and comfort alerts.
+fn nursery(climate: &crate::climate::ClimateTask, e: &mut Exposition) {
+    let mut gauge = |name: &str, help: &str, value: f64| e.single(name, Gauge, help, value);
+    let now = climate.current();
+    if let Some(r) = now.reading {
+        gauge(
+            "temperature_celsius",
+            "The nursery's temperature.",
+            f64::from(r.temperature_c),
+        );
+        gauge(
+            "humidity_percent",
+            "The nursery's relative humidity.",
+            f64::from(r.humidity_pct),
+        );
+        gauge("pressure_hpa", "Air pressure.", f64::from(r.pressure_hpa));
+    }
+    gauge(
+        "sensor_ok",
+        "Whether the climate sensor reads.",
+        f64::from(u8::from(!now.failing)),
+    );
+    gauge(
+        "sensor_failures",
+        "Failed climate readings since start.",
+        now.failures as f64,
+    );
+    for (name, on) in [
+        ("too_hot", now.too_hot),
+        ("too_cold", now.too_cold),
+        ("too_humid", now.too_humid),
+        ("too_dry", now.too_dry),
+    ] {
+        gauge(
+            &format!("alert_{name}"),
+            "A comfort limit is passed.",
+            f64::from(u8::from(on)),
+        );
+    }
+}
+
+/// What the sound and motion detectors sense now.
+fn detectors(state: &AppState, e: &mut Exposition) {
     use crate::events::topics;
     let mut gauge = |name: &str, help: &str, value: f64| e.single(name, Gauge, help, value);
-    if let Some(climate) = &state.climate {
-        let now = climate.current();
-        if let Some(r) = now.reading {
-            gauge(
-                "temperature_celsius",
-                "The nursery's temperature.",
-                f64::from(r.temperature_c),
-            );
-            gauge(
-                "humidity_percent",
-                "The nursery's relative humidity.",
-                f64::from(r.humidity_pct),
-            );
-            gauge("pressure_hpa", "Air pressure.", f64::from(r.pressure_hpa));
-        }
-        gauge(
-            "sensor_ok",
-            "Whether the climate sensor reads.",
-            f64::from(u8::from(!now.failing)),
-        );
-        gauge(
-            "sensor_failures",
-            "Failed climate readings since start.",
-            now.failures as f64,
-        );
-        for (name, on) in [
-            ("too_hot", now.too_hot),
-            ("too_cold", now.too_cold),
-            ("too_humid", now.too_humid),
-            ("too_dry", now.too_dry),
-        ] {
-            gauge(
-                &format!("alert_{name}"),
-                "A comfort limit is passed.",
-                f64::from(u8::from(on)),
-            );
-        }
-    }
     let on = |topic: &str, item: &str| {
         f64::from(u8::from(
             state.bus.value(topic, item).as_deref() == Some("true"),
@@ -156,9 +168,14 @@ fn alerts(state: &AppState, e: &mut Exposition) {
             f64::from(db),
         );
     }
+}
+
+/// ONVIF event subscriptions and their messages.
+fn subscriptions(state: &AppState, e: &mut Exposition) {
     let subs = state.bus.subscriptions();
-    gauge(
+    e.single(
         "event_subscriptions",
+        Gauge,
         "ONVIF event subscriptions now.",
         subs.count() as f64,
     );

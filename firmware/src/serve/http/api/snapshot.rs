@@ -8,16 +8,18 @@ use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 use tracing::warn;
 
-use super::{AppState, Body, text};
 use crate::media::{JpegEncoder, clock_now};
+use crate::serve::http::routes::Call;
+use crate::serve::http::{Body, text};
 
 /// A picture this recent counts as "now" (one frame at 15 fps is 67 ms).
 const FRESH: Duration = Duration::from_millis(500);
 
-pub(super) async fn serve(state: &AppState, uri: &str) -> Response<Body> {
+pub(in crate::serve::http) async fn serve(call: &Call) -> Response<Body> {
+    let state = &call.state;
     let config = state.config();
     let main = &config.video.main;
-    let width = match query_width(uri) {
+    let width = match query_width(call) {
         Ok(Some(w)) if (16..=main.width).contains(&w) => w,
         Ok(Some(w)) => {
             return text(
@@ -47,7 +49,7 @@ pub(super) async fn serve(state: &AppState, uri: &str) -> Response<Body> {
     match jpeg {
         Ok(Ok(bytes)) => {
             state.hub.stats.snapshots.fetch_add(1, Relaxed);
-            let mut r = Response::new(super::full(bytes));
+            let mut r = Response::new(crate::serve::http::full(bytes));
             r.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
             r.headers_mut()
@@ -63,26 +65,10 @@ pub(super) async fn serve(state: &AppState, uri: &str) -> Response<Body> {
 }
 
 /// `?width=`, the size a client wants (the height follows the picture's shape).
-fn query_width(uri: &str) -> Result<Option<u32>, ()> {
+fn query_width(call: &Call) -> Result<Option<u32>, ()> {
     #[derive(serde::Deserialize)]
     struct Query {
         width: Option<u32>,
     }
-    super::query::parse::<Query>(uri.split_once('?').map(|(_, q)| q))
-        .map(|q| q.width)
-        .map_err(|_| ())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::query_width;
-
-    #[test]
-    fn width_from_query() {
-        assert_eq!(query_width("/snapshot.jpg"), Ok(None));
-        assert_eq!(query_width("/snapshot.jpg?width=320"), Ok(Some(320)));
-        assert_eq!(query_width("/snapshot.jpg?a=b&width=64"), Ok(Some(64)));
-        assert_eq!(query_width("/snapshot.jpg?width=-1"), Err(()));
-        assert_eq!(query_width("/snapshot.jpg?width=99999999999"), Err(()));
-    }
+    call.query::<Query>().map(|q| q.width).map_err(|_| ())
 }

@@ -9,8 +9,8 @@ use hyper::{HeaderMap, Request, Response, StatusCode};
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::auth::AuthedUser;
-use super::{AppState, Body, json};
+use crate::serve::http::auth::AuthedUser;
+use crate::serve::http::{AppState, Body, json};
 use crate::serve::webrtc::session::{COOKIE as SESSION, token_in};
 
 #[derive(Deserialize)]
@@ -32,18 +32,17 @@ fn token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The user of the request's session cookie, if it has a live one.
-pub(super) fn session_user<B>(state: &AppState, req: &Request<B>) -> Option<AuthedUser> {
+pub(in crate::serve::http) fn session_user<B>(
+    state: &AppState,
+    req: &Request<B>,
+) -> Option<AuthedUser> {
     let name = state
         .web
         .sessions
         .user(token(req.headers())?, max_idle(state))?;
     // A user removed from the configuration is logged out with it.
     let role = state.auth.role_of(&name)?;
-    Some(AuthedUser {
-        name,
-        role,
-        query: req.uri().query().map(str::to_string),
-    })
+    Some(AuthedUser { name, role })
 }
 
 /// Compares without leaking where the first difference is.
@@ -59,7 +58,11 @@ fn with_cookie(mut r: Response<Body>, cookie: &str) -> Response<Body> {
 }
 
 /// `POST /api/login` with `{"user": ..., "password": ...}`.
-pub(super) fn login(state: &AppState, body: &[u8], peer: SocketAddr) -> Response<Body> {
+pub(in crate::serve::http) fn login(
+    state: &AppState,
+    body: &[u8],
+    peer: SocketAddr,
+) -> Response<Body> {
     if let Some(wait) = state.auth.throttled(peer.ip()) {
         let mut r = json::error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -90,7 +93,7 @@ pub(super) fn login(state: &AppState, body: &[u8], peer: SocketAddr) -> Response
 }
 
 /// `POST /api/logout`: ends the session and clears the cookie.
-pub(super) fn logout(state: &AppState, headers: &HeaderMap) -> Response<Body> {
+pub(in crate::serve::http) fn logout(state: &AppState, headers: &HeaderMap) -> Response<Body> {
     if let Some(t) = token(headers) {
         state.web.sessions.remove(t);
     }

@@ -1,22 +1,22 @@
 //! `POST /api/whep` (WHEP, RFC 9725 without trickle): the browser's SDP offer in, the answer
 //! out with `201 Created` and the viewer's `Location`; `DELETE` on that location ends it.
-//! Push-to-talk (`talk.rs`) is served the same way, by [`connection`].
+//! Push-to-talk (`talk.rs`) is answered the same way, by [`answer`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
-use hyper::{HeaderMap, Method, Response, StatusCode};
+use hyper::{HeaderMap, Response, StatusCode};
 use tokio::sync::watch;
 use tracing::warn;
 
-use super::{AppState, Body, text};
+use crate::serve::http::{AppState, Body, text};
 use crate::serve::webrtc::offer::OfferError;
 use crate::serve::webrtc::peer::PeerError;
 use crate::serve::webrtc::{Kind, StartError};
 
-pub(super) const PREFIX: &str = "/api/whep";
+pub(in crate::serve::http) const PREFIX: &str = "/api/whep";
 
 const VIEW: Endpoint = Endpoint {
     prefix: PREFIX,
@@ -24,71 +24,54 @@ const VIEW: Endpoint = Endpoint {
     name: "WHEP",
     ended: "viewer ended\n",
     unknown: "no such viewer\n",
-    trickle: true,
 };
 
-pub(super) async fn serve(
+/// `POST /api/whep`: a viewer's offer.
+pub(in crate::serve::http) async fn offer(
     state: &Arc<AppState>,
-    method: &Method,
-    path: &str,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
     let max = state.config().web.max_viewers;
-    let start = || Ok(move |st: &AppState, body: &[u8]| st.web.connections.start_view(body, max));
-    connection(state, &VIEW, method, path, headers, body, start).await
+    let start = move |st: &AppState, body: &[u8]| st.web.connections.start_view(body, max);
+    answer(state, &VIEW, headers, body, start).await
+}
+
+/// `DELETE /api/whep/<id>`: the viewer leaves.
+pub(in crate::serve::http) fn stop(state: &AppState, id: &str) -> Response<Body> {
+    end(state, &VIEW, id)
+}
+
+/// `PATCH /api/whep/<id>`, WHEP's trickle ICE: the answer already carries every candidate of
+/// the camera.
+pub(in crate::serve::http) fn trickle() -> Response<Body> {
+    text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "trickle ICE is not supported: send the offer with its candidates\n",
+    )
 }
 
 /// A WebRTC endpoint of the page: where it is and what its answers say.
-pub(super) struct Endpoint {
+pub(in crate::serve::http) struct Endpoint {
     pub prefix: &'static str,
     pub kind: Kind,
     /// What its offers are called in answers and logs.
     pub name: &'static str,
     pub ended: &'static str,
     pub unknown: &'static str,
-    /// WHEP clients may try trickle ICE on the connection's address: they are told why not.
-    pub trickle: bool,
 }
 
-/// Serves one WebRTC endpoint: `POST` an offer, `DELETE` a connection. `start` is asked on
-/// `POST` only: it refuses with its own answer, or gives what answers the offer (off the async
-/// threads).
-pub(super) async fn connection<S>(
-    state: &Arc<AppState>,
-    endpoint: &Endpoint,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    body: Bytes,
-    start: impl FnOnce() -> Result<S, Box<Response<Body>>>,
-) -> Response<Body>
-where
-    S: FnOnce(&AppState, &[u8]) -> Result<(String, String), StartError> + Send + 'static,
-{
-    match (method, path.strip_prefix(endpoint.prefix)) {
-        (&Method::POST, Some("")) => match start() {
-            Ok(start) => offer(state, endpoint, headers, body, start).await,
-            Err(refused) => *refused,
-        },
-        (&Method::DELETE, Some(id)) if id.len() > 1 => {
-            if state.web.connections.stop(endpoint.kind, &id[1..]) {
-                text(StatusCode::OK, endpoint.ended)
-            } else {
-                text(StatusCode::NOT_FOUND, endpoint.unknown)
-            }
-        }
-        // WHEP's trickle ICE: the answer already carries every candidate of the camera.
-        (&Method::PATCH, Some(id)) if id.len() > 1 && endpoint.trickle => text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "trickle ICE is not supported: send the offer with its candidates\n",
-        ),
-        (_, Some("")) => text(StatusCode::METHOD_NOT_ALLOWED, "POST an SDP offer\n"),
-        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+/// A DELETE on a connection's own address: it ends, if it is one of this endpoint's.
+pub(in crate::serve::http) fn end(state: &AppState, endpoint: &Endpoint, id: &str) -> Response<Body> {
+    if state.web.connections.stop(endpoint.kind, id) {
+        text(StatusCode::OK, endpoint.ended)
+    } else {
+        text(StatusCode::NOT_FOUND, endpoint.unknown)
     }
 }
 
-async fn offer(
+/// Answers an offer to `endpoint`: `start` builds the connection off the async threads.
+pub(in crate::serve::http) async fn answer(
     state: &Arc<AppState>,
     endpoint: &Endpoint,
     headers: &HeaderMap,
@@ -127,7 +110,7 @@ async fn offer(
 /// `201 Created` with the SDP answer, and the connection's own address to DELETE it (WHEP's and
 /// WHIP's answer).
 fn answered(prefix: &str, id: &str, answer: String) -> Response<Body> {
-    let mut r = Response::new(super::full(answer));
+    let mut r = Response::new(crate::serve::http::full(answer));
     *r.status_mut() = StatusCode::CREATED;
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
@@ -156,7 +139,7 @@ fn refused(e: &StartError) -> Response<Body> {
 
 /// Ends viewers and talk connections that went away without a DELETE, until the server stops;
 /// then ends them all.
-pub(super) async fn sweep(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+pub(in crate::serve::http) async fn sweep(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}

@@ -14,11 +14,11 @@ use hyper::{Response, StatusCode};
 use onvif::events::Notification;
 use serde_json::{Value, json};
 
-use super::{AppState, Body, text};
 use crate::events::topics;
+use crate::serve::http::{AppState, Body, text};
 
 fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
-    let mut r = Response::new(super::full(value.to_string()));
+    let mut r = Response::new(crate::serve::http::full(value.to_string()));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -31,7 +31,7 @@ fn is_true(state: &AppState, topic: &str, item: &str) -> Option<bool> {
     state.bus.value(topic, item).map(|v| v == "true")
 }
 
-pub(super) fn status(state: &AppState) -> Response<Body> {
+pub(in crate::serve::http) fn status(state: &AppState) -> Response<Body> {
     let config = state.config();
     let climate = state.climate.as_ref().map(|c| {
         let now = c.current();
@@ -133,7 +133,7 @@ fn sse_event(n: &Notification) -> Bytes {
 }
 
 /// `GET /api/events`: the current state of every property, then each event as it happens.
-pub(super) fn events(state: &AppState) -> Response<Body> {
+pub(in crate::serve::http) fn events(state: &AppState) -> Response<Body> {
     let mut live = state.bus.listen();
     let snapshot = state.bus.snapshot();
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
@@ -168,7 +168,7 @@ pub(super) fn events(state: &AppState) -> Response<Body> {
 /// `PUT /api/simulate/climate` with `{"temperature_c": 25, "humidity_pct": 50}` holds the
 /// simulated room there, `{"drift": true}` lets it drift again, `{"failing": true}` unplugs
 /// the simulated sensor.
-pub(super) fn simulate_climate(state: &AppState, body: &[u8]) -> Response<Body> {
+pub(in crate::serve::http) fn simulate_climate(state: &AppState, body: &[u8]) -> Response<Body> {
     let Some(room) = &state.sim_room else {
         return text(
             StatusCode::NOT_FOUND,

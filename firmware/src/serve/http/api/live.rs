@@ -18,12 +18,15 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::{debug, info};
 
-use super::{AppState, Body, text};
 use crate::media::{JpegEncoder, clock_now};
+use crate::serve::http::{AppState, Body, text};
 
-pub(super) const PATH: &str = "/api/live.ws";
+pub(in crate::serve::http) const PATH: &str = "/api/live.ws";
 
-pub(super) fn serve(state: &Arc<AppState>, mut req: Request<Incoming>) -> Response<Body> {
+pub(in crate::serve::http) fn serve(
+    state: &Arc<AppState>,
+    mut req: Request<Incoming>,
+) -> Response<Body> {
     let upgrade = req
         .headers()
         .get(UPGRADE)

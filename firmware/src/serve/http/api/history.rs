@@ -3,16 +3,17 @@
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
-use super::{AppState, Body, json};
 use crate::history::{RESOLUTION_S, WINDOW_S};
+use crate::serve::http::routes::Call;
+use crate::serve::http::{Body, json};
 
-pub(super) fn serve(state: &AppState, query: Option<&str>) -> Response<Body> {
+pub(in crate::serve::http) fn serve(call: &Call) -> Response<Body> {
     #[derive(serde::Deserialize)]
     struct Query {
         #[serde(default)]
         since: u64,
     }
-    let Ok(Query { since }) = super::query::parse(query) else {
+    let Ok(Query { since }) = call.query() else {
         return json::error(
             StatusCode::BAD_REQUEST,
             "since must be a time in Unix seconds",
@@ -21,6 +22,6 @@ pub(super) fn serve(state: &AppState, query: Option<&str>) -> Response<Body> {
     json::ok(json!({
         "resolution_s": RESOLUTION_S,
         "window_s": WINDOW_S,
-        "samples": state.web.history.samples(since),
+        "samples": call.state.web.history.samples(since),
     }))
 }
