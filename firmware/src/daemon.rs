@@ -157,14 +157,17 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             );
         });
     }
-    let camera = Arc::new(camera::Camera::new(
-        Arc::clone(&settings),
+    let ptz_controls = Arc::new(ptz::Controls::new(ptz.clone(), Arc::clone(&settings)));
+    let night_controls = Arc::new(night::Controls::new(night.clone(), Arc::clone(&settings)));
+    let camera = Arc::new(camera::Camera {
+        settings: Arc::clone(&settings),
         identity,
-        cli.simulate,
-        with_audio,
-        ptz.clone(),
-        night.clone(),
-    ));
+        simulate: cli.simulate,
+        has_audio: with_audio,
+        ptz: Arc::clone(&ptz_controls),
+        night: Arc::clone(&night_controls),
+        picture: media::picture::Picture::new(Arc::clone(&settings), Arc::clone(&night_controls)),
+    });
 
     let history = Arc::new(history::History::open(data_dir.join("history.json")));
 
@@ -190,6 +193,8 @@ pub fn run(cli: Options) -> anyhow::Result<()> {
             ),
             rtsp_port: rtsp.port(),
             camera,
+            ptz: ptz_controls,
+            night: night_controls,
             audio: audio.clone(),
             rtsp_addr: SocketAddr::new(
                 if listen.is_unspecified() {

@@ -12,6 +12,7 @@ mod encoders;
 mod feed;
 mod hub;
 pub mod look;
+pub mod picture;
 mod stats;
 
 pub use capture::{Capture, Look, Source};

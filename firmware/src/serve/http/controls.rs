@@ -1,41 +1,22 @@
-//! `/api/ptz/*` and `/api/night`: the page's controls as JSON. They call the camera's ONVIF
-//! backends (PTZ, DeviceIO) so the page and ONVIF clients share one implementation, and the
-//! same access rules (moving the camera needs an operator or admin).
+//! `/api/ptz/*` and `/api/night`: the page's controls as JSON. They call the same domain
+//! controls as the ONVIF services, under the same access rules (moving the camera needs an
+//! operator or admin).
 
 use std::time::Duration;
 
 use hyper::{Method, Response, StatusCode};
-use onvif::deviceio::RelayBackend;
-use onvif::ptz::PtzBackend;
 use onvif::service::Access;
-use onvif::soap::Fault;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::AuthedUser;
+use super::json::{done, refused};
 use super::{AppState, Body, json};
 use crate::config::NightMode;
 use crate::serve::onvif::level;
 
 /// The longest a continuous move may run unattended (a lost "stop" ends there).
 const MAX_MOVE: Duration = Duration::from_secs(10);
-
-fn fault(f: &Fault) -> Response<Body> {
-    let status = match f.subcodes.first().copied() {
-        Some("ActionNotSupported") => StatusCode::NOT_IMPLEMENTED,
-        Some("InvalidArgVal" | "InvalidArgs") => StatusCode::BAD_REQUEST,
-        _ if f.code == onvif::soap::FaultCode::Sender => StatusCode::BAD_REQUEST,
-        _ => StatusCode::CONFLICT,
-    };
-    json::error(status, &f.reason)
-}
-
-fn done(r: Result<(), Fault>) -> Response<Body> {
-    match r {
-        Ok(()) => json::ok(json!({})),
-        Err(f) => fault(&f),
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,10 +44,9 @@ struct NightChange {
 }
 
 fn ptz_status(state: &AppState) -> serde_json::Value {
-    let cam = state.camera.as_ref();
-    let s = PtzBackend::status(cam);
+    let s = state.ptz.status().unwrap_or_default();
     json!({
-        "available": cam.has_ptz(),
+        "available": state.ptz.available(),
         "pan": s.pan,
         "tilt": s.tilt,
         "zoom": s.zoom,
@@ -75,7 +55,9 @@ fn ptz_status(state: &AppState) -> serde_json::Value {
 }
 
 fn presets(state: &AppState) -> serde_json::Value {
-    let list: Vec<_> = PtzBackend::presets(state.camera.as_ref())
+    let list: Vec<_> = state
+        .ptz
+        .presets()
         .into_iter()
         .map(|p| json!({ "token": p.token, "name": p.name }))
         .collect();
@@ -83,8 +65,8 @@ fn presets(state: &AppState) -> serde_json::Value {
 }
 
 fn night(state: &AppState) -> serde_json::Value {
-    match state.camera.night_state() {
-        Some((mode, is_night)) => json!({ "available": true, "mode": mode, "night": is_night }),
+    match state.night.state() {
+        Some(n) => json!({ "available": true, "mode": n.mode, "night": n.night }),
         None => json!({ "available": false }),
     }
 }
@@ -97,7 +79,7 @@ pub(super) fn serve(
     user: &AuthedUser,
     body: &[u8],
 ) -> Option<Response<Body>> {
-    let cam = state.camera.as_ref();
+    let ptz = &state.ptz;
     let writes = *method != Method::GET;
     if (path.starts_with("/api/ptz") || path == "/api/night")
         && writes
@@ -119,40 +101,38 @@ pub(super) fn serve(
                 Err(r) => return Some(*r),
             };
             let timeout = Duration::from_millis(m.timeout_ms.unwrap_or(1000)).min(MAX_MOVE);
-            done(cam.continuous_move(m.pan, m.tilt, m.zoom, Some(timeout)))
+            done(ptz.motion().and_then(|p| {
+                p.continuous(m.pan, m.tilt, Some(timeout))?;
+                p.zoom_continuous(m.zoom, Some(timeout))
+            }))
         }
         (&Method::POST, "/api/ptz/stop", _) => {
-            PtzBackend::stop(cam);
+            ptz.stop();
             json::ok(json!({}))
         }
-        (&Method::POST, "/api/ptz/home", _) => done(cam.goto_home(None)),
+        (&Method::POST, "/api/ptz/home", _) => done(ptz.go_home(None)),
         (&Method::GET, "/api/ptz/presets", _) => json::ok(presets(state)),
         (&Method::POST, "/api/ptz/presets", _) => {
             let p: NewPreset = match json::body(body) {
                 Ok(p) => p,
                 Err(r) => return Some(*r),
             };
-            match cam.set_preset(None, p.name.filter(|n| !n.trim().is_empty())) {
+            match ptz.save_preset(None, p.name.filter(|n| !n.trim().is_empty())) {
                 Ok(token) => json::reply(StatusCode::CREATED, &json!({ "token": token })),
-                Err(f) => fault(&f),
+                Err(e) => refused(&e),
             }
         }
-        (&Method::POST, _, Some((token, "goto"))) => done(cam.goto_preset(token, None)),
-        (&Method::DELETE, _, Some((token, ""))) => done(cam.remove_preset(token)),
+        (&Method::POST, _, Some((token, "goto"))) => done(ptz.go_to_preset(token, None)),
+        (&Method::DELETE, _, Some((token, ""))) => done(ptz.remove_preset(token)),
         (&Method::GET, "/api/night", _) => json::ok(night(state)),
         (&Method::POST, "/api/night", _) => {
             let n: NightChange = match json::body(body) {
                 Ok(n) => n,
                 Err(r) => return Some(*r),
             };
-            let command = match n.mode {
-                NightMode::Day => "Off",
-                NightMode::Night => "On",
-                NightMode::Auto => "Auto",
-            };
-            match cam.ir_lamp(command) {
+            match state.night.set_mode(n.mode) {
                 Ok(()) => json::ok(night(state)),
-                Err(f) => fault(&f),
+                Err(e) => refused(&e),
             }
         }
         _ if path.starts_with("/api/ptz") || path == "/api/night" => {

@@ -6,8 +6,8 @@ use onvif::soap::{Fault, FaultCode};
 use tracing::{info, warn};
 
 use super::Camera;
-use crate::config::{Role, User};
-use crate::settings::Refused;
+use crate::config::Role;
+use crate::settings::{Refused, UserChange};
 
 pub fn level(role: Role) -> UserLevel {
     match role {
@@ -27,6 +27,17 @@ fn role(level: UserLevel) -> Role {
 
 fn refused(sub: &'static str) -> impl Fn(Refused) -> Fault {
     move |r| Fault::invalid_arg(sub, r.to_string())
+}
+
+fn changes(users: Vec<NewUser>) -> Vec<UserChange> {
+    users
+        .into_iter()
+        .map(|n| UserChange {
+            name: n.name,
+            password: n.password,
+            role: role(n.level),
+        })
+        .collect()
 }
 
 fn prefix_len(mask: std::net::Ipv4Addr) -> u8 {
@@ -104,75 +115,20 @@ impl DeviceBackend for Camera {
 
     fn create_users(&self, new: Vec<NewUser>) -> Result<(), Fault> {
         self.settings
-            .change(|state, current| {
-                let mut users = current.users.clone();
-                for n in &new {
-                    if users.iter().any(|u| u.name == n.name) {
-                        return Err(Refused {
-                            field: "Username".into(),
-                            message: format!("user \"{}\" exists", n.name),
-                        });
-                    }
-                    users.push(User {
-                        name: n.name.clone(),
-                        password: n.password.clone().unwrap_or_default(),
-                        role: role(n.level),
-                    });
-                }
-                state.users = Some(users);
-                Ok(())
-            })
-            .map_err(refused("UsernameClash"))?;
-        info!(users = ?new.iter().map(|u| &u.name).collect::<Vec<_>>(), "users created");
-        Ok(())
+            .create_users(&changes(new))
+            .map_err(refused("UsernameClash"))
     }
 
     fn set_users(&self, changed: Vec<NewUser>) -> Result<(), Fault> {
         self.settings
-            .change(|state, current| {
-                let mut users = current.users.clone();
-                for n in &changed {
-                    let Some(u) = users.iter_mut().find(|u| u.name == n.name) else {
-                        return Err(Refused {
-                            field: "Username".into(),
-                            message: format!("no user \"{}\"", n.name),
-                        });
-                    };
-                    if let Some(p) = &n.password {
-                        u.password = p.clone();
-                    }
-                    u.role = role(n.level);
-                }
-                keep_an_admin(&users)?;
-                state.users = Some(users);
-                Ok(())
-            })
-            .map_err(refused("UsernameMissing"))?;
-        info!(users = ?changed.iter().map(|u| &u.name).collect::<Vec<_>>(), "users changed");
-        Ok(())
+            .change_users(&changes(changed))
+            .map_err(refused("UsernameMissing"))
     }
 
     fn delete_users(&self, names: Vec<String>) -> Result<(), Fault> {
         self.settings
-            .change(|state, current| {
-                let mut users = current.users.clone();
-                for name in &names {
-                    let before = users.len();
-                    users.retain(|u| &u.name != name);
-                    if users.len() == before {
-                        return Err(Refused {
-                            field: "Username".into(),
-                            message: format!("no user \"{name}\""),
-                        });
-                    }
-                }
-                keep_an_admin(&users)?;
-                state.users = Some(users);
-                Ok(())
-            })
-            .map_err(refused("UsernameMissing"))?;
-        info!(users = ?names, "users deleted");
-        Ok(())
+            .delete_users(&names)
+            .map_err(refused("UsernameMissing"))
     }
 
     fn reboot(&self) -> String {
@@ -250,16 +206,5 @@ impl DeviceBackend for Camera {
                 Ok(())
             })
             .map_err(refused("ConfigModify"))
-    }
-}
-
-fn keep_an_admin(users: &[User]) -> Result<(), Refused> {
-    if users.iter().any(|u| u.role == Role::Admin) {
-        Ok(())
-    } else {
-        Err(Refused {
-            field: "UserLevel".into(),
-            message: "at least one Administrator must remain".into(),
-        })
     }
 }

@@ -108,7 +108,7 @@ impl MediaBackend for Camera {
                         sample_rate_hz: config.audio.sample_rate,
                         channels: config.audio.channels,
                     }),
-                    ptz: self.motion.is_some(),
+                    ptz: self.has_ptz(),
                 }
             })
             .collect()
