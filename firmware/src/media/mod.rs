@@ -14,6 +14,7 @@ mod hub;
 pub mod look;
 pub mod picture;
 mod stats;
+pub mod streams;
 
 pub use capture::{Capture, Look, Source};
 pub use encoders::{Encoders, JpegEncoder};
