@@ -509,7 +509,7 @@ fn step_pan_tilt(state: &mut State, config: &PtzConfig, now: Instant, dt: f32) -
             for (i, axis) in axes(config).into_iter().enumerate() {
                 let (min, max) = (axis.limit_min_deg, axis.limit_max_deg);
                 state.position[i] = (state.position[i] + velocity[i] * dt).clamp(min, max);
-                at_limits &= velocity[i] == 0.0 || [min, max].contains(&state.position[i]);
+                at_limits &= at_end(state.position[i], velocity[i], min, max);
             }
             until.is_some_and(|u| now >= u) || at_limits
         }
@@ -527,10 +527,16 @@ fn step_zoom(state: &mut State, max_zoom: f32, now: Instant, dt: f32) -> bool {
         }
         ZoomMotion::Velocity { velocity, until } => {
             state.zoom = (state.zoom + velocity * dt).clamp(1.0, max_zoom);
-            until.is_some_and(|u| now >= u) || state.zoom == 1.0 || state.zoom == max_zoom
+            until.is_some_and(|u| now >= u) || at_end(state.zoom, velocity, 1.0, max_zoom)
         }
         ZoomMotion::Idle => false,
     }
+}
+
+/// Whether a move at `velocity` can go no further: at the end it heads for (a first step
+/// too short to leave the other end does not count), or not moving at all.
+fn at_end(at: f32, velocity: f32, min: f32, max: f32) -> bool {
+    velocity == 0.0 || (velocity > 0.0 && at >= max) || (velocity < 0.0 && at <= min)
 }
 
 /// One step of at most `step` from `at` towards `target`, and whether it got there.
@@ -643,6 +649,47 @@ mod tests {
         assert!(s.moving && !s.pan_tilt_moving && s.zoom_moving, "{s:?}");
         p.stop();
         assert!(!p.status().moving);
+    }
+
+    /// The first step after a wake-up can be too short to move off an end: a move away from
+    /// it must go on all the same, and one into it must end.
+    #[test]
+    fn a_continuous_move_away_from_an_end_does_not_end_there() {
+        let config = PtzConfig::default();
+        let now = Instant::now();
+        let mut state = State {
+            position: [config.pan.limit_min_deg, 0.0],
+            motion: Motion::Velocity {
+                velocity: [10.0, 0.0],
+                until: None,
+            },
+            zoom: 1.0,
+            zoom_motion: ZoomMotion::Velocity {
+                velocity: 0.1,
+                until: None,
+            },
+            still_since: now,
+            released: false,
+            shutdown: false,
+        };
+        assert!(
+            !step_pan_tilt(&mut state, &config, now, 0.0),
+            "pan ended at once"
+        );
+        assert!(
+            !step_zoom(&mut state, config.max_zoom, now, 0.0),
+            "zoom ended at once"
+        );
+        state.motion = Motion::Velocity {
+            velocity: [-10.0, 0.0],
+            until: None,
+        };
+        state.zoom_motion = ZoomMotion::Velocity {
+            velocity: -0.1,
+            until: None,
+        };
+        assert!(step_pan_tilt(&mut state, &config, now, 0.0));
+        assert!(step_zoom(&mut state, config.max_zoom, now, 0.0));
     }
 
     #[test]
