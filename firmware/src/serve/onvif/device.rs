@@ -7,6 +7,7 @@ use tracing::{info, warn};
 
 use super::Camera;
 use crate::config::Role;
+use crate::platform::network;
 use crate::settings::{Refused, UserChange};
 
 pub fn level(role: Role) -> UserLevel {
@@ -40,10 +41,6 @@ fn changes(users: Vec<NewUser>) -> Vec<UserChange> {
         .collect()
 }
 
-fn prefix_len(mask: std::net::Ipv4Addr) -> u8 {
-    u32::from(mask).count_ones() as u8
-}
-
 impl DeviceBackend for Camera {
     fn information(&self) -> DeviceInformation {
         DeviceInformation {
@@ -56,42 +53,20 @@ impl DeviceBackend for Camera {
     }
 
     fn network_interfaces(&self) -> Vec<NetworkInterface> {
-        let mut nics: Vec<NetworkInterface> = Vec::new();
-        for iface in if_addrs::get_if_addrs().unwrap_or_default() {
-            if iface.is_loopback() {
-                continue;
-            }
-            let if_addrs::IfAddr::V4(v4) = &iface.addr else {
-                continue;
-            };
-            let entry = (v4.ip.to_string(), prefix_len(v4.netmask));
-            if let Some(nic) = nics.iter_mut().find(|n| n.name == iface.name) {
-                nic.ipv4.push(entry);
-                continue;
-            }
-            let sys = |f: &str| {
-                std::fs::read_to_string(format!("/sys/class/net/{}/{f}", iface.name))
-                    .unwrap_or_default()
-            };
-            nics.push(NetworkInterface {
-                token: iface.name.clone(),
-                name: iface.name.clone(),
-                mac: sys("address").trim().to_string(),
-                ipv4: vec![entry],
-                mtu: sys("mtu").trim().parse().unwrap_or(1500),
-            });
-        }
-        // The interface the identity's MAC came from first: Home Assistant keys on the first.
-        if let Some(primary) = &self.identity.interface {
-            nics.sort_by_key(|n| &n.name != primary);
-        }
-        nics
+        network::interfaces(self.identity.interface.as_deref())
+            .into_iter()
+            .map(|n| NetworkInterface {
+                token: n.name.clone(),
+                name: n.name,
+                mac: n.mac,
+                ipv4: n.ipv4,
+                mtu: n.mtu,
+            })
+            .collect()
     }
 
     fn hostname(&self) -> String {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "babymonitor".into())
+        network::hostname()
     }
 
     fn endpoint(&self) -> String {
@@ -155,44 +130,15 @@ impl DeviceBackend for Camera {
     }
 
     fn dns_servers(&self) -> Vec<String> {
-        let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        conf.lines()
-            .filter_map(|l| l.strip_prefix("nameserver"))
-            .map(|s| s.trim().to_string())
-            .filter(|s| s.parse::<std::net::Ipv4Addr>().is_ok())
-            .collect()
+        network::dns_servers()
     }
 
     fn gateways(&self) -> Vec<String> {
-        // /proc/net/route: destination 0 is the default route; addresses are little-endian hex.
-        let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
-        table
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f.len() > 2 && f[1] == "00000000")
-                    .then(|| u32::from_str_radix(f[2], 16).ok())
-                    .flatten()
-            })
-            .filter(|g| *g != 0)
-            .map(|g| std::net::Ipv4Addr::from(g.swap_bytes()).to_string())
-            .collect()
+        network::gateways()
     }
 
     fn ntp_servers(&self) -> Vec<String> {
-        // chrony on the image; nothing to report when the host keeps time some other way.
-        let conf = std::fs::read_to_string("/etc/chrony/chrony.conf")
-            .or_else(|_| std::fs::read_to_string("/etc/chrony.conf"))
-            .unwrap_or_default();
-        conf.lines()
-            .filter_map(|l| {
-                l.strip_prefix("pool ")
-                    .or_else(|| l.strip_prefix("server "))
-            })
-            .filter_map(|rest| rest.split_whitespace().next())
-            .map(str::to_string)
-            .collect()
+        network::ntp_servers()
     }
 
     fn discoverable(&self) -> bool {
