@@ -117,6 +117,9 @@ struct Parts {
     climate: Option<Arc<climate::ClimateTask>>,
     sim_room: Option<Arc<hardware::climate::SimRoom>>,
     detectors: Arc<detect::Detectors>,
+    /// The domain's PTZ and night-vision controllers, which ONVIF and the JSON API both call.
+    ptz_controls: Arc<ptz::Controls>,
+    night_controls: Arc<night::Controls>,
     camera: Arc<camera::Camera>,
     history: Arc<history::History>,
 }
@@ -163,14 +166,19 @@ impl Parts {
         if let Some(audio) = &audio {
             hear_the_speaker(audio, &detectors, &bus);
         }
-        let camera = Arc::new(camera::Camera::new(
-            Arc::clone(&settings),
+        let ptz_controls = Arc::new(ptz::Controls::new(ptz.clone(), Arc::clone(&settings)));
+        let night_controls = Arc::new(night::Controls::new(night.clone(), Arc::clone(&settings)));
+        let picture =
+            media::picture::Picture::new(Arc::clone(&settings), Arc::clone(&night_controls));
+        let camera = Arc::new(camera::Camera {
+            settings: Arc::clone(&settings),
             identity,
-            cli.simulate,
-            with_audio,
-            ptz.clone(),
-            night.clone(),
-        ));
+            simulate: cli.simulate,
+            has_audio: with_audio,
+            ptz: Arc::clone(&ptz_controls),
+            night: Arc::clone(&night_controls),
+            picture,
+        });
         let history = Arc::new(history::History::open(data_dir.join("history.json")));
         Ok(Self {
             settings,
@@ -192,6 +200,8 @@ impl Parts {
             climate,
             sim_room,
             detectors,
+            ptz_controls,
+            night_controls,
             camera,
             history,
         })
@@ -352,6 +362,8 @@ fn app_state(parts: &Parts) -> Arc<http::AppState> {
         auth: http::Authenticator::new(config.users.clone(), config.http.failed_logins_per_minute),
         rtsp_port: parts.rtsp.port(),
         camera: Arc::clone(&parts.camera),
+        ptz: Arc::clone(&parts.ptz_controls),
+        night: Arc::clone(&parts.night_controls),
         audio: parts.audio.clone(),
         rtsp_addr: SocketAddr::new(
             if parts.listen.is_unspecified() {

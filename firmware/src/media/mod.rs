@@ -12,7 +12,9 @@ mod encoders;
 mod feed;
 mod hub;
 pub mod look;
+pub mod picture;
 mod stats;
+pub mod streams;
 
 pub use capture::{Capture, Look, Source};
 pub use encoders::{Encoders, JpegEncoder};

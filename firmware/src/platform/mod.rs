@@ -5,6 +5,7 @@
 pub mod first_boot;
 pub mod hardware;
 pub mod identity;
+pub mod network;
 pub mod syslog;
 pub mod watchdog;
 pub mod worker;

@@ -1,5 +1,9 @@
 //! Moves the camera: one thread steps the servos towards where they should be, at the
 //! configured speed, so nothing ever jumps; clients only set targets and read the status.
+//! The presets and home, stored with the settings, are in [`presets`].
+
+mod presets;
+pub use presets::{Controls, Position, Preset};
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -56,7 +60,7 @@ struct State {
     shutdown: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Status {
     /// Pan and tilt in ONVIF's generic space, -1 to 1 between the soft limits.
     pub pan: f32,
@@ -71,12 +75,22 @@ pub struct Status {
     pub zoom_moving: bool,
 }
 
+/// Why a pan/tilt/zoom request was not carried out.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PtzError {
     #[error("{0} is not a finite number")]
     NotFinite(&'static str),
     #[error("{0} must be between {1} and {2}")]
     OutOfRange(&'static str, f32, f32),
+    #[error("the camera has no pan/tilt")]
+    NoPtz,
+    #[error("no preset \"{0}\"")]
+    UnknownPreset(String),
+    #[error("at most {0} presets")]
+    TooManyPresets(usize),
+    /// The settings refused or could not store the change.
+    #[error(transparent)]
+    Storage(#[from] crate::settings::Refused),
 }
 
 struct Shared {
@@ -98,6 +112,32 @@ fn axes(config: &PtzConfig) -> [&AxisConfig; 2] {
 
 fn to_norm(axis: &AxisConfig, degrees: f32) -> f32 {
     -1.0 + 2.0 * (degrees - axis.limit_min_deg) / (axis.limit_max_deg - axis.limit_min_deg)
+}
+
+/// A zoom factor (1 to `max_zoom`) in the generic space (0 to 1).
+fn zoom_level(config: &PtzConfig, factor: f32) -> f32 {
+    if config.max_zoom > 1.0 {
+        (factor - 1.0) / (config.max_zoom - 1.0)
+    } else {
+        0.0
+    }
+}
+
+/// A position in degrees within the soft limits.
+fn within_limits(config: &PtzConfig, degrees: [f32; 2]) -> [f32; 2] {
+    let [pan, tilt] = axes(config);
+    [
+        degrees[0].clamp(pan.limit_min_deg, pan.limit_max_deg),
+        degrees[1].clamp(tilt.limit_min_deg, tilt.limit_max_deg),
+    ]
+}
+
+/// A speed of 0..1 as a share of full speed (none: full speed).
+fn speed_share(speed: Option<f32>) -> Result<f32, PtzError> {
+    match speed {
+        Some(s) => Ok(in_range("speed", s, 0.0, 1.0)?.max(0.01)),
+        None => Ok(1.0),
+    }
 }
 
 fn to_degrees(axis: &AxisConfig, norm: f32) -> f32 {
@@ -134,10 +174,7 @@ impl Ptz {
         start: [f32; 2],
         on_rest: impl Fn([f32; 2]) + Send + Sync + 'static,
     ) -> anyhow::Result<Self> {
-        let position = [
-            start[0].clamp(config.pan.limit_min_deg, config.pan.limit_max_deg),
-            start[1].clamp(config.tilt.limit_min_deg, config.tilt.limit_max_deg),
-        ];
+        let position = within_limits(&config, start);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 position,
@@ -164,15 +201,10 @@ impl Ptz {
     pub fn status(&self) -> Status {
         let state = lock(&self.shared.state);
         let [pan, tilt] = axes(&self.shared.config);
-        let max = self.shared.config.max_zoom;
         Status {
             pan: to_norm(pan, state.position[0]),
             tilt: to_norm(tilt, state.position[1]),
-            zoom: if max > 1.0 {
-                (state.zoom - 1.0) / (max - 1.0)
-            } else {
-                0.0
-            },
+            zoom: zoom_level(&self.shared.config, state.zoom),
             zoom_factor: state.zoom,
             moving: state.motion != Motion::Idle || state.zoom_motion != ZoomMotion::Idle,
             pan_tilt_moving: state.motion != Motion::Idle,
@@ -182,10 +214,7 @@ impl Ptz {
 
     /// Degrees per second for a speed of 0..1 (none: full speed).
     fn speeds(&self, speed: Option<f32>) -> Result<[f32; 2], PtzError> {
-        let s = match speed {
-            Some(s) => in_range("speed", s, 0.0, 1.0)?.max(0.01),
-            None => 1.0,
-        };
+        let s = speed_share(speed)?;
         let [pan, tilt] = axes(&self.shared.config);
         Ok([pan.speed_deg_s * s, tilt.speed_deg_s * s])
     }
@@ -243,11 +272,8 @@ impl Ptz {
         };
         // Zoomed in, the picture spans less of the world.
         let (dx, dy) = (dx / zoom, dy / zoom);
-        let target = [
-            (current[0] + dx * c.fov_h_deg).clamp(c.pan.limit_min_deg, c.pan.limit_max_deg),
-            (current[1] + dy * c.fov_v_deg).clamp(c.tilt.limit_min_deg, c.tilt.limit_max_deg),
-        ];
-        self.go(target, speed);
+        let target = [current[0] + dx * c.fov_h_deg, current[1] + dy * c.fov_v_deg];
+        self.go(within_limits(c, target), speed);
         Ok(())
     }
 
@@ -291,10 +317,7 @@ impl Ptz {
     }
 
     fn zoom_to(&self, factor: f32, speed: Option<f32>) -> Result<(), PtzError> {
-        let s = match speed {
-            Some(s) => in_range("speed", s, 0.0, 1.0)?.max(0.01),
-            None => 1.0,
-        };
+        let s = speed_share(speed)?;
         let c = &self.shared.config;
         let mut state = lock(&self.shared.state);
         state.zoom_motion = ZoomMotion::To {
@@ -353,14 +376,7 @@ impl Ptz {
     /// To a position in degrees (a preset or home).
     pub fn goto_degrees(&self, target: [f32; 2], speed: Option<f32>) -> Result<(), PtzError> {
         let speed = self.speeds(speed)?;
-        let c = &self.shared.config;
-        self.go(
-            [
-                target[0].clamp(c.pan.limit_min_deg, c.pan.limit_max_deg),
-                target[1].clamp(c.tilt.limit_min_deg, c.tilt.limit_max_deg),
-            ],
-            speed,
-        );
+        self.go(within_limits(&self.shared.config, target), speed);
         Ok(())
     }
 
@@ -378,131 +394,158 @@ impl Drop for Ptz {
 }
 
 fn run(shared: &Shared, mut servos: [Box<dyn Servo>; 2]) {
-    let config = &shared.config;
-    let [pa, ta] = axes(config);
-    let limits = [
-        (pa.limit_min_deg, pa.limit_max_deg),
-        (ta.limit_min_deg, ta.limit_max_deg),
-    ];
-    let mut state = lock(&shared.state);
     // Hold where the camera was left: the servos are there already, so nothing jumps.
-    let start = state.position;
-    drop(state);
-    for (servo, angle) in servos.iter_mut().zip(start) {
-        if let Err(e) = servo.set_angle(angle) {
-            warn!("servo: {e:#}");
-        }
-    }
+    let start = lock(&shared.state).position;
+    drive(&mut servos, start);
     let mut last = Instant::now();
-    state = lock(&shared.state);
-    loop {
-        if state.shutdown {
-            break;
-        }
-        if state.motion == Motion::Idle && state.zoom_motion == ZoomMotion::Idle {
-            if !state.released && config.release_when_idle && state.still_since.elapsed() >= HOLD {
-                state.released = true;
-                for servo in servos.iter_mut() {
-                    if let Err(e) = servo.release() {
-                        warn!("servo: {e:#}");
-                    }
-                }
-                debug!("servos released");
-            }
-            let wait = if state.released || !config.release_when_idle {
-                Duration::from_secs(3600)
-            } else {
-                HOLD
-            };
-            state = shared
-                .wake
-                .wait_timeout(state, wait)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+    let mut state = lock(&shared.state);
+    while !state.shutdown {
+        if is_idle(&state) {
+            state = rest(shared, state, &mut servos);
             last = Instant::now();
             continue;
         }
         let now = Instant::now();
         let dt = now.duration_since(last).as_secs_f32().min(0.1);
         last = now;
-        let pan_tilt_moving = state.motion != Motion::Idle;
-        let mut arrived = false;
-        match state.motion {
-            Motion::To { target, speed } => {
-                let mut done = true;
-                for i in 0..2 {
-                    let delta = target[i] - state.position[i];
-                    let step = speed[i] * dt;
-                    if delta.abs() <= step {
-                        state.position[i] = target[i];
-                    } else {
-                        state.position[i] += step * delta.signum();
-                        done = false;
-                    }
-                }
-                arrived = done;
-            }
-            Motion::Velocity { velocity, until } => {
-                for i in 0..2 {
-                    state.position[i] =
-                        (state.position[i] + velocity[i] * dt).clamp(limits[i].0, limits[i].1);
-                }
-                let at_limits = (0..2).all(|i| {
-                    velocity[i] == 0.0
-                        || state.position[i] == limits[i].0
-                        || state.position[i] == limits[i].1
-                });
-                arrived = until.is_some_and(|u| now >= u) || at_limits;
-            }
-            Motion::Idle => {}
-        }
-        let zoom_range = (1.0, config.max_zoom);
-        let zoom_done = match state.zoom_motion {
-            ZoomMotion::To { target, speed } => {
-                let delta = target - state.zoom;
-                if delta.abs() <= speed * dt {
-                    state.zoom = target;
-                    true
-                } else {
-                    state.zoom += speed * dt * delta.signum();
-                    false
-                }
-            }
-            ZoomMotion::Velocity { velocity, until } => {
-                state.zoom = (state.zoom + velocity * dt).clamp(zoom_range.0, zoom_range.1);
-                until.is_some_and(|u| now >= u)
-                    || state.zoom == zoom_range.0
-                    || state.zoom == zoom_range.1
-            }
-            ZoomMotion::Idle => false,
-        };
-        if zoom_done {
-            state.zoom_motion = ZoomMotion::Idle;
-        }
-        let position = state.position;
-        if pan_tilt_moving {
-            state.released = false;
-        }
-        if arrived {
-            state.motion = Motion::Idle;
-            state.still_since = now;
-        }
-        let still_moving = state.motion != Motion::Idle || state.zoom_motion != ZoomMotion::Idle;
+        let tick = step(&mut state, &shared.config, now, dt);
         drop(state);
-        if pan_tilt_moving {
-            for (servo, angle) in servos.iter_mut().zip(position) {
-                if let Err(e) = servo.set_angle(angle) {
-                    warn!("servo: {e:#}");
-                }
-            }
+        if tick.pan_tilt_moved {
+            drive(&mut servos, tick.position);
         }
-        if arrived {
-            (shared.on_rest)(position);
+        if tick.arrived {
+            (shared.on_rest)(tick.position);
         }
-        if still_moving {
+        if tick.still_moving {
             std::thread::sleep(TICK);
         }
         state = lock(&shared.state);
+    }
+}
+
+fn is_idle(state: &State) -> bool {
+    state.motion == Motion::Idle && state.zoom_motion == ZoomMotion::Idle
+}
+
+fn drive(servos: &mut [Box<dyn Servo>; 2], position: [f32; 2]) {
+    for (servo, angle) in servos.iter_mut().zip(position) {
+        if let Err(e) = servo.set_angle(angle) {
+            warn!("servo: {e:#}");
+        }
+    }
+}
+
+/// A still camera: lets the servos go after a while, then waits for the next move.
+fn rest<'a>(
+    shared: &'a Shared,
+    mut state: MutexGuard<'a, State>,
+    servos: &mut [Box<dyn Servo>; 2],
+) -> MutexGuard<'a, State> {
+    let release = shared.config.release_when_idle;
+    if !state.released && release && state.still_since.elapsed() >= HOLD {
+        state.released = true;
+        for servo in servos.iter_mut() {
+            if let Err(e) = servo.release() {
+                warn!("servo: {e:#}");
+            }
+        }
+        debug!("servos released");
+    }
+    let wait = if state.released || !release {
+        Duration::from_secs(3600)
+    } else {
+        HOLD
+    };
+    shared
+        .wake
+        .wait_timeout(state, wait)
+        .unwrap_or_else(PoisonError::into_inner)
+        .0
+}
+
+/// What one step of the motion did, for the work done without the lock.
+struct Tick {
+    position: [f32; 2],
+    pan_tilt_moved: bool,
+    arrived: bool,
+    still_moving: bool,
+}
+
+fn step(state: &mut State, config: &PtzConfig, now: Instant, dt: f32) -> Tick {
+    let pan_tilt_moved = state.motion != Motion::Idle;
+    let arrived = step_pan_tilt(state, config, now, dt);
+    if step_zoom(state, config.max_zoom, now, dt) {
+        state.zoom_motion = ZoomMotion::Idle;
+    }
+    if pan_tilt_moved {
+        state.released = false;
+    }
+    if arrived {
+        state.motion = Motion::Idle;
+        state.still_since = now;
+    }
+    Tick {
+        position: state.position,
+        pan_tilt_moved,
+        arrived,
+        still_moving: !is_idle(state),
+    }
+}
+
+/// Moves pan and tilt by one step; true when the move has ended.
+fn step_pan_tilt(state: &mut State, config: &PtzConfig, now: Instant, dt: f32) -> bool {
+    match state.motion {
+        Motion::To { target, speed } => {
+            let mut done = true;
+            for i in 0..2 {
+                let (at, arrived) = towards(state.position[i], target[i], speed[i] * dt);
+                state.position[i] = at;
+                done &= arrived;
+            }
+            done
+        }
+        Motion::Velocity { velocity, until } => {
+            let mut at_limits = true;
+            for (i, axis) in axes(config).into_iter().enumerate() {
+                let (min, max) = (axis.limit_min_deg, axis.limit_max_deg);
+                state.position[i] = (state.position[i] + velocity[i] * dt).clamp(min, max);
+                at_limits &= at_end(state.position[i], velocity[i], min, max);
+            }
+            until.is_some_and(|u| now >= u) || at_limits
+        }
+        Motion::Idle => false,
+    }
+}
+
+/// Moves the zoom by one step; true when its move has ended.
+fn step_zoom(state: &mut State, max_zoom: f32, now: Instant, dt: f32) -> bool {
+    match state.zoom_motion {
+        ZoomMotion::To { target, speed } => {
+            let (at, arrived) = towards(state.zoom, target, speed * dt);
+            state.zoom = at;
+            arrived
+        }
+        ZoomMotion::Velocity { velocity, until } => {
+            state.zoom = (state.zoom + velocity * dt).clamp(1.0, max_zoom);
+            until.is_some_and(|u| now >= u) || at_end(state.zoom, velocity, 1.0, max_zoom)
+        }
+        ZoomMotion::Idle => false,
+    }
+}
+
+/// Whether a move at `velocity` can go no further: at the end it heads for (a first step
+/// too short to leave the other end does not count), or not moving at all.
+fn at_end(at: f32, velocity: f32, min: f32, max: f32) -> bool {
+    velocity == 0.0 || (velocity > 0.0 && at >= max) || (velocity < 0.0 && at <= min)
+}
+
+/// One step of at most `step` from `at` towards `target`, and whether it got there.
+fn towards(at: f32, target: f32, step: f32) -> (f32, bool) {
+    let delta = target - at;
+    if delta.abs() <= step {
+        (target, true)
+    } else {
+        (at + step * delta.signum(), false)
     }
 }
 
@@ -606,6 +649,47 @@ mod tests {
         assert!(s.moving && !s.pan_tilt_moving && s.zoom_moving, "{s:?}");
         p.stop();
         assert!(!p.status().moving);
+    }
+
+    /// The first step after a wake-up can be too short to move off an end: a move away from
+    /// it must go on all the same, and one into it must end.
+    #[test]
+    fn a_continuous_move_away_from_an_end_does_not_end_there() {
+        let config = PtzConfig::default();
+        let now = Instant::now();
+        let mut state = State {
+            position: [config.pan.limit_min_deg, 0.0],
+            motion: Motion::Velocity {
+                velocity: [10.0, 0.0],
+                until: None,
+            },
+            zoom: 1.0,
+            zoom_motion: ZoomMotion::Velocity {
+                velocity: 0.1,
+                until: None,
+            },
+            still_since: now,
+            released: false,
+            shutdown: false,
+        };
+        assert!(
+            !step_pan_tilt(&mut state, &config, now, 0.0),
+            "pan ended at once"
+        );
+        assert!(
+            !step_zoom(&mut state, config.max_zoom, now, 0.0),
+            "zoom ended at once"
+        );
+        state.motion = Motion::Velocity {
+            velocity: [-10.0, 0.0],
+            until: None,
+        };
+        state.zoom_motion = ZoomMotion::Velocity {
+            velocity: -0.1,
+            until: None,
+        };
+        assert!(step_pan_tilt(&mut state, &config, now, 0.0));
+        assert!(step_zoom(&mut state, config.max_zoom, now, 0.0));
     }
 
     #[test]

@@ -13,6 +13,8 @@ use tracing::{info, warn};
 use crate::config::{Config, ConfigError, StreamConfig, User};
 
 mod stored;
+mod users;
+pub use users::UserChange;
 
 /// What was changed at run time; absent fields leave the config file's value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -172,7 +174,7 @@ impl Inner {
 }
 
 /// Why a change was refused: the field and the reason.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct Refused {
     pub field: String,
@@ -370,6 +372,18 @@ impl Settings {
         self.publish(version, effective);
         Ok(())
     }
+}
+
+/// Settings for the domain's unit tests: `base` in `dir`, with a made-up admin as
+/// `--simulate` has, so that changes may be made.
+#[cfg(test)]
+pub(crate) fn for_tests(dir: &Path, base: Config) -> Arc<Settings> {
+    let admin = User {
+        name: "admin".into(),
+        password: "pw-123456".into(),
+        role: crate::config::Role::Admin,
+    };
+    Arc::new(Settings::new(None, base, dir, Some(admin)).expect("settings"))
 }
 
 /// Temp file, fsync, rename, fsync the directory: a power cut leaves the old or the new file.

@@ -54,6 +54,9 @@ pub struct AppState {
     pub auth: Authenticator,
     pub rtsp_port: u16,
     pub camera: Arc<Camera>,
+    /// The domain's controls the JSON API drives (ONVIF reaches them through `camera`).
+    pub ptz: Arc<crate::ptz::Controls>,
+    pub night: Arc<crate::night::Controls>,
     /// The speaker, clips and built-in sounds; `None` without a speaker.
     pub audio: Option<Arc<crate::audio::Audio>>,
     pub wsse: ::onvif::security::Verifier,

@@ -3,29 +3,19 @@
 use onvif::model::*;
 use onvif::service::MediaBackend;
 use onvif::soap::Fault;
-use tracing::info;
 
 use super::Camera;
-use crate::config::{Config, StreamConfig};
+use crate::config::StreamConfig;
+use crate::media::Track;
+use crate::media::streams::{self, StreamError};
 use crate::serve::rtsp::{MAIN_PATH, SUB_PATH};
-use crate::settings::{Refused, StreamState};
-
-const MAIN_RESOLUTIONS: [(u32, u32); 5] = [
-    (1920, 1080),
-    (1280, 720),
-    (1024, 576),
-    (960, 540),
-    (640, 360),
-];
-const SUB_RESOLUTIONS: [(u32, u32); 4] = [(640, 360), (480, 270), (320, 180), (320, 240)];
 
 struct Stream {
     profile: &'static str,
     name: &'static str,
     encoder: &'static str,
     path: &'static str,
-    resolutions: &'static [(u32, u32)],
-    bitrate: (u32, u32),
+    track: Track,
 }
 
 const STREAMS: [Stream; 2] = [
@@ -34,33 +24,20 @@ const STREAMS: [Stream; 2] = [
         name: "Main stream",
         encoder: "venc_main",
         path: MAIN_PATH,
-        resolutions: &MAIN_RESOLUTIONS,
-        bitrate: (256, 8000),
+        track: Track::Main,
     },
     Stream {
         profile: "sub",
         name: "Sub stream",
         encoder: "venc_sub",
         path: SUB_PATH,
-        resolutions: &SUB_RESOLUTIONS,
-        bitrate: (64, 2000),
+        track: Track::Sub,
     },
 ];
 
-fn stream_config<'a>(config: &'a Config, s: &Stream) -> &'a StreamConfig {
-    if s.profile == "main" {
-        &config.video.main
-    } else {
-        &config.video.sub
-    }
-}
-
-fn resolutions(s: &Stream, current: &StreamConfig) -> Vec<(u32, u32)> {
-    let mut list = s.resolutions.to_vec();
-    if !list.contains(&(current.width, current.height)) {
-        list.insert(0, (current.width, current.height));
-    }
-    list
+/// The fault ONVIF clients expect for each refusal.
+fn fault(e: StreamError) -> Fault {
+    Fault::invalid_arg("ConfigModify", e.to_string())
 }
 
 impl MediaBackend for Camera {
@@ -70,7 +47,7 @@ impl MediaBackend for Camera {
         STREAMS
             .iter()
             .map(|s| {
-                let c = stream_config(&config, s);
+                let c = streams::current(&config, s.track);
                 Profile {
                     token: s.profile.into(),
                     name: s.name.into(),
@@ -108,7 +85,7 @@ impl MediaBackend for Camera {
                         sample_rate_hz: config.audio.sample_rate,
                         channels: config.audio.channels,
                     }),
-                    ptz: self.motion.is_some(),
+                    ptz: self.has_ptz(),
                 }
             })
             .collect()
@@ -136,13 +113,13 @@ impl MediaBackend for Camera {
     }
 
     fn video_encoder_options(&self, token: &str) -> Option<VideoEncoderOptions> {
-        let config = self.config();
         let s = STREAMS.iter().find(|s| s.encoder == token)?;
+        let offer = streams::offer(&self.config(), s.track);
         Some(VideoEncoderOptions {
-            resolutions: resolutions(s, stream_config(&config, s)),
-            framerate: (1, 30),
-            gov_length: (1, 600),
-            bitrate_kbps: s.bitrate,
+            resolutions: offer.resolutions,
+            framerate: offer.framerate,
+            gov_length: offer.keyframe_interval,
+            bitrate_kbps: offer.bitrate_kbps,
             profiles: vec!["Main"],
         })
     }
@@ -159,63 +136,17 @@ impl MediaBackend for Camera {
     }
 
     fn set_video_encoder(&self, c: VideoEncoderConfiguration) -> Result<(), Fault> {
-        let bad = |why: String| Fault::invalid_arg("ConfigModify", why);
         let s = STREAMS
             .iter()
             .find(|s| s.encoder == c.token)
             .ok_or_else(|| Fault::invalid_arg("NoConfig", "no such configuration"))?;
-        let config = self.config();
-        let current = stream_config(&config, s);
-        if !resolutions(s, current).contains(&(c.width, c.height)) {
-            return Err(bad(format!(
-                "{}x{} is not an offered resolution",
-                c.width, c.height
-            )));
-        }
-        if !(1..=30).contains(&c.framerate) {
-            return Err(bad(format!("frame rate {} is outside 1-30", c.framerate)));
-        }
-        if !(s.bitrate.0..=s.bitrate.1).contains(&c.bitrate_kbps) {
-            return Err(bad(format!(
-                "bitrate {} kbit/s is outside {}-{}",
-                c.bitrate_kbps, s.bitrate.0, s.bitrate.1
-            )));
-        }
-        if !(1..=600).contains(&c.gov_length) {
-            return Err(bad(format!("GovLength {} is outside 1-600", c.gov_length)));
-        }
-        let wanted = StreamState {
+        let wanted = StreamConfig {
             width: c.width,
             height: c.height,
             framerate: c.framerate,
             bitrate_kbps: c.bitrate_kbps,
             keyframe_interval: c.gov_length,
         };
-        self.settings
-            .change(|state, stored| {
-                if s.profile == "main" {
-                    state.main = Some(wanted.clone());
-                    // The sub stream is scaled from the main one: it follows a lower frame rate.
-                    if stored.video.sub.framerate > wanted.framerate {
-                        let mut sub = StreamState::from(&stored.video.sub);
-                        sub.framerate = wanted.framerate;
-                        state.sub = Some(sub);
-                    }
-                } else {
-                    state.sub = Some(wanted.clone());
-                }
-                Ok(())
-            })
-            .map_err(|r: Refused| bad(r.to_string()))?;
-        info!(
-            stream = s.profile,
-            width = c.width,
-            height = c.height,
-            fps = c.framerate,
-            kbps = c.bitrate_kbps,
-            gop = c.gov_length,
-            "video encoder changed"
-        );
-        Ok(())
+        streams::set(&self.settings, s.track, &wanted).map_err(fault)
     }
 }

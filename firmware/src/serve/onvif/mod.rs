@@ -1,4 +1,5 @@
-//! The camera as ONVIF sees it: the firmware's side of the `onvif` crate's service traits.
+//! The camera as ONVIF sees it: the firmware's side of the `onvif` crate's service traits,
+//! translating between ONVIF's types and the domain's, and domain errors to faults.
 
 mod audio;
 mod device;
@@ -13,50 +14,24 @@ use crate::config::Config;
 use crate::platform::identity::Identity;
 use crate::settings::Settings;
 
+/// What the ONVIF services reach: the domain's controls, which do the work.
 pub struct Camera {
-    settings: Arc<Settings>,
-    identity: Identity,
-    simulate: bool,
-    has_audio: bool,
-    motion: Option<Arc<crate::ptz::Ptz>>,
-    night: Option<Arc<crate::night::Night>>,
+    pub settings: Arc<Settings>,
+    pub identity: Identity,
+    pub simulate: bool,
+    pub has_audio: bool,
+    pub ptz: Arc<crate::ptz::Controls>,
+    pub night: Arc<crate::night::Controls>,
+    pub picture: crate::media::picture::Picture,
 }
 
 impl Camera {
-    pub fn new(
-        settings: Arc<Settings>,
-        identity: Identity,
-        simulate: bool,
-        has_audio: bool,
-        motion: Option<Arc<crate::ptz::Ptz>>,
-        night: Option<Arc<crate::night::Night>>,
-    ) -> Self {
-        Self {
-            settings,
-            identity,
-            simulate,
-            has_audio,
-            motion,
-            night,
-        }
-    }
-
     pub fn has_ptz(&self) -> bool {
-        self.motion.is_some()
+        self.ptz.available()
     }
 
     pub fn has_night(&self) -> bool {
-        self.night.is_some()
-    }
-
-    /// Night-vision mode and whether the picture is in night mode now.
-    pub fn night_state(&self) -> Option<(crate::config::NightMode, bool)> {
-        self.night.as_deref().map(|n| (n.mode(), n.is_night()))
-    }
-
-    /// Pan/tilt status for metrics and the web page.
-    pub fn ptz_status(&self) -> Option<crate::ptz::Status> {
-        self.motion.as_deref().map(crate::ptz::Ptz::status)
+        self.night.available()
     }
 
     fn config(&self) -> Arc<Config> {

@@ -1,57 +1,43 @@
-//! PTZ backend: the motion controller plus presets and home, stored with the settings.
+//! PTZ service: ONVIF's moves, presets and home, translated to the pan/tilt's controls.
 
 use std::time::Duration;
 
 use onvif::ptz::{Preset, PtzBackend, PtzStatus};
-use onvif::soap::Fault;
-use tracing::info;
+use onvif::soap::{Fault, FaultCode};
 
 use super::Camera;
-use crate::ptz::{Ptz, PtzError};
-use crate::settings::{PresetState, Refused};
+use crate::ptz::PtzError;
 
-fn bad(e: PtzError) -> Fault {
-    Fault::invalid_arg("InvalidPosition", e.to_string())
-}
-
-fn stored(r: Refused) -> Fault {
-    Fault::new(onvif::soap::FaultCode::Receiver, &["Action"], r.to_string())
-}
-
-impl Camera {
-    fn ptz(&self) -> Result<&Ptz, Fault> {
-        self.motion
-            .as_deref()
-            .ok_or_else(|| Fault::action_not_supported("the camera has no pan/tilt"))
+/// The fault ONVIF clients expect for each refusal.
+fn fault(e: PtzError) -> Fault {
+    let reason = e.to_string();
+    match e {
+        PtzError::NotFinite(_) | PtzError::OutOfRange(..) => {
+            Fault::invalid_arg("InvalidPosition", reason)
+        }
+        PtzError::NoPtz => Fault::action_not_supported(&reason),
+        PtzError::UnknownPreset(_) => Fault::invalid_arg("NoToken", reason),
+        PtzError::TooManyPresets(_) => {
+            Fault::new(FaultCode::Receiver, &["Action", "TooManyPresets"], reason)
+        }
+        PtzError::Storage(_) => Fault::new(FaultCode::Receiver, &["Action"], reason),
     }
 }
 
 impl PtzBackend for Camera {
     fn max_presets(&self) -> usize {
-        self.config().ptz.max_presets
+        self.ptz.max_presets()
     }
 
     fn status(&self) -> PtzStatus {
-        match self.motion.as_deref() {
-            Some(p) => {
-                let s = p.status();
-                PtzStatus {
-                    pan: s.pan,
-                    tilt: s.tilt,
-                    zoom: s.zoom,
-                    moving: s.moving,
-                    pan_tilt_moving: s.pan_tilt_moving,
-                    zoom_moving: s.zoom_moving,
-                }
-            }
-            None => PtzStatus {
-                pan: 0.0,
-                tilt: 0.0,
-                zoom: 0.0,
-                moving: false,
-                pan_tilt_moving: false,
-                zoom_moving: false,
-            },
+        let s = self.ptz.status().unwrap_or_default();
+        PtzStatus {
+            pan: s.pan,
+            tilt: s.tilt,
+            zoom: s.zoom,
+            moving: s.moving,
+            pan_tilt_moving: s.pan_tilt_moving,
+            zoom_moving: s.zoom_moving,
         }
     }
 
@@ -61,34 +47,31 @@ impl PtzBackend for Camera {
         zoom: Option<f32>,
         speed: Option<f32>,
     ) -> Result<(), Fault> {
-        let p = self.ptz()?;
+        let p = self.ptz.motion().map_err(fault)?;
         if let Some((pan, tilt)) = pan_tilt {
-            p.absolute(pan, tilt, speed).map_err(bad)?;
+            p.absolute(pan, tilt, speed).map_err(fault)?;
         }
         if let Some(z) = zoom {
-            p.zoom_absolute(z, speed).map_err(bad)?;
+            p.zoom_absolute(z, speed).map_err(fault)?;
         }
         Ok(())
     }
 
     fn relative_move(
         &self,
-        pan_tilt: Option<(f32, f32)>,
+        translation: Option<(f32, f32)>,
         zoom: Option<f32>,
-        fov: bool,
+        in_fov: bool,
         speed: Option<f32>,
     ) -> Result<(), Fault> {
-        let p = self.ptz()?;
-        if let Some((pan, tilt)) = pan_tilt {
-            if fov {
-                p.relative_fov(pan, tilt, speed)
-            } else {
-                p.relative(pan, tilt, speed)
-            }
-            .map_err(bad)?;
+        let p = self.ptz.motion().map_err(fault)?;
+        match translation {
+            Some((x, y)) if in_fov => p.relative_fov(x, y, speed).map_err(fault)?,
+            Some((pan, tilt)) => p.relative(pan, tilt, speed).map_err(fault)?,
+            None => {}
         }
         if let Some(z) = zoom {
-            p.zoom_relative(z, speed).map_err(bad)?;
+            p.zoom_relative(z, speed).map_err(fault)?;
         }
         Ok(())
     }
@@ -100,149 +83,46 @@ impl PtzBackend for Camera {
         zoom: f32,
         timeout: Option<Duration>,
     ) -> Result<(), Fault> {
-        let p = self.ptz()?;
-        p.continuous(pan, tilt, timeout).map_err(bad)?;
-        p.zoom_continuous(zoom, timeout).map_err(bad)
+        let p = self.ptz.motion().map_err(fault)?;
+        p.continuous(pan, tilt, timeout).map_err(fault)?;
+        p.zoom_continuous(zoom, timeout).map_err(fault)
     }
 
     fn stop(&self) {
-        if let Some(p) = self.motion.as_deref() {
-            p.stop();
-        }
+        self.ptz.stop();
     }
 
     fn presets(&self) -> Vec<Preset> {
-        let Some(p) = self.motion.as_deref() else {
-            return Vec::new();
-        };
-        let config = &p.config().clone();
-        let norm = |axis: &crate::config::AxisConfig, d: f32| {
-            -1.0 + 2.0 * (d - axis.limit_min_deg) / (axis.limit_max_deg - axis.limit_min_deg)
-        };
-        self.settings
-            .state()
-            .presets
+        self.ptz
+            .presets()
             .into_iter()
-            .map(|s| Preset {
-                token: s.token,
-                name: s.name,
-                pan: norm(&config.pan, s.position[0]),
-                tilt: norm(&config.tilt, s.position[1]),
-                zoom: if config.max_zoom > 1.0 {
-                    (s.zoom - 1.0) / (config.max_zoom - 1.0)
-                } else {
-                    0.0
-                },
+            .map(|p| Preset {
+                token: p.token,
+                name: p.name,
+                pan: p.at.pan,
+                tilt: p.at.tilt,
+                zoom: p.at.zoom,
             })
             .collect()
     }
 
     fn set_preset(&self, token: Option<String>, name: Option<String>) -> Result<String, Fault> {
-        let position = self.ptz()?.position_degrees();
-        let zoom = self.ptz()?.zoom_factor();
-        let max = self.config().ptz.max_presets;
-        let mut result = Err(Fault::invalid_arg("NoToken", "no such preset"));
-        self.settings
-            .change(|state, _| {
-                let existing = token
-                    .as_ref()
-                    .and_then(|t| state.presets.iter().position(|p| &p.token == t));
-                let index = match existing {
-                    Some(i) => i,
-                    // A new preset, under the client's token (ZoneMinder picks its own) or ours.
-                    None => {
-                        if state.presets.len() >= max {
-                            result = Err(Fault::new(
-                                onvif::soap::FaultCode::Receiver,
-                                &["Action", "TooManyPresets"],
-                                format!("at most {max} presets"),
-                            ));
-                            return Ok(());
-                        }
-                        let token = token.clone().unwrap_or_else(|| {
-                            let n = (1..)
-                                .find(|n| {
-                                    !state
-                                        .presets
-                                        .iter()
-                                        .any(|p| p.token == format!("preset{n}"))
-                                })
-                                .unwrap_or(0);
-                            format!("preset{n}")
-                        });
-                        state.presets.push(PresetState {
-                            token,
-                            name: String::new(),
-                            position,
-                            zoom,
-                        });
-                        state.presets.len() - 1
-                    }
-                };
-                let slot = &mut state.presets[index];
-                slot.position = position;
-                slot.zoom = zoom;
-                if let Some(name) = &name {
-                    slot.name = name.clone();
-                } else if slot.name.is_empty() {
-                    slot.name = slot.token.clone();
-                }
-                result = Ok(slot.token.clone());
-                Ok(())
-            })
-            .map_err(stored)?;
-        if let Ok(t) = &result {
-            info!(preset = t, "preset saved");
-        }
-        result
+        self.ptz.save_preset(token, name).map_err(fault)
     }
 
     fn remove_preset(&self, token: &str) -> Result<(), Fault> {
-        let mut found = false;
-        self.settings
-            .change(|state, _| {
-                let before = state.presets.len();
-                state.presets.retain(|p| p.token != token);
-                found = state.presets.len() != before;
-                Ok(())
-            })
-            .map_err(stored)?;
-        if found {
-            Ok(())
-        } else {
-            Err(Fault::invalid_arg(
-                "NoToken",
-                format!("no preset \"{token}\""),
-            ))
-        }
+        self.ptz.remove_preset(token).map_err(fault)
     }
 
     fn goto_preset(&self, token: &str, speed: Option<f32>) -> Result<(), Fault> {
-        let preset = self
-            .settings
-            .state()
-            .presets
-            .into_iter()
-            .find(|p| p.token == token);
-        let preset = preset
-            .ok_or_else(|| Fault::invalid_arg("NoToken", format!("no preset \"{token}\"")))?;
-        let p = self.ptz()?;
-        p.goto_degrees(preset.position, speed).map_err(bad)?;
-        p.zoom_to_factor(preset.zoom, speed).map_err(bad)
+        self.ptz.go_to_preset(token, speed).map_err(fault)
     }
 
     fn goto_home(&self, speed: Option<f32>) -> Result<(), Fault> {
-        let home = self.settings.state().ptz_home.unwrap_or([0.0, 0.0]);
-        self.ptz()?.goto_degrees(home, speed).map_err(bad)
+        self.ptz.go_home(speed).map_err(fault)
     }
 
     fn set_home(&self) -> Result<(), Fault> {
-        let position = self.ptz()?.position_degrees();
-        self.settings
-            .change(|state, _| {
-                state.ptz_home = Some(position);
-                Ok(())
-            })
-            .map_err(stored)
+        self.ptz.set_home().map_err(fault)
     }
 }

@@ -1,38 +1,19 @@
-//! `/api/ptz/*` and `/api/night`: the page's controls as JSON. They call the camera's ONVIF
-//! backends (PTZ, DeviceIO) so the page and ONVIF clients share one implementation, and the
-//! same access rules (moving the camera needs an operator or admin, as `routes.rs` declares).
+//! `/api/ptz/*` and `/api/night`: the page's controls as JSON. They call the same domain
+//! controls as the ONVIF services, under the same access rules (moving the camera needs an
+//! operator or admin, as `routes.rs` declares).
 
 use std::time::Duration;
 
 use hyper::{Response, StatusCode};
-use onvif::deviceio::RelayBackend;
-use onvif::ptz::PtzBackend;
-use onvif::soap::Fault;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::NightMode;
+use crate::serve::http::json::{done, refused};
 use crate::serve::http::{AppState, Body, json};
 
 /// The longest a continuous move may run unattended (a lost "stop" ends there).
 const MAX_MOVE: Duration = Duration::from_secs(10);
-
-fn fault(f: &Fault) -> Response<Body> {
-    let status = match f.subcodes.first().copied() {
-        Some("ActionNotSupported") => StatusCode::NOT_IMPLEMENTED,
-        Some("InvalidArgVal" | "InvalidArgs") => StatusCode::BAD_REQUEST,
-        _ if f.code == onvif::soap::FaultCode::Sender => StatusCode::BAD_REQUEST,
-        _ => StatusCode::CONFLICT,
-    };
-    json::error(status, &f.reason)
-}
-
-fn done(r: Result<(), Fault>) -> Response<Body> {
-    match r {
-        Ok(()) => json::ok(json!({})),
-        Err(f) => fault(&f),
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,10 +41,9 @@ struct NightChange {
 }
 
 fn ptz_status(state: &AppState) -> serde_json::Value {
-    let cam = state.camera.as_ref();
-    let s = PtzBackend::status(cam);
+    let s = state.ptz.status().unwrap_or_default();
     json!({
-        "available": cam.has_ptz(),
+        "available": state.ptz.available(),
         "pan": s.pan,
         "tilt": s.tilt,
         "zoom": s.zoom,
@@ -72,7 +52,9 @@ fn ptz_status(state: &AppState) -> serde_json::Value {
 }
 
 fn presets(state: &AppState) -> serde_json::Value {
-    let list: Vec<_> = PtzBackend::presets(state.camera.as_ref())
+    let list: Vec<_> = state
+        .ptz
+        .presets()
         .into_iter()
         .map(|p| json!({ "token": p.token, "name": p.name }))
         .collect();
@@ -80,8 +62,8 @@ fn presets(state: &AppState) -> serde_json::Value {
 }
 
 fn night(state: &AppState) -> serde_json::Value {
-    match state.camera.night_state() {
-        Some((mode, is_night)) => json!({ "available": true, "mode": mode, "night": is_night }),
+    match state.night.state() {
+        Some(n) => json!({ "available": true, "mode": n.mode, "night": n.night }),
         None => json!({ "available": false }),
     }
 }
@@ -98,22 +80,21 @@ pub(in crate::serve::http) fn start_move(state: &AppState, body: &[u8]) -> Respo
         Err(r) => return *r,
     };
     let timeout = Duration::from_millis(m.timeout_ms.unwrap_or(1000)).min(MAX_MOVE);
-    done(
-        state
-            .camera
-            .continuous_move(m.pan, m.tilt, m.zoom, Some(timeout)),
-    )
+    done(state.ptz.motion().and_then(|p| {
+        p.continuous(m.pan, m.tilt, Some(timeout))?;
+        p.zoom_continuous(m.zoom, Some(timeout))
+    }))
 }
 
 /// `POST /api/ptz/stop`.
 pub(in crate::serve::http) fn stop(state: &AppState) -> Response<Body> {
-    PtzBackend::stop(state.camera.as_ref());
+    state.ptz.stop();
     json::ok(json!({}))
 }
 
 /// `POST /api/ptz/home`.
 pub(in crate::serve::http) fn home(state: &AppState) -> Response<Body> {
-    done(state.camera.goto_home(None))
+    done(state.ptz.go_home(None))
 }
 
 /// `GET /api/ptz/presets`.
@@ -128,22 +109,22 @@ pub(in crate::serve::http) fn add_preset(state: &AppState, body: &[u8]) -> Respo
         Err(r) => return *r,
     };
     match state
-        .camera
-        .set_preset(None, p.name.filter(|n| !n.trim().is_empty()))
+        .ptz
+        .save_preset(None, p.name.filter(|n| !n.trim().is_empty()))
     {
         Ok(token) => json::reply(StatusCode::CREATED, &json!({ "token": token })),
-        Err(f) => fault(&f),
+        Err(e) => refused(&e),
     }
 }
 
 /// `POST /api/ptz/presets/<token>/goto`.
 pub(in crate::serve::http) fn goto_preset(state: &AppState, token: &str) -> Response<Body> {
-    done(state.camera.goto_preset(token, None))
+    done(state.ptz.go_to_preset(token, None))
 }
 
 /// `DELETE /api/ptz/presets/<token>`.
 pub(in crate::serve::http) fn remove_preset(state: &AppState, token: &str) -> Response<Body> {
-    done(state.camera.remove_preset(token))
+    done(state.ptz.remove_preset(token))
 }
 
 /// `GET /api/night`.
@@ -157,13 +138,8 @@ pub(in crate::serve::http) fn night_set(state: &AppState, body: &[u8]) -> Respon
         Ok(n) => n,
         Err(r) => return *r,
     };
-    let command = match n.mode {
-        NightMode::Day => "Off",
-        NightMode::Night => "On",
-        NightMode::Auto => "Auto",
-    };
-    match state.camera.ir_lamp(command) {
+    match state.night.set_mode(n.mode) {
         Ok(()) => json::ok(night(state)),
-        Err(f) => fault(&f),
+        Err(e) => refused(&e),
     }
 }

@@ -14,7 +14,7 @@ pub(in crate::serve::http) fn serve(state: &AppState) -> Response<Body> {
     e.family("build_info", Gauge, "The firmware's version.")
         .sample(&[("version", env!("CARGO_PKG_VERSION"))], 1);
     state.hub.stats.render(&mut e);
-    if let Some((mode, night)) = state.camera.night_state() {
+    if let Some(crate::night::NightState { mode, night }) = state.night.state() {
         e.family(
             "night_vision",
             Gauge,
@@ -25,7 +25,7 @@ pub(in crate::serve::http) fn serve(state: &AppState) -> Response<Body> {
             u8::from(night),
         );
     }
-    if let Some(ptz) = state.camera.ptz_status() {
+    if let Some(ptz) = state.ptz.status() {
         e.family(
             "ptz_position",
             Gauge,

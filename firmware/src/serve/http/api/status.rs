@@ -52,13 +52,13 @@ pub(in crate::serve::http) fn status(state: &AppState) -> Response<Body> {
     });
     let levels = state.detectors.levels();
     let ptz = state
-        .camera
-        .ptz_status()
+        .ptz
+        .status()
         .map(|p| json!({"pan": p.pan, "tilt": p.tilt, "zoom": p.zoom_factor, "moving": p.moving}));
     let night = state
-        .camera
-        .night_state()
-        .map(|(mode, night)| json!({"mode": format!("{mode:?}").to_lowercase(), "night": night}));
+        .night
+        .state()
+        .map(|n| json!({"mode": format!("{:?}", n.mode).to_lowercase(), "night": n.night}));
     let stats = &state.hub.stats;
     let stream = |s: &crate::config::StreamConfig| json!({"width": s.width, "height": s.height, "framerate": s.framerate, "bitrate_kbps": s.bitrate_kbps});
     let body = json!({

@@ -62,7 +62,11 @@ pub(in crate::serve::http) struct Endpoint {
 }
 
 /// A DELETE on a connection's own address: it ends, if it is one of this endpoint's.
-pub(in crate::serve::http) fn end(state: &AppState, endpoint: &Endpoint, id: &str) -> Response<Body> {
+pub(in crate::serve::http) fn end(
+    state: &AppState,
+    endpoint: &Endpoint,
+    id: &str,
+) -> Response<Body> {
     if state.web.connections.stop(endpoint.kind, id) {
         text(StatusCode::OK, endpoint.ended)
     } else {
@@ -139,7 +143,10 @@ fn refused(e: &StartError) -> Response<Body> {
 
 /// Ends viewers and talk connections that went away without a DELETE, until the server stops;
 /// then ends them all.
-pub(in crate::serve::http) async fn sweep(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+pub(in crate::serve::http) async fn sweep(
+    state: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}

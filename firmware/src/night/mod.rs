@@ -1,5 +1,10 @@
 //! Night vision: the IR-cut filter and the IR LEDs, by hand (day/night) or AUTO from the
 //! scene's brightness with hysteresis and a dwell time, so it never flickers at dusk.
+//! What users change (the mode, AUTO's boundaries) is stored with the settings by
+//! [`controls`]; this controller applies the settings and the scene to the hardware.
+
+mod controls;
+pub use controls::{Boundaries, Change, Controls, NightError, NightState};
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
