@@ -81,6 +81,7 @@ pub(super) fn login(state: &AppState, body: &[u8], peer: SocketAddr) -> Response
         return json::error(StatusCode::UNAUTHORIZED, "wrong user name or password");
     }
     info!(peer = %peer.ip(), user = creds.user, "web login");
+    crate::platform::first_boot::logged_in(&creds.user);
     let token = state.web.sessions.create(&creds.user);
     let max_age = state.config().web.session_hours * 3600;
     with_cookie(
