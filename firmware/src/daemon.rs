@@ -262,6 +262,7 @@ fn open_settings(
     if settings.current().users.is_empty() {
         bail!(NO_USERS);
     }
+    crate::platform::first_boot::watch_first_login(&data_dir);
     Ok((settings, data_dir, generated))
 }
 

@@ -116,10 +116,14 @@ impl Setup {
             .entry("http".into())
             .or_default()
             .push(format!("port = {http_port}"));
-        sections
-            .entry("storage".into())
-            .or_default()
-            .push(format!("data_dir = \"{}\"", data_dir.display()));
+        let storage = sections.entry("storage".into()).or_default();
+        // A data directory the test chose (one a first boot prepared) wins.
+        if !storage
+            .iter()
+            .any(|l| l.trim_start().starts_with("data_dir"))
+        {
+            storage.push(format!("data_dir = \"{}\"", data_dir.display()));
+        }
         let mut toml = String::new();
         for (name, lines) in &sections {
             toml.push_str(&format!("[{name}]\n{}\n\n", lines.join("\n")));

@@ -16,6 +16,9 @@ use super::{ConfigError, Problems};
 /// The name of the file on the boot partition.
 pub const BOOT_FILE_NAME: &str = "babymonitor.toml";
 
+/// The account the card's `admin_password` is for.
+pub const ADMIN_NAME: &str = "admin";
+
 /// A commented example, shipped on the boot partition as `babymonitor.toml.example`.
 pub const BOOT_FILE_EXAMPLE: &str = include_str!("boot_file.example.toml");
 
@@ -110,15 +113,10 @@ impl BootFile {
                 );
             }
         }
-        if let Some(Secret(password)) = &self.camera.admin_password {
-            if password.chars().count() < 8 {
-                p.add("camera.admin_password", "must have at least 8 characters");
-            } else if password.chars().any(char::is_control) {
-                p.add(
-                    "camera.admin_password",
-                    "must not contain control characters",
-                );
-            }
+        if let Some(Secret(password)) = &self.camera.admin_password
+            && let Some(problem) = super::password_problem(ADMIN_NAME, password)
+        {
+            p.add("camera.admin_password", problem);
         }
         let wifi = &self.wifi;
         if wifi.ssid.len() > 32 {
@@ -238,6 +236,10 @@ mod tests {
         let file = BootFile::parse(BOOT_FILE_EXAMPLE, Path::new("example"), zones.path())
             .expect("the shipped example is valid");
         assert_eq!(file.camera.timezone.as_deref(), Some("Europe/London"));
+        assert_eq!(
+            file.camera.admin_password, None,
+            "a password everyone has read"
+        );
     }
 
     #[test]

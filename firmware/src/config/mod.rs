@@ -31,7 +31,7 @@ pub use night::{NightConfig, NightMode};
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use sensor::{ComfortConfig, SensorConfig};
 pub use speaker::SpeakerConfig;
-pub use users::{Role, User};
+pub use users::{MIN_PASSWORD_CHARS, Role, User, password_problem};
 pub use watchdog::WatchdogConfig;
 pub use web::WebConfig;
 

@@ -50,6 +50,95 @@ impl fmt::Debug for User {
     }
 }
 
+/// The shortest password the camera takes where one is chosen: on the card and over ONVIF.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Passwords that shipped in examples: an owner who copies one gets a camera whose password
+/// everybody who read the same example knows.
+const EXAMPLE_PASSWORDS: [&str; 2] = ["change me, please", "write a long password here"];
+
+/// The most common passwords of at least `MIN_PASSWORD_CHARS` characters, from the top of the
+/// published breach lists (NCSC's top 100,000, SecLists' most common), plus the camera's own
+/// name. Short and honest on purpose: it stops what a guesser tries first, it is not a
+/// strength meter; length does the rest.
+const COMMON_PASSWORDS: [&str; 48] = [
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "passw0rd",
+    "p@ssw0rd",
+    "p@ssword",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "0123456789",
+    "987654321",
+    "87654321",
+    "12341234",
+    "11111111",
+    "00000000",
+    "88888888",
+    "12121212",
+    "qwertyui",
+    "qwertyuiop",
+    "qwerty123",
+    "qwerty12",
+    "1q2w3e4r",
+    "1q2w3e4r5t",
+    "q1w2e3r4",
+    "1qaz2wsx",
+    "zaq12wsx",
+    "1234qwer",
+    "asdfghjk",
+    "asdfghjkl",
+    "iloveyou",
+    "iloveyou1",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "superman",
+    "starwars",
+    "trustno1",
+    "letmein1",
+    "welcome1",
+    "abc12345",
+    "abcd1234",
+    "admin123",
+    "admin1234",
+    "administrator",
+    "changeme",
+    "babymonitor",
+];
+
+/// Why `password` cannot be the password of `name`, for a password being chosen now (the card,
+/// ONVIF CreateUsers and SetUser); `None` when it will do. One check for every place a password
+/// is set, so that the card and a client are refused the same things.
+pub fn password_problem(name: &str, password: &str) -> Option<String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Some(format!(
+            "must have at least {MIN_PASSWORD_CHARS} characters"
+        ));
+    }
+    if password.chars().any(char::is_control) {
+        return Some("must not contain control characters".into());
+    }
+    let folded = password.trim().to_lowercase();
+    if EXAMPLE_PASSWORDS.contains(&folded.as_str()) {
+        return Some("is the example's password, which everyone can read: choose your own".into());
+    }
+    if folded == name.trim().to_lowercase() {
+        return Some("must not be the user name".into());
+    }
+    if COMMON_PASSWORDS.contains(&folded.as_str()) {
+        return Some(
+            "is one of the most common passwords, the first a guesser tries: choose another".into(),
+        );
+    }
+    None
+}
+
 pub(crate) fn check(users: &[User], p: &mut Problems) {
     let mut seen = HashSet::new();
     for (i, user) in users.iter().enumerate() {
@@ -77,6 +166,33 @@ pub(crate) fn check(users: &[User], p: &mut Problems) {
                 format!("users[{i}].password"),
                 "must not contain control characters",
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_and_example_passwords_are_refused_with_a_reason() {
+        for (name, password, reason) in [
+            ("admin", "short", "at least 8"),
+            ("admin", "change me, please", "example"),
+            ("admin", "Change Me, Please ", "example"),
+            ("admin", "write a long password here", "example"),
+            ("grandmother", "Grandmother", "user name"),
+            ("admin", "Password1", "most common"),
+            ("admin", "12345678", "most common"),
+            ("admin", "babymonitor", "most common"),
+            ("admin", "tab\there!", "control"),
+        ] {
+            let problem = password_problem(name, password)
+                .unwrap_or_else(|| panic!("{password:?} for {name} was taken"));
+            assert!(problem.contains(reason), "{password:?}: {problem}");
+        }
+        for fine in ["secret-1", "knits-4-baby", "correct horse battery"] {
+            assert_eq!(password_problem("admin", fine), None, "{fine}");
         }
     }
 }

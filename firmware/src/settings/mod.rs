@@ -191,7 +191,7 @@ impl Settings {
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
-        let state_path = data_dir.join("state.toml");
+        let state_path = data_dir.join(STATE_FILE);
         let state = match std::fs::read_to_string(&state_path) {
             Ok(text) => match toml::from_str::<RuntimeState>(&text) {
                 Ok(state) => state,
@@ -328,7 +328,9 @@ impl Settings {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut state = inner.state.clone();
         // The editor sees the stored settings, without the simulated admin.
-        edit(&mut state, &inner.state.apply(inner.base.clone()))?;
+        let before = inner.state.apply(inner.base.clone());
+        edit(&mut state, &before)?;
+        chosen_passwords_will_do(&before.users, state.users.as_deref())?;
         let effective = self.with_generated(state.apply(inner.base.clone()));
         effective
             .validate()
@@ -384,6 +386,51 @@ pub(crate) fn for_tests(dir: &Path, base: Config) -> Arc<Settings> {
         role: crate::config::Role::Admin,
     };
     Arc::new(Settings::new(None, base, dir, Some(admin)).expect("settings"))
+}
+
+/// The run-time state's file in the data directory.
+const STATE_FILE: &str = "state.toml";
+
+/// A password chosen in this change (a new user, or a new password) must pass the same check
+/// as the card's; passwords that were already there are left alone.
+fn chosen_passwords_will_do(before: &[User], after: Option<&[User]>) -> Result<(), Refused> {
+    for (i, user) in after.unwrap_or_default().iter().enumerate() {
+        let kept = before
+            .iter()
+            .any(|b| b.name == user.name && b.password == user.password);
+        if kept {
+            continue;
+        }
+        if let Some(message) = crate::config::password_problem(&user.name, &user.password) {
+            return Err(Refused {
+                field: format!("users[{i}].password"),
+                message,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The card's password reset: forgets the accounts changed at run time (over ONVIF), so that
+/// only the configuration's accounts are left; every other stored setting stays. Returns
+/// whether there were any. A state file that cannot be read is left as it is: the daemon
+/// ignores all of it anyway.
+pub fn forget_stored_users(data_dir: &Path) -> anyhow::Result<bool> {
+    let path = data_dir.join(STATE_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let Ok(mut state) = toml::from_str::<RuntimeState>(&text) else {
+        return Ok(false);
+    };
+    if state.users.take().is_none() {
+        return Ok(false);
+    }
+    let text = toml::to_string(&state).context("writing the stored settings")?;
+    write_atomically(&path, text)?;
+    Ok(true)
 }
 
 /// Temp file, fsync, rename, fsync the directory: a power cut leaves the old or the new file.

@@ -131,6 +131,7 @@ impl Authenticator {
             });
         match result {
             Ok(name) => {
+                crate::platform::first_boot::logged_in(&name);
                 let role = self
                     .users()
                     .iter()

@@ -268,7 +268,10 @@ fn username_token(
             })
     });
     match verified {
-        Ok(name) => known_user(state, name),
+        Ok(name) => {
+            crate::platform::first_boot::logged_in(&name);
+            known_user(state, name)
+        }
         Err(e) => {
             warn!(%peer, reason = %e, operation = request.name(), "ONVIF login refused");
             state.auth.record_failure(peer.ip());

@@ -27,7 +27,15 @@ fn role(level: UserLevel) -> Role {
 }
 
 fn refused(sub: &'static str) -> impl Fn(Refused) -> Fault {
-    move |r| Fault::invalid_arg(sub, r.to_string())
+    // A password the camera's check refused has a subcode of its own in the Device spec.
+    move |r| {
+        let sub = if r.field.ends_with(".password") {
+            "PasswordTooWeak"
+        } else {
+            sub
+        };
+        Fault::invalid_arg(sub, r.to_string())
+    }
 }
 
 fn changes(users: Vec<NewUser>) -> Vec<UserChange> {

@@ -84,6 +84,7 @@ pub(in crate::serve::http) fn login(
         return json::error(StatusCode::UNAUTHORIZED, "wrong user name or password");
     }
     info!(peer = %peer.ip(), user = creds.user, "web login");
+    crate::platform::first_boot::logged_in(&creds.user);
     let token = state.web.sessions.create(&creds.user);
     let max_age = state.config().web.session_hours * 3600;
     with_cookie(
