@@ -151,40 +151,46 @@ fn read_change(settings: &Element, imaging: &dyn ImagingBackend) -> Result<Imagi
     if !adjustments.is_empty() {
         let mut auto = imaging.auto_adjustment();
         for adj in adjustments {
-            let offset = match adj.text_of("BoundaryOffset") {
-                None => None,
-                Some(v) => match v.trim().parse::<f32>() {
-                    Ok(n) if (-1.0..=1.0).contains(&n) => Some(n),
-                    _ => {
-                        return Err(invalid(format!(
-                            "BoundaryOffset must be from -1 to 1 (got {v})"
-                        )));
-                    }
-                },
-            };
-            if let Some(t) = adj.text_of("ResponseTime") {
-                auto.response_time = crate::duration::parse(t)
-                    .filter(|d| *d <= Duration::from_secs(3600))
-                    .ok_or_else(|| {
-                        invalid(format!("ResponseTime {t} is not a duration up to an hour"))
-                    })?;
-            }
-            if let Some(o) = offset {
-                match adj.text_of("BoundaryType").map(str::trim) {
-                    Some("Common") => (auto.to_on, auto.to_off) = (o, o),
-                    Some("ToOn") => auto.to_on = o,
-                    Some("ToOff") => auto.to_off = o,
-                    other => {
-                        return Err(invalid(format!(
-                            "BoundaryType {other:?} is not Common, ToOn or ToOff"
-                        )));
-                    }
-                }
-            }
+            adjust(&mut auto, adj)?;
         }
         change.auto_adjustment = Some(auto);
     }
     Ok(change)
+}
+
+/// One `IrCutFilterAutoAdjustment`: its response time, and its boundary offset for the
+/// boundary it names.
+fn adjust(auto: &mut AutoAdjustment, adj: &Element) -> Result<(), Fault> {
+    let offset = match adj.text_of("BoundaryOffset") {
+        None => None,
+        Some(v) => match v.trim().parse::<f32>() {
+            Ok(n) if (-1.0..=1.0).contains(&n) => Some(n),
+            _ => {
+                return Err(invalid(format!(
+                    "BoundaryOffset must be from -1 to 1 (got {v})"
+                )));
+            }
+        },
+    };
+    if let Some(t) = adj.text_of("ResponseTime") {
+        auto.response_time = crate::duration::parse(t)
+            .filter(|d| *d <= Duration::from_secs(3600))
+            .ok_or_else(|| invalid(format!("ResponseTime {t} is not a duration up to an hour")))?;
+    }
+    let Some(o) = offset else {
+        return Ok(());
+    };
+    match adj.text_of("BoundaryType").map(str::trim) {
+        Some("Common") => (auto.to_on, auto.to_off) = (o, o),
+        Some("ToOn") => auto.to_on = o,
+        Some("ToOff") => auto.to_off = o,
+        other => {
+            return Err(invalid(format!(
+                "BoundaryType {other:?} is not Common, ToOn or ToOff"
+            )));
+        }
+    }
+    Ok(())
 }
 
 type Run = fn(&Element, &dyn ImagingBackend, &mut String) -> Result<(), Fault>;

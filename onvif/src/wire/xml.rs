@@ -5,7 +5,8 @@
 
 use std::borrow::Cow;
 
-use quick_xml::events::Event;
+use quick_xml::events::attributes::{AttrError, Attribute as XmlAttribute};
+use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 
@@ -130,34 +131,8 @@ pub fn parse(input: &str, limits: Limits) -> Result<Element, XmlError> {
                 if stack.len() >= limits.max_depth {
                     return Err(XmlError::TooDeep(limits.max_depth));
                 }
-                let mut element = Element {
-                    ns: namespace(&resolved),
-                    name: AsRef::<str>::as_ref(&start.local_name()).to_string(),
-                    ..Default::default()
-                };
-                for attr in start.attributes() {
-                    let attr = attr.map_err(|e| XmlError::Syntax(e.to_string()))?;
-                    let key: &str = attr.key.as_ref();
-                    if key == "xmlns" || key.starts_with("xmlns:") {
-                        let value = attr
-                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                            .map_err(|e| XmlError::Syntax(e.to_string()))?;
-                        let prefix = key.strip_prefix("xmlns:").unwrap_or("");
-                        element
-                            .declarations
-                            .push((prefix.to_string(), value.into_owned()));
-                        continue;
-                    }
-                    let (ns, local) = reader.resolver().resolve_attribute(attr.key);
-                    let value = attr
-                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .map_err(|e| XmlError::Syntax(e.to_string()))?;
-                    element.attrs.push(Attribute {
-                        ns: namespace(&ns),
-                        name: AsRef::<str>::as_ref(&local).to_string(),
-                        value: value.into_owned(),
-                    });
-                }
+                let ns = namespace(&resolved);
+                let element = open(&reader, ns, start)?;
                 if matches!(event, Event::Empty(_)) {
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(element),
@@ -211,6 +186,40 @@ pub fn parse(input: &str, limits: Limits) -> Result<Element, XmlError> {
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
         }
     }
+}
+
+/// A start tag (whose namespace is `ns`) as an element: its name, its attributes resolved, and the
+/// namespace declarations it makes (kept, so that QName values can be resolved later).
+fn open(reader: &NsReader<&[u8]>, ns: String, start: &BytesStart) -> Result<Element, XmlError> {
+    let syntax = |e: AttrError| XmlError::Syntax(e.to_string());
+    let value = |attr: &XmlAttribute| {
+        attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map(|v| v.into_owned())
+            .map_err(|e| XmlError::Syntax(e.to_string()))
+    };
+    let mut element = Element {
+        ns,
+        name: AsRef::<str>::as_ref(&start.local_name()).to_string(),
+        ..Default::default()
+    };
+    for attr in start.attributes() {
+        let attr = attr.map_err(syntax)?;
+        let key: &str = attr.key.as_ref();
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            let prefix = key.strip_prefix("xmlns:").unwrap_or("");
+            element
+                .declarations
+                .push((prefix.to_string(), value(&attr)?));
+            continue;
+        }
+        let (ns, local) = reader.resolver().resolve_attribute(attr.key);
+        element.attrs.push(Attribute {
+            ns: namespace(&ns),
+            name: AsRef::<str>::as_ref(&local).to_string(),
+            value: value(&attr)?,
+        });
+    }
+    Ok(element)
 }
 
 /// Escapes text for element content and attribute values.
