@@ -4,8 +4,13 @@
 #  - babymonitor-setup (the first-boot setup) with directories as the boot and data
 #    partitions and an image file as the data partition's device;
 #  - post-image.sh (genimage) on stand-in partition files, and the card it writes;
+#  - who can get in: no console login, the daemon's user, groups and device rules, Bluetooth;
+#  - S95babymonitor for real, in a network namespace behind the image's nftables firewall:
+#    the daemon runs unprivileged with only its capabilities, serves ports 80 and 554, and
+#    the firewall lets in only what the camera serves;
 #  - shellcheck over every shell script in the repository.
-# Needs the host build of the daemon (cargo build -p babymonitor).
+# Needs the host build of the daemon (cargo build -p babymonitor), root (network namespaces,
+# setpriv), nft and setpriv (Debian: nftables, util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -15,7 +20,22 @@ binary=${BABYMONITOR_BINARY:-${CARGO_TARGET_DIR:-$repo/target}/debug/babymonitor
 [ -x "$binary" ] || { echo "image tests: build the daemon first (cargo build -p babymonitor)" >&2; exit 1; }
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# What the namespace tests leave running or created: stopped and removed in every case.
+namespaces=()
+background=()
+cleanup() {
+  local pid ns
+  for pid in "${background[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  if [ -s "$work/cam/babymonitor.pid" ]; then
+    pid=$(cat "$work/cam/babymonitor.pid")
+    if kill -TERM "$pid" 2>/dev/null; then
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+  fi
+  for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 failures=0
 pass() { echo "ok: $*"; }
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
@@ -37,14 +57,50 @@ for pair in etc/babymonitor:/data/etc/babymonitor etc/wpa_supplicant.conf:/data/
 done
 check "post-build makes the /boot and /data mount points" test -d "$target/boot" -a -d "$target/data"
 
+# --- who can get in: the configuration ----------------------------------------------------
+defconfig=$repo/buildroot/configs/babymonitor_rpi3_64_defconfig
+package=$repo/buildroot/package/babymonitor
+rules=$overlay/etc/udev/rules.d/60-babymonitor.rules
+check "no login prompt on the serial console (no getty)" \
+  grep -qx '# BR2_TARGET_GENERIC_GETTY is not set' "$defconfig"
+check "root has no password to log in with (locked)" \
+  grep -qx '# BR2_TARGET_ENABLE_ROOT_LOGIN is not set' "$defconfig"
+check "no root password in the defconfig" bash -c "! grep -q '^BR2_TARGET_GENERIC_ROOT_PASSWD' '$defconfig'"
+check "SSH takes keys only (dropbear -s)" grep -qx 'DROPBEAR_ARGS="-s"' "$overlay/etc/default/dropbear"
+check "SSH is off without a key" grep -qxF '[ -s /data/etc/ssh/authorized_keys ] || exit 0' "$overlay/etc/default/dropbear"
+# The users table: name uid group gid password home shell groups comment.
+read -r user _ group _ password home shell groups _ < <(sed -n '/^define BABYMONITOR_USERS$/{n;p}' "$package/babymonitor.mk") || true
+check "the users table has the babymonitor user and group" test "$user:$group" = babymonitor:babymonitor
+check "babymonitor cannot log in (no password, no shell)" test "$password $home $shell" = "* - -"
+check "babymonitor is in exactly gpio, i2c, video, audio and watchdog" \
+  test "$(tr , '\n' <<< "$groups" | sort | tr '\n' ' ')" = "audio gpio i2c video watchdog "
+for g in gpio i2c video audio watchdog; do
+  check "udev gives devices to the $g group" grep -q "GROUP=\"$g\"" "$rules"
+done
+check "udev names no group babymonitor is not in" \
+  bash -c "grep -o 'GROUP=\"[a-z]*\"' '$rules' | sort -u | grep -vE '\"(gpio|i2c|video|audio|watchdog)\"' | (! grep .)"
+check "udev opens neither /dev/mem nor the VideoCore mailbox" bash -c "! grep -vE '^#' '$rules' | grep -qE '\"(mem|vchiq)\"'"
+check "the servos' PWM files go to gpio with the mode rppal waits for" \
+  grep -qF "chgrp -R gpio /sys%p && chmod -R 0770 /sys%p" "$rules"
+check "the image has setpriv for the init script" grep -qx BR2_PACKAGE_UTIL_LINUX_SETPRIV=y "$defconfig"
+check "the package selects setpriv" grep -q 'select BR2_PACKAGE_UTIL_LINUX_SETPRIV' "$package/Config.in"
+check "the image has nftables (it loads /etc/nftables.conf at boot)" grep -qx BR2_PACKAGE_NFTABLES=y "$defconfig"
+check "the kernel has nftables and connection tracking built in" \
+  bash -c "grep -qx CONFIG_NF_TABLES_INET=y '$board/linux.fragment' && grep -qx CONFIG_NFT_CT=y '$board/linux.fragment'"
+check "config.txt turns Bluetooth off" grep -qx 'dtoverlay=disable-bt' "$board/config.txt"
+check "config.txt no longer moves Bluetooth to the mini UART" bash -c "! grep -q 'miniuart-bt' '$board/config.txt'"
+check "no Bluetooth stack in the kernel" grep -qx '# CONFIG_BT is not set' "$board/linux.fragment"
+check "no BlueZ in the image" bash -c "! grep -qi bluez '$defconfig'"
+
 # --- first-boot setup ----------------------------------------------------------------------
 boot=$work/boot
 data=$work/data
 mkdir -p "$boot" "$data"
 truncate -s 16M "$work/data.img"
+# The daemon's user on the image is babymonitor; here nobody:nogroup stand in for it.
 setup() {
   BOOT_DIR=$boot DATA_DIR=$data DATA_DEV=$work/data.img MOUNT=0 BABYMONITOR=$binary \
-    "$overlay/usr/sbin/babymonitor-setup" 2>"$work/setup.err"
+    DAEMON_USER=nobody DAEMON_GROUP=nogroup "$overlay/usr/sbin/babymonitor-setup" 2>"$work/setup.err"
 }
 config=$data/etc/babymonitor/config.toml
 wpa=$data/etc/wpa_supplicant.conf
@@ -71,7 +127,16 @@ check "config.toml names the room" grep -qxF "name = \"Kids' room\"" "$config"
 check "config.toml has the admin account" grep -qxF 'password = "s3cret admin pass"' "$config"
 check "config.toml keeps state on the data partition" grep -qxF "data_dir = \"$data/babymonitor\"" "$config"
 check "config.toml feeds the watchdog" grep -qxF 'device = "/dev/watchdog"' "$config"
-check "config.toml is readable by root only" test "$(stat -c %a "$config")" = 600
+check "config.toml: root writes it, the daemon's group reads it, no one else" \
+  test "$(stat -c '%a %U %G' "$config")" = "640 root nogroup"
+check "the daemon's configuration directory: root's, the daemon's group reads it" \
+  test "$(stat -c '%a %U %G' "$data/etc/babymonitor")" = "750 root nogroup"
+check "the daemon owns its state directory, no one else reads it" \
+  test "$(stat -c '%a %U %G' "$data/babymonitor")" = "700 nobody nogroup"
+check "/data/etc can be passed through, not listed" test "$(stat -c %a "$data/etc")" = 711
+check "the SSH keys stay root's" test "$(stat -c '%a %U' "$data/etc/ssh")" = "700 root"
+check "the Wi-Fi settings stay root's" test "$(stat -c '%a %U' "$wpa")" = "600 root"
+check "the time zone is readable by every program" test "$(stat -c %a "$data/etc/localtime")" = 644
 check "Wi-Fi: the network" grep -qxF "$(printf '\tssid="HomeNet"')" "$wpa"
 # The key wpa_passphrase derives from it (PBKDF2 over the network name), never the passphrase.
 psk=$(printf '\tpsk=81dfd5023d5861bbfe5c36664f0942b04e81ca643a27c6c37b4ff04271ca560f')
@@ -156,6 +221,23 @@ uuid=$(blkid -o value -s UUID "$work/data.img")
 setup
 check "a finished data partition is not formatted again" test "$(blkid -o value -s UUID "$work/data.img")" = "$uuid"
 
+# How the partitions are mounted, with stand-ins for mount and umount that note their arguments.
+mkdir -p "$work/stubs"
+for tool in mount umount; do
+  printf '#!/bin/sh\necho "%s $*" >> "%s/mounts.log"\n' "$tool" "$work" > "$work/stubs/$tool"
+  chmod +x "$work/stubs/$tool"
+done
+PATH=$work/stubs:$PATH BOOT_DIR=$boot DATA_DIR=$data DATA_DEV=$work/data.img MOUNT=1 BABYMONITOR=$binary \
+  DAEMON_USER=nobody DAEMON_GROUP=nogroup "$overlay/usr/sbin/babymonitor-setup" 2>"$work/setup.err"
+options() { # options MOUNT_POINT: the -o of the mount on it
+  sed -n "s|^mount .*-o \([^ ]*\) .* $1\$|\1|p" "$work/mounts.log" | tr , '\n' | sort | tr '\n' ' '
+}
+check "/data is mounted nosuid, nodev, noexec (and noatime)" \
+  test "$(options "$data")" = "noatime nodev noexec nosuid "
+check "/boot is mounted nosuid, nodev, noexec while the setup runs" \
+  test "$(options "$boot")" = "flush noatime nodev noexec nosuid rw "
+check "/boot is unmounted again" grep -qx "umount $boot" "$work/mounts.log"
+
 # --- the daemon feeds the watchdog, and a clean stop disarms it ----------------------------
 # Without --simulate (the Pi's servos and GPIO are missing here, which the daemon reports and
 # survives), with the test picture, and a plain file standing in for /dev/watchdog.
@@ -223,6 +305,158 @@ kill -TERM "$loop"
 wait "$loop" 2>/dev/null || true
 check "SIGTERM stops the daemon and the loop" \
   bash -c "grep -q term '$work/steady.log' && ! kill -0 $loop 2>/dev/null"
+
+# --- the daemon as its own user, behind the image's firewall ---------------------------------
+# S95babymonitor starts the daemon (simulated hardware) for real in a network namespace of
+# its own, with the image's ruleset loaded there and nobody:nogroup standing in for the
+# babymonitor user; a second namespace, joined by a veth pair, is the parent's phone.
+init_script=$package/S95babymonitor
+ruleset=$overlay/etc/nftables.conf
+camdir=$work/cam
+as_image() { # as_image COMMAND...: S95babymonitor with its settings pointing to this tree
+  env DEFAULTS="$camdir/defaults" XDG_CACHE_HOME="$camdir/cache" "$@"
+}
+as_daemon() { as_image sh "$init_script" run "$@"; } # as the daemon's user
+fails() { ! "$@" 2>/dev/null; }
+# ONVIF SystemReboot runs `reboot`, which (BusyBox, without -f) sends SIGTERM to init. In a PID
+# namespace of its own, PID 1 is a shell that exits 0 on SIGTERM, standing in for init;
+# `kill -TERM 1` is the call BusyBox's reboot makes.
+reboot_reaches_init() { # reboot_reaches_init [CAPS]: with the init script's, or these
+  as_image env TEST_CAPS="$1" unshare --pid --fork sh -c \
+    '[ "$$" = 1 ] || exit 99; trap "exit 0" TERM; "$@" 2>/dev/null; sleep 1; exit 1' \
+    sh sh "$init_script" run kill -TERM 1
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+  fail "the privilege and firewall checks need root (network namespaces, setpriv)"
+else
+  cam=bm-image-$$-cam
+  phone=bm-image-$$-phone
+  ip netns add "$cam" && namespaces+=("$cam")
+  ip netns add "$phone" && namespaces+=("$phone")
+  ip link add "bmi$$c" type veth peer name "bmi$$p"
+  ip link set "bmi$$c" netns "$cam"
+  ip link set "bmi$$p" netns "$phone"
+  ip -n "$cam" addr add 10.77.14.1/24 dev "bmi$$c"
+  ip -n "$phone" addr add 10.77.14.2/24 dev "bmi$$p"
+  for n in "$cam" "$phone"; do ip -n "$n" link set lo up; done
+  ip -n "$cam" link set "bmi$$c" up
+  ip -n "$phone" link set "bmi$$p" up
+  in_cam() { ip netns exec "$cam" "$@"; }
+  cam_init() { as_image ip netns exec "$cam" sh "$init_script" "$@"; } # S95babymonitor in the camera
+  in_phone() { ip netns exec "$phone" "$@"; }
+
+  check "the firewall's ruleset parses (nft -c)" in_cam nft -c -f "$ruleset"
+  check "the firewall's ruleset loads" in_cam nft -f "$ruleset"
+  served=$(in_cam nft list set inet filter served_tcp) || true
+  check "the firewall lets in TCP on exactly 22, 80, 322, 443 and 554" \
+    grep -qF 'elements = { 22, 80, 322, 443, 554 }' <<< "$served"
+  check "the firewall drops the rest, coming in and forwarded" \
+    test "$(in_cam nft list ruleset | grep -c 'policy drop;')" = 2
+
+  # The daemon's files, as the image has them: the state owned by the daemon's user, the
+  # configuration readable by its group only.
+  mkdir -p "$camdir/state" "$camdir/cache"
+  chmod 711 "$work"
+  chmod 755 "$camdir"
+  printf '[rtsp]\nport = 554\n[http]\nport = 80\n[onvif]\ndiscovery = false\n[storage]\ndata_dir = "%s"\n[[users]]\nname = "admin"\npassword = "image test pass"\nrole = "admin"\n' \
+    "$camdir/state" > "$camdir/cam.toml"
+  chgrp nogroup "$camdir/cam.toml"
+  chmod 640 "$camdir/cam.toml"
+  : > "$camdir/daemon.log"
+  chown nobody:nogroup "$camdir/state" "$camdir/cache" "$camdir/daemon.log"
+  # The daemon's output goes to a file (start-stop-daemon sends it to /dev/null).
+  printf '#!/bin/sh\nexec "%s" "$@" >> "%s/daemon.log" 2>&1\n' "$binary" "$camdir" > "$camdir/babymonitor"
+  chmod 755 "$camdir/babymonitor"
+  install -m 755 "$respawn" "$camdir/babymonitor-respawn"
+  cat > "$camdir/defaults" <<EOF
+PIDFILE="$camdir/babymonitor.pid"
+DAEMON_BIN="$camdir/babymonitor"
+RESPAWN="$camdir/babymonitor-respawn"
+SETPRIV="$(command -v setpriv)"
+BABYMONITOR_ARGS="--config $camdir/cam.toml --simulate --listen 0.0.0.0"
+DAEMON_USER=nobody
+DAEMON_GROUP=nogroup
+[ -z "\${TEST_CAPS:-}" ] || DAEMON_CAPS=\$TEST_CAPS
+EOF
+
+  # Stand-ins for other services on ports the firewall must not let in, and for what it must:
+  # mDNS, WS-Discovery and a media port (RTP, WebRTC) in the ephemeral range.
+  ip netns exec "$cam" python3 "$repo/tests/image/listen.py" "$work/received" &
+  background+=($!)
+
+  check "S95babymonitor starts the daemon" cam_init start
+  healthy=false
+  for _ in $(seq 1 180); do
+    if in_phone curl -sf --max-time 2 -o /dev/null http://10.77.14.1/healthz; then healthy=true; break; fi
+    sleep 0.5
+  done
+  check "the unprivileged daemon serves HTTP on port 80, through the firewall" $healthy
+  $healthy || sed 's/^/  daemon: /' "$camdir/daemon.log" >&2
+  respawn_pid=$(cat "$camdir/babymonitor.pid" 2>/dev/null || echo 0)
+  daemon_pid=$(pgrep -P "$respawn_pid" || echo 0)
+  status_of() { sed -n "s/^$1:[[:space:]]*//p" "/proc/$daemon_pid/status" 2>/dev/null; }
+  check "the respawn loop runs the firmware itself (setpriv execs it)" \
+    test "$(readlink "/proc/$daemon_pid/exe")" = "$(readlink -f "$binary")"
+  check "the daemon runs as the daemon's user" test "$(status_of Uid)" = "$(printf '65534\t65534\t65534\t65534')"
+  check "the daemon runs as the daemon's group" test "$(status_of Gid)" = "$(printf '65534\t65534\t65534\t65534')"
+  # CAP_KILL is bit 5, CAP_NET_BIND_SERVICE bit 10: 0x420.
+  for set in CapPrm CapEff CapInh CapAmb CapBnd; do
+    check "the daemon's $set is exactly net_bind_service and kill" test "$(status_of "$set")" = 0000000000000420
+  done
+  check "the daemon cannot gain privileges (no_new_privs)" test "$(status_of NoNewPrivs)" = 1
+
+  # From the phone: TCP connects (open), is refused (let in, nothing there) or gets no answer.
+  probe=$(in_phone python3 "$repo/tests/image/probe.py" 10.77.14.1)
+  sleep 1
+  while read -r line; do echo "  phone: $line"; done <<< "$probe"
+  check "RTSP (554) is served and let in" grep -qx 'tcp 554 open' <<< "$probe"
+  for port in 22 322 443; do
+    check "TCP $port is let in (refused: nothing listens here)" grep -qx "tcp $port refused" <<< "$probe"
+  done
+  for port in 23 8080 8554; do
+    check "a service on TCP $port is not let in" grep -qx "tcp $port dropped" <<< "$probe"
+  done
+  for port in 3702 5353 40000; do
+    check "UDP $port is let in" grep -qx "udp $port" "$work/received"
+  done
+  check "UDP 9999 is not let in" fails grep -qx 'udp 9999' "$work/received"
+
+  check "S95babymonitor reload" cam_init reload
+  reloaded=false
+  for _ in $(seq 1 50); do
+    if grep -q "configuration reloaded" "$camdir/daemon.log"; then reloaded=true; break; fi
+    sleep 0.2
+  done
+  check "SIGHUP reaches the unprivileged daemon, which reads its configuration again" $reloaded
+  check "the reload does not restart the daemon" test "$(pgrep -P "$respawn_pid")" = "$daemon_pid"
+
+  # What the daemon's user may do on the data partition the setup prepared.
+  check "the daemon's user reads its configuration" as_daemon test -r "$config"
+  check "the daemon's user cannot change its configuration" fails as_daemon test -w "$config"
+  check "the daemon's user cannot read the Wi-Fi key" fails as_daemon cat "$wpa"
+  check "the daemon's user writes its state" as_daemon touch "$data/babymonitor/written"
+  # 443: the HTTPS port, free here. Exit status 13: refused for want of privilege.
+  bind443='import socket, sys
+try:
+    socket.socket().bind(("127.0.0.1", 443))
+except PermissionError:
+    sys.exit(13)'
+  binds() { # binds [CAPS]: the exit status of binding port 443 as the daemon's user
+    local status=0
+    as_image env TEST_CAPS="$1" ip netns exec "$cam" sh "$init_script" run /usr/bin/python3 -c "$bind443" || status=$?
+    echo "$status"
+  }
+  check "the daemon's user binds a port below 1024" test "$(binds "")" = 0
+  check "without net_bind_service it could not" test "$(binds kill)" = 13
+  check "SystemReboot's reboot reaches init as the daemon's user" reboot_reaches_init ""
+  check "without kill it could not (why the daemon has it)" fails reboot_reaches_init net_bind_service
+
+  check "S95babymonitor stop" cam_init stop
+  check "the daemon and its respawn loop are gone" \
+    bash -c "! kill -0 $respawn_pid 2>/dev/null && ! kill -0 $daemon_pid 2>/dev/null"
+  check "the daemon stopped cleanly" grep -q "stopping" "$camdir/daemon.log"
+fi
 
 # --- genimage on stand-in partition files ----------------------------------------------------
 bin=$work/images

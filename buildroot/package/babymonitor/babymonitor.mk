@@ -49,6 +49,14 @@ BABYMONITOR_PRE_CONFIGURE_HOOKS += BABYMONITOR_USE_VENDORED_CRATES
 babymonitor-vendor: host-rustc
 	$(BABYMONITOR_VENDOR_CMDS)
 
+# The daemon's own user (S95babymonitor drops to it): no password, no shell, and
+# the groups udev gives the devices it drives: the servos and IR switches (gpio),
+# the BME280 (i2c), the camera and the H.264 encoder (video), the USB sound card
+# (audio) and the watchdog.
+define BABYMONITOR_USERS
+	babymonitor -1 babymonitor -1 * - - gpio,i2c,video,audio,watchdog Baby monitor daemon
+endef
+
 # The daemon is restarted when it exits (respawn), runs the first-boot setup
 # before the network comes up, and finds the image's defaults in /etc.
 define BABYMONITOR_INSTALL_INIT_SYSV
