@@ -592,6 +592,10 @@ enum Report {
 /// here (and the daemon reads an exit by signal) rather than the daemon's memory.
 pub fn decode_clip_child(path: &Path, rate: u32) -> ExitCode {
     use rlimit::Resource;
+    if let Err(e) = drop_capabilities() {
+        eprintln!("decode-clip: cannot drop capabilities: {e}");
+        return ExitCode::from(3);
+    }
     let cpu = PROBE_TIMEOUT.as_secs() + 5;
     for (resource, soft, hard) in [
         (Resource::AS, CHILD_MEMORY, CHILD_MEMORY),
@@ -624,6 +628,24 @@ pub fn decode_clip_child(path: &Path, rate: u32) -> ExitCode {
         }
         Err(_) => ExitCode::from(3),
     }
+}
+
+/// Gives up every capability the daemon was started with (on the image: binding low ports and
+/// signalling init), so that a decoder bug exploited by a crafted upload holds none of them.
+/// Called first thing in the decoder process, while it has one thread: capabilities are per
+/// thread, and threads started later inherit these.
+fn drop_capabilities() -> Result<(), caps::errors::CapsError> {
+    use caps::CapSet;
+    // Ambient first: it must stay a subset of permitted and inheritable.
+    for set in [
+        CapSet::Ambient,
+        CapSet::Inheritable,
+        CapSet::Effective,
+        CapSet::Permitted,
+    ] {
+        caps::clear(None, set)?;
+    }
+    Ok(())
 }
 
 /// Decodes an upload in a decoder process (this same binary) and waits for its verdict.
@@ -1117,5 +1139,30 @@ mod tests {
         let empty = run_decoder(sh(&format!("echo '{refused}'")), Duration::from_secs(10));
         assert_eq!(empty.expect("ran"), Err(BadAudio::Empty));
         assert!(run_decoder(Command::new("/nonexistent/decoder"), Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn the_decoder_holds_no_capability() {
+        // Capabilities are per thread: this thread stands in for the decoder process.
+        std::thread::spawn(|| {
+            let held = |set| caps::read(None, set).expect("read capabilities");
+            if held(caps::CapSet::Permitted).is_empty() {
+                eprintln!(
+                    "SKIPPED: this test runs without capabilities, so dropping none proves nothing"
+                );
+                return;
+            }
+            drop_capabilities().expect("drop");
+            for set in [
+                caps::CapSet::Ambient,
+                caps::CapSet::Inheritable,
+                caps::CapSet::Effective,
+                caps::CapSet::Permitted,
+            ] {
+                assert!(held(set).is_empty(), "{set:?} still holds {:?}", held(set));
+            }
+        })
+        .join()
+        .expect("the thread ends");
     }
 }
