@@ -209,9 +209,12 @@ impl Parts {
 
     /// Serves until SIGTERM or SIGINT; SIGHUP reloads the configuration file.
     async fn serve(&self) -> anyhow::Result<()> {
+        // Listening before anything serves, and for the whole run: a SIGHUP that comes while
+        // the servers start, or a SIGTERM during a reload, is held for the loop, not lost.
+        let mut signals = Signals::listen()?;
         let servers = Servers::start(self).await?;
         loop {
-            match next_signal().await? {
+            match signals.next().await {
                 Signal::Stop => break,
                 Signal::Reload => {
                     if let Err(e) = self.settings.reload_file() {
@@ -685,16 +688,30 @@ enum Signal {
     Reload,
 }
 
-async fn next_signal() -> anyhow::Result<Signal> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-    Ok(tokio::select! {
-        _ = term.recv() => Signal::Stop,
-        _ = int.recv() => Signal::Stop,
-        _ = hup.recv() => Signal::Reload,
-    })
+/// The signals the daemon answers, each handler installed once.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("SIGHUP handler")?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
+    }
 }
 
 fn print_welcome(listen: IpAddr, rtsp_port: u16, http_port: u16, password: Option<&str>) {

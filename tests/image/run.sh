@@ -282,9 +282,9 @@ exit 3
 EOF
 cat > "$work/steady" <<'EOF'
 #!/bin/sh
-echo run >> "$1"
 trap 'echo hup >> "$1"' HUP
 trap 'echo term >> "$1"; exit 0' TERM
+echo run >> "$1"
 while :; do sleep 0.1; done
 EOF
 chmod +x "$work/crashy" "$work/steady"
@@ -296,10 +296,19 @@ wait "$loop" 2>/dev/null || true
 check "a command that exits is started again" test "$(grep -c run "$work/crashy.log")" -ge 2
 sh "$respawn" "$work/steady" "$work/steady.log" 2>/dev/null &
 loop=$!
-sleep 0.5
+# Signals go once the command runs (the loop has its traps by then), and the answers are
+# waited for, not slept on: a loaded machine takes its time.
+eventually() { # eventually SECONDS COMMAND...: polls COMMAND until it succeeds or time is up
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+eventually 20 grep -q run "$work/steady.log" # its traps are set before it says so
 kill -HUP "$loop"
-sleep 0.5
-check "SIGHUP reaches the daemon" grep -q hup "$work/steady.log"
+check "SIGHUP reaches the daemon" eventually 20 grep -q hup "$work/steady.log"
 check "SIGHUP does not restart the daemon" test "$(grep -c run "$work/steady.log")" = 1
 kill -TERM "$loop"
 wait "$loop" 2>/dev/null || true
@@ -424,12 +433,8 @@ EOF
   check "UDP 9999 is not let in" fails grep -qx 'udp 9999' "$work/received"
 
   check "S95babymonitor reload" cam_init reload
-  reloaded=false
-  for _ in $(seq 1 50); do
-    if grep -q "configuration reloaded" "$camdir/daemon.log"; then reloaded=true; break; fi
-    sleep 0.2
-  done
-  check "SIGHUP reaches the unprivileged daemon, which reads its configuration again" $reloaded
+  check "SIGHUP reaches the unprivileged daemon, which reads its configuration again" \
+    eventually 30 grep -q "configuration reloaded" "$camdir/daemon.log"
   check "the reload does not restart the daemon" test "$(pgrep -P "$respawn_pid")" = "$daemon_pid"
 
   # What the daemon's user may do on the data partition the setup prepared.
