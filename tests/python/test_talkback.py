@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 import speaker
-from conftest import running
+from conftest import VIEWER, running
 
 CLIENT = Path(__file__).with_name("talkback_client.py")
 GST_PYTHON = "/usr/bin/python3"
 
 
-def talk(daemon, freq, seconds, delay=1.0, linger=1.0, codec="PCMU", path="/stream"):
-    url = daemon.rtsp_with_creds(f"rtsp://127.0.0.1:{daemon.rtsp_port}{path}")
+def talk(daemon, freq, seconds, delay=1.0, linger=1.0, codec="PCMU", path="/stream", creds=None):
+    url = f"rtsp://127.0.0.1:{daemon.rtsp_port}{path}"
+    url = daemon.rtsp_with_creds(url, creds) if creds else daemon.rtsp_with_creds(url)
     return subprocess.Popen(
         [GST_PYTHON, str(CLIENT), url, str(freq), str(seconds), str(delay), str(linger), codec],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -46,6 +47,19 @@ def test_the_speaker_plays_what_the_nvr_says(camera):
     heard = [w for w in speaker.windows(wav(camera)) if speaker.near(w[1], 440)]
     # 3 s sent; allow for the jitter buffer and a busy machine.
     assert len(heard) >= 24, (len(heard), speaker.windows(wav(camera))[:40])
+
+
+def test_a_watch_only_account_is_not_heard_in_the_nursery(camera):
+    """The speaker is in the nursery: as with the page's push-to-talk, only an operator or
+    admin talks. A viewer that sets up the backchannel still watches, and what it sends is
+    not played."""
+    got = result(talk(camera, 660, 3, creds=VIEWER))
+    assert got["video"] > 20, got
+    assert not [w for w in speaker.windows(wav(camera)) if speaker.near(w[1], 660)], \
+        "the viewer's tone reached the speaker"
+    # The admin, right after, is heard: the speaker itself works.
+    assert result(talk(camera, 440, 3))["pushed"] >= 140
+    assert len([w for w in speaker.windows(wav(camera)) if speaker.near(w[1], 440)]) >= 24
 
 
 def test_one_talks_at_a_time_and_both_keep_watching(camera):

@@ -36,10 +36,40 @@ pub(super) fn make(
     factory.connect_media_configure(move |_, media| {
         configure(media, track, &hub);
         if let Some(speaker) = &speaker {
-            attach_backchannel(media, speaker);
+            if may_talk() {
+                attach_backchannel(media, speaker);
+            } else if has_backchannel(media) {
+                // What it sends goes nowhere: the speaker is in the nursery.
+                warn!("RTSP backchannel of a watch-only account: not connected to the speaker");
+            }
         }
     });
     factory
+}
+
+/// Whether the client whose request builds this media may talk into the nursery: an operator
+/// or admin, as for the page's push-to-talk and played clips. Media are configured while
+/// DESCRIBE is handled, after gst-rtsp-server has authenticated it, so the request's token
+/// carries the account's role.
+fn may_talk() -> bool {
+    let role = gst_rtsp_server::RTSPContext::with_current_context(|ctx| {
+        ctx.token().and_then(|t| {
+            t.string(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE)
+                .map(|r| r.to_string())
+        })
+    })
+    .flatten();
+    use crate::config::Role;
+    matches!(role.as_deref(), Some(r) if r == Role::Admin.as_str() || r == Role::Operator.as_str())
+}
+
+fn has_backchannel(media: &gst_rtsp_server::RTSPMedia) -> bool {
+    media
+        .element()
+        .downcast::<gst::Bin>()
+        .ok()
+        .and_then(|bin| bin.by_name(crate::audio::BACKCHANNEL_SINK))
+        .is_some()
 }
 
 /// Feeds a backchannel media's talk-back into the speaker's mixer.
