@@ -45,6 +45,20 @@ impl Controls {
         self.motion.as_deref().ok_or(PtzError::NoPtz)
     }
 
+    /// Pan, tilt and zoom at these speeds until stopped or until `timeout`: the continuous
+    /// move both ONVIF and the page ask for.
+    pub fn move_continuously(
+        &self,
+        pan: f32,
+        tilt: f32,
+        zoom: f32,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(), PtzError> {
+        let p = self.motion()?;
+        p.continuous(pan, tilt, timeout)?;
+        p.zoom_continuous(zoom, timeout)
+    }
+
     pub fn status(&self) -> Option<Status> {
         self.motion.as_deref().map(Ptz::status)
     }

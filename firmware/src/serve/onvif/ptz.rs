@@ -83,9 +83,9 @@ impl PtzBackend for Camera {
         zoom: f32,
         timeout: Option<Duration>,
     ) -> Result<(), Fault> {
-        let p = self.ptz.motion().map_err(fault)?;
-        p.continuous(pan, tilt, timeout).map_err(fault)?;
-        p.zoom_continuous(zoom, timeout).map_err(fault)
+        self.ptz
+            .move_continuously(pan, tilt, zoom, timeout)
+            .map_err(fault)
     }
 
     fn stop(&self) {

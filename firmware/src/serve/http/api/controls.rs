@@ -80,10 +80,11 @@ pub(in crate::serve::http) fn start_move(state: &AppState, body: &[u8]) -> Respo
         Err(r) => return *r,
     };
     let timeout = Duration::from_millis(m.timeout_ms.unwrap_or(1000)).min(MAX_MOVE);
-    done(state.ptz.motion().and_then(|p| {
-        p.continuous(m.pan, m.tilt, Some(timeout))?;
-        p.zoom_continuous(m.zoom, Some(timeout))
-    }))
+    done(
+        state
+            .ptz
+            .move_continuously(m.pan, m.tilt, m.zoom, Some(timeout)),
+    )
 }
 
 /// `POST /api/ptz/stop`.
