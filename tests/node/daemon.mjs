@@ -30,7 +30,7 @@ function toml(sections) {
  * Starts the daemon with `--simulate` and waits until its HTTP and RTSP ports answer on `host`
  * (any other than 127.0.0.1 is passed as `--listen`). `settings` adds to or overrides the
  * config's sections; `users` are [account, role] pairs; `history` is what an earlier run kept (loaded at start).
- * Returns { proc, rtsp, http, host, url, dir, data, stop }.
+ * Returns { proc, rtsp, http, rtsps, https, host, url, dir, data, stop }.
  */
 export async function startDaemon({ host = '127.0.0.1', settings = {}, history = null, users = [[admin, 'admin'], [viewer, 'user']], args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'bm-node-'));
@@ -39,10 +39,10 @@ export async function startDaemon({ host = '127.0.0.1', settings = {}, history =
     mkdirSync(data, { recursive: true });
     writeFileSync(join(data, 'history.json'), JSON.stringify(history));
   }
-  const [rtsp, http] = [await freePort(host), await freePort(host)];
+  const [rtsp, http, rtsps, https] = [await freePort(host), await freePort(host), await freePort(host), await freePort(host)];
   const sections = {
-    rtsp: { port: rtsp },
-    http: { port: http },
+    rtsp: { port: rtsp, tls_port: rtsps },
+    http: { port: http, tls_port: https },
     storage: { data_dir: data },
     onvif: { discovery: false },
     'video.main': { width: 640, height: 360 },
@@ -58,7 +58,7 @@ export async function startDaemon({ host = '127.0.0.1', settings = {}, history =
   for (let i = 0; i < 400; i++) {
     if (proc.exitCode !== null) break;
     if ((await listening(http, host)) && (await listening(rtsp, host))) {
-      return { proc, rtsp, http, host, url: `http://${host}:${http}`, dir, data, stop };
+      return { proc, rtsp, http, rtsps, https, host, url: `http://${host}:${http}`, dir, data, stop };
     }
     await sleep(50);
   }

@@ -31,6 +31,8 @@ class Daemon:
         self.proc = None
         self.rtsp_port = free_port()
         self.http_port = free_port()
+        self.rtsps_port = free_port()
+        self.https_port = free_port()
 
     def detectors(self) -> str:
         """The detectors keep the camera and microphone running: off unless a test wants them."""
@@ -44,8 +46,10 @@ class Daemon:
         return f"""
 [rtsp]
 port = {self.rtsp_port}
+tls_port = {self.rtsps_port}
 [http]
 port = {self.http_port}
+tls_port = {self.https_port}
 [storage]
 data_dir = "{self.tmp / 'data'}"
 [onvif]

@@ -91,7 +91,8 @@ impl Setup {
     }
 
     /// The config file's text for the given ports.
-    fn render(&self, rtsp_port: u16, http_port: u16, data_dir: &Path) -> String {
+    fn render(&self, ports: [u16; 4], data_dir: &Path) -> String {
+        let [rtsp_port, http_port, rtsps_port, https_port] = ports;
         let mut sections = self.sections.clone();
         // Tests never announce themselves on a network unless they ask to (in a namespace).
         let onvif = sections.entry("onvif".into()).or_default();
@@ -108,14 +109,16 @@ impl Setup {
                 lines.push("enabled = false".into());
             }
         }
-        sections
-            .entry("rtsp".into())
-            .or_default()
-            .push(format!("port = {rtsp_port}"));
-        sections
-            .entry("http".into())
-            .or_default()
-            .push(format!("port = {http_port}"));
+        for (section, port, tls) in [
+            ("rtsp", rtsp_port, rtsps_port),
+            ("http", http_port, https_port),
+        ] {
+            let lines = sections.entry(section.into()).or_default();
+            lines.push(format!("port = {port}"));
+            if !lines.iter().any(|l| l.trim_start().starts_with("tls_port")) {
+                lines.push(format!("tls_port = {tls}"));
+            }
+        }
         let storage = sections.entry("storage".into()).or_default();
         // A data directory the test chose (one a first boot prepared) wins.
         if !storage
@@ -200,6 +203,9 @@ pub struct Daemon {
     child: Option<Child>,
     pub rtsp_port: u16,
     pub http_port: u16,
+    /// RTSPS and HTTPS (unless the test's setup chose its own `tls_port`).
+    pub rtsps_port: u16,
+    pub https_port: u16,
     pub dir: tempfile::TempDir,
 }
 
@@ -210,7 +216,12 @@ impl Daemon {
         let attempts = if setup.ports.is_some() { 1 } else { 3 };
         for _attempt in 0..attempts {
             let (rtsp_port, http_port) = setup.ports.unwrap_or_else(|| (free_port(), free_port()));
-            let toml = setup.render(rtsp_port, http_port, &dir.path().join("data"));
+            // Free here is free in a namespace of the test's own too.
+            let (rtsps_port, https_port) = (free_port(), free_port());
+            let toml = setup.render(
+                [rtsp_port, http_port, rtsps_port, https_port],
+                &dir.path().join("data"),
+            );
             let config = dir.path().join("config.toml");
             std::fs::write(&config, toml)?;
             let log = std::fs::File::create(dir.path().join("daemon.log"))?;
@@ -241,6 +252,8 @@ impl Daemon {
                 child: Some(child),
                 rtsp_port,
                 http_port,
+                rtsps_port,
+                https_port,
                 dir,
             };
             match daemon.wait_ready(Duration::from_secs(20), setup.ready_log.as_deref()) {
@@ -267,8 +280,12 @@ impl Daemon {
         std::fs::write(
             self.config_path(),
             setup.render(
-                self.rtsp_port,
-                self.http_port,
+                [
+                    self.rtsp_port,
+                    self.http_port,
+                    self.rtsps_port,
+                    self.https_port,
+                ],
                 &self.dir.path().join("data"),
             ),
         )

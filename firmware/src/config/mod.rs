@@ -107,6 +107,8 @@ impl Default for DeviceConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RtspConfig {
     pub port: u16,
+    /// RTSPS (RTSP in TLS, with the camera's certificate); 0 serves none.
+    pub tls_port: u16,
     pub max_clients: u32,
     pub session_timeout_s: u32,
 }
@@ -115,6 +117,7 @@ impl Default for RtspConfig {
     fn default() -> Self {
         Self {
             port: 8554,
+            tls_port: 8322,
             max_clients: 16,
             session_timeout_s: 60,
         }
@@ -125,6 +128,11 @@ impl Default for RtspConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub port: u16,
+    /// HTTPS, with the camera's certificate: the page and its API are served there only.
+    pub tls_port: u16,
+    /// Plain HTTP then serves nothing but a redirect to HTTPS (NVRs must use HTTPS and RTSPS
+    /// too).
+    pub require_tls: bool,
     /// Failed logins one address may make in a minute before it has to wait.
     pub failed_logins_per_minute: u32,
     /// Connections the HTTP server holds at once; more are closed as they come.
@@ -139,6 +147,8 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             port: 8080,
+            tls_port: 8443,
+            require_tls: false,
             failed_logins_per_minute: 10,
             max_connections: 256,
             max_connections_per_address: 64,
@@ -202,11 +212,17 @@ impl Config {
         }
         p.range("rtsp.port", self.rtsp.port, 1, u16::MAX);
         p.range("http.port", self.http.port, 1, u16::MAX);
-        if self.rtsp.port == self.http.port {
-            p.add(
-                "http.port",
-                format!("must differ from rtsp.port ({})", self.rtsp.port),
-            );
+        p.range("http.tls_port", self.http.tls_port, 1, u16::MAX);
+        let ports = [
+            ("rtsp.port", self.rtsp.port),
+            ("rtsp.tls_port", self.rtsp.tls_port),
+            ("http.port", self.http.port),
+            ("http.tls_port", self.http.tls_port),
+        ];
+        for (i, (field, port)) in ports.iter().enumerate() {
+            if let Some((other, _)) = ports[..i].iter().find(|(_, p)| p == port && *port != 0) {
+                p.add(*field, format!("must differ from {other} ({port})"));
+            }
         }
         p.range(
             "http.failed_logins_per_minute",

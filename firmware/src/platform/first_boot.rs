@@ -27,6 +27,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::certificate;
 use crate::config::boot_file::{self, ADMIN_NAME, BOOT_FILE_NAME, BootFile, Secret};
 use crate::config::{Config, Role};
 use crate::settings::write_atomically;
@@ -108,8 +109,8 @@ fn device_config(room: &str, password: &str, data: &Path) -> String {
          # It is written again when that file changes; see --print-default-config for options.\n\
          \n\
          [device]\nname = {room}\n\n\
-         [rtsp]\nport = 554\n\n\
-         [http]\nport = 80\n\n\
+         [rtsp]\nport = 554\ntls_port = 322\n\n\
+         [http]\nport = 80\ntls_port = 443\n\n\
          [video]\nsource = \"libcamera\"\n\n\
          [audio]\nsource = \"alsa\"\ndevice = \"default\"\n\n\
          [storage]\ndata_dir = {data_dir}\n\n\
@@ -126,10 +127,28 @@ fn device_config(room: &str, password: &str, data: &Path) -> String {
 pub fn run(paths: &Paths) -> anyhow::Result<Outcome> {
     // The boot partition is mounted only now: a login since the last boot may clear it.
     finish_first_login(paths);
+    // The owner's certificate does not depend on babymonitor.toml: it is looked for at every
+    // boot, and one that cannot be used is reported like a bad file.
+    let certificate = certificate::install_owner(&paths.boot, &paths.state_dir());
+    if let Err(e) = &certificate {
+        report(
+            paths,
+            certificate::OWNER_CERTIFICATE_FILE,
+            &anyhow::anyhow!("{e}"),
+        );
+    }
+    let clear_error = || {
+        if certificate.is_ok() {
+            let _ = std::fs::remove_file(paths.boot.join(ERROR_FILE_NAME));
+        }
+    };
     let boot_path = paths.boot_file();
     let raw = match std::fs::read_to_string(&boot_path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::NoBootFile),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            clear_error();
+            return Ok(Outcome::NoBootFile);
+        }
         Err(e) => return Err(e).with_context(|| format!("reading {}", boot_path.display())),
     };
     // Windows editors may start the file with a byte-order mark, which TOML does not allow.
@@ -141,19 +160,25 @@ pub fn run(paths: &Paths) -> anyhow::Result<Outcome> {
     }
     match apply(paths, text) {
         Ok(outcome) => {
-            let _ = std::fs::remove_file(paths.boot.join(ERROR_FILE_NAME));
+            clear_error();
             Ok(outcome)
         }
         Err(e) => {
-            let report = format!(
-                "The camera could not use babymonitor.toml and kept its previous settings:\n\n\
-                 {e:#}\n\nCorrect the file and restart the camera.\n"
-            );
-            if let Err(write) = write_atomically(&paths.boot.join(ERROR_FILE_NAME), report) {
-                tracing::warn!("cannot write {ERROR_FILE_NAME}: {write:#}");
-            }
+            report(paths, BOOT_FILE_NAME, &e);
             Err(e)
         }
+    }
+}
+
+/// Tells the owner, in a file on the card, which file could not be used and that nothing
+/// changed.
+fn report(paths: &Paths, file: &str, e: &anyhow::Error) {
+    let report = format!(
+        "The camera could not use {file} and kept its previous settings:\n\n\
+         {e:#}\n\nCorrect the file and restart the camera.\n"
+    );
+    if let Err(write) = write_atomically(&paths.boot.join(ERROR_FILE_NAME), report) {
+        tracing::warn!("cannot write {ERROR_FILE_NAME}: {write:#}");
     }
 }
 
@@ -204,10 +229,19 @@ fn apply(paths: &Paths, text: &str) -> anyhow::Result<Outcome> {
                 logged_in: false,
             };
             write_atomically(&paths.first_login(), toml::to_string(&pending)?)?;
+            // The certificate is made now, so that its fingerprint can go on the card with
+            // the password: the parent's way to know the page is the camera's.
+            let names = certificate::names(&crate::platform::network::hostname(), &[]);
+            let fingerprint = certificate::load_or_create(&paths.state_dir(), &room, &names)
+                .map(|c| c.fingerprint())
+                .context("the camera's TLS certificate")?;
             let note = format!(
                 "The camera made up this password for its \"{ADMIN_NAME}\" account:\n\n    {password}\n\n\
                  Note it: the camera removes this file after the first login with it. To choose\n\
-                 your own, write admin_password = \"...\" under [camera] in babymonitor.toml.\n"
+                 your own, write admin_password = \"...\" under [camera] in babymonitor.toml.\n\n\
+                 The camera's page is https://babymonitor.local/ . Your browser warns that it\n\
+                 does not know the camera's certificate; it is the camera's if its SHA-256\n\
+                 fingerprint is:\n\n    {fingerprint}\n"
             );
             write_atomically(&paths.password_file(), note)?;
         }

@@ -2,6 +2,7 @@
 //! traits (real and simulated), the camera's identity, first boot, the watchdog, syslog and
 //! worker threads.
 
+pub mod certificate;
 pub mod first_boot;
 pub mod hardware;
 pub mod identity;
