@@ -216,8 +216,15 @@ check "a first boot without a password succeeds" setup
 made_up=$(sed -n 's/^    \(.*\)$/\1/p' "$boot/babymonitor-password.txt" 2>/dev/null | head -n1)
 check "the made-up password is on the boot partition" test -n "$made_up"
 check "the made-up password is the admin's" grep -qxF "password = \"$made_up\"" "$config"
+tls=$data/babymonitor/tls
+check "the camera's TLS key is made at the first boot, for the daemon only" \
+  test "$(stat -c %a "$tls/device.key" 2>/dev/null)" = 600
+served=$(openssl x509 -in "$tls/device.crt" -noout -fingerprint -sha256 2>/dev/null | sed 's/^.*=//')
+check "the card names the certificate's fingerprint beside the password" \
+  grep -qxF "    $served" "$boot/babymonitor-password.txt"
 setup
 check "it stays the same at the next boot" grep -qxF "password = \"$made_up\"" "$config"
+check "so does the certificate" test "$(openssl x509 -in "$tls/device.crt" -noout -fingerprint -sha256 | sed 's/^.*=//')" = "$served"
 
 # A format that a power cut interrupted is done again; a finished one is never redone.
 mkfs.ext4 -q -F -L data-new "$work/data.img"
@@ -252,8 +259,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 cat > "$work/device.toml" <<EOF
 [rtsp]
 port = $(free_port)
+tls_port = $(free_port)
 [http]
 port = $(free_port)
+tls_port = $(free_port)
 [onvif]
 discovery = false
 [storage]
