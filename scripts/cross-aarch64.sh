@@ -75,6 +75,8 @@ export PKG_CONFIG_LIBDIR=$sysroot/usr/lib/aarch64-linux-gnu/pkgconfig:$sysroot/u
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=--sysroot=$sysroot"
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+# C in crates (ring, for TLS) needs the arm64 libc headers, which are in the sysroot only.
+export CFLAGS_aarch64_unknown_linux_gnu="--sysroot=$sysroot"
 # Only the firmware: the tests and the fuzzers are not for the Pi.
 CARGO_TARGET_DIR=$target_dir cargo build --target "$target" -p babymonitor --bin babymonitor
 binary=$target_dir/$target/debug/babymonitor
