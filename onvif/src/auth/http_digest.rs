@@ -8,8 +8,9 @@
 //! fails like a wrong password. A nonce older than the lifetime is answered `stale=true` when the
 //! rest of the answer is right, and clients then retry without asking the user again.
 //!
-//! Replays: from a nonce's first accepted request on, its highest `nc` is remembered and a
-//! request whose `nc` is not above it is refused. Only accepted requests add to that table, so a
+//! Replays: from a nonce's first accepted request on, the `nc` accepted with it are remembered
+//! (the highest and a window of 64 below it) and a request repeating one, or older than the
+//! window, is refused. Only accepted requests add to that table, so a
 //! stranger's requests never grow it; it holds [`MAX_NONCES`] nonces and forgets the lowest
 //! serials first. A nonce not in the table whose serial is at or below the highest forgotten one
 //! cannot be told from a replay and is answered `stale=true`.
@@ -111,17 +112,54 @@ struct Nonce {
     serial: u64,
 }
 
-/// The highest `nc` of each nonce in use, by serial.
+/// Which `nc` of each nonce in use were accepted, by serial.
 #[derive(Default)]
 struct Seen {
-    /// serial -> (issued, highest nc)
-    highest: BTreeMap<u64, (u64, u32)>,
+    /// serial -> the nonce's counts
+    nonces: BTreeMap<u64, Counts>,
     /// Nonces with a serial up to this one may have been forgotten.
     forgotten: u64,
 }
 
+/// The highest `nc` accepted with one nonce and, bit `i` of `below`, whether `top - 1 - i` was.
+/// Requests on parallel connections can arrive out of order; a late lower count is still good
+/// once, up to [`NC_WINDOW`] below the highest (the sliding window of IPsec, RFC 4303 §3.4.3).
+struct Counts {
+    issued: u64,
+    top: u32,
+    below: u64,
+}
+
+/// How far below the highest `nc` a first use is still accepted.
+const NC_WINDOW: u32 = 64;
+
+impl Counts {
+    /// Notes `nc`; false if it was used before or is too old to tell.
+    fn take(&mut self, nc: u32) -> bool {
+        if nc > self.top {
+            let shift = nc - self.top;
+            // The old top becomes bit `shift - 1`.
+            self.below = match shift {
+                1..NC_WINDOW => (self.below << shift) | (1 << (shift - 1)),
+                NC_WINDOW => 1 << (NC_WINDOW - 1),
+                _ => 0,
+            };
+            self.top = nc;
+            return true;
+        }
+        let back = self.top - nc;
+        if back == 0 || back > NC_WINDOW {
+            return false;
+        }
+        let bit = 1u64 << (back - 1);
+        let fresh = self.below & bit == 0;
+        self.below |= bit;
+        fresh
+    }
+}
+
 impl Seen {
-    /// Records `nc` for `nonce` if it is above every `nc` seen with it.
+    /// Records `nc` for `nonce` unless it was accepted before.
     fn admit(
         &mut self,
         nonce: &Nonce,
@@ -129,26 +167,31 @@ impl Seen {
         now: u64,
         lifetime: u64,
     ) -> Result<(), DigestError> {
-        match self.highest.get_mut(&nonce.serial) {
-            Some((_, top)) if nc > *top => {
-                *top = nc;
+        if let Some(counts) = self.nonces.get_mut(&nonce.serial) {
+            return if counts.take(nc) {
                 Ok(())
-            }
-            Some(_) => Err(DigestError::Replay),
-            None if nonce.serial <= self.forgotten => Err(DigestError::Stale),
-            None => {
-                // Serials and issue times rise together: the front is the oldest.
-                while let Some((&serial, &(issued, _))) = self.highest.first_key_value() {
-                    if now.saturating_sub(issued) <= lifetime && self.highest.len() < MAX_NONCES {
-                        break;
-                    }
-                    self.forgotten = self.forgotten.max(serial);
-                    self.highest.remove(&serial);
-                }
-                self.highest.insert(nonce.serial, (nonce.issued, nc));
-                Ok(())
-            }
+            } else {
+                Err(DigestError::Replay)
+            };
         }
+        if nonce.serial <= self.forgotten {
+            return Err(DigestError::Stale);
+        }
+        // Serials and issue times rise together: the front is the oldest.
+        while let Some((&serial, counts)) = self.nonces.first_key_value() {
+            if now.saturating_sub(counts.issued) <= lifetime && self.nonces.len() < MAX_NONCES {
+                break;
+            }
+            self.forgotten = self.forgotten.max(serial);
+            self.nonces.remove(&serial);
+        }
+        let counts = Counts {
+            issued: nonce.issued,
+            top: nc,
+            below: 0,
+        };
+        self.nonces.insert(nonce.serial, counts);
+        Ok(())
     }
 }
 
@@ -573,9 +616,40 @@ mod tests {
             assert_eq!(check(&auth, &a, HOME), Ok("admin".into()));
             a.nc = 7;
             assert_eq!(check(&auth, &a, HOME), Ok("admin".into()));
+            // One sent on a second connection that arrived late is still new, once.
             a.nc = 5;
+            assert_eq!(check(&auth, &a, HOME), Ok("admin".into()));
+            for used in [5, 7, 2, 1] {
+                a.nc = used;
+                assert_eq!(check(&auth, &a, HOME), Err(DigestError::Replay), "{used}");
+            }
+            // Far below the highest it cannot be told from a replay.
+            a.nc = 7 + NC_WINDOW + 1;
+            assert_eq!(check(&auth, &a, HOME), Ok("admin".into()));
+            a.nc = 6;
             assert_eq!(check(&auth, &a, HOME), Err(DigestError::Replay));
         }
+    }
+
+    #[test]
+    fn each_nc_is_taken_once_within_the_window() {
+        let mut counts = Counts {
+            issued: 0,
+            top: 1,
+            below: 0,
+        };
+        let mut taken = Vec::new();
+        for nc in [3, 2, 2, 1, 3, 67, 4, 3, 200, 137, 136, 135, 137, 1000, 936] {
+            taken.push(counts.take(nc));
+        }
+        // 64 below the highest is the last one still told apart.
+        assert_eq!(
+            taken,
+            [
+                true, true, false, false, false, true, true, false, true, true, true, false, false,
+                true, true
+            ]
+        );
     }
 
     #[test]
@@ -717,7 +791,7 @@ mod tests {
             assert_eq!(check(&auth, &get_x(&auth), HOME), Ok("admin".into()));
         }
         let seen = auth.seen.lock().expect("lock");
-        assert!(seen.highest.len() <= MAX_NONCES, "{}", seen.highest.len());
+        assert!(seen.nonces.len() <= MAX_NONCES, "{}", seen.nonces.len());
         drop(seen);
         // Forgotten: it cannot be told from a replay, so the client is sent a new nonce.
         assert_eq!(check(&auth, &first, HOME), Err(DigestError::Stale));
