@@ -10,9 +10,8 @@
 //!
 //! Replays: from a nonce's first accepted request on, the `nc` accepted with it are remembered
 //! (the highest and a window of 64 below it) and a request repeating one, or older than the
-//! window, is refused. Only accepted requests add to that table, so a
-//! stranger's requests never grow it; it holds [`MAX_NONCES`] nonces and forgets the lowest
-//! serials first. A nonce not in the table whose serial is at or below the highest forgotten one
+//! window, is refused. Only accepted requests add to that table, so a stranger's requests never
+//! grow it; it holds [`MAX_NONCES`] nonces and forgets the lowest serials first. A nonce not in the table whose serial is at or below the highest forgotten one
 //! cannot be told from a replay and is answered `stale=true`.
 //!
 //! Requests must carry `qop=auth`, a `cnonce` and an 8-digit `nc` (RFC 2069's answers without
