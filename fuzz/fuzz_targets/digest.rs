@@ -2,13 +2,16 @@
 //! input becomes a nonce this server issued, so the checks after the nonce's run too.
 #![no_main]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
 
 use babymonitor::fuzzing::{Authenticator, Role, User};
 use hyper::Request;
 use hyper::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 use libfuzzer_sys::fuzz_target;
+
+/// Every input comes from the address the nonce was issued to, so the MAC checks out.
+const PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1);
 
 struct Server {
     auth: Authenticator,
@@ -25,7 +28,7 @@ fn server() -> &'static Server {
         };
         // No throttling: every input must reach the parser.
         let auth = Authenticator::new(vec![user], u32::MAX);
-        let challenge = auth.challenge(false);
+        let challenge = auth.challenge(PEER.ip(), false);
         let header = challenge.headers()[WWW_AUTHENTICATE]
             .to_str()
             .unwrap_or_default();
@@ -53,6 +56,5 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     request.headers_mut().insert(AUTHORIZATION, value);
-    let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-    let _ = server.auth.check(&request, peer);
+    let _ = server.auth.check(&request, PEER);
 });

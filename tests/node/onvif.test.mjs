@@ -58,3 +58,17 @@ test('a wrong password is refused', async () => {
     d.stop();
   }
 });
+
+test('with WS-Security off the client logs in with HTTP Digest, a fresh nonce each call', async () => {
+  const d = await startDaemon();
+  try {
+    const cam = await connectCam({ port: d.http, useWSSecurity: false, ...admin });
+    assert.ok(cam.profiles.length >= 2, 'profiles');
+    for (let i = 0; i < 2; i++) {
+      const info = await call(cam, 'getDeviceInformation');
+      assert.equal(info.manufacturer, 'babymonitor');
+    }
+  } finally {
+    d.stop();
+  }
+});

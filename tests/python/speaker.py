@@ -54,11 +54,13 @@ def tone_wav(freq: float, seconds: float, rate: int = 16000) -> bytes:
 
 
 def digest(method: str, uri: str, challenge: str, user: str, password: str) -> str:
-    """An HTTP Digest (MD5, qop=auth) Authorization header for one request."""
+    """An HTTP Digest (qop=auth, the challenge's algorithm) Authorization header for one request."""
     field = lambda name: re.search(name + r'="([^"]*)"', challenge).group(1)  # noqa: E731
     realm, nonce, opaque = field("realm"), field("nonce"), field("opaque")
-    h = lambda s: hashlib.md5(s.encode()).hexdigest()  # noqa: E731
+    algorithm = re.search(r'algorithm="?([\w-]+)', challenge).group(1)
+    hash_of = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}[algorithm]
+    h = lambda s: hash_of(s.encode()).hexdigest()  # noqa: E731
     cnonce, nc = os.urandom(8).hex(), "00000001"
     response = h(f"{h(f'{user}:{realm}:{password}')}:{nonce}:{nc}:{cnonce}:auth:{h(f'{method}:{uri}')}")
     return (f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
-            f'response="{response}", qop=auth, nc={nc}, cnonce="{cnonce}", opaque="{opaque}", algorithm=MD5')
+            f'response="{response}", qop=auth, nc={nc}, cnonce="{cnonce}", opaque="{opaque}", algorithm={algorithm}')

@@ -19,6 +19,10 @@ use crate::config::{Role, User};
 /// Failures are counted per address over this window.
 const WINDOW: Duration = Duration::from_secs(60);
 
+/// How long a Digest nonce is good for. Keep-alive clients count on with the same one; when it
+/// runs out they are answered `stale=true` and take a new one without asking the user.
+const NONCE_LIFETIME: Duration = Duration::from_secs(180);
+
 pub struct Authenticator {
     digest: DigestAuthority,
     users: std::sync::RwLock<Vec<User>>,
@@ -44,7 +48,7 @@ impl AuthedUser {
 impl Authenticator {
     pub fn new(users: Vec<User>, max_failures: u32) -> Self {
         Self {
-            digest: DigestAuthority::new(crate::REALM, Duration::from_secs(300)),
+            digest: DigestAuthority::new(crate::REALM, NONCE_LIFETIME),
             users: std::sync::RwLock::new(users),
             max_failures,
             failures: Mutex::new(HashMap::new()),
@@ -123,7 +127,7 @@ impl Authenticator {
         let uri = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         let result = self
             .digest
-            .verify(header, req.method().as_str(), uri, |name| {
+            .verify(header, req.method().as_str(), uri, peer.ip(), |name| {
                 self.users()
                     .iter()
                     .find(|u| u.name == name)
@@ -140,19 +144,21 @@ impl Authenticator {
                 Ok(AuthedUser { name, role })
             }
             Err(e) => {
+                // A replay or a nonce from another address is an attack, not a slip: counted.
                 let stale = e == DigestError::Stale;
                 if !matches!(e, DigestError::Missing | DigestError::Stale) {
                     warn!(peer = %peer.ip(), reason = %e, "HTTP login refused");
                     self.record_failure(peer.ip());
                 }
-                Err(Box::new(self.challenge(stale)))
+                Err(Box::new(self.challenge(peer.ip(), stale)))
             }
         }
     }
 
-    pub fn challenge(&self, stale: bool) -> Response<Body> {
+    /// A 401 with a Digest challenge whose nonce is good only from `client`.
+    pub fn challenge(&self, client: IpAddr, stale: bool) -> Response<Body> {
         let mut r = text(StatusCode::UNAUTHORIZED, "authentication required\n");
-        for value in self.digest.challenges(stale) {
+        for value in self.digest.challenges(client, stale) {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 r.headers_mut().append(WWW_AUTHENTICATE, v);
             }

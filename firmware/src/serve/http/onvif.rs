@@ -71,7 +71,7 @@ pub(super) async fn serve(
     // Digest clients such as curl first send the request without a body and without
     // credentials, to be given a challenge.
     if bytes.is_empty() && !parts.headers.contains_key(hyper::header::AUTHORIZATION) {
-        return with_fault_body(state.auth.challenge(false));
+        return with_fault_body(state.auth.challenge(peer.ip(), false));
     }
     let request = match soap::parse_request(&bytes) {
         Ok(r) => r,
