@@ -1,10 +1,12 @@
 //! Who else gets in through the web: another site's page (with the browser's cached Digest
-//! credentials) cannot change anything or open the live WebSocket, and a WebSocket message far
-//! beyond what the page sends closes the socket.
+//! credentials) cannot change anything or open the live WebSocket, a WebSocket message far
+//! beyond what the page sends closes the socket, and the page's logins end with their age and
+//! with their user's password.
 
 use std::time::Duration;
 
-use babymonitor_e2e::{ADMIN, Setup, http};
+use babymonitor_e2e::onvif::{TDS, envelope, op};
+use babymonitor_e2e::{ADMIN, Setup, VIEWER, http};
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::json;
@@ -48,9 +50,13 @@ async fn send(
 }
 
 async fn session_cookie(base: &str) -> String {
+    session_of(base, ADMIN).await
+}
+
+async fn session_of(base: &str, (user, password): (&str, &str)) -> String {
     let r = reqwest::Client::new()
         .post(format!("{base}/api/login"))
-        .body(json!({ "user": ADMIN.0, "password": ADMIN.1 }).to_string())
+        .body(json!({ "user": user, "password": password }).to_string())
         .send()
         .await
         .expect("login");
@@ -204,4 +210,118 @@ async fn a_websocket_message_beyond_what_the_page_sends_closes_the_socket() {
     assert!(grown < 3 * 1024, "the daemon grew by {grown} KiB");
     let next = tokio::time::timeout(Duration::from_secs(20), watching.next()).await;
     assert!(matches!(next, Ok(Some(Ok(Message::Binary(_))))), "{next:?}");
+}
+
+/// The status of `GET /api/session` with the session `cookie`.
+async fn session_status(base: &str, cookie: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{base}/api/session"))
+        .header("cookie", cookie)
+        .header("x-babymonitor-page", "1")
+        .send()
+        .await
+        .expect("session")
+        .status()
+        .as_u16()
+}
+
+/// Waits (generously) until the session `cookie` is refused; whether it was.
+async fn ends(base: &str, cookie: &str) -> bool {
+    for _ in 0..50 {
+        if session_status(base, cookie).await == 401 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn device(daemon: &babymonitor_e2e::Daemon, name: &str, inner: &str) {
+    let url = format!("{}/onvif/device_service", daemon.http_base());
+    let body = envelope("", &op(TDS, name, inner));
+    let (status, answer) = http::post_soap(&url, &body, Some(ADMIN))
+        .await
+        .expect("SOAP");
+    assert_eq!(status, 200, "{name}: {answer}");
+}
+
+#[tokio::test]
+async fn a_users_logins_end_when_the_password_changes_or_the_user_is_deleted() {
+    let daemon = Setup::new().small().start();
+    let base = daemon.http_base();
+    let viewer = session_of(&base, VIEWER).await;
+    let admin = session_of(&base, ADMIN).await;
+    assert_eq!(session_status(&base, &viewer).await, 200);
+
+    // A new role keeps the login (the role follows); a new password ends it.
+    let user = |password: &str, level: &str| {
+        format!(
+            "<User><tt:Username>{}</tt:Username>{password}<tt:UserLevel>{level}</tt:UserLevel></User>",
+            VIEWER.0
+        )
+    };
+    device(&daemon, "SetUser", &user("", "Operator")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(session_status(&base, &viewer).await, 200);
+    let new = "a new viewer pass 7";
+    device(
+        &daemon,
+        "SetUser",
+        &user(&format!("<tt:Password>{new}</tt:Password>"), "User"),
+    )
+    .await;
+    assert!(ends(&base, &viewer).await, "the old login still works");
+    assert_eq!(
+        session_status(&base, &admin).await,
+        200,
+        "another user's login"
+    );
+
+    // Logged in again with the new password, then the user is deleted.
+    let again = session_of(&base, (VIEWER.0, new)).await;
+    assert_eq!(session_status(&base, &again).await, 200);
+    device(
+        &daemon,
+        "DeleteUsers",
+        &format!("<Username>{}</Username>", VIEWER.0),
+    )
+    .await;
+    assert!(
+        ends(&base, &again).await,
+        "a deleted user's login still works"
+    );
+    assert_eq!(
+        session_status(&base, &admin).await,
+        200,
+        "another user's login"
+    );
+}
+
+#[tokio::test]
+async fn a_login_ends_at_its_lifetime_however_much_it_is_used() {
+    let daemon = Setup::new()
+        .small()
+        .set("web", "session_lifetime_s = 10")
+        .start();
+    let base = daemon.http_base();
+    let cookie = session_cookie(&base).await;
+    let started = std::time::Instant::now();
+    // Used every half second: never idle, and still over after its ten seconds.
+    let mut last_ok = Duration::ZERO;
+    while started.elapsed() < Duration::from_secs(30) {
+        match session_status(&base, &cookie).await {
+            200 => last_ok = started.elapsed(),
+            401 => break,
+            other => panic!("GET /api/session: {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(session_status(&base, &cookie).await, 401, "never ended");
+    assert!(
+        last_ok >= Duration::from_secs(8),
+        "ended early, at {last_ok:?}"
+    );
+    // A new login works.
+    let fresh = session_cookie(&base).await;
+    assert_eq!(session_status(&base, &fresh).await, 200);
 }

@@ -22,6 +22,8 @@ const WINDOW: Duration = Duration::from_secs(60);
 pub struct Authenticator {
     digest: DigestAuthority,
     users: std::sync::RwLock<Vec<User>>,
+    /// The page's logins, here so that changing the accounts ends them ([`Self::set_users`]).
+    pub sessions: crate::serve::webrtc::Sessions,
     max_failures: u32,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
@@ -46,6 +48,7 @@ impl Authenticator {
         Self {
             digest: DigestAuthority::new(crate::REALM, Duration::from_secs(300)),
             users: std::sync::RwLock::new(users),
+            sessions: crate::serve::webrtc::Sessions::new(),
             max_failures,
             failures: Mutex::new(HashMap::new()),
         }
@@ -68,12 +71,31 @@ impl Authenticator {
         self.users().iter().find(|u| u.name == name).map(|u| u.role)
     }
 
-    /// Replaces the accounts; takes effect with the next request.
+    /// Replaces the accounts; takes effect with the next request. Every change of the accounts
+    /// comes here (ONVIF's CreateUsers, SetUser and DeleteUsers, a reload of the config, the
+    /// card's reset), so here the page's logins of a user whose password changed or who is
+    /// gone end: whoever knew or copied the old login is out with the old password.
     pub fn set_users(&self, users: Vec<User>) {
-        *self
+        let mut current = self
             .users
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = users;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for old in current.iter() {
+            let kept = users
+                .iter()
+                .any(|u| u.name == old.name && same_secret(&u.password, &old.password));
+            if !kept {
+                let ended = self.sessions.revoke(&old.name);
+                if ended > 0 {
+                    tracing::info!(
+                        user = old.name,
+                        ended,
+                        "password changed or user removed: logged out"
+                    );
+                }
+            }
+        }
+        *current = users;
     }
 
     pub fn throttled(&self, ip: IpAddr) -> Option<Duration> {
@@ -159,6 +181,10 @@ impl Authenticator {
         }
         r
     }
+}
+
+fn same_secret(a: &str, b: &str) -> bool {
+    onvif::security::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 /// The layer: who sent `req`, if the route's `need` lets them in. The page's session cookie
