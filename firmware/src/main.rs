@@ -58,6 +58,10 @@ enum Command {
     /// it. The end-to-end tests try every line.
     #[command(hide = true)]
     Routes,
+    /// The ONVIF operations, one a line: service path, namespace, name, access class. Anything
+    /// else is refused; the end-to-end tests try every line as every role.
+    #[command(hide = true)]
+    Operations,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +78,12 @@ fn main() -> ExitCode {
         for (method, pattern, need) in babymonitor::serve::http::declared_routes() {
             let method = method.as_ref().map_or("*", |m| m.as_str());
             println!("{method} {pattern} {}", format!("{need:?}").to_lowercase());
+        }
+        return ExitCode::SUCCESS;
+    }
+    if let Some(Command::Operations) = &cli.command {
+        for (service, ns, name, access) in onvif::service::declared_operations() {
+            println!("{} {ns} {name} {access:?}", service.path());
         }
         return ExitCode::SUCCESS;
     }

@@ -81,7 +81,7 @@ pub async fn request(
 }
 
 /// The `Authorization` value that answers the Digest challenge of `first` (a 401 for `url`).
-fn digest_answer(
+pub fn digest_answer(
     first: &reqwest::Response,
     url: &str,
     user: &str,

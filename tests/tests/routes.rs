@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use babymonitor_e2e::{ADMIN, Setup, VIEWER, binary, http};
+use babymonitor_e2e::{ADMIN, Setup, VIEWER, binary, http, onvif};
 
 const OPERATOR: (&str, &str) = ("operator", "operator pass 3");
 
@@ -45,7 +45,7 @@ async fn every_route_lets_in_exactly_the_roles_it_declares() {
     let mut wrong = Vec::new();
     for (method, path, need) in declared() {
         if need == "onvif" {
-            // SOAP authorizes per operation; onvif_bad_input and the Python tests cover it.
+            // SOAP authorizes per operation: every_onvif_operation_... tries each one.
             continue;
         }
         let method = if method == "*" { "POST".into() } else { method };
@@ -118,4 +118,134 @@ async fn unknown_paths_are_404_and_other_methods_405_with_allow() {
     // A trailing slash names the same route.
     let (code, _) = status("GET", "/api/status/", Some(VIEWER)).await;
     assert_eq!(code, 200);
+}
+
+/// (service path, namespace, name, access class) for every ONVIF operation the daemon serves.
+fn operations() -> Vec<(String, String, String, String)> {
+    let out = Command::new(binary())
+        .arg("operations")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let rows: Vec<_> = text
+        .lines()
+        .map(|line| {
+            let mut words = line.split(' ');
+            let mut next = || words.next().expect("four words").to_string();
+            (next(), next(), next(), next())
+        })
+        .collect();
+    assert!(rows.len() > 100, "{text}");
+    rows
+}
+
+/// Whether a level may call an operation of `access` (ONVIF Core's default access policy).
+fn allowed(access: &str, level: &str) -> bool {
+    match (level, access) {
+        ("anonymous", a) => a == "PreAuth",
+        ("user", a) => ["PreAuth", "ReadSystem", "ReadMedia"].contains(&a),
+        ("operator", a) => !["ReadSystemSecret", "Unrecoverable"].contains(&a),
+        ("admin", _) => true,
+        other => panic!("unknown level or class {other:?}"),
+    }
+}
+
+/// Every ONVIF operation as anonymous, user, operator and admin: refused (401, 403 or a
+/// NotAuthorized fault) exactly when its access class says so. The body of each operation is
+/// empty: the daemon decides who may call an operation from its name alone, before the
+/// operation reads its arguments, so an action that is let in fails on its missing arguments
+/// (DeleteUsers, SetSystemFactoryDefault, the moves) or does nothing (SystemReboot on simulated
+/// hardware). An operation no service serves is ActionNotSupported, whoever asks.
+#[tokio::test]
+async fn every_onvif_operation_lets_in_exactly_the_levels_of_its_class() {
+    let daemon = Setup::new()
+        .small()
+        .users(&[
+            (ADMIN.0, ADMIN.1, "admin"),
+            (OPERATOR.0, OPERATOR.1, "operator"),
+            (VIEWER.0, VIEWER.1, "user"),
+        ])
+        .start();
+    let base = daemon.http_base();
+    // One client: keep-alive, one connection for all the requests.
+    let client = reqwest::Client::new();
+    let mut nonce = 0u64;
+    let mut send = async |path: &str, ns: &str, name: &str, who: Option<(&str, &str)>| {
+        nonce += 1;
+        let header = who.map_or(String::new(), |(user, pass)| {
+            onvif::wsse(user, pass, &nonce.to_be_bytes(), 0)
+        });
+        let body = onvif::envelope(&header, &onvif::op(ns, name, ""));
+        let r = client
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/soap+xml; charset=utf-8")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    };
+    let levels = [
+        ("anonymous", None),
+        ("user", Some(VIEWER)),
+        ("operator", Some(OPERATOR)),
+        ("admin", Some(ADMIN)),
+    ];
+    let mut wrong = Vec::new();
+    let mut seen = std::collections::HashMap::<(&str, bool), usize>::new();
+    for (path, ns, name, access) in operations() {
+        for (level, who) in levels {
+            let (status, text) = send(&path, &ns, &name, who).await;
+            let refused = status == 401
+                || status == 403
+                || onvif::subcodes(&text).iter().any(|s| s == "NotAuthorized");
+            let expected = !allowed(&access, level);
+            *seen.entry((level, refused)).or_default() += 1;
+            if refused != expected {
+                wrong.push(format!(
+                    "{name} ({access}) as {level}: {status} {}, expected {}",
+                    onvif::subcodes(&text).join("/"),
+                    if expected { "refused" } else { "let in" }
+                ));
+            }
+        }
+    }
+    // Every level was both let in and refused somewhere (admin: let in everywhere).
+    for (level, _) in levels {
+        assert!(
+            seen.get(&(level, false)).is_some_and(|&n| n > 0),
+            "{level} never let in"
+        );
+        if level != "admin" {
+            assert!(
+                seen.get(&(level, true)).is_some_and(|&n| n > 0),
+                "{level} never refused"
+            );
+        }
+    }
+    // Names no table lists, including the verbs that used to be let in by their prefix.
+    for (path, ns, name) in [
+        ("/onvif/device_service", onvif::TDS, "SetNTP"),
+        ("/onvif/device_service", onvif::TDS, "GetAccessPolicy"),
+        (
+            "/onvif/media_service",
+            onvif::TRT,
+            "StartMulticastStreaming",
+        ),
+        ("/onvif/media2_service", onvif::TR2, "CreateOSD"),
+        ("/onvif/device_service", "urn:elsewhere", "GetAnything"),
+    ] {
+        for (level, who) in levels {
+            let (status, text) = send(path, ns, name, who).await;
+            if !onvif::subcodes(&text)
+                .iter()
+                .any(|s| s == "ActionNotSupported")
+            {
+                wrong.push(format!("unlisted {name} as {level}: {status} {text}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}\n{}", wrong.join("\n"), daemon.log());
 }

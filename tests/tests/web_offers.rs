@@ -56,6 +56,55 @@ async fn offers_without_ice_credentials_are_refused_as_the_clients_error() {
     assert!(daemon.log().lines().all(|l| !l.contains("panicked")));
 }
 
+/// The two panics of issue 14 (finding 13), as a logged-in page could send them: a non-ASCII
+/// profile-level-id (sliced inside its character) and an attribute key long enough for
+/// GStreamer's parser to cut inside a character. Each is a 400 with the reason, and the camera
+/// goes on answering.
+#[tokio::test]
+async fn offers_that_panicked_the_parser_are_refused_with_a_reason() {
+    let daemon = Setup::new().small().start();
+    let base = daemon.http_base();
+    let long_key = format!("a={}\u{e9}:1\r\n", "x".repeat(8190));
+    for (path, offer, reason) in [
+        (
+            "/api/whep",
+            whep_offer(ICE).replace("42e01f", "4\u{e9}000"),
+            "H.264",
+        ),
+        (
+            "/api/whep",
+            whep_offer(ICE).replace("a=mid:0\r\n", &format!("a=mid:0\r\n{long_key}")),
+            "longer than",
+        ),
+        (
+            "/api/talk",
+            talk_offer(ICE).replace("a=mid:0\r\n", &format!("a=mid:0\r\n{long_key}")),
+            "longer than",
+        ),
+    ] {
+        let (status, body) = post(
+            &format!("{base}{path}"),
+            "application/sdp",
+            &offer,
+            Some(ADMIN),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{path}: no answer ({e:#})\n{}", daemon.log()));
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains(reason), "{path}: {body}");
+    }
+    let (status, _) = post(
+        &format!("{base}/api/whep"),
+        "application/sdp",
+        &whep_offer(ICE),
+        Some(ADMIN),
+    )
+    .await
+    .expect("the camera still answers");
+    assert_eq!(status, 201);
+    assert!(daemon.log().lines().all(|l| !l.contains("panicked")));
+}
+
 #[tokio::test]
 async fn answers_offer_only_the_address_the_camera_listens_on() {
     // The harness's daemon listens on 127.0.0.1 (the default of --simulate).

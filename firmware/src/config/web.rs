@@ -19,6 +19,8 @@ pub struct WebConfig {
     pub fallback_width: u32,
     /// Hours a login stays valid without being used.
     pub session_hours: u64,
+    /// Seconds a login stays valid at most, however much it is used.
+    pub session_lifetime_s: u64,
 }
 
 impl Default for WebConfig {
@@ -30,6 +32,9 @@ impl Default for WebConfig {
             fallback_fps: 10,
             fallback_width: 640,
             session_hours: 24 * 30,
+            // A week: a parent types the password about once a week, and a session cookie
+            // copied off a phone (or the plain-HTTP network) stops working within days.
+            session_lifetime_s: 7 * 24 * 3600,
         }
     }
 }
@@ -42,5 +47,11 @@ impl WebConfig {
         p.range("web.fallback_fps", self.fallback_fps, 1, 30);
         p.range("web.fallback_width", self.fallback_width, 64, 1920);
         p.range("web.session_hours", self.session_hours, 1, 24 * 365);
+        p.range(
+            "web.session_lifetime_s",
+            self.session_lifetime_s,
+            10,
+            365 * 24 * 3600,
+        );
     }
 }

@@ -67,7 +67,6 @@ pub(crate) static OPERATIONS: Table<Run> = Table {
         op("SetRelayOutputSettings", Actuate, |c, _| crate::deviceio::set_settings(c.op)),
         op("SendAuxiliaryCommand", Actuate, send_auxiliary_command),
     ],
-    unlisted: |_| ReadSystem,
 };
 
 pub(crate) fn handle(

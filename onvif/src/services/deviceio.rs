@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::service::Access::*;
-use crate::service::{MediaBackend, Table, get_or_actuate, op, respond};
+use crate::service::{MediaBackend, Table, op, respond};
 use crate::soap::{Fault, Request};
 use crate::speaker::SpeakerBackend;
 use crate::write::el;
@@ -149,7 +149,6 @@ pub(crate) static OPERATIONS: Table<Run> = Table {
         op("SetRelayOutputState", Actuate, set_relay_output_state),
         op("SetRelayOutputSettings", Actuate, set_relay_output_settings),
     ],
-    unlisted: |name| get_or_actuate(name, ReadSystem),
 };
 
 pub(crate) fn handle(

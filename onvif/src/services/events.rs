@@ -161,7 +161,6 @@ pub(crate) static OPERATIONS: Table<Parse> = Table {
         op("Unsubscribe", ReadMedia, |_| Ok(EventsRequest::Unsubscribe)),
         op("Subscribe", ReadMedia, subscribe),
     ],
-    unlisted: |_| ReadMedia,
 };
 
 /// Reads an Events request; an operation it does not know is `ActionNotSupported`.

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::service::Access::*;
-use crate::service::{Table, get_or_actuate, op, respond};
+use crate::service::{Table, op, respond};
 use crate::soap::{Fault, Request};
 use crate::write::{el, range};
 use crate::xml::Element;
@@ -205,7 +205,6 @@ pub(crate) static OPERATIONS: Table<Run> = Table {
         op("GetMoveOptions", ReadMedia, get_move_options),
         op("GetStatus", ReadMedia, get_status),
     ],
-    unlisted: |name| get_or_actuate(name, ReadMedia),
 };
 
 pub(crate) fn handle(req: &Request, imaging: &dyn ImagingBackend) -> Result<String, Fault> {

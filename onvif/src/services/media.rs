@@ -6,7 +6,7 @@ use crate::model::{
     AudioEncoderConfiguration, Profile, StreamTransport, VideoEncoderConfiguration,
     VideoEncoderOptions,
 };
-use crate::service::Access::{self, *};
+use crate::service::Access::*;
 use crate::service::{Context, MediaBackend, Table, op, respond};
 use crate::soap::{Fault, Request};
 use crate::speaker::{self, SpeakerBackend};
@@ -126,18 +126,6 @@ impl<'a> Call<'a> {
 
 pub(crate) type Run = fn(&Call<'_>, &mut String) -> Result<(), Fault>;
 
-/// Names not listed: changing verbs move something, the rest read.
-pub(crate) fn unlisted(name: &str) -> Access {
-    if ["Set", "Add", "Remove", "Create", "Delete"]
-        .iter()
-        .any(|verb| name.starts_with(verb))
-    {
-        Access::Actuate
-    } else {
-        Access::ReadMedia
-    }
-}
-
 #[rustfmt::skip]
 pub(crate) static OPERATIONS: Table<Run> = Table {
     operations: &[
@@ -184,7 +172,6 @@ pub(crate) static OPERATIONS: Table<Run> = Table {
         op("GetMetadataConfigurations", ReadMedia, nothing),
         op("GetCompatibleMetadataConfigurations", ReadMedia, nothing),
     ],
-    unlisted,
 };
 
 /// Media's operations (`trt`) or Media2's (`tr2`), which are given the same.

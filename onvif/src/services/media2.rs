@@ -106,7 +106,6 @@ pub(crate) static OPERATIONS: Table<Run> = Table {
         op("PlayAudioClip", Actuate, speaker::play_audio_clip),
         op("GetPlayingAudioClips", ReadMedia, speaker::get_playing_audio_clips),
     ],
-    unlisted: crate::media::unlisted,
 };
 
 /// Media2 names a configuration by ConfigurationToken or by Token.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::service::Access::*;
-use crate::service::{Table, get_or_actuate, op, respond};
+use crate::service::{Table, op, respond};
 use crate::soap::{Fault, Request};
 use crate::write::{config_start, el, range};
 use crate::xml::{Element, escape};
@@ -323,7 +323,6 @@ pub(crate) static OPERATIONS: Table<Run> = Table {
         op("SetHomePosition", Actuate, set_home_position),
         op("SendAuxiliaryCommand", Actuate, send_auxiliary_command),
     ],
-    unlisted: |name| get_or_actuate(name, ReadMedia),
 };
 
 pub(crate) fn handle(

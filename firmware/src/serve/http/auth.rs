@@ -26,6 +26,8 @@ const NONCE_LIFETIME: Duration = Duration::from_secs(180);
 pub struct Authenticator {
     digest: DigestAuthority,
     users: std::sync::RwLock<Vec<User>>,
+    /// The page's logins, here so that changing the accounts ends them ([`Self::set_users`]).
+    pub sessions: crate::serve::webrtc::Sessions,
     max_failures: u32,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
@@ -50,6 +52,7 @@ impl Authenticator {
         Self {
             digest: DigestAuthority::new(crate::REALM, NONCE_LIFETIME),
             users: std::sync::RwLock::new(users),
+            sessions: crate::serve::webrtc::Sessions::new(),
             max_failures,
             failures: Mutex::new(HashMap::new()),
         }
@@ -72,12 +75,31 @@ impl Authenticator {
         self.users().iter().find(|u| u.name == name).map(|u| u.role)
     }
 
-    /// Replaces the accounts; takes effect with the next request.
+    /// Replaces the accounts; takes effect with the next request. Every change of the accounts
+    /// comes here (ONVIF's CreateUsers, SetUser and DeleteUsers, a reload of the config, the
+    /// card's reset), so here the page's logins of a user whose password changed or who is
+    /// gone end: whoever knew or copied the old login is out with the old password.
     pub fn set_users(&self, users: Vec<User>) {
-        *self
+        let mut current = self
             .users
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = users;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for old in current.iter() {
+            let kept = users
+                .iter()
+                .any(|u| u.name == old.name && same_secret(&u.password, &old.password));
+            if !kept {
+                let ended = self.sessions.revoke(&old.name);
+                if ended > 0 {
+                    tracing::info!(
+                        user = old.name,
+                        ended,
+                        "password changed or user removed: logged out"
+                    );
+                }
+            }
+        }
+        *current = users;
     }
 
     pub fn throttled(&self, ip: IpAddr) -> Option<Duration> {
@@ -167,6 +189,10 @@ impl Authenticator {
     }
 }
 
+fn same_secret(a: &str, b: &str) -> bool {
+    onvif::security::constant_time_eq(a.as_bytes(), b.as_bytes())
+}
+
 /// The layer: who sent `req`, if the route's `need` lets them in. The page's session cookie
 /// first, then HTTP Digest (scripts, NVRs); the refusal is 401 (with the Digest challenge, or
 /// JSON for the page, which shows its own login rather than the browser's prompt), 429 while
@@ -177,6 +203,17 @@ pub(super) fn admit<B>(
     peer: SocketAddr,
     need: Need,
 ) -> Result<AuthedUser, Box<Response<Body>>> {
+    // Before any login: a browser sends a cached Digest credential or the cookie along with a
+    // foreign page's request, so being logged in says nothing about who wrote the request.
+    if let Some(why) = cross_site(req) {
+        tracing::info!(%peer, path = req.uri().path(), why, "cross-site request refused");
+        let why = format!("cross-site request refused: {why}");
+        return Err(Box::new(if req.uri().path().starts_with("/api/") {
+            json::error(StatusCode::FORBIDDEN, why)
+        } else {
+            text(StatusCode::FORBIDDEN, format!("{why}\n"))
+        }));
+    }
     if !need.needs_login() {
         return Ok(AuthedUser::nobody());
     }
@@ -201,6 +238,64 @@ pub(super) fn admit<B>(
     Err(Box::new(json::error(StatusCode::FORBIDDEN, why)))
 }
 
+/// Why a request that changes something (any method but GET, HEAD and OPTIONS, and every
+/// WebSocket upgrade, which browsers let any page open) comes from another site's page, if it
+/// does: `Sec-Fetch-Site: cross-site`, or an `Origin` that is not this camera as the request
+/// names it in `Host` (over http or https, which are served on other ports of the same host).
+/// `Origin: null` (sandboxed frames, `file:` pages, some redirects) is foreign too. Requests
+/// with neither header, as NVRs, scripts and ONVIF clients send them, are not browsers'.
+fn cross_site<B>(req: &Request<B>) -> Option<String> {
+    use hyper::Method;
+    let headers = req.headers();
+    let upgrade = headers
+        .get(hyper::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade && matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return None;
+    }
+    let fetch_site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);
+    if fetch_site.is_some_and(|v| v.eq_ignore_ascii_case(b"cross-site")) {
+        return Some("the browser says it comes from another site (Sec-Fetch-Site)".into());
+    }
+    let origin = headers.get(hyper::header::ORIGIN)?;
+    // HTTP/2 names the host in the URI rather than in `Host`.
+    let host = headers
+        .get(hyper::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    let origin_text = String::from_utf8_lossy(origin.as_bytes());
+    if same_origin(&origin_text, host) {
+        None
+    } else {
+        Some(format!(
+            "its Origin {origin_text} is not this camera ({host})"
+        ))
+    }
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names `host` (a Host header), over http or https,
+/// default ports spelled or not.
+fn same_origin(origin: &str, host: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return false,
+    };
+    let without = |a: &str| {
+        let a = a.to_ascii_lowercase();
+        match a.strip_suffix(default) {
+            Some(rest) => rest.to_string(),
+            None => a,
+        }
+    };
+    !host.is_empty() && !authority.contains('/') && without(authority) == without(host)
+}
+
 /// Answers with `response` without having served the request. The body is read first (when
 /// small), so that a Digest client can send its credentials on the same connection; a body too
 /// big or too slow closes the connection instead.
@@ -223,4 +318,83 @@ where
         );
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder().method(method).uri("/api/ptz/home");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).expect("request")
+    }
+
+    #[test]
+    fn foreign_origins_are_refused_for_changes_and_websockets() {
+        let host = ("host", "cam.local:8080");
+        for (method, headers, refused) in [
+            // NVRs and scripts send neither header.
+            ("POST", vec![host], false),
+            (
+                "POST",
+                vec![host, ("origin", "http://cam.local:8080")],
+                false,
+            ),
+            (
+                "POST",
+                vec![host, ("origin", "https://CAM.local:8080")],
+                false,
+            ),
+            ("POST", vec![host, ("sec-fetch-site", "same-origin")], false),
+            (
+                "POST",
+                vec![host, ("origin", "http://evil.example:8080")],
+                true,
+            ),
+            (
+                "POST",
+                vec![host, ("origin", "http://cam.local:8081")],
+                true,
+            ),
+            ("POST", vec![host, ("origin", "null")], true),
+            ("DELETE", vec![host, ("sec-fetch-site", "cross-site")], true),
+            ("PUT", vec![("origin", "http://cam.local:8080")], true),
+            // Reading is left alone, except a WebSocket, which any page may open.
+            ("GET", vec![host, ("origin", "http://evil.example")], false),
+            (
+                "OPTIONS",
+                vec![host, ("sec-fetch-site", "cross-site")],
+                false,
+            ),
+            (
+                "GET",
+                vec![
+                    host,
+                    ("upgrade", "websocket"),
+                    ("origin", "http://evil.example"),
+                ],
+                true,
+            ),
+            (
+                "GET",
+                vec![
+                    host,
+                    ("upgrade", "websocket"),
+                    ("origin", "http://cam.local:8080"),
+                ],
+                false,
+            ),
+        ] {
+            let req = request(method, &headers);
+            assert_eq!(cross_site(&req).is_some(), refused, "{method} {headers:?}");
+        }
+        assert!(same_origin("http://cam.local", "cam.local:80"));
+        assert!(same_origin("https://cam.local:443", "cam.local"));
+        assert!(!same_origin("https://cam.local", "cam.local:8080"));
+        assert!(!same_origin("http://[::1]:8080", "[::2]:8080"));
+        assert!(same_origin("http://[::1]:8080", "[::1]:8080"));
+    }
 }

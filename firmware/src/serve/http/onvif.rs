@@ -141,7 +141,13 @@ fn authorize(
     request: &soap::Request,
     peer: SocketAddr,
 ) -> Result<Authed, Box<Response<Body>>> {
-    let access = onvif::service::access(&request.operation);
+    // An operation no service serves is refused whoever asks; there is no login to ask for.
+    let Some(access) = onvif::service::access(&request.operation) else {
+        debug!(%peer, operation = request.name(), "ONVIF operation not served");
+        return Err(Box::new(fault(&Fault::action_not_supported(
+            request.name(),
+        ))));
+    };
     let user = authenticate(state, parts, request, access, peer)?;
     if let Some((name, level)) = &user
         && !access.allowed(*level)

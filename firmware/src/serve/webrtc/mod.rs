@@ -19,7 +19,6 @@ use crate::media::Hub;
 
 /// Everything the web page's routes share.
 pub struct Web {
-    pub sessions: Sessions,
     /// The pages' live views and push-to-talk connections.
     pub connections: Connections,
     /// Pages watching the fallback live view (JPEG over a WebSocket) now.
@@ -37,7 +36,6 @@ impl Web {
         listen: std::net::IpAddr,
     ) -> Self {
         Self {
-            sessions: Sessions::new(),
             connections: Connections::new(hub, with_audio, listen),
             fallback_viewers: AtomicUsize::new(0),
             history,

@@ -7,6 +7,10 @@ use gst_sdp::{SDPMediaRef, SDPMessage, SDPMessageRef};
 
 /// The largest offer taken; a browser's offer with candidates is 3-8 KiB.
 pub const MAX_OFFER: usize = 32 * 1024;
+/// The longest line taken; a browser's longest (a fingerprint, a candidate) is ~150 bytes.
+/// GStreamer's parser cuts fields at 8 KiB, which can fall inside a UTF-8 character, and its
+/// Rust binding panics on the cut text: no line long enough to be cut reaches it.
+pub const MAX_LINE: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoChoice {
@@ -90,6 +94,9 @@ fn sdp_text(body: &[u8]) -> Result<SDPMessage, OfferError> {
     let text = std::str::from_utf8(body).map_err(|_| OfferError::NotSdp("not UTF-8 text"))?;
     if !text.trim_start().starts_with("v=0") {
         return Err(OfferError::NotSdp("it does not start with v=0"));
+    }
+    if text.lines().any(|l| l.len() > MAX_LINE) {
+        return Err(OfferError::NotSdp("a line is longer than 4096 bytes"));
     }
     SDPMessage::parse_buffer(text.as_bytes()).map_err(|_| OfferError::NotSdp("it does not parse"))
 }
@@ -297,6 +304,40 @@ a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n";
                 .profile_level_id,
             "4d001f"
         );
+    }
+
+    /// GStreamer's SDP parser cuts long attribute keys at a fixed length (8 KiB), which can fall
+    /// inside a UTF-8 character; the Rust binding's `key()` then panicked on the invalid text.
+    #[test]
+    fn attribute_keys_cut_inside_a_character_are_refused_not_a_panic() {
+        gst::init().expect("gstreamer");
+        let around = |p: usize| p.saturating_sub(4)..p + 2;
+        let lengths = (0..40).chain(
+            [64, 128, 256, 1024, 4096, 8192, 16384]
+                .into_iter()
+                .flat_map(around),
+        );
+        for n in lengths {
+            let key = format!("{}\u{e9}\u{1F476}", "x".repeat(n));
+            for (offer, name) in [(CHROMIUM, "whep"), (CHROMIUM_TALK, "talk")] {
+                let bad = offer.replace("a=mid:0\r\n", &format!("a=mid:0\r\na={key}:1\r\n"));
+                let result = std::panic::catch_unwind(|| {
+                    if name == "whep" {
+                        parse(bad.as_bytes()).err()
+                    } else {
+                        parse_talk(bad.as_bytes()).err()
+                    }
+                });
+                let result = result
+                    .unwrap_or_else(|_| panic!("{name}: a key of {n} + 2 characters panicked"));
+                if n > MAX_LINE {
+                    assert_eq!(
+                        result,
+                        Some(OfferError::NotSdp("a line is longer than 4096 bytes"))
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Logins of the web page: a random token in an HttpOnly, SameSite=Strict cookie, kept in
-//! memory (a restart logs everyone out, which costs a parent one more login).
+//! memory (a restart logs everyone out, which costs a parent one more login). A login ends when
+//! it is not used for a while, when it is old, or when its user's password changes.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -11,8 +12,21 @@ pub const COOKIE: &str = "bm_session";
 /// More logins than this and the least recently used one is dropped.
 const MAX_SESSIONS: usize = 256;
 
+struct Session {
+    user: String,
+    created: Instant,
+    used: Instant,
+}
+
+/// How long logins last: without use, and at most.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetime {
+    pub idle: Duration,
+    pub max: Duration,
+}
+
 pub struct Sessions {
-    by_token: Mutex<HashMap<String, (String, Instant)>>,
+    by_token: Mutex<HashMap<String, Session>>,
 }
 
 impl Default for Sessions {
@@ -28,7 +42,7 @@ impl Sessions {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (String, Instant)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Session>> {
         self.by_token.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -40,27 +54,44 @@ impl Sessions {
         if map.len() >= MAX_SESSIONS
             && let Some(oldest) = map
                 .iter()
-                .min_by_key(|(_, (_, used))| *used)
+                .min_by_key(|(_, s)| s.used)
                 .map(|(t, _)| t.clone())
         {
             map.remove(&oldest);
         }
-        map.insert(token.clone(), (user.to_string(), Instant::now()));
+        let now = Instant::now();
+        let session = Session {
+            user: user.to_string(),
+            created: now,
+            used: now,
+        };
+        map.insert(token.clone(), session);
         token
     }
 
     /// The user of a live session, which counts as a use of it.
-    pub fn user(&self, token: &str, max_idle: Duration) -> Option<String> {
+    pub fn user(&self, token: &str, lifetime: Lifetime) -> Option<String> {
         let mut map = self.lock();
         let now = Instant::now();
-        map.retain(|_, (_, used)| now.duration_since(*used) < max_idle);
-        let (user, used) = map.get_mut(token)?;
-        *used = now;
-        Some(user.clone())
+        map.retain(|_, s| {
+            now.duration_since(s.used) < lifetime.idle
+                && now.duration_since(s.created) < lifetime.max
+        });
+        let session = map.get_mut(token)?;
+        session.used = now;
+        Some(session.user.clone())
     }
 
     pub fn remove(&self, token: &str) {
         self.lock().remove(token);
+    }
+
+    /// Ends every login of `user`.
+    pub fn revoke(&self, user: &str) -> usize {
+        let mut map = self.lock();
+        let before = map.len();
+        map.retain(|_, s| s.user != user);
+        before - map.len()
     }
 }
 
@@ -87,16 +118,33 @@ mod tests {
 
     #[test]
     fn sessions_expire_and_end() {
+        let minute = Duration::from_secs(60);
+        let long = Lifetime {
+            idle: minute,
+            max: minute,
+        };
         let s = Sessions::new();
         let t = s.create("admin");
-        assert_eq!(
-            s.user(&t, Duration::from_secs(60)).as_deref(),
-            Some("admin")
-        );
-        assert_eq!(s.user("nope", Duration::from_secs(60)), None);
+        assert_eq!(s.user(&t, long).as_deref(), Some("admin"));
+        assert_eq!(s.user("nope", long), None);
         s.remove(&t);
-        assert_eq!(s.user(&t, Duration::from_secs(60)), None);
+        assert_eq!(s.user(&t, long), None);
         let t = s.create("admin");
-        assert_eq!(s.user(&t, Duration::ZERO), None);
+        let idle = Lifetime {
+            idle: Duration::ZERO,
+            max: minute,
+        };
+        assert_eq!(s.user(&t, idle), None);
+        // Used all the time, a session still ends at its lifetime.
+        let t = s.create("admin");
+        let old = Lifetime {
+            idle: minute,
+            max: Duration::ZERO,
+        };
+        assert_eq!(s.user(&t, old), None);
+        let (a, b, c) = (s.create("admin"), s.create("admin"), s.create("viewer"));
+        assert_eq!(s.revoke("admin"), 2);
+        assert_eq!((s.user(&a, long), s.user(&b, long)), (None, None));
+        assert_eq!(s.user(&c, long).as_deref(), Some("viewer"));
     }
 }

@@ -397,7 +397,7 @@ async fn receive(call: Call) -> Result<(Arc<Audio>, Upload), Box<Response<Body>>
     let Ok(permit) = UPLOADS.try_acquire() else {
         let mut r = error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "other clip uploads are being checked; try again in a few seconds",
+            "another clip upload is being checked; try again in a few seconds",
         );
         r.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static("5"));
@@ -417,9 +417,10 @@ async fn receive(call: Call) -> Result<(Arc<Audio>, Upload), Box<Response<Body>>
     }
 }
 
-/// Uploads being read or checked at once: each may hold a decoder process, and the camera has
-/// few cores and little memory to spare for them.
-const MAX_UPLOADS: usize = 2;
+/// Uploads being read or checked at once: one. Each holds a file on the data partition and a
+/// decoder process, the camera has few cores and little memory to spare, and a parent uploads
+/// one lullaby at a time; another client is told to try again.
+const MAX_UPLOADS: usize = 1;
 static UPLOADS: Semaphore = Semaphore::const_new(MAX_UPLOADS);
 /// An upload body that sends nothing for this long is given up...
 const BODY_IDLE: Duration = Duration::from_secs(10);

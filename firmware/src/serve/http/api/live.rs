@@ -13,15 +13,27 @@ use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, info};
 
 use crate::media::{JpegEncoder, clock_now};
 use crate::serve::http::{AppState, Body, text};
 
 pub(in crate::serve::http) const PATH: &str = "/api/live.ws";
+
+/// The page sends nothing but its close (and browsers' pings): a few KiB is plenty, and a
+/// message or frame above it closes the socket (1009) before it is buffered, where
+/// tungstenite's defaults would take 64 MiB messages.
+const MAX_MESSAGE: usize = 4 * 1024;
+
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+}
 
 pub(in crate::serve::http) fn serve(
     state: &Arc<AppState>,
@@ -51,8 +63,12 @@ pub(in crate::serve::http) fn serve(
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            let ws =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            let ws = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(config()),
+            )
+            .await;
             info!("fallback live view started");
             stream(&state, ws).await;
             info!("fallback live view ended");
@@ -85,13 +101,24 @@ where
     let timeout = Duration::from_secs(config.media.start_timeout_s);
     let _demand = state.hub.demand();
     let (mut tx, mut rx) = ws.split();
-    // Reading is only for noticing that the page closed.
+    // Reading is only for noticing that the page closed, or sent more than a page would: that
+    // is answered 1009 (too big).
     let closed = tokio::spawn(async move {
-        while let Some(Ok(m)) = rx.next().await {
-            if m.is_close() {
-                break;
+        while let Some(m) = rx.next().await {
+            match m {
+                Ok(m) if m.is_close() => break,
+                Ok(_) => {}
+                Err(WsError::Capacity(e)) => {
+                    debug!("fallback live view: {e}");
+                    return Some(CloseFrame {
+                        code: CloseCode::Size,
+                        reason: format!("at most {MAX_MESSAGE} bytes a message").into(),
+                    });
+                }
+                Err(_) => break,
             }
         }
+        None
     });
     while !closed.is_finished() {
         let started = Instant::now();
@@ -117,6 +144,12 @@ where
             tokio::time::sleep(rest).await;
         }
     }
+    let why = if closed.is_finished() {
+        closed.await.ok().flatten()
+    } else {
+        closed.abort();
+        None
+    };
+    let _ = tx.send(Message::Close(why)).await;
     let _ = tx.close().await;
-    closed.abort();
 }

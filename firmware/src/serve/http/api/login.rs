@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::serve::http::auth::AuthedUser;
 use crate::serve::http::{AppState, Body, json};
-use crate::serve::webrtc::session::{COOKIE as SESSION, token_in};
+use crate::serve::webrtc::session::{COOKIE as SESSION, Lifetime, token_in};
 
 #[derive(Deserialize)]
 struct Credentials {
@@ -19,8 +19,12 @@ struct Credentials {
     password: String,
 }
 
-fn max_idle(state: &AppState) -> Duration {
-    Duration::from_secs(state.config().web.session_hours * 3600)
+fn lifetime(state: &AppState) -> Lifetime {
+    let web = &state.config().web;
+    Lifetime {
+        idle: Duration::from_secs(web.session_hours * 3600),
+        max: Duration::from_secs(web.session_lifetime_s),
+    }
 }
 
 fn token(headers: &HeaderMap) -> Option<&str> {
@@ -37,9 +41,9 @@ pub(in crate::serve::http) fn session_user<B>(
     req: &Request<B>,
 ) -> Option<AuthedUser> {
     let name = state
-        .web
+        .auth
         .sessions
-        .user(token(req.headers())?, max_idle(state))?;
+        .user(token(req.headers())?, lifetime(state))?;
     // A user removed from the configuration is logged out with it.
     let role = state.auth.role_of(&name)?;
     Some(AuthedUser { name, role })
@@ -85,7 +89,7 @@ pub(in crate::serve::http) fn login(
     }
     info!(peer = %peer.ip(), user = creds.user, "web login");
     crate::platform::first_boot::logged_in(&creds.user);
-    let token = state.web.sessions.create(&creds.user);
+    let token = state.auth.sessions.create(&creds.user);
     let max_age = state.config().web.session_hours * 3600;
     with_cookie(
         json::ok(serde_json::json!({ "user": creds.user })),
@@ -96,7 +100,7 @@ pub(in crate::serve::http) fn login(
 /// `POST /api/logout`: ends the session and clears the cookie.
 pub(in crate::serve::http) fn logout(state: &AppState, headers: &HeaderMap) -> Response<Body> {
     if let Some(t) = token(headers) {
-        state.web.sessions.remove(t);
+        state.auth.sessions.remove(t);
     }
     with_cookie(
         json::ok(serde_json::json!({})),
