@@ -89,7 +89,9 @@ pub(in crate::serve::http) fn login(
     let max_age = state.config().web.session_hours * 3600;
     with_cookie(
         json::ok(serde_json::json!({ "user": creds.user })),
-        &format!("{SESSION}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}"),
+        // Secure: the login is served over HTTPS only (see `routes::Transport`), and the
+        // browser must never send the cookie back over plain HTTP.
+        &format!("{SESSION}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}"),
     )
 }
 
@@ -100,6 +102,6 @@ pub(in crate::serve::http) fn logout(state: &AppState, headers: &HeaderMap) -> R
     }
     with_cookie(
         json::ok(serde_json::json!({})),
-        &format!("{SESSION}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        &format!("{SESSION}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"),
     )
 }
