@@ -81,7 +81,7 @@ fn example() -> String {
 }
 
 fn http(daemon: &Daemon, path: &str) -> String {
-    format!("{}{path}", daemon.http_base())
+    format!("{}{path}", daemon.https_base())
 }
 
 async fn device_information(daemon: &Daemon, creds: (&str, &str)) -> u16 {
@@ -155,7 +155,7 @@ async fn log_in(daemon: &Daemon, how: Login, (user, password): (&str, &str)) -> 
                 .expect("GET")
                 .0
         }
-        Login::WebPage => reqwest::Client::new()
+        Login::WebPage => babymonitor_e2e::http::client()
             .post(http(daemon, "/api/login"))
             .header("content-type", "application/json")
             .body(serde_json::json!({ "user": user, "password": password }).to_string())
