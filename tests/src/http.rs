@@ -34,6 +34,23 @@ pub async fn tls_connect(
     )
 }
 
+/// The SHA-256 fingerprint (`AB:CD:...`, as browsers show it) of the certificate HTTPS serves
+/// on `127.0.0.1:port`.
+pub async fn served_fingerprint(port: u16) -> anyhow::Result<String> {
+    use sha2::Digest as _;
+    let tls = tls_connect(port).await?;
+    let (_, session) = tls.get_ref();
+    let der = session
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .context("no certificate")?;
+    Ok(sha2::Sha256::digest(der.as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
 /// Takes any server certificate (the signatures are still checked).
 #[derive(Debug)]
 struct AnyCertificate(std::sync::Arc<rustls::crypto::CryptoProvider>);
