@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
 use crate::media::look;
-use crate::platform::{hardware, identity, watchdog};
+use crate::platform::{certificate, hardware, identity, watchdog};
 use crate::serve::onvif as camera;
 use crate::serve::{discovery, http, rtsp};
 use crate::{audio, climate, detect, events, history, media, night, ptz, settings};
@@ -122,6 +122,8 @@ struct Parts {
     night_controls: Arc<night::Controls>,
     camera: Arc<camera::Camera>,
     history: Arc<history::History>,
+    /// The TLS certificate HTTPS serves.
+    certificate: certificate::Certificate,
 }
 
 impl Parts {
@@ -134,6 +136,7 @@ impl Parts {
         if cli.simulate {
             info!("simulated hardware");
         }
+        let certificate = load_certificate(&config, &data_dir, listen)?;
 
         gst::init().context("initialising GStreamer")?;
         let encoders = media::Encoders::detect(&config.video)?;
@@ -155,6 +158,8 @@ impl Parts {
             endpoint: identity.endpoint.clone(),
             scopes: camera::scopes(&config, &identity),
             http_port: config.http.port,
+            https_port: config.http.tls_port,
+            require_tls: config.http.require_tls,
             listen,
         };
         let (ptz, sim_position) = start_ptz(&config, &settings, cli.simulate);
@@ -204,6 +209,7 @@ impl Parts {
             night_controls,
             camera,
             history,
+            certificate,
         })
     }
 
@@ -269,6 +275,32 @@ fn open_settings(
     Ok((settings, data_dir, generated))
 }
 
+/// The camera's TLS certificate, made at the first start; its fingerprint is logged at every
+/// start, so that the parent can compare it with what the browser shows. One that cannot be
+/// used stops the start: a new one would silently change the fingerprint they accepted.
+fn load_certificate(
+    config: &Config,
+    data_dir: &std::path::Path,
+    listen: IpAddr,
+) -> anyhow::Result<certificate::Certificate> {
+    let mut addresses: Vec<IpAddr> = crate::platform::network::interfaces(None)
+        .iter()
+        .flat_map(|nic| nic.ipv4.iter().filter_map(|(ip, _)| ip.parse().ok()))
+        .collect();
+    if !listen.is_unspecified() && !addresses.contains(&listen) {
+        addresses.push(listen);
+    }
+    let names = certificate::names(&crate::platform::network::hostname(), &addresses);
+    let certificate = certificate::load_or_create(data_dir, &config.device.name, &names)
+        .context("the camera's TLS certificate (remove it to have a new one made)")?;
+    info!(
+        fingerprint = %certificate.fingerprint(),
+        owner = certificate.owner,
+        "TLS certificate (SHA-256)"
+    );
+    Ok(certificate)
+}
+
 /// The command line's address, else loopback for a simulated camera and every interface for
 /// a real one.
 fn listen_address(cli: &Options) -> IpAddr {
@@ -300,6 +332,13 @@ impl Servers {
             .await
             .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
         info!(%addr, "HTTP server listening");
+        let tls_addr = SocketAddr::new(parts.listen, config.http.tls_port);
+        let tls_listener = tokio::net::TcpListener::bind(tls_addr)
+            .await
+            .with_context(|| format!("cannot listen for HTTPS on {tls_addr}"))?;
+        let acceptor = http::tls_acceptor(&parts.certificate)
+            .context("the camera's TLS certificate cannot be served")?;
+        info!(addr = %tls_addr, "HTTPS server listening");
         let state = app_state(parts);
         subscribe(
             &parts.settings,
@@ -315,6 +354,7 @@ impl Servers {
             parts.listen,
             parts.rtsp.port(),
             config.http.port,
+            config.http.tls_port,
             parts.generated.as_deref(),
         );
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -326,7 +366,11 @@ impl Servers {
             .then(|| spawn_discovery(parts, stop_rx.clone()));
         let look = spawn_look(parts, stop_rx.clone());
         follow_settings(parts);
-        let http = tokio::spawn(http::serve(listener, state, stop_rx));
+        let listeners = http::Listeners {
+            plain: listener,
+            tls: Some((tls_listener, acceptor)),
+        };
+        let http = tokio::spawn(http::serve(listeners, state, stop_rx));
         Ok(Self {
             stop,
             http,
@@ -714,7 +758,13 @@ impl Signals {
     }
 }
 
-fn print_welcome(listen: IpAddr, rtsp_port: u16, http_port: u16, password: Option<&str>) {
+fn print_welcome(
+    listen: IpAddr,
+    rtsp_port: u16,
+    http_port: u16,
+    https_port: u16,
+    password: Option<&str>,
+) {
     let host = if listen.is_unspecified() {
         "<this machine's address>".to_string()
     } else {
@@ -738,7 +788,7 @@ fn print_welcome(listen: IpAddr, rtsp_port: u16, http_port: u16, password: Optio
             println!("  sub stream:   rtsp://{host}:{rtsp_port}/sub");
         }
     }
-    println!("  web page:     http://{host}:{http_port}/");
+    println!("  web page:     https://{host}:{https_port}/  (the camera's own certificate)");
     println!("  snapshot:     http://{host}:{http_port}/snapshot.jpg");
     println!("  try:          ffplay rtsp://...  or  vlc rtsp://...   (Ctrl-C stops)");
     println!();

@@ -55,7 +55,8 @@ enum Command {
         file: PathBuf,
     },
     /// The HTTP route table, one route a line: method (`*` for any), path pattern, who may use
-    /// it. The end-to-end tests try every line.
+    /// it, and whether plain HTTP serves it (`http+https`) or only HTTPS (`https`). The
+    /// end-to-end tests try every line.
     #[command(hide = true)]
     Routes,
     /// The ONVIF operations, one a line: service path, namespace, name, access class. Anything
@@ -75,9 +76,16 @@ fn main() -> ExitCode {
         return babymonitor::audio::decode_clip_child(file, *rate);
     }
     if let Some(Command::Routes) = &cli.command {
-        for (method, pattern, need) in babymonitor::serve::http::declared_routes() {
+        for (method, pattern, need, transport) in babymonitor::serve::http::declared_routes() {
             let method = method.as_ref().map_or("*", |m| m.as_str());
-            println!("{method} {pattern} {}", format!("{need:?}").to_lowercase());
+            let transport = match transport {
+                babymonitor::serve::http::Transport::Https => "https",
+                babymonitor::serve::http::Transport::Any => "http+https",
+            };
+            println!(
+                "{method} {pattern} {} {transport}",
+                format!("{need:?}").to_lowercase()
+            );
         }
         return ExitCode::SUCCESS;
     }

@@ -30,8 +30,12 @@ function toml(sections) {
  * Starts the daemon with `--simulate` and waits until its HTTP and RTSP ports answer on `host`
  * (any other than 127.0.0.1 is passed as `--listen`). `settings` adds to or overrides the
  * config's sections; `users` are [account, role] pairs; `history` is what an earlier run kept (loaded at start).
- * Returns { proc, rtsp, http, rtsps, https, host, url, dir, data, stop }.
+ * Returns { proc, rtsp, http, rtsps, https, host, url (HTTPS), plainUrl (HTTP), dir, data, stop }.
  */
+// Node's own requests (fetch) take the camera's self-signed certificate: each daemon makes its
+// own, and the Rust tests check it with curl and openssl against the one served.
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+
 export async function startDaemon({ host = '127.0.0.1', settings = {}, history = null, users = [[admin, 'admin'], [viewer, 'user']], args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'bm-node-'));
   const data = join(dir, 'data');
@@ -58,7 +62,9 @@ export async function startDaemon({ host = '127.0.0.1', settings = {}, history =
   for (let i = 0; i < 400; i++) {
     if (proc.exitCode !== null) break;
     if ((await listening(http, host)) && (await listening(rtsp, host))) {
-      return { proc, rtsp, http, rtsps, https, host, url: `http://${host}:${http}`, dir, data, stop };
+      // The page and its API are served over HTTPS only; NVR paths stay on plain HTTP too.
+      const at = host.includes(':') ? `[${host}]` : host;
+      return { proc, rtsp, http, rtsps, https, host, url: `https://${at}:${https}`, plainUrl: `http://${at}:${http}`, dir, data, stop };
     }
     await sleep(50);
   }

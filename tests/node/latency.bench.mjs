@@ -75,7 +75,7 @@ while True:
       return Number(f[11]) + Number(f[12]);
     };
     for (const mode of ['webrtc', 'fallback']) {
-      const page = await browser.newPage();
+      const page = await browser.newPage({ ignoreHTTPSErrors: true });
       await page.goto(`${daemon.url}/${mode === 'fallback' ? '?live=fallback' : ''}`);
       await page.fill('input[name=user]', admin.user);
       await page.fill('input[name=password]', admin.password);

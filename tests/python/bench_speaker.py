@@ -34,7 +34,7 @@ def measure(pid: int) -> float:
 def main():
     d = Daemon(Path(tempfile.mkdtemp())).start()
     os.environ.setdefault("RUST_LOG", "warn")
-    base, auth = f"http://127.0.0.1:{d.http_port}", httpx.DigestAuth(*ADMIN)
+    base, auth = d.https_base, httpx.DigestAuth(*ADMIN)
     pid = d.proc.pid
     try:
         time.sleep(3)

@@ -18,6 +18,27 @@ def binary() -> str:
     return os.environ.get("BABYMONITOR_BIN", str(ROOT / "target" / "debug" / "babymonitor"))
 
 
+def _test_certificate() -> Path:
+    """One certificate for every daemon of this run, trusted by the Python clients (httpx,
+    requests, aiohttp read SSL_CERT_FILE / REQUESTS_CA_BUNDLE): each daemon is given it as its
+    own before its first start, so HTTPS is verified for real, names included."""
+    import tempfile
+
+    tls = Path(tempfile.mkdtemp(prefix="babymonitor-tls-"))
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(tls / "device.key"), "-out", str(tls / "device.crt"), "-days", "30",
+         "-subj", "/CN=babymonitor tests", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return tls
+
+
+TEST_TLS = _test_certificate()
+os.environ["SSL_CERT_FILE"] = str(TEST_TLS / "device.crt")
+os.environ["REQUESTS_CA_BUNDLE"] = str(TEST_TLS / "device.crt")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -72,7 +93,18 @@ password = "{VIEWER[1]}"
 role = "user"
 """
 
+    @property
+    def https_base(self) -> str:
+        """The page and its JSON API are served over HTTPS only."""
+        return f"https://127.0.0.1:{self.https_port}"
+
     def start(self):
+        tls = self.tmp / "data" / "tls"
+        if not (tls / "device.crt").exists():
+            tls.mkdir(parents=True, exist_ok=True)
+            for name in ("device.crt", "device.key"):
+                (tls / name).write_bytes((TEST_TLS / name).read_bytes())
+                (tls / name).chmod(0o600)
         path = self.tmp / "config.toml"
         path.write_text(self.config())
         self.log = open(self.tmp / "daemon.log", "ab")
@@ -155,15 +187,17 @@ def ffprobe(url: str, transport: str = "tcp") -> str:
 
 
 def onvif_call(daemon, service: str, ns: str, op: str, inner: str = ""):
-    """POSTs `<op xmlns=ns>inner</op>` as SOAP 1.2 to /onvif/<service>, as the admin (Digest)."""
+    """POSTs `<op xmlns=ns>inner</op>` as SOAP 1.2 to /onvif/<service>, as the admin (Digest),
+    over HTTPS."""
     import httpx
 
     body = (
         '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
         f'<{op} xmlns="{ns}">{inner}</{op}></s:Body></s:Envelope>'
     )
+    # Over HTTPS: CreateUsers and SetUser carry passwords, which plain HTTP refuses.
     return httpx.post(
-        f"http://127.0.0.1:{daemon.http_port}/onvif/{service}",
+        f"{daemon.https_base}/onvif/{service}",
         content=body,
         headers={"Content-Type": "application/soap+xml; charset=utf-8"},
         auth=httpx.DigestAuth(*ADMIN),

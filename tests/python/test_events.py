@@ -180,7 +180,7 @@ async def test_a_tone_and_fan_noise_raise_no_sound_alarm_and_a_still_picture_no_
         assert motion == [False], seen
         # The microphone was heard all along (its level is in the status), so the silence
         # of the detector is a decision, not deafness.
-        status = httpx.get(f"http://127.0.0.1:{steady.http_port}/api/status", auth=httpx.DigestAuth(*ADMIN)).json()
+        status = httpx.get(f"https://127.0.0.1:{steady.https_port}/api/status", auth=httpx.DigestAuth(*ADMIN)).json()
         assert status["sound"]["level_db"] > -40, status
         await manager.shutdown()
     finally:
@@ -188,12 +188,12 @@ async def test_a_tone_and_fan_noise_raise_no_sound_alarm_and_a_still_picture_no_
 
 
 def simulate(daemon, **room):
-    r = httpx.put(f"http://127.0.0.1:{daemon.http_port}/api/simulate/climate", json=room, auth=httpx.DigestAuth(*ADMIN))
+    r = httpx.put(f"https://127.0.0.1:{daemon.https_port}/api/simulate/climate", json=room, auth=httpx.DigestAuth(*ADMIN))
     assert r.status_code == 200, r.text
 
 
 def status(daemon):
-    r = httpx.get(f"http://127.0.0.1:{daemon.http_port}/api/status", auth=httpx.DigestAuth(*VIEWER))
+    r = httpx.get(f"https://127.0.0.1:{daemon.https_port}/api/status", auth=httpx.DigestAuth(*VIEWER))
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -452,7 +452,7 @@ def test_event_properties_list_exactly_what_is_sent(nursery):
 
 def test_api_events_streams_the_state_and_then_changes(nursery):
     lines = []
-    with httpx.stream("GET", f"http://127.0.0.1:{nursery.http_port}/api/events",
+    with httpx.stream("GET", f"https://127.0.0.1:{nursery.https_port}/api/events",
                       auth=httpx.DigestAuth(*VIEWER), timeout=20) as r:
         assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream"
         changed = False

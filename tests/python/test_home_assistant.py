@@ -21,8 +21,12 @@ def subcodes(fault: Fault) -> list[str]:
     return [q.localname for q in codes]
 
 
-async def camera(daemon, creds=ADMIN) -> ONVIFCamera:
-    cam = ONVIFCamera("127.0.0.1", daemon.http_port, creds[0], creds[1])
+async def camera(daemon, creds=ADMIN, tls=False) -> ONVIFCamera:
+    """Over plain HTTP as most NVRs, or over HTTPS (what changes passwords must use)."""
+    if tls:
+        cam = ONVIFCamera("https://127.0.0.1", daemon.https_port, creds[0], creds[1])
+    else:
+        cam = ONVIFCamera("127.0.0.1", daemon.http_port, creds[0], creds[1])
     await cam.update_xaddrs()
     return cam
 
@@ -163,7 +167,8 @@ async def test_encoder_changes_take_effect_persist_and_bad_ones_change_nothing(d
 
 
 async def test_users_are_managed_over_onvif_and_persist(daemon):
-    cam = await camera(daemon)
+    # CreateUsers carries passwords: HTTPS only.
+    cam = await camera(daemon, tls=True)
     try:
         device = await cam.create_devicemgmt_service()
         names = {u.Username: u.UserLevel for u in await device.GetUsers()}

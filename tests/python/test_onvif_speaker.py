@@ -62,7 +62,7 @@ async def test_zeep_sees_the_speaker_and_the_talkback_decoder(daemon):
         await media.SetAudioOutputConfiguration({"Configuration": configs[0], "ForcePersistence": False})
         got = await media.GetAudioOutputConfiguration({"ConfigurationToken": "speaker_config"})
         assert got.OutputLevel == 45
-        status = httpx.get(f"http://127.0.0.1:{daemon.http_port}/api/audio", auth=httpx.DigestAuth(*ADMIN)).json()
+        status = httpx.get(f"https://127.0.0.1:{daemon.https_port}/api/audio", auth=httpx.DigestAuth(*ADMIN)).json()
         assert status["volume"] == 45, "ONVIF and the HTTP API share one volume"
         deviceio = await cam.create_deviceio_service()
         assert [o.token for o in await deviceio.GetAudioOutputs()] == ["speaker"]

@@ -1,6 +1,7 @@
 """Lullabies, noises and uploaded clips over the HTTP API, heard on the simulated speaker."""
 
 import socket
+import ssl
 import time
 
 import httpx
@@ -18,7 +19,7 @@ def camera(tmp_path):
 
 
 def api(camera, method, path, creds=ADMIN, **kw):
-    return httpx.request(method, f"http://127.0.0.1:{camera.http_port}{path}",
+    return httpx.request(method, f"{camera.https_base}{path}",
                          auth=httpx.DigestAuth(*creds), timeout=30, **kw)
 
 
@@ -126,10 +127,11 @@ def raw_post(camera, path, headers, body_chunks):
     """A POST written by hand, with a Digest answer to the camera's challenge. The reply is
     read while the body is still going out, as a browser would."""
     import threading
-    r = httpx.get(f"http://127.0.0.1:{camera.http_port}/api/clips")
+    r = httpx.get(f"https://127.0.0.1:{camera.https_port}/api/clips")
     challenge = r.headers.get_list("www-authenticate")[0]
     auth = speaker.digest("POST", path, challenge, *ADMIN)
-    s = socket.create_connection(("127.0.0.1", camera.http_port), timeout=20)
+    s = ssl.create_default_context().wrap_socket(
+        socket.create_connection(("127.0.0.1", camera.https_port), timeout=20), server_hostname="127.0.0.1")
     head = f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n" + "".join(
         f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     s.sendall(head.encode())

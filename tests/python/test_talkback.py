@@ -126,7 +126,7 @@ def level_at(path, freq, start, end):
 def test_talking_ducks_the_music(camera):
     import httpx
     from conftest import ADMIN
-    base = f"http://127.0.0.1:{camera.http_port}"
+    base = camera.https_base
     auth = httpx.DigestAuth(*ADMIN)
     r = httpx.post(f"{base}/api/clips?name=hum", content=speaker.tone_wav(660, 2.0), auth=auth, timeout=30)
     assert r.status_code == 201, r.text

@@ -392,8 +392,25 @@ impl Daemon {
         format!("rtsp://127.0.0.1:{}{path}", self.rtsp_port)
     }
 
+    /// Plain HTTP: what NVRs use (ONVIF, snapshots, metrics).
     pub fn http_base(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// HTTPS: the page and its JSON API (see [`http::client`] for the certificate).
+    pub fn https_base(&self) -> String {
+        format!("https://127.0.0.1:{}", self.https_port)
+    }
+
+    /// The certificate HTTPS serves (PEM), as the daemon keeps it in its data directory.
+    pub fn certificate_pem(&self) -> PathBuf {
+        let tls = self.dir.path().join("data/tls");
+        let owner = tls.join("owner.crt");
+        if owner.exists() {
+            owner
+        } else {
+            tls.join("device.crt")
+        }
     }
 
     pub fn pid(&self) -> u32 {

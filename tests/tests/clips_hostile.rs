@@ -14,7 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The Digest answer for `method path` to the camera's challenge.
 async fn digest(daemon: &Daemon, method: &str, path: &str) -> String {
-    let r = reqwest::get(format!("{}/api/clips", daemon.http_base()))
+    let r = babymonitor_e2e::http::client()
+        .get(format!("{}/api/clips", daemon.https_base()))
+        .send()
         .await
         .expect("challenge");
     let challenge = r
@@ -42,10 +44,10 @@ async fn send(
     body: Vec<u8>,
 ) -> (u16, Value, Option<String>) {
     let auth = digest(daemon, method, path).await;
-    let r = reqwest::Client::new()
+    let r = babymonitor_e2e::http::client()
         .request(
             method.parse().expect("method"),
-            format!("{}{path}", daemon.http_base()),
+            format!("{}{path}", daemon.https_base()),
         )
         .header(AUTHORIZATION, auth)
         .body(body)
@@ -68,7 +70,7 @@ async fn send(
 }
 
 async fn healthy(daemon: &Daemon) {
-    let r = reqwest::Client::new()
+    let r = babymonitor_e2e::http::client()
         .get(format!("{}/healthz", daemon.http_base()))
         .timeout(Duration::from_secs(10))
         .send()
@@ -311,9 +313,9 @@ async fn start_upload(
     path: &str,
     declared: usize,
     head: &[u8],
-) -> tokio::net::TcpStream {
+) -> impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {
     let auth = digest(daemon, "POST", path).await;
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", daemon.http_port))
+    let mut s = babymonitor_e2e::http::tls_connect(daemon.https_port)
         .await
         .expect("connect");
     let request = format!(

@@ -7,7 +7,7 @@ use babymonitor_e2e::{ADMIN, Setup};
 #[tokio::test]
 async fn two_hundred_volume_changes_at_once_all_land() {
     let daemon = Setup::new().small().start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     let changes = (0..200).map(|i| {
         let url = format!("{base}/api/audio/volume?master={}", i % 100);
         async move { post(&url, "text/plain", "", Some(ADMIN)).await }

@@ -245,9 +245,16 @@ fn an_nvr_finds_exactly_this_camera_and_hears_hello_and_bye() {
             "missing {scope}: {found}"
         );
     }
+    // Both schemes: an NVR that speaks TLS takes the https one.
     assert_eq!(
         cam.xaddrs,
-        vec![format!("http://{CAM_IP}:8080/onvif/device_service")],
+        vec![
+            format!("http://{CAM_IP}:8080/onvif/device_service"),
+            format!(
+                "https://{CAM_IP}:{}/onvif/device_service",
+                daemon.https_port
+            ),
+        ],
         "{found}"
     );
 

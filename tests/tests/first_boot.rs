@@ -1,6 +1,7 @@
 //! `babymonitor first-boot` and the daemon together, as on the SD card: the example file gets a
 //! random password whose file goes after its first login; a password on the card resets the
-//! accounts, ONVIF-made ones included.
+//! accounts, ONVIF-made ones included. The certificate fingerprint on the card is the one HTTPS
+//! serves, and an owner's certificate on the card replaces the camera's, its key leaving the card.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -81,7 +82,7 @@ fn example() -> String {
 }
 
 fn http(daemon: &Daemon, path: &str) -> String {
-    format!("{}{path}", daemon.http_base())
+    format!("{}{path}", daemon.https_base())
 }
 
 async fn device_information(daemon: &Daemon, creds: (&str, &str)) -> u16 {
@@ -155,7 +156,7 @@ async fn log_in(daemon: &Daemon, how: Login, (user, password): (&str, &str)) -> 
                 .expect("GET")
                 .0
         }
-        Login::WebPage => reqwest::Client::new()
+        Login::WebPage => babymonitor_e2e::http::client()
             .post(http(daemon, "/api/login"))
             .header("content-type", "application/json")
             .body(serde_json::json!({ "user": user, "password": password }).to_string())
@@ -208,6 +209,69 @@ async fn the_example_gets_a_random_password_whose_file_goes_after_its_first_logi
             daemon.log()
         );
     }
+}
+
+/// The `AB:CD:...` fingerprint the password's note tells the parent to compare.
+fn fingerprint_in(note: &str) -> String {
+    note.split_whitespace()
+        .find(|w| w.len() == 95 && w.split(':').count() == 32)
+        .unwrap_or_else(|| panic!("no fingerprint in {note}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_fingerprint_on_the_card_is_served_and_the_owners_certificate_replaces_it() {
+    let card = Card::new();
+    let (ok, err) = card.first_boot(&example());
+    assert!(ok, "{err}");
+    let note = std::fs::read_to_string(card.password_file()).expect("the note");
+    let daemon = card.start(&[]);
+    let served = babymonitor_e2e::http::served_fingerprint(daemon.https_port)
+        .await
+        .expect("HTTPS");
+    assert_eq!(served, fingerprint_in(&note), "{note}");
+    drop(daemon);
+
+    // The owner's own pair, as they would put it on the card.
+    let (crt, key) = (
+        card.boot.path().join("babymonitor.crt"),
+        card.boot.path().join("babymonitor.key"),
+    );
+    let (ok, _, err) = run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=nursery.example.org",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt));
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&crt));
+    assert!(ok, "{err}");
+    let theirs = out.trim().rsplit('=').next().expect("value").to_string();
+    let (ok, err) = card.first_boot(&example());
+    assert!(ok, "{err}");
+    assert!(!key.exists(), "the owner's key is still on the card");
+    let daemon = card.start(&[]);
+    let served = babymonitor_e2e::http::served_fingerprint(daemon.https_port)
+        .await
+        .expect("HTTPS");
+    assert_eq!(served, theirs, "{}", daemon.log());
+    assert!(daemon.log().contains(&format!("fingerprint={theirs}")));
 }
 
 #[test]

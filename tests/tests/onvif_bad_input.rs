@@ -158,7 +158,7 @@ async fn every_malformed_request_gets_the_right_fault_and_the_camera_keeps_servi
         .start();
     let cases = cases();
     assert!(cases.len() >= 40, "{} cases", cases.len());
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     let mut failures = Vec::new();
     for c in &cases {
         let (status, body) = post_soap(&format!("{base}{}", c.path), &c.body, c.creds)

@@ -8,8 +8,9 @@ use babymonitor_e2e::{ADMIN, Setup, VIEWER, binary, http, onvif};
 
 const OPERATOR: (&str, &str) = ("operator", "operator pass 3");
 
-/// (method, path with its parameters filled in, who may use it) for every declared route.
-fn declared() -> Vec<(String, String, String)> {
+/// (method, path with its parameters filled in, who may use it, over what) for every declared
+/// route.
+fn declared() -> Vec<(String, String, String, String)> {
     let out = Command::new(binary()).arg("routes").output().expect("run");
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).expect("utf-8");
@@ -18,13 +19,13 @@ fn declared() -> Vec<(String, String, String)> {
         .map(|line| {
             let mut words = line.split(' ');
             let mut next = || words.next().expect("three words").to_string();
-            let (method, pattern, need) = (next(), next(), next());
+            let (method, pattern, need, transport) = (next(), next(), next(), next());
             // A parameter names nothing that exists: the handler's own 404 is an answer too.
             let path = pattern
                 .replace("{token}", "no-such-clip")
                 .replace("{id}", "no-such-id")
                 .replace("{*service}", "device_service");
-            (method, path, need)
+            (method, path, need, transport)
         })
         .collect();
     assert!(rows.len() > 30, "{text}");
@@ -41,15 +42,14 @@ async fn every_route_lets_in_exactly_the_roles_it_declares() {
             (VIEWER.0, VIEWER.1, "user"),
         ])
         .start();
-    let base = daemon.http_base();
     let mut wrong = Vec::new();
-    for (method, path, need) in declared() {
+    for (method, path, need, _) in declared() {
         if need == "onvif" {
             // SOAP authorizes per operation: every_onvif_operation_... tries each one.
             continue;
         }
         let method = if method == "*" { "POST".into() } else { method };
-        let url = format!("{base}{path}");
+        let url = format!("{}{path}", daemon.https_base());
         let mut try_as = async |who: Option<(&str, &str)>, expected: Option<u16>| {
             let (status, _) = http::status_of(&method, &url, who)
                 .await
@@ -81,10 +81,55 @@ async fn every_route_lets_in_exactly_the_roles_it_declares() {
     assert!(wrong.is_empty(), "{}\n{}", wrong.join("\n"), daemon.log());
 }
 
+/// Plain HTTP serves what NVRs need; every other route sends a browser's GET or HEAD to the
+/// same path over HTTPS and refuses anything else, before any login is asked for.
+#[tokio::test]
+async fn every_route_is_served_over_the_transport_it_declares() {
+    let daemon = Setup::new().small().start();
+    let mut wrong = Vec::new();
+    let mut https_only = 0;
+    for (method, path, _, transport) in declared() {
+        let method = if method == "*" { "POST".into() } else { method };
+        let url = format!("{}{path}", daemon.http_base());
+        let (status, headers) = http::status_of(&method, &url, None)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e:#}"));
+        let location = headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let expected = match transport.as_str() {
+            "https" => {
+                https_only += 1;
+                if method == "GET" || method == "HEAD" {
+                    let to = format!("https://127.0.0.1:{}{path}", daemon.https_port);
+                    (status == 308 && location == to)
+                        .then_some(())
+                        .ok_or(format!("308 to {to}"))
+                } else {
+                    (status == 403).then_some(()).ok_or("403".to_string())
+                }
+            }
+            "http+https" => (status != 308 && status != 403)
+                .then_some(())
+                .ok_or("served".to_string()),
+            other => panic!("unknown transport {other}"),
+        };
+        if let Err(e) = expected {
+            wrong.push(format!(
+                "{method} {path} ({transport}) over plain HTTP: {status} {location}, expected {e}"
+            ));
+        }
+    }
+    assert!(https_only > 20, "the page and its API are HTTPS only");
+    assert!(wrong.is_empty(), "{}\n{}", wrong.join("\n"), daemon.log());
+}
+
 #[tokio::test]
 async fn unknown_paths_are_404_and_other_methods_405_with_allow() {
     let daemon = Setup::new().small().start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     let status = |method: &'static str, path: &'static str, who| {
         let url = format!("{base}{path}");
         async move { http::status_of(method, &url, who).await.expect("request") }

@@ -11,7 +11,7 @@ fn json_of(body: &[u8]) -> Value {
 }
 
 async fn login(base: &str, user: &str, password: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    babymonitor_e2e::http::client()
         .post(format!("{base}/api/login"))
         .body(json!({ "user": user, "password": password }).to_string())
         .send()
@@ -22,7 +22,7 @@ async fn login(base: &str, user: &str, password: &str) -> reqwest::Response {
 #[tokio::test]
 async fn scripts_drive_the_controls_with_digest() {
     let daemon = Setup::new().small().start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     let post = |path: &str, body: Value, who| {
         let url = format!("{base}{path}");
         async move {
@@ -114,7 +114,7 @@ async fn scripts_drive_the_controls_with_digest() {
 #[tokio::test]
 async fn a_session_cookie_opens_the_api_until_logout() {
     let daemon = Setup::new().small().start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     let r = login(&base, ADMIN.0, ADMIN.1).await;
     assert_eq!(r.status(), 200);
     let set_cookie = r
@@ -123,14 +123,18 @@ async fn a_session_cookie_opens_the_api_until_logout() {
         .and_then(|v| v.to_str().ok())
         .expect("a cookie")
         .to_string();
-    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
-    assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    let attributes: Vec<&str> = set_cookie.split(';').map(str::trim).collect();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(attributes.contains(&attribute), "{set_cookie}");
+    }
+    // No HSTS: with the camera's own certificate it would lock the parent out for good.
+    assert!(r.headers().get("strict-transport-security").is_none());
     let cookie = set_cookie
         .split(';')
         .next()
         .expect("name=value")
         .to_string();
-    let client = reqwest::Client::new();
+    let client = babymonitor_e2e::http::client();
     let session = |c: Option<&str>| {
         let mut req = client
             .get(format!("{base}/api/session"))
@@ -164,6 +168,7 @@ async fn a_session_cookie_opens_the_api_until_logout() {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(cleared.contains("; Secure;"), "{cleared}");
     assert_eq!(session(Some(&cookie)).await.expect("session").status(), 401);
     // The page itself needs no login: it holds no secret.
     let (status, page) = http::get(&format!("{base}/"), None).await.expect("page");
@@ -174,7 +179,7 @@ async fn a_session_cookie_opens_the_api_until_logout() {
 #[tokio::test]
 async fn failed_web_logins_are_throttled_like_digest() {
     let daemon = Setup::new().small().start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     let mut statuses = Vec::new();
     for _ in 0..11 {
         statuses.push(login(&base, ADMIN.0, "guess").await.status().as_u16());
@@ -189,7 +194,7 @@ async fn failed_web_logins_are_throttled_like_digest() {
         .await
         .expect("get");
     assert_eq!(status, 429);
-    let r = reqwest::Client::new()
+    let r = babymonitor_e2e::http::client()
         .post(format!("{base}/api/login"))
         .body("{not json")
         .send()

@@ -31,7 +31,7 @@ fn talk_offer(ice: &str) -> String {
 #[tokio::test]
 async fn offers_without_ice_credentials_are_refused_as_the_clients_error() {
     let daemon = Setup::new().small().start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     for (path, offer) in [
         ("/api/whep", whep_offer("")),
         ("/api/talk", talk_offer("")),
@@ -109,7 +109,7 @@ async fn offers_that_panicked_the_parser_are_refused_with_a_reason() {
 async fn answers_offer_only_the_address_the_camera_listens_on() {
     // The harness's daemon listens on 127.0.0.1 (the default of --simulate).
     let daemon = Setup::new().small().start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     for (path, offer) in [
         ("/api/whep", whep_offer(ICE)),
         ("/api/talk", talk_offer(ICE)),
@@ -179,7 +179,7 @@ async fn views_and_talks_keep_their_own_places_and_addresses() {
         .set("web", "max_viewers = 1")
         .set("web", "connect_timeout_s = 60")
         .start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     let (status, talk) = open(&base, "/api/talk", &talk_offer(ICE)).await;
     assert_eq!(status, 201, "talk");
     let (status, view) = open(&base, "/api/whep", &whep_offer(ICE)).await;

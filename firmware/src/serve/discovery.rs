@@ -50,6 +50,9 @@ pub struct DiscoveryConfig {
     pub endpoint: String,
     pub scopes: Vec<String>,
     pub http_port: u16,
+    pub https_port: u16,
+    /// Plain HTTP serves no ONVIF: only the https XAddrs are announced.
+    pub require_tls: bool,
     /// The address the daemon listens on; unspecified means every interface.
     pub listen: IpAddr,
 }
@@ -229,9 +232,20 @@ impl Announcer {
         Endpoint {
             address: self.config.endpoint.clone(),
             scopes: self.config.scopes.clone(),
+            // Both schemes (one space-separated list on the wire): an NVR that speaks TLS picks
+            // https, an older one http.
             xaddrs: xaddr_ips
                 .iter()
-                .map(|ip| format!("http://{ip}:{}/onvif/device_service", self.config.http_port))
+                .flat_map(|&ip| {
+                    let c = &self.config;
+                    let http = (!c.require_tls).then(|| {
+                        let at = SocketAddr::new(ip, c.http_port);
+                        format!("http://{at}/onvif/device_service")
+                    });
+                    let at = SocketAddr::new(ip, c.https_port);
+                    http.into_iter()
+                        .chain([format!("https://{at}/onvif/device_service")])
+                })
                 .collect(),
             metadata_version: 1,
         }
@@ -468,6 +482,8 @@ mod tests {
             endpoint: "urn:uuid:00000000-0000-4000-8000-000000000001".into(),
             scopes: vec!["onvif://www.onvif.org/name/Test".into()],
             http_port: 8080,
+            https_port: 8443,
+            require_tls: false,
             listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
         }
     }
@@ -517,7 +533,9 @@ mod tests {
             "{reply}"
         );
         assert!(
-            reply.contains("http://127.0.0.1:8080/onvif/device_service"),
+            reply.contains(
+                "http://127.0.0.1:8080/onvif/device_service https://127.0.0.1:8443/onvif/device_service"
+            ),
             "{reply}"
         );
 

@@ -22,6 +22,14 @@ pub struct UsernameToken {
     created: Option<String>,
 }
 
+impl UsernameToken {
+    /// Whether it proves the password by a digest (PasswordDigest), not by sending it
+    /// (PasswordText).
+    pub fn is_digest(&self) -> bool {
+        self.digest
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SecurityError {
     #[error("malformed UsernameToken: {0}")]

@@ -211,7 +211,11 @@ fn get_endpoint_reference(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
 }
 
 fn get_network_protocols(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
-    for (name, port) in [("HTTP", c.ctx.http_port), ("RTSP", c.ctx.rtsp_port)] {
+    for (name, port) in [
+        ("HTTP", c.ctx.tunnel_port),
+        ("HTTPS", c.ctx.https_port),
+        ("RTSP", c.ctx.rtsp_port),
+    ] {
         out.push_str("<tds:NetworkProtocols>");
         el(out, "tt:Name", name);
         out.push_str("<tt:Enabled>true</tt:Enabled>");

@@ -660,7 +660,7 @@ pub(crate) fn stream_uri(
         .ok_or_else(|| Fault::invalid_arg("NoProfile", "profile has no stream"))?;
     let port = match transport {
         StreamTransport::Udp | StreamTransport::Tcp => ctx.rtsp_port,
-        StreamTransport::Http => ctx.http_port,
+        StreamTransport::Http => ctx.tunnel_port,
     };
     Ok(ctx.rtsp_url(&path, port))
 }

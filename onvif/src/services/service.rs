@@ -88,7 +88,14 @@ impl Access {
 pub struct Context {
     /// Host name or address the client used (Host header without port), for every URL we hand out.
     pub host: String,
+    /// Whether the client came over HTTPS: the service URLs handed out are `https` too.
+    pub tls: bool,
+    /// The port the client used (HTTP's or HTTPS's), for every service URL handed out.
     pub http_port: u16,
+    /// Plain HTTP's port, where RTSP tunnelled in HTTP is answered.
+    pub tunnel_port: u16,
+    /// HTTPS's port (GetNetworkProtocols).
+    pub https_port: u16,
     pub rtsp_port: u16,
     pub user: Option<(String, UserLevel)>,
     /// Whether the camera can pan and tilt (the PTZ service is offered).
@@ -110,8 +117,14 @@ impl Context {
         }
     }
 
+    /// A URL of this camera's HTTP side, over what the client used (`http` or `https`).
     pub fn http_url(&self, path: &str) -> String {
-        format!("http://{}:{}{path}", self.host_for_url(), self.http_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!(
+            "{scheme}://{}:{}{path}",
+            self.host_for_url(),
+            self.http_port
+        )
     }
 
     pub fn rtsp_url(&self, path: &str, port: u16) -> String {

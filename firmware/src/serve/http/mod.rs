@@ -13,6 +13,7 @@ mod query;
 mod routes;
 mod server;
 mod stream;
+mod transport;
 mod tunnel;
 
 use std::convert::Infallible;
@@ -25,8 +26,8 @@ use hyper::{Response, StatusCode};
 
 pub use auth::Authenticator;
 #[doc(hidden)]
-pub use routes::{Need, declared as declared_routes};
-pub use server::serve;
+pub use routes::{Need, Transport, declared as declared_routes};
+pub use server::{Listeners, serve, tls_acceptor};
 #[doc(hidden)]
 pub use tunnel::classify as classify_tunnel;
 

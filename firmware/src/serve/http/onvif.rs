@@ -31,8 +31,9 @@ fn fault(f: &Fault) -> Response<Body> {
     soap_response(status, f.to_envelope())
 }
 
-/// Host name and port the client used, from the Host header (what it can reach us at).
-fn host_and_port(headers: &hyper::HeaderMap, default_port: u16) -> (String, u16) {
+/// Host name and port the client used, from the Host header (what it can reach us at); a Host
+/// without a port means the scheme's own (80, or 443 over `tls`).
+fn host_and_port(headers: &hyper::HeaderMap, default_port: u16, tls: bool) -> (String, u16) {
     let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
@@ -42,7 +43,7 @@ fn host_and_port(headers: &hyper::HeaderMap, default_port: u16) -> (String, u16)
         Some((n, p)) if !n.is_empty() && (n.ends_with(']') || !n.contains(':')) => {
             (n, p.parse().unwrap_or(default_port))
         }
-        _ => (host, 80),
+        _ => (host, if tls { 443 } else { 80 }),
     };
     let name = name.trim_start_matches('[').trim_end_matches(']');
     if name.is_empty() || name == "0.0.0.0" {
@@ -52,17 +53,36 @@ fn host_and_port(headers: &hyper::HeaderMap, default_port: u16) -> (String, u16)
     }
 }
 
+/// Operations that carry a password in their body: never over plain HTTP.
+const CARRY_PASSWORDS: [&str; 2] = ["CreateUsers", "SetUser"];
+
+/// The fault for a password that would cross the network in the clear.
+fn needs_tls(reason: &str) -> Response<Body> {
+    fault(&Fault::new(
+        onvif::soap::FaultCode::Sender,
+        &["NotAuthorized"],
+        reason,
+    ))
+}
+
+/// `tls`: whether the request came over HTTPS (the URLs handed out follow it).
 pub(super) async fn serve(
     state: &AppState,
     req: Request<Incoming>,
     peer: SocketAddr,
+    tls: bool,
 ) -> Response<Body> {
     let subscription = super::events::subscription_id(req.uri().path());
     if let Some(refused) = refuse_route(&req, subscription) {
         return refused;
     }
     let config = state.config();
-    let (host, http_port) = host_and_port(req.headers(), config.http.port);
+    let default_port = if tls {
+        config.http.tls_port
+    } else {
+        config.http.port
+    };
+    let (host, http_port) = host_and_port(req.headers(), default_port, tls);
     let (parts, body) = req.into_parts();
     let bytes = match read_body(state, body).await {
         Ok(bytes) => bytes,
@@ -77,11 +97,19 @@ pub(super) async fn serve(
         Ok(r) => r,
         Err(f) => return fault(&f),
     };
-    let user = match authorize(state, &parts, &request, peer) {
+    if !tls && request.operation.ns == onvif::ns::TDS && CARRY_PASSWORDS.contains(&request.name()) {
+        warn!(%peer, operation = request.name(), "refused over plain HTTP: it carries passwords");
+        return needs_tls(&format!(
+            "{} carries passwords: use HTTPS (port {})",
+            request.name(),
+            config.http.tls_port
+        ));
+    }
+    let user = match authorize(state, &parts, &request, peer, tls) {
         Ok(user) => user,
         Err(response) => return *response,
     };
-    let ctx = context(state, &config, (host, http_port), user);
+    let ctx = context(state, &config, (host, http_port, tls), user);
     debug!(%peer, operation = request.name(), user = ctx.user.as_ref().map(|u| u.0.as_str()), "ONVIF");
     let answer = if onvif::events::is_events_operation(&request.operation) {
         super::events::handle(state, &request, &ctx, subscription).await
@@ -140,6 +168,7 @@ fn authorize(
     parts: &hyper::http::request::Parts,
     request: &soap::Request,
     peer: SocketAddr,
+    tls: bool,
 ) -> Result<Authed, Box<Response<Body>>> {
     // An operation no service serves is refused whoever asks; there is no login to ask for.
     let Some(access) = onvif::service::access(&request.operation) else {
@@ -148,7 +177,7 @@ fn authorize(
             request.name(),
         ))));
     };
-    let user = authenticate(state, parts, request, access, peer)?;
+    let user = authenticate(state, parts, request, access, peer, tls)?;
     if let Some((name, level)) = &user
         && !access.allowed(*level)
     {
@@ -158,11 +187,11 @@ fn authorize(
     Ok(user)
 }
 
-/// `host` and `http_port`: what the client used to reach the camera.
+/// `host`, `http_port` and `tls`: what the client used to reach the camera.
 fn context(
     state: &AppState,
     config: &crate::config::Config,
-    (host, http_port): (String, u16),
+    (host, http_port, tls): (String, u16, bool),
     user: Authed,
 ) -> Context {
     Context {
@@ -173,7 +202,11 @@ fn context(
             (a.max_clips(), a.max_clip_kb())
         }),
         host,
+        tls,
         http_port,
+        // Tunnelled RTSP is answered on plain HTTP only (RTSP clients know no TLS tunnel).
+        tunnel_port: if tls { config.http.port } else { http_port },
+        https_port: config.http.tls_port,
         rtsp_port: config.rtsp.port,
         user,
         max_subscriptions: config.events.max_subscriptions,
@@ -226,8 +259,18 @@ fn authenticate(
     request: &soap::Request,
     access: Access,
     peer: SocketAddr,
+    tls: bool,
 ) -> Result<Authed, Box<Response<Body>>> {
-    match onvif::security::username_token(request.header.as_ref()) {
+    let token = onvif::security::username_token(request.header.as_ref());
+    // Refused even where the operation needs no login: the password has crossed the network
+    // already, and a client that got an answer would go on sending it.
+    if !tls && matches!(&token, Some(Ok(t)) if !t.is_digest()) {
+        warn!(%peer, operation = request.name(), "PasswordText refused over plain HTTP");
+        return Err(Box::new(needs_tls(
+            "PasswordText sends the password in the clear: use PasswordDigest, or HTTPS",
+        )));
+    }
+    match token {
         Some(_) if access == Access::PreAuth => Ok(None),
         Some(token) => username_token(state, token, request, peer).map(Some),
         None if access == Access::PreAuth
@@ -316,24 +359,28 @@ mod tests {
             m
         };
         assert_eq!(
-            host_and_port(&headers("cam.local:8080"), 1),
+            host_and_port(&headers("cam.local:8080"), 1, false),
             ("cam.local".into(), 8080)
         );
         assert_eq!(
-            host_and_port(&headers("10.0.0.5"), 1),
+            host_and_port(&headers("10.0.0.5"), 1, false),
             ("10.0.0.5".into(), 80)
         );
         assert_eq!(
-            host_and_port(&headers("[fe80::1]:8080"), 1),
+            host_and_port(&headers("10.0.0.5"), 1, true),
+            ("10.0.0.5".into(), 443)
+        );
+        assert_eq!(
+            host_and_port(&headers("[fe80::1]:8080"), 1, false),
             ("fe80::1".into(), 8080)
         );
         assert_eq!(
-            host_and_port(&headers("0.0.0.0:8080"), 8080),
+            host_and_port(&headers("0.0.0.0:8080"), 8080, false),
             ("127.0.0.1".into(), 8080)
         );
         assert_eq!(
-            host_and_port(&hyper::HeaderMap::new(), 8080),
-            ("127.0.0.1".into(), 8080)
+            host_and_port(&hyper::HeaderMap::new(), 8443, true),
+            ("127.0.0.1".into(), 8443)
         );
     }
 }

@@ -59,6 +59,18 @@ impl Need {
     }
 }
 
+/// Over what a route is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTPS only: the page, its files and the JSON API. Over plain HTTP a browser's GET is
+    /// sent to HTTPS, anything else refused: a login or a session cookie would cross the
+    /// network in the clear, and browsers give the microphone only to secure pages.
+    Https,
+    /// Plain HTTP too (unless `[http] require_tls`): what NVRs need and may only speak
+    /// plainly (ONVIF, snapshots, metrics, the health check, the clip upload ONVIF hands out).
+    Any,
+}
+
 /// How a route takes its request body.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Take {
@@ -79,6 +91,8 @@ pub(super) struct Call {
     pub(super) body: Bytes,
     /// The unread body, for [`Take::Stream`] routes.
     stream: Option<Incoming>,
+    /// Whether it came over HTTPS.
+    pub(super) tls: bool,
     params: Vec<(String, String)>,
 }
 
@@ -119,7 +133,18 @@ pub(super) struct Route {
     pattern: &'static str,
     need: Need,
     take: Take,
+    transport: Transport,
     handler: Handler,
+}
+
+impl Route {
+    /// The row, served over plain HTTP too.
+    pub(super) fn plain_too(self) -> Self {
+        Self {
+            transport: Transport::Any,
+            ..self
+        }
+    }
 }
 
 pub(super) fn row(method: Method, pattern: &'static str, need: Need, handler: Handler) -> Route {
@@ -128,6 +153,8 @@ pub(super) fn row(method: Method, pattern: &'static str, need: Need, handler: Ha
         pattern,
         need,
         take: Take::Read,
+        // What is not declared otherwise is HTTPS only.
+        transport: Transport::Https,
         handler,
     }
 }
@@ -144,6 +171,7 @@ pub(super) fn streaming(
         pattern,
         need,
         take: Take::Stream,
+        transport: Transport::Https,
         handler,
     }
 }
@@ -161,7 +189,8 @@ fn table() -> Vec<Route> {
     let mut t = vec![
         row(M::GET, "/healthz", Public, |_| {
             now(text(StatusCode::OK, "ok\n"))
-        }),
+        })
+        .plain_too(),
         row(M::POST, "/api/login", Public, |c| {
             now(login::login(&c.state, &c.body, c.peer))
         }),
@@ -170,13 +199,14 @@ fn table() -> Vec<Route> {
                 if !c.state.config().onvif.enabled {
                     return text(StatusCode::NOT_FOUND, "ONVIF is switched off\n");
                 }
-                let (state, peer) = (Arc::clone(&c.state), c.peer);
+                let (state, peer, tls) = (Arc::clone(&c.state), c.peer, c.tls);
                 match c.into_request() {
-                    Ok(req) => super::onvif::serve(&state, req, peer).await,
+                    Ok(req) => super::onvif::serve(&state, req, peer, tls).await,
                     Err(r) => *r,
                 }
             })
-        }),
+        })
+        .plain_too(),
         row(M::POST, "/api/logout", Viewer, |c| {
             now(login::logout(&c.state, &c.head.headers))
         }),
@@ -198,13 +228,16 @@ fn table() -> Vec<Route> {
         }),
         row(M::GET, "/snapshot.jpg", Viewer, |c| {
             Box::pin(async move { snapshot::serve(&c).await })
-        }),
+        })
+        .plain_too(),
         row(M::HEAD, "/snapshot.jpg", Viewer, |c| {
             Box::pin(async move { snapshot::serve(&c).await })
-        }),
+        })
+        .plain_too(),
         row(M::GET, "/metrics", Viewer, |c| {
             now(metrics::serve(&c.state))
-        }),
+        })
+        .plain_too(),
         row(M::GET, "/info", Viewer, |c| now(api::index(&c.state))),
         streaming(Some(M::GET), live::PATH, Viewer, |c| {
             let state = Arc::clone(&c.state);
@@ -310,13 +343,13 @@ impl Table {
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| Table::build(table()));
 
-/// The declared routes as (method, pattern, need), for tests; `None` is any method.
+/// The declared routes as (method, pattern, need, transport), for tests; `None` is any method.
 #[doc(hidden)]
-pub fn declared() -> Vec<(Option<Method>, &'static str, Need)> {
+pub fn declared() -> Vec<(Option<Method>, &'static str, Need, Transport)> {
     TABLE
         .routes
         .iter()
-        .map(|r| (r.method.clone(), r.pattern, r.need))
+        .map(|r| (r.method.clone(), r.pattern, r.need, r.transport))
         .collect()
 }
 
@@ -385,14 +418,32 @@ fn method_not_allowed(path: &str, allowed: &[Method]) -> Response<Body> {
     r
 }
 
-/// Routes one request: the table, then the authentication layer, then the handler.
+/// Whether a request that came over plain HTTP must go to HTTPS instead: its route is HTTPS
+/// only, or `require_tls` leaves nothing but the health check on plain HTTP.
+fn needs_tls(found: &Found<'_>, path: &str, require_tls: bool) -> bool {
+    match found {
+        Found::Route(route, _) if route.pattern == "/healthz" => false,
+        Found::Route(route, _) => require_tls || route.transport == Transport::Https,
+        // Unknown paths under the API are the API's too: HTTPS's 404, not plain HTTP's.
+        _ => require_tls || path.starts_with("/api/"),
+    }
+}
+
+/// Routes one request: the table, then the authentication layer, then the handler. `tls`:
+/// whether it came over HTTPS.
 pub(super) async fn route(
     state: Arc<AppState>,
     req: Request<Incoming>,
     peer: SocketAddr,
+    tls: bool,
 ) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let (route, params) = match find(&TABLE, req.method(), &path) {
+    let found = find(&TABLE, req.method(), &path);
+    if !tls && needs_tls(&found, &path, state.config().http.require_tls) {
+        let answer = super::transport::to_https(&req, state.config().http.tls_port);
+        return auth::drained(answer, req).await;
+    }
+    let (route, params) = match found {
         Found::Route(route, params) => (route, params),
         Found::Method(allowed) => {
             return auth::drained(method_not_allowed(&path, &allowed), req).await;
@@ -420,6 +471,7 @@ pub(super) async fn route(
         head,
         body,
         stream,
+        tls,
         params,
     };
     (route.handler)(call).await
@@ -474,9 +526,9 @@ mod tests {
     #[test]
     fn each_pattern_and_method_is_declared_once() {
         let rows = declared();
-        for (i, (m, p, _)) in rows.iter().enumerate() {
+        for (i, (m, p, _, _)) in rows.iter().enumerate() {
             assert!(
-                !rows[..i].iter().any(|(m2, p2, _)| m2 == m && p2 == p),
+                !rows[..i].iter().any(|(m2, p2, _, _)| m2 == m && p2 == p),
                 "{m:?} {p} twice"
             );
         }

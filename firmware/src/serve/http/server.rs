@@ -1,6 +1,7 @@
 //! Accepting connections: each gets a place under the connection limits, its opening is read to
 //! tell an RTSP tunnel from HTTP, and every phase has a time limit (the opening, the request
-//! head, the body, a client that stops reading), so no client holds a place for ever.
+//! head, the body, a client that stops reading), so no client holds a place for ever. HTTPS
+//! connections take the same path once their TLS handshake is done.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,8 +10,10 @@ use std::time::{Duration, Instant};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use super::AppState;
@@ -23,21 +26,53 @@ use crate::serve::gate::Full;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a write may wait on a client that does not read.
 const WRITE_STALL: Duration = Duration::from_secs(30);
+/// Time to complete a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pauses after a failed accept (out of descriptors, most likely): trying again at once would
 /// spin on the same error.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(1));
 
+/// What the HTTP server listens on: plain HTTP, and HTTPS with the camera's certificate.
+pub struct Listeners {
+    pub plain: TcpListener,
+    pub tls: Option<(TcpListener, TlsAcceptor)>,
+}
+
+/// A TLS acceptor serving `certificate`, offering HTTP/1.1 only (hyper serves no HTTP/2 here).
+pub fn tls_acceptor(
+    certificate: &crate::platform::certificate::Certificate,
+) -> Result<TlsAcceptor, rustls::Error> {
+    let mut config = certificate.server_config()?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
 /// Serves until `shutdown` turns true, then gives open connections a moment to finish.
-pub async fn serve(
-    listener: TcpListener,
-    state: Arc<AppState>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut connections = tokio::task::JoinSet::new();
+pub async fn serve(listeners: Listeners, state: Arc<AppState>, shutdown: watch::Receiver<bool>) {
     let sweeper = tokio::spawn(super::api::whep::sweep(
         Arc::clone(&state),
         shutdown.clone(),
     ));
+    let plain = accept(listeners.plain, None, Arc::clone(&state), shutdown.clone());
+    match listeners.tls {
+        Some((listener, acceptor)) => {
+            let tls = accept(listener, Some(acceptor), Arc::clone(&state), shutdown);
+            tokio::join!(plain, tls);
+        }
+        None => plain.await,
+    }
+    let _ = sweeper.await;
+}
+
+/// One listener's accept loop; with `tls`, each connection's handshake comes first.
+async fn accept(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let scheme = if tls.is_some() { "HTTPS" } else { "HTTP" };
+    let mut connections = tokio::task::JoinSet::new();
     let mut backoff = ACCEPT_BACKOFF.0;
     let mut last_warning: Option<Instant> = None;
     loop {
@@ -50,7 +85,7 @@ pub async fn serve(
                     }
                     Err(e) => {
                         if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                            warn!("HTTP server cannot accept a connection: {e}");
+                            warn!("{scheme} server cannot accept a connection: {e}");
                             last_warning = Some(Instant::now());
                         }
                         tokio::time::sleep(backoff).await;
@@ -60,8 +95,11 @@ pub async fn serve(
                 };
                 let state = Arc::clone(&state);
                 let conn_shutdown = shutdown.clone();
+                let tls = tls.clone();
                 connections.spawn(async move {
                     let limits = state.config().http.clone();
+                    // The handshake holds its place too: TLS costs more than plain, and a flood
+                    // of half-opened handshakes must hit the same limits.
                     let permit = match state
                         .connections
                         .admit(peer.ip(), limits.max_connections, limits.max_connections_per_address)
@@ -77,7 +115,18 @@ pub async fn serve(
                             return;
                         }
                     };
-                    connection(stream, peer, state, conn_shutdown).await;
+                    match tls {
+                        None => connection(stream, peer, false, state, conn_shutdown).await,
+                        Some(acceptor) => {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => {
+                                    connection(stream, peer, true, state, conn_shutdown).await;
+                                }
+                                Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
+                                Err(_) => debug!(%peer, "TLS handshake took too long"),
+                            }
+                        }
+                    }
                     drop(permit);
                 });
             }
@@ -85,31 +134,36 @@ pub async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-    info!("HTTP server stopping");
-    let _ = sweeper.await;
+    info!("{scheme} server stopping");
     let _ = tokio::time::timeout(Duration::from_secs(4), async {
         while connections.join_next().await.is_some() {}
     })
     .await;
 }
 
-async fn connection(
-    mut stream: TcpStream,
+/// One connection, plain or TLS (`tls`): an RTSP tunnel half, or HTTP.
+async fn connection<S>(
+    mut stream: S,
     peer: std::net::SocketAddr,
+    tls: bool,
     state: Arc<AppState>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let head = match tunnel::open(&mut stream).await {
         Opening::Closed => return,
-        Opening::Tunnel(head) => {
+        // With `require_tls`, a plain tunnel half is an HTTP request like any other, and is
+        // answered as such (refused): its RTSP login would cross the network in the clear.
+        Opening::Tunnel(head) if tls || !state.config().http.require_tls => {
             tunnel::relay(stream, &head, state.rtsp_addr, peer).await;
             return;
         }
-        Opening::Http(head) => head,
+        Opening::Tunnel(head) | Opening::Http(head) => head,
     };
     let service = service_fn(move |req| {
         let state = Arc::clone(&state);
-        async move { Ok::<_, Infallible>(route(state, req, peer).await) }
+        async move { Ok::<_, Infallible>(route(state, req, peer, tls).await) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())

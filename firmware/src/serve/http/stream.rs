@@ -8,21 +8,21 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-pub(super) struct Stream {
+/// `S` is the connection under it: TCP for plain HTTP, TLS over TCP for HTTPS.
+pub(super) struct Stream<S> {
     head: Vec<u8>,
     read: usize,
-    inner: TcpStream,
+    inner: S,
     stall: Duration,
     /// Runs while a write waits on a client that does not read.
     stalled: Option<Pin<Box<Sleep>>>,
 }
 
-impl Stream {
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
     /// `head` was read from `inner` already; `stall` is how long a write may wait.
-    pub(super) fn new(inner: TcpStream, head: Vec<u8>, stall: Duration) -> Self {
+    pub(super) fn new(inner: S, head: Vec<u8>, stall: Duration) -> Self {
         Self {
             head,
             read: 0,
@@ -36,7 +36,7 @@ impl Stream {
     fn guard<T>(
         &mut self,
         cx: &mut Context<'_>,
-        poll: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+        poll: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         match poll(Pin::new(&mut self.inner), cx) {
             Poll::Ready(r) => {
@@ -58,7 +58,7 @@ impl Stream {
     }
 }
 
-impl AsyncRead for Stream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -79,7 +79,7 @@ impl AsyncRead for Stream {
     }
 }
 
-impl AsyncWrite for Stream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -114,6 +114,7 @@ impl AsyncWrite for Stream {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     async fn pair() -> (TcpStream, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

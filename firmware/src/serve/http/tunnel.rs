@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
@@ -52,7 +52,7 @@ pub fn classify(head: &[u8]) -> Option<bool> {
 /// Reads the start of a connection until it is clear what it is. The bytes are read, not
 /// peeked: a peek cannot tell a client that closed after a partial line from one that is still
 /// typing, and such half-closed sockets were never released.
-pub(super) async fn open(stream: &mut TcpStream) -> Opening {
+pub(super) async fn open(stream: &mut (impl AsyncRead + Unpin)) -> Opening {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 2048];
     let deadline = tokio::time::Instant::now() + HEAD_TIME;
@@ -74,7 +74,13 @@ pub(super) async fn open(stream: &mut TcpStream) -> Opening {
 }
 
 /// Splices the connection to the RTSP server until either side closes.
-pub(super) async fn relay(mut client: TcpStream, head: &[u8], rtsp: SocketAddr, peer: SocketAddr) {
+/// The client's side may be TLS: the RTSP server behind sees plain RTSP either way.
+pub(super) async fn relay(
+    mut client: impl AsyncRead + AsyncWrite + Unpin,
+    head: &[u8],
+    rtsp: SocketAddr,
+    peer: SocketAddr,
+) {
     match TcpStream::connect(rtsp).await {
         Ok(mut server) => {
             debug!(%peer, "RTSP over HTTP tunnel half");

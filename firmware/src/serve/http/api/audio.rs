@@ -57,12 +57,16 @@ pub(in crate::serve::http) fn table() -> Vec<Route> {
         row(M::GET, "/api/clips/{token}", Viewer, |c| {
             now(with_speaker(&c, one))
         }),
+        // ONVIF's AddAudioClip hands these out as the upload address, to NVRs that may speak
+        // plain HTTP only.
         streaming(Some(M::PUT), "/api/clips/{token}", Operator, |c| {
             Box::pin(replace(c))
-        }),
+        })
+        .plain_too(),
         streaming(Some(M::POST), "/api/clips/{token}", Operator, |c| {
             Box::pin(replace(c))
-        }),
+        })
+        .plain_too(),
         row(M::DELETE, "/api/clips/{token}", Operator, |c| {
             now(with_speaker(&c, delete))
         }),

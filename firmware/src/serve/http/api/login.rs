@@ -90,10 +90,14 @@ pub(in crate::serve::http) fn login(
     info!(peer = %peer.ip(), user = creds.user, "web login");
     crate::platform::first_boot::logged_in(&creds.user);
     let token = state.auth.sessions.create(&creds.user);
-    let max_age = state.config().web.session_hours * 3600;
+    // The browser may forget the cookie when the camera does: at the login's absolute end.
+    let web = &state.config().web;
+    let max_age = (web.session_hours * 3600).min(web.session_lifetime_s);
     with_cookie(
         json::ok(serde_json::json!({ "user": creds.user })),
-        &format!("{SESSION}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}"),
+        // Secure: the login is served over HTTPS only (see `routes::Transport`), and the
+        // browser must never send the cookie back over plain HTTP.
+        &format!("{SESSION}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}"),
     )
 }
 
@@ -104,6 +108,6 @@ pub(in crate::serve::http) fn logout(state: &AppState, headers: &HeaderMap) -> R
     }
     with_cookie(
         json::ok(serde_json::json!({})),
-        &format!("{SESSION}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        &format!("{SESSION}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"),
     )
 }
