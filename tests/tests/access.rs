@@ -9,6 +9,8 @@ use babymonitor_e2e::onvif::{TDS, envelope, op};
 use babymonitor_e2e::{ADMIN, Setup, VIEWER, http};
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
+
+type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -23,7 +25,7 @@ async fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    let client = reqwest::Client::new();
+    let client = babymonitor_e2e::http::client();
     let url = format!("{base}{path}");
     let build = |auth: Option<String>| {
         let mut r = client.request(method.clone(), &url).body(body.to_string());
@@ -54,7 +56,7 @@ async fn session_cookie(base: &str) -> String {
 }
 
 async fn session_of(base: &str, (user, password): (&str, &str)) -> String {
-    let r = reqwest::Client::new()
+    let r = babymonitor_e2e::http::client()
         .post(format!("{base}/api/login"))
         .body(json!({ "user": user, "password": password }).to_string())
         .send()
@@ -72,11 +74,8 @@ async fn live_ws(
     cookie: &str,
     origin: Option<&str>,
     config: Option<WebSocketConfig>,
-) -> (
-    u16,
-    Option<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>>,
-) {
-    let mut req = format!("ws://127.0.0.1:{port}/api/live.ws")
+) -> (u16, Option<tokio_tungstenite::WebSocketStream<TlsStream>>) {
+    let mut req = format!("wss://127.0.0.1:{port}/api/live.ws")
         .into_client_request()
         .expect("request");
     req.headers_mut()
@@ -85,7 +84,7 @@ async fn live_ws(
         req.headers_mut()
             .insert("origin", o.parse().expect("origin"));
     }
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let tcp = babymonitor_e2e::http::tls_connect(port)
         .await
         .expect("connect");
     match tokio_tungstenite::client_async_with_config(req, tcp, config).await {
@@ -98,9 +97,9 @@ async fn live_ws(
 #[tokio::test]
 async fn another_sites_requests_are_refused_before_any_login() {
     let daemon = Setup::new().small().start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     let own = base.clone();
-    let host_named = format!("http://localhost:{}", daemon.http_port);
+    let host_named = format!("https://localhost:{}", daemon.https_port);
     let soap = babymonitor_e2e::onvif::envelope(
         "",
         &babymonitor_e2e::onvif::op(
@@ -133,7 +132,7 @@ async fn another_sites_requests_are_refused_before_any_login() {
     // No Origin (NVRs, curl, ONVIF clients), or the camera's own page, over http or https.
     let (status, text) = send(&base, Method::POST, "/onvif/device_service", &[], &soap).await;
     assert_eq!(status, 200, "{text}");
-    for origin in [own.as_str(), &own.replace("http:", "https:"), &host_named] {
+    for origin in [own.as_str(), &own.replace("https:", "http:"), &host_named] {
         let (status, text) = send(
             &base,
             Method::POST,
@@ -152,7 +151,7 @@ async fn another_sites_requests_are_refused_before_any_login() {
 
     // The live WebSocket: any page may open one, so its Origin decides.
     let cookie = session_cookie(&base).await;
-    let port = daemon.http_port;
+    let port = daemon.https_port;
     assert_eq!(
         live_ws(port, &cookie, Some("http://evil.example"), None)
             .await
@@ -172,10 +171,10 @@ async fn another_sites_requests_are_refused_before_any_login() {
 #[tokio::test]
 async fn a_websocket_message_beyond_what_the_page_sends_closes_the_socket() {
     let daemon = Setup::new().small().start();
-    let cookie = session_cookie(&daemon.http_base()).await;
-    let origin = daemon.http_base();
+    let cookie = session_cookie(&daemon.https_base()).await;
+    let origin = daemon.https_base();
     // A page that watches, so that the pictures' memory is there before counting.
-    let (_, watching) = live_ws(daemon.http_port, &cookie, Some(&origin), None).await;
+    let (_, watching) = live_ws(daemon.https_port, &cookie, Some(&origin), None).await;
     let mut watching = watching.expect("socket");
     let first = tokio::time::timeout(Duration::from_secs(20), watching.next()).await;
     assert!(
@@ -184,7 +183,7 @@ async fn a_websocket_message_beyond_what_the_page_sends_closes_the_socket() {
     );
     let before = daemon.rss_kib();
     for _ in 0..3 {
-        let (status, ws) = live_ws(daemon.http_port, &cookie, Some(&origin), None).await;
+        let (status, ws) = live_ws(daemon.https_port, &cookie, Some(&origin), None).await;
         assert_eq!(status, 101);
         let mut ws = ws.expect("socket");
         ws.send(Message::Binary(vec![b'x'; 1 << 20].into()))
@@ -214,7 +213,7 @@ async fn a_websocket_message_beyond_what_the_page_sends_closes_the_socket() {
 
 /// The status of `GET /api/session` with the session `cookie`.
 async fn session_status(base: &str, cookie: &str) -> u16 {
-    reqwest::Client::new()
+    babymonitor_e2e::http::client()
         .get(format!("{base}/api/session"))
         .header("cookie", cookie)
         .header("x-babymonitor-page", "1")
@@ -237,7 +236,7 @@ async fn ends(base: &str, cookie: &str) -> bool {
 }
 
 async fn device(daemon: &babymonitor_e2e::Daemon, name: &str, inner: &str) {
-    let url = format!("{}/onvif/device_service", daemon.http_base());
+    let url = format!("{}/onvif/device_service", daemon.https_base());
     let body = envelope("", &op(TDS, name, inner));
     let (status, answer) = http::post_soap(&url, &body, Some(ADMIN))
         .await
@@ -248,7 +247,7 @@ async fn device(daemon: &babymonitor_e2e::Daemon, name: &str, inner: &str) {
 #[tokio::test]
 async fn a_users_logins_end_when_the_password_changes_or_the_user_is_deleted() {
     let daemon = Setup::new().small().start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     let viewer = session_of(&base, VIEWER).await;
     let admin = session_of(&base, ADMIN).await;
     assert_eq!(session_status(&base, &viewer).await, 200);
@@ -303,7 +302,7 @@ async fn a_login_ends_at_its_lifetime_however_much_it_is_used() {
         .small()
         .set("web", "session_lifetime_s = 10")
         .start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     let cookie = session_cookie(&base).await;
     let started = std::time::Instant::now();
     // Used every half second: never idle, and still over after its ten seconds.

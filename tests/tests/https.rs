@@ -28,9 +28,12 @@ fn s_client(daemon: &Daemon, args: &[&str]) -> Output {
 fn negotiated(out: &Output) -> Option<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
+        // "New, TLSv1.3, Cipher is ...": printed once the handshake is done (the session's
+        // "Protocol :" line only comes with a TLS 1.3 ticket, which may arrive after stdin ends).
         .find_map(|l| {
             l.trim()
-                .strip_prefix("Protocol  :")
+                .strip_prefix("New, ")
+                .and_then(|rest| rest.split(',').next())
                 .map(|p| p.trim().to_string())
         })
         .filter(|_| out.status.success())

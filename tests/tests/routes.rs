@@ -212,9 +212,10 @@ async fn every_onvif_operation_lets_in_exactly_the_levels_of_its_class() {
             (VIEWER.0, VIEWER.1, "user"),
         ])
         .start();
-    let base = daemon.http_base();
+    // Over HTTPS: CreateUsers and SetUser carry passwords, which plain HTTP refuses whoever asks.
+    let base = daemon.https_base();
     // One client: keep-alive, one connection for all the requests.
-    let client = reqwest::Client::new();
+    let client = babymonitor_e2e::http::client();
     let mut nonce = 0u64;
     let mut send = async |path: &str, ns: &str, name: &str, who: Option<(&str, &str)>| {
         nonce += 1;

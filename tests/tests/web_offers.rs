@@ -63,7 +63,7 @@ async fn offers_without_ice_credentials_are_refused_as_the_clients_error() {
 #[tokio::test]
 async fn offers_that_panicked_the_parser_are_refused_with_a_reason() {
     let daemon = Setup::new().small().start();
-    let base = daemon.http_base();
+    let base = daemon.https_base();
     let long_key = format!("a={}\u{e9}:1\r\n", "x".repeat(8190));
     for (path, offer, reason) in [
         (
