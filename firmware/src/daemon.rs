@@ -143,12 +143,14 @@ impl Parts {
             warn!("no AAC encoder is installed: the streams carry no sound");
         }
         let audio = start_audio(&config, cli.simulate, &data_dir);
+        let certificate = load_certificate(&config, &data_dir, listen)?;
         let rtsp = Arc::new(rtsp::RtspServer::start(
             &config,
             listen,
             Arc::clone(capture.hub()),
             with_audio,
             audio.as_ref().map(|a| Arc::clone(&a.output)),
+            &certificate,
         )?);
         let identity = identity::Identity::detect();
         let discovery = discovery::DiscoveryConfig {
@@ -267,6 +269,23 @@ fn open_settings(
     }
     crate::platform::first_boot::watch_first_login(&data_dir);
     Ok((settings, data_dir, generated))
+}
+
+/// The camera's certificate (made now at the first start), for the names and the address it
+/// is reached at.
+fn load_certificate(
+    config: &Config,
+    data_dir: &std::path::Path,
+    listen: IpAddr,
+) -> anyhow::Result<crate::platform::certificate::Certificate> {
+    use crate::platform::certificate;
+    let addresses: Vec<IpAddr> = (!listen.is_unspecified())
+        .then_some(listen)
+        .into_iter()
+        .collect();
+    let names = certificate::names(&crate::platform::network::hostname(), &addresses);
+    certificate::load_or_create(data_dir, &config.device.name, &names)
+        .context("the camera's TLS certificate")
 }
 
 /// The command line's address, else loopback for a simulated camera and every interface for

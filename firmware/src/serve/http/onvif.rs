@@ -169,6 +169,7 @@ fn context(
         host,
         http_port,
         rtsp_port: config.rtsp.port,
+        rtsps_port: (config.rtsp.tls_port != 0).then_some(config.rtsp.tls_port),
         user,
         max_subscriptions: config.events.max_subscriptions,
     }
