@@ -75,8 +75,13 @@ pub(super) async fn open(stream: &mut TcpStream) -> Opening {
 
 /// Splices the connection to the RTSP server until either side closes.
 pub(super) async fn relay(mut client: TcpStream, head: &[u8], rtsp: SocketAddr, peer: SocketAddr) {
-    match TcpStream::connect(rtsp).await {
-        Ok(mut server) => {
+    // Registered as `peer`'s, so that RTSP throttles and logs the client, not this host.
+    let client_peer = crate::serve::rtsp::Peer {
+        addr: peer,
+        tls: false,
+    };
+    match crate::serve::rtsp::connect_relayed(rtsp, client_peer).await {
+        Ok((mut server, _relayed)) => {
             debug!(%peer, "RTSP over HTTP tunnel half");
             if server.write_all(head).await.is_ok() {
                 let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;

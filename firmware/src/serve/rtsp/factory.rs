@@ -14,6 +14,7 @@ pub(super) fn make(
     hub: Arc<Hub>,
     with_audio: bool,
     speaker: Option<Arc<Output>>,
+    peers: Arc<super::peers::Peers>,
 ) -> gst_rtsp_server::RTSPOnvifMediaFactory {
     let factory = gst_rtsp_server::RTSPOnvifMediaFactory::new();
     // Without an ONVIF media type an ONVIF factory builds no media at all; ours guards the
@@ -35,7 +36,7 @@ pub(super) fn make(
     }
     factory.connect_media_configure(move |_, media| {
         configure(media, track, &hub);
-        if over_tls() {
+        if peers.current().is_some_and(|p| p.tls) {
             // Over RTSPS the media stays inside the TLS connection: RTP over UDP would be
             // in clear, and SRTP is not offered.
             media.set_protocols(gst_rtsp::RTSPLowerTrans::TCP);
@@ -44,8 +45,8 @@ pub(super) fn make(
             if may_talk(current_role().as_deref()) {
                 attach_backchannel(media, speaker);
             } else if has_backchannel(media) {
-                // The RTSP auth refuses this with 403 first; kept so that no path to the
-                // speaker depends on that alone.
+                // Such a DESCRIBE or SETUP is answered 403 first (`auth`); kept so that no
+                // path to the speaker depends on that alone.
                 warn!("RTSP backchannel of a watch-only account: not connected to the speaker");
             }
         }
@@ -55,7 +56,7 @@ pub(super) fn make(
 
 /// Whether an account of `role` may talk into the nursery: an operator or admin, as for the
 /// page's push-to-talk and played clips.
-fn may_talk(role: Option<&str>) -> bool {
+pub(super) fn may_talk(role: Option<&str>) -> bool {
     use crate::config::Role;
     matches!(role, Some(r) if r == Role::Admin.as_str() || r == Role::Operator.as_str())
 }
@@ -71,17 +72,6 @@ fn current_role() -> Option<String> {
         })
     })
     .flatten()
-}
-
-/// Whether the request that builds this media came to the RTSPS server: its clients have the
-/// auth that holds the certificate.
-fn over_tls() -> bool {
-    gst_rtsp_server::RTSPContext::with_current_context(|ctx| {
-        ctx.client()
-            .and_then(|c| c.auth())
-            .is_some_and(|a| a.tls_certificate().is_some())
-    })
-    .unwrap_or(false)
 }
 
 fn has_backchannel(media: &gst_rtsp_server::RTSPMedia) -> bool {
