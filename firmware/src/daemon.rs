@@ -152,6 +152,7 @@ impl Parts {
             Arc::clone(capture.hub()),
             with_audio,
             audio.as_ref().map(|a| Arc::clone(&a.output)),
+            &certificate,
         )?);
         let identity = identity::Identity::detect();
         let discovery = discovery::DiscoveryConfig {
@@ -340,6 +341,7 @@ impl Servers {
             .context("the camera's TLS certificate cannot be served")?;
         info!(addr = %tls_addr, "HTTPS server listening");
         let state = app_state(parts);
+        parts.rtsp.serve(Arc::clone(&state.auth));
         subscribe(
             &parts.settings,
             &parts.capture,
@@ -407,20 +409,16 @@ fn app_state(parts: &Parts) -> Arc<http::AppState> {
         settings: Arc::clone(&parts.settings),
         hub: Arc::clone(hub),
         jpeg: parts.encoders.jpeg,
-        auth: http::Authenticator::new(config.users.clone(), config.http.failed_logins_per_minute),
+        auth: Arc::new(http::Authenticator::new(
+            config.users.clone(),
+            config.http.failed_logins_per_minute,
+        )),
         rtsp_port: parts.rtsp.port(),
         camera: Arc::clone(&parts.camera),
         ptz: Arc::clone(&parts.ptz_controls),
         night: Arc::clone(&parts.night_controls),
         audio: parts.audio.clone(),
-        rtsp_addr: SocketAddr::new(
-            if parts.listen.is_unspecified() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                parts.listen
-            },
-            parts.rtsp.port(),
-        ),
+        rtsp_addr: parts.rtsp.local_addr(),
         wsse: onvif::security::Verifier::new(Duration::from_secs(config.onvif.clock_skew_s)),
         bus: Arc::clone(&parts.bus),
         detectors: Arc::clone(&parts.detectors),

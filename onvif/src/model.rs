@@ -157,4 +157,6 @@ pub enum StreamTransport {
     Tcp,
     /// RTSP tunnelled in HTTP.
     Http,
+    /// RTSPS: RTSP in TLS, RTP interleaved in that connection (no SRTP over UDP).
+    Tls,
 }

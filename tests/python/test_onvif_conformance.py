@@ -193,13 +193,28 @@ def test_stream_uri_refuses_stream_types_and_protocols_that_are_not_offered(daem
     for stream in ("RTP-multicast", "rtp-unicast", "RTP", ""):
         assert fault_subcodes(call(daemon, "media_service", TRT, "GetStreamUri", stream_setup(stream))) == ["InvalidArgVal", "InvalidStreamSetup"], stream
     assert fault_subcodes(call(daemon, "media_service", TRT, "GetStreamUri", stream_setup("RTP-Multicast", "UDP"))) == ["InvalidArgVal", "InvalidStreamSetup"]
-    # Media2: the four protocol names; multicast is not served.
-    for protocol, uri in [("RtspUnicast", rtsp), ("RTSP", rtsp), ("RtspOverHttp", f"rtsp://127.0.0.1:{daemon.http_port}/stream")]:
+    # Media2: the unicast protocol names, RTSPS on its own port; multicast is not served.
+    for protocol, uri in [("RtspUnicast", rtsp), ("RTSP", rtsp), ("RtspOverHttp", f"rtsp://127.0.0.1:{daemon.http_port}/stream"),
+                          ("RtspsUnicast", f"rtsps://127.0.0.1:{daemon.rtsps_port}/stream")]:
         r = call(daemon, "media2_service", TR2, "GetStreamUri", f"<Protocol>{protocol}</Protocol><ProfileToken>main</ProfileToken>")
         assert answer(r, TR2, "GetStreamUri").findtext(f"{{{TR2}}}Uri") == uri, protocol
-    for protocol in ("RtspMulticast", "rtspunicast", "RTP-Unicast", "RtspsUnicast"):
+    for protocol in ("RtspMulticast", "RtspsMulticast", "rtspunicast", "RTP-Unicast", "rtspsunicast"):
         r = call(daemon, "media2_service", TR2, "GetStreamUri", f"<Protocol>{protocol}</Protocol><ProfileToken>main</ProfileToken>")
         assert fault_subcodes(r) == ["InvalidArgVal", "InvalidStreamSetup"], protocol
+
+
+def test_stream_uri_refuses_rtsps_when_it_is_off(tmp_path):
+    d = Daemon(tmp_path)
+    d.rtsps_port = 0
+    d.start()
+    try:
+        r = call(d, "media2_service", TR2, "GetStreamUri", "<Protocol>RtspsUnicast</Protocol><ProfileToken>main</ProfileToken>")
+        assert fault_subcodes(r) == ["InvalidArgVal", "InvalidStreamSetup"]
+        assert b"tls_port" in r.content
+        r = call(d, "media2_service", TR2, "GetStreamUri", "<Protocol>RtspUnicast</Protocol><ProfileToken>main</ProfileToken>")
+        assert answer(r, TR2, "GetStreamUri").findtext(f"{{{TR2}}}Uri") == f"rtsp://127.0.0.1:{d.rtsp_port}/stream"
+    finally:
+        d.stop()
 
 
 async def wait_both_idle(ptz, token, timeout=15.0):

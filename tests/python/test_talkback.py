@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 import speaker
-from conftest import VIEWER, running
+from conftest import VIEWER, ffprobe, running
+from test_talkback_hostile import REQUIRE, RawRtsp
 
 CLIENT = Path(__file__).with_name("talkback_client.py")
+OPERATOR = ("nanny", "nanny-pass-3")
 GST_PYTHON = "/usr/bin/python3"
 
 
@@ -49,16 +51,37 @@ def test_the_speaker_plays_what_the_nvr_says(camera):
     assert len(heard) >= 24, (len(heard), speaker.windows(wav(camera))[:40])
 
 
-def test_a_watch_only_account_is_not_heard_in_the_nursery(camera):
+@pytest.fixture
+def with_operator(tmp_path):
+    yield from running(tmp_path, f"""[[users]]
+name = "{OPERATOR[0]}"
+password = "{OPERATOR[1]}"
+role = "operator"
+""")
+
+
+def test_a_watch_only_account_is_not_heard_in_the_nursery(with_operator):
     """The speaker is in the nursery: as with the page's push-to-talk, only an operator or
-    admin talks. A viewer that sets up the backchannel still watches, and what it sends is
-    not played."""
+    admin talks. A viewer's request for the backchannel is refused with 403; it still
+    watches without it."""
+    camera = with_operator
+    url = f"rtsp://127.0.0.1:{camera.rtsp_port}/stream"
+    viewer = RawRtsp(camera.rtsp_port, VIEWER)
+    status, _, _ = viewer.request("DESCRIBE", url, [("Accept", "application/sdp"), REQUIRE])
+    assert status == 403
+    status, _, _ = viewer.request("SETUP", f"{url}/stream=2", [
+        ("Transport", "RTP/AVP/TCP;unicast;interleaved=4-5"), REQUIRE])
+    assert status == 403
+    status, _, sdp = viewer.request("DESCRIBE", url, [("Accept", "application/sdp")])
+    assert status == 200 and "a=sendonly" not in sdp, sdp
+    assert "h264" in ffprobe(camera.rtsp_with_creds(url, VIEWER))
+    # GStreamer's talk-back client as the viewer gets nowhere, and its tone is not heard.
     got = result(talk(camera, 660, 3, creds=VIEWER))
-    assert got["video"] > 20, got
+    assert got["pushed"] == 0 and got["errors"], got
     assert not [w for w in speaker.windows(wav(camera)) if speaker.near(w[1], 660)], \
         "the viewer's tone reached the speaker"
-    # The admin, right after, is heard: the speaker itself works.
-    assert result(talk(camera, 440, 3))["pushed"] >= 140
+    # An operator, right after, is heard: the speaker itself works.
+    assert result(talk(camera, 440, 3, creds=OPERATOR))["pushed"] >= 140
     assert len([w for w in speaker.windows(wav(camera)) if speaker.near(w[1], 440)]) >= 24
 
 

@@ -28,8 +28,8 @@ class RawRtsp:
     """RTSP over one TCP connection, written by hand, answering Digest challenges. Once playing,
     a thread drains what the server sends (interleaved video) so that it never stalls on us."""
 
-    def __init__(self, port, creds=ADMIN):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port, creds=ADMIN, sock=None):
+        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=10)
         self.creds = creds
         self.cseq = 0
         self.challenge = None

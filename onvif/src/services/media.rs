@@ -373,6 +373,13 @@ impl<'a> StreamUriRequest<'a> {
     }
 }
 
+pub(crate) fn no_rtsps() -> Fault {
+    Fault::invalid_arg(
+        "InvalidStreamSetup",
+        "RTSPS is not served by this camera ([rtsp] tls_port = 0)",
+    )
+}
+
 pub(crate) fn no_multicast() -> Fault {
     Fault::invalid_arg("InvalidStreamSetup", "multicast streaming is not offered")
 }
@@ -658,11 +665,11 @@ pub(crate) fn stream_uri(
     let path = media
         .stream_path(profile)
         .ok_or_else(|| Fault::invalid_arg("NoProfile", "profile has no stream"))?;
-    let port = match transport {
-        StreamTransport::Udp | StreamTransport::Tcp => ctx.rtsp_port,
-        StreamTransport::Http => ctx.tunnel_port,
-    };
-    Ok(ctx.rtsp_url(&path, port))
+    Ok(match transport {
+        StreamTransport::Udp | StreamTransport::Tcp => ctx.rtsp_url(&path, ctx.rtsp_port),
+        StreamTransport::Http => ctx.rtsp_url(&path, ctx.tunnel_port),
+        StreamTransport::Tls => ctx.rtsps_url(&path, ctx.rtsps_port.ok_or_else(no_rtsps)?),
+    })
 }
 
 pub(crate) fn snapshot_uri(ctx: &Context, profile: &Profile) -> String {

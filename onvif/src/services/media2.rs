@@ -249,10 +249,15 @@ fn transport(protocol: Option<&str>) -> Result<StreamTransport, Fault> {
     match protocol.map(str::trim) {
         Some("RtspUnicast") | Some("RTSP") | None => Ok(StreamTransport::Tcp),
         Some("RtspOverHttp") => Ok(StreamTransport::Http),
-        Some("RtspMulticast") => Err(no_multicast()),
+        // RTSPS interleaves RTP in its TLS connection, as ffmpeg and GStreamer do for
+        // `rtsps://`; SRTP over UDP is not offered.
+        Some("RtspsUnicast") => Ok(StreamTransport::Tls),
+        Some("RtspMulticast") | Some("RtspsMulticast") => Err(no_multicast()),
         Some(other) => Err(Fault::invalid_arg(
             "InvalidStreamSetup",
-            format!("protocol \"{other}\" is not offered (RtspUnicast, RTSP or RtspOverHttp)"),
+            format!(
+                "protocol \"{other}\" is not offered (RtspUnicast, RTSP, RtspOverHttp or RtspsUnicast)"
+            ),
         )),
     }
 }

@@ -97,6 +97,8 @@ pub struct Context {
     /// HTTPS's port (GetNetworkProtocols).
     pub https_port: u16,
     pub rtsp_port: u16,
+    /// The RTSPS port, when RTSPS is served.
+    pub rtsps_port: Option<u16>,
     pub user: Option<(String, UserLevel)>,
     /// Whether the camera can pan and tilt (the PTZ service is offered).
     pub has_ptz: bool,
@@ -129,6 +131,10 @@ impl Context {
 
     pub fn rtsp_url(&self, path: &str, port: u16) -> String {
         format!("rtsp://{}:{port}{path}", self.host_for_url())
+    }
+
+    pub fn rtsps_url(&self, path: &str, port: u16) -> String {
+        format!("rtsps://{}:{port}{path}", self.host_for_url())
     }
 }
 

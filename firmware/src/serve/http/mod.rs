@@ -52,7 +52,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// What encodes the snapshots.
     pub jpeg: crate::media::JpegEncoder,
-    pub auth: Authenticator,
+    /// Shared with RTSP, whose failed logins count in the same throttle.
+    pub auth: Arc<Authenticator>,
     pub rtsp_port: u16,
     pub camera: Arc<Camera>,
     /// The domain's controls the JSON API drives (ONVIF reaches them through `camera`).

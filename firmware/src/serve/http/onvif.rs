@@ -208,6 +208,7 @@ fn context(
         tunnel_port: if tls { config.http.port } else { http_port },
         https_port: config.http.tls_port,
         rtsp_port: config.rtsp.port,
+        rtsps_port: (config.rtsp.tls_port != 0).then_some(config.rtsp.tls_port),
         user,
         max_subscriptions: config.events.max_subscriptions,
     }

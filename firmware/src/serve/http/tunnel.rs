@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tracing::debug;
 
 /// How much of a request head is looked at, and for how long, before deciding.
@@ -81,8 +80,13 @@ pub(super) async fn relay(
     rtsp: SocketAddr,
     peer: SocketAddr,
 ) {
-    match TcpStream::connect(rtsp).await {
-        Ok(mut server) => {
+    // Registered as `peer`'s, so that RTSP throttles and logs the client, not this host.
+    let client_peer = crate::serve::rtsp::Peer {
+        addr: peer,
+        tls: false,
+    };
+    match crate::serve::rtsp::connect_relayed(rtsp, client_peer).await {
+        Ok((mut server, _relayed)) => {
             debug!(%peer, "RTSP over HTTP tunnel half");
             if server.write_all(head).await.is_ok() {
                 let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;

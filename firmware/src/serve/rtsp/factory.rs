@@ -14,6 +14,7 @@ pub(super) fn make(
     hub: Arc<Hub>,
     with_audio: bool,
     speaker: Option<Arc<Output>>,
+    peers: Arc<super::peers::Peers>,
 ) -> gst_rtsp_server::RTSPOnvifMediaFactory {
     let factory = gst_rtsp_server::RTSPOnvifMediaFactory::new();
     // Without an ONVIF media type an ONVIF factory builds no media at all; ours guards the
@@ -35,11 +36,17 @@ pub(super) fn make(
     }
     factory.connect_media_configure(move |_, media| {
         configure(media, track, &hub);
+        if peers.current().is_some_and(|p| p.tls) {
+            // Over RTSPS the media stays inside the TLS connection: RTP over UDP would be
+            // in clear, and SRTP is not offered.
+            media.set_protocols(gst_rtsp::RTSPLowerTrans::TCP);
+        }
         if let Some(speaker) = &speaker {
-            if may_talk() {
+            if may_talk(current_role().as_deref()) {
                 attach_backchannel(media, speaker);
             } else if has_backchannel(media) {
-                // What it sends goes nowhere: the speaker is in the nursery.
+                // Such a DESCRIBE or SETUP is answered 403 first (`auth`); kept so that no
+                // path to the speaker depends on that alone.
                 warn!("RTSP backchannel of a watch-only account: not connected to the speaker");
             }
         }
@@ -47,20 +54,24 @@ pub(super) fn make(
     factory
 }
 
-/// Whether the client whose request builds this media may talk into the nursery: an operator
-/// or admin, as for the page's push-to-talk and played clips. Media are configured while
+/// Whether an account of `role` may talk into the nursery: an operator or admin, as for the
+/// page's push-to-talk and played clips.
+pub(super) fn may_talk(role: Option<&str>) -> bool {
+    use crate::config::Role;
+    matches!(role, Some(r) if r == Role::Admin.as_str() || r == Role::Operator.as_str())
+}
+
+/// The role of the account whose request builds this media. Media are configured while
 /// DESCRIBE is handled, after gst-rtsp-server has authenticated it, so the request's token
-/// carries the account's role.
-fn may_talk() -> bool {
-    let role = gst_rtsp_server::RTSPContext::with_current_context(|ctx| {
+/// carries it.
+fn current_role() -> Option<String> {
+    gst_rtsp_server::RTSPContext::with_current_context(|ctx| {
         ctx.token().and_then(|t| {
             t.string(gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE)
                 .map(|r| r.to_string())
         })
     })
-    .flatten();
-    use crate::config::Role;
-    matches!(role.as_deref(), Some(r) if r == Role::Admin.as_str() || r == Role::Operator.as_str())
+    .flatten()
 }
 
 fn has_backchannel(media: &gst_rtsp_server::RTSPMedia) -> bool {

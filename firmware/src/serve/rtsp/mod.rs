@@ -1,10 +1,14 @@
-//! The RTSP server: gst-rtsp-server on its own GLib main loop thread.
+//! The RTSP servers, plain and RTSPS: gst-rtsp-server on its own GLib main loop thread.
 
+mod accept;
+mod auth;
 mod backchannel;
 mod connections;
 mod factory;
+mod peers;
+mod tls;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
@@ -14,55 +18,84 @@ use tracing::info;
 
 use crate::config::{Config, Role, User};
 use crate::media::Hub;
+use crate::platform::certificate::Certificate;
+use crate::serve::http::Authenticator;
+
+pub use peers::{Peer, connect as connect_relayed};
 
 pub const MAIN_PATH: &str = "/stream";
 pub const SUB_PATH: &str = "/sub";
 
 pub struct RtspServer {
-    auth: gst_rtsp_server::RTSPAuth,
-    /// Who `auth` knows now, so that a reload can remove whoever left.
+    auth: auth::Auth,
+    /// Who the auth knows now, so that a reload can remove whoever left.
     users: std::sync::Mutex<Vec<String>>,
     main_loop: glib::MainLoop,
     thread: crate::platform::worker::Worker,
     port: u16,
+    /// Where this host reaches the plain server: what the HTTP tunnel and RTSPS relay to.
+    local: SocketAddr,
+    /// RTSPS, until [`RtspServer::serve`] starts serving it.
+    tls: std::sync::Mutex<Option<(std::net::TcpListener, rustls::ServerConfig)>>,
+    tls_port: Option<u16>,
 }
 
 impl RtspServer {
+    /// The RTSP server on its GLib thread, and the RTSPS port bound (served from
+    /// [`RtspServer::serve`], on the runtime).
     pub fn start(
         config: &Config,
         listen: IpAddr,
         hub: Arc<Hub>,
         with_audio: bool,
         speaker: Option<Arc<crate::audio::Output>>,
+        certificate: &Certificate,
     ) -> anyhow::Result<Self> {
+        let tls = (config.rtsp.tls_port != 0)
+            .then(|| -> anyhow::Result<_> {
+                let addr = SocketAddr::new(listen, config.rtsp.tls_port);
+                let listener = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen for RTSPS on {addr}"))?;
+                listener.set_nonblocking(true)?;
+                let server_config = certificate
+                    .server_config()
+                    .context("the camera's certificate for RTSPS")?;
+                Ok((listener, server_config))
+            })
+            .transpose()?;
+        let tls_port = match &tls {
+            Some((l, _)) => Some(l.local_addr()?.port()),
+            None => None,
+        };
         let context = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&context), false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<u16>>();
-        let auth = gst_rtsp_server::RTSPAuth::new();
+        let peers = Arc::new(peers::Peers::default());
+        let auth = auth::Auth::new(Arc::clone(&peers));
         auth.set_supported_methods(gst_rtsp::RTSPAuthMethod::Digest);
         auth.set_realm(Some(crate::REALM));
         for user in &config.users {
-            auth.add_digest(&user.name, &user.password, &token(user.role));
+            auth.add_digest(&user.name, &user.password, &token(user));
         }
         let users = std::sync::Mutex::new(config.users.iter().map(|u| u.name.clone()).collect());
-        let server_auth = auth.clone();
+        let server_auth = auth.clone().upcast::<gst_rtsp_server::RTSPAuth>();
         let config = config.clone();
         let thread_loop = main_loop.clone();
         let thread = crate::platform::worker::Worker::spawn("rtsp", move || {
             let result = context.with_thread_default(|| {
-                let server = build(&config, listen, &hub, with_audio, speaker, &server_auth)?;
-                server.attach(Some(&context)).map_err(|e| {
-                    anyhow!(
-                        "cannot listen for RTSP on {listen} port {}: {e}",
-                        config.rtsp.port
-                    )
-                })?;
+                let server = build(&hub, with_audio, speaker, &server_auth, &peers);
+                let port = accept::listen(
+                    &server,
+                    &context,
+                    SocketAddr::new(listen, config.rtsp.port),
+                    &peers,
+                )?;
                 connections::watch(&server, &context, &config, &hub);
-                Ok(server)
+                Ok((server, port))
             });
             match result {
-                Ok(Ok(server)) => {
-                    let _ = ready_tx.send(Ok(u16::try_from(server.bound_port()).unwrap_or(0)));
+                Ok(Ok((_server, port))) => {
+                    let _ = ready_tx.send(Ok(port));
                     thread_loop.run();
                 }
                 Ok(Err(e)) => {
@@ -76,13 +109,41 @@ impl RtspServer {
         .context("starting the RTSP thread")?;
         let port = ready_rx.recv().context("RTSP thread ended early")??;
         info!(%listen, port, "RTSP server listening");
+        if let Some(tls_port) = tls_port {
+            info!(%listen, port = tls_port, "RTSPS server listening");
+        }
+        let local = SocketAddr::new(
+            if listen.is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                listen
+            },
+            port,
+        );
         Ok(Self {
             auth,
             users,
             main_loop,
             thread,
             port,
+            local,
+            tls: std::sync::Mutex::new(tls),
+            tls_port,
         })
+    }
+
+    /// On the runtime: failed RTSP logins count in `throttle` from now on, and RTSPS is
+    /// served (the task ends with the runtime).
+    pub fn serve(&self, throttle: Arc<Authenticator>) {
+        self.auth.set_throttle(throttle);
+        let tls = self
+            .tls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((listener, config)) = tls {
+            tokio::spawn(tls::serve(listener, config, self.local));
+        }
     }
 
     /// Replaces the accounts RTSP accepts; sessions already playing go on.
@@ -91,18 +152,28 @@ impl RtspServer {
             .users
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for name in known.drain(..) {
-            self.auth.remove_digest(&name);
+        for name in known.iter() {
+            self.auth.remove_digest(name);
         }
         for user in users {
             self.auth
-                .add_digest(&user.name, &user.password, &token(user.role));
-            known.push(user.name.clone());
+                .add_digest(&user.name, &user.password, &token(user));
         }
+        *known = users.iter().map(|u| u.name.clone()).collect();
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Where the plain server is reached from this host.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The RTSPS port, when RTSPS is served.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     pub fn stop(&self) {
@@ -117,39 +188,37 @@ impl Drop for RtspServer {
     }
 }
 
-fn token(role: Role) -> gst_rtsp_server::RTSPToken {
+fn token(user: &User) -> gst_rtsp_server::RTSPToken {
     gst_rtsp_server::RTSPToken::builder()
         .field(
             gst_rtsp_server::RTSP_TOKEN_MEDIA_FACTORY_ROLE,
-            role.as_str(),
+            user.role.as_str(),
         )
+        .field(auth::TOKEN_USER, user.name.as_str())
         .build()
 }
 
+/// The RTSP server; its port is accepted by [`accept::listen`].
 fn build(
-    config: &Config,
-    listen: IpAddr,
     hub: &Arc<Hub>,
     with_audio: bool,
     speaker: Option<Arc<crate::audio::Output>>,
     auth: &gst_rtsp_server::RTSPAuth,
-) -> anyhow::Result<gst_rtsp_server::RTSPOnvifServer> {
+    peers: &Arc<peers::Peers>,
+) -> gst_rtsp_server::RTSPOnvifServer {
     let server = gst_rtsp_server::RTSPOnvifServer::new();
-    server.set_address(&listen.to_string());
-    server.set_service(&config.rtsp.port.to_string());
-    // Bodies are tiny in RTSP; a large Content-Length is an attack, not a request.
-    server.set_content_length_limit(64 * 1024);
-
-    server.set_auth(Some(auth));
-
-    let mounts = server
-        .mount_points()
-        .context("RTSP server without mount points")?;
+    let mounts = server.mount_points();
     for (path, track) in [
         (MAIN_PATH, crate::media::Track::Main),
         (SUB_PATH, crate::media::Track::Sub),
     ] {
-        let factory = factory::make(track, Arc::clone(hub), with_audio, speaker.clone());
+        let factory = factory::make(
+            track,
+            Arc::clone(hub),
+            with_audio,
+            speaker.clone(),
+            Arc::clone(peers),
+        );
         for role in [Role::Admin, Role::Operator, Role::User] {
             factory.add_role_from_structure(
                 &gst::Structure::builder(role.as_str())
@@ -158,7 +227,12 @@ fn build(
                     .build(),
             );
         }
-        mounts.add_factory(path, factory);
+        if let Some(mounts) = &mounts {
+            mounts.add_factory(path, factory);
+        }
     }
-    Ok(server)
+    // Bodies are tiny in RTSP; a large Content-Length is an attack, not a request.
+    server.set_content_length_limit(64 * 1024);
+    server.set_auth(Some(auth));
+    server
 }

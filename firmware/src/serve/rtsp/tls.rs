@@ -1,0 +1,71 @@
+//! RTSPS: TLS ends here (rustls, the camera's certificate) and the RTSP inside is relayed to
+//! the plain RTSP server over this host, registered as the real client's. The media stays in
+//! the TLS connection: RTSPS clients get only interleaved transport.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tracing::debug;
+
+use super::peers::{self, Peer};
+
+/// A client that has not finished its TLS handshake by then is dropped.
+const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
+/// RTSPS connections at once, handshaking or relayed.
+const MAX_CONNECTIONS: usize = 64;
+
+/// Serves RTSPS on `listener` until the runtime ends, relaying to the RTSP server at `rtsp`.
+pub(super) async fn serve(
+    listener: std::net::TcpListener,
+    config: rustls::ServerConfig,
+    rtsp: SocketAddr,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("RTSPS listener: {e}");
+            return;
+        }
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, say: waiting lets connections end.
+                debug!("accepting an RTSPS connection: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            debug!(peer = %addr, "too many RTSPS connections: closing a new one");
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut tls = match tokio::time::timeout(HANDSHAKE_TIME, acceptor.accept(stream)).await
+            {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    debug!(peer = %addr, "RTSPS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    debug!(peer = %addr, "RTSPS handshake too slow");
+                    return;
+                }
+            };
+            match peers::connect(rtsp, Peer { addr, tls: true }).await {
+                Ok((mut server, _relayed)) => {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+                }
+                Err(e) => debug!(peer = %addr, "RTSP server unreachable for RTSPS: {e}"),
+            }
+        });
+    }
+}
