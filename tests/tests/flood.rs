@@ -215,3 +215,71 @@ async fn slow_bodies_and_idle_connections_are_closed() {
     assert!(soap.0.starts_with("HTTP/1.1 408"), "{}", soap.0);
     assert!(idle.0.starts_with("HTTP/1.1 200"), "{}", idle.0);
 }
+
+/// Raises this test process's own descriptor limit (the crowd below needs more than 1,024).
+fn allow_descriptors(n: u64) {
+    let status = std::process::Command::new("prlimit")
+        .args([
+            "--pid",
+            &std::process::id().to_string(),
+            &format!("--nofile={n}:{n}"),
+        ])
+        .status()
+        .expect("prlimit runs");
+    assert!(status.success(), "prlimit: {status}");
+}
+
+#[tokio::test]
+async fn two_thousand_idle_connections_leave_the_camera_to_its_viewers() {
+    allow_descriptors(8192);
+    let daemon = Setup::new().small().start();
+    serving(&daemon).await;
+    // 2,000 connections that never send a byte, from two addresses that are not the viewer's,
+    // spread over every port the camera serves: HTTP, HTTPS (a handshake that never starts),
+    // RTSP and RTSPS.
+    let ports = [
+        daemon.http_port,
+        daemon.https_port,
+        daemon.rtsp_port,
+        daemon.rtsps_port,
+    ];
+    let crowd: Vec<TcpStream> = tokio::task::spawn_blocking(move || {
+        (0..2000)
+            .filter_map(|i: usize| {
+                let source = Ipv4Addr::new(127, 0, 0, 10 + (i % 2) as u8);
+                connect_from(source, ports[i % ports.len()]).ok()
+            })
+            .collect()
+    })
+    .await
+    .expect("crowd");
+    assert!(
+        crowd.len() > 1900,
+        "only {} connections were made",
+        crowd.len()
+    );
+    // The viewer's address is served at once, on every port, while the crowd stays.
+    serving(&daemon).await;
+    let tls = tokio::time::timeout(Duration::from_secs(5), async {
+        let client = babymonitor_e2e::http::client();
+        client
+            .get(format!("{}/healthz", daemon.https_base()))
+            .send()
+            .await
+            .map(|r| r.status())
+    })
+    .await
+    .expect("HTTPS within 5 s")
+    .expect("HTTPS");
+    assert_eq!(tls, 200);
+    let got = daemon
+        .watch(
+            "/sub",
+            babymonitor_e2e::rtsp::Via::Tcp,
+            Duration::from_secs(3),
+        )
+        .await
+        .expect("the sub stream plays");
+    assert!(got.video.len() > 10, "{} frames in 3 s", got.video.len());
+    drop(crowd);
+}

@@ -33,12 +33,20 @@ async fn hostile_requests_are_refused_and_streaming_goes_on() {
     let port = daemon.rtsp_port;
     let stream = daemon.plain_url("/stream");
 
-    // Half-open connections: a request that never ends, and a connection that says nothing.
+    // Half-open connections: a request that never ends, and a connection that says nothing,
+    // from another address than the requests below (one address may hold only so many).
+    let attacker = async || {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 2], 0)))
+            .expect("bind");
+        socket
+            .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+    };
     let mut half_open = Vec::new();
     for _ in 0..20 {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
+        let mut s = attacker().await.expect("connect");
         tokio::io::AsyncWriteExt::write_all(
             &mut s,
             format!("DESCRIBE {stream} RTSP/1.0\r\nCSe").as_bytes(),
@@ -46,11 +54,7 @@ async fn hostile_requests_are_refused_and_streaming_goes_on() {
         .await
         .expect("write");
         half_open.push(s);
-        half_open.push(
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .expect("connect"),
-        );
+        half_open.push(attacker().await.expect("connect"));
     }
 
     let huge_header = format!(

@@ -17,6 +17,9 @@ use super::peers::{self, Peer, Peers};
 
 /// Connections beyond this are closed at once: each costs a GStreamer client and its buffers.
 const MAX_CONNECTIONS: usize = 128;
+/// Connections one address may hold, so that one machine holding idle connections cannot shut
+/// the NVRs and phones out (an NVR holds one or two per stream).
+const MAX_PER_ADDRESS: usize = 32;
 /// After an accept error (out of file descriptors, say) the port is left alone this long
 /// rather than polled in a loop.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
@@ -34,6 +37,9 @@ pub(super) fn listen(
     let port = listener.local_addr()?.port();
     let socket = gio::Socket::from_fd(OwnedFd::from(listener))
         .map_err(|e| anyhow::anyhow!("RTSP socket: {e}"))?;
+    // A GSocket blocks by default whatever its descriptor says: accept() would then wait for
+    // the next client on the RTSP thread, and nothing else on it (requests, the stop) would run.
+    socket.set_blocking(false);
 
     // gst says "client-connected" while the connection is handed over, on this thread: the
     // peer being handed over is the new client's.
@@ -138,6 +144,10 @@ fn hand_over(
     let peer = peers::resolve(addr);
     if peers.len() >= MAX_CONNECTIONS {
         debug!(peer = %peer.addr, "too many RTSP connections: closing a new one");
+        return;
+    }
+    if peers.from(peer.addr.ip()) >= MAX_PER_ADDRESS {
+        debug!(peer = %peer.addr, "this address holds its maximum of RTSP connections: closing a new one");
         return;
     }
     *handing.lock().unwrap_or_else(PoisonError::into_inner) = Some(peer);

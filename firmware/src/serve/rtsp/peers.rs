@@ -43,6 +43,11 @@ impl Peers {
         self.lock().len()
     }
 
+    /// How many connections `ip` holds now (relayed ones count for their client).
+    pub fn from(&self, ip: std::net::IpAddr) -> usize {
+        self.lock().values().filter(|p| p.addr.ip() == ip).count()
+    }
+
     /// The peer of the client whose request is being handled on this thread.
     pub fn current(&self) -> Option<Peer> {
         gst_rtsp_server::RTSPContext::with_current_context(|ctx| {

@@ -6,15 +6,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tracing::debug;
 
 use super::peers::{self, Peer};
 
 /// A client that has not finished its TLS handshake by then is dropped.
 const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
-/// RTSPS connections at once, handshaking or relayed.
+/// RTSPS connections at once, handshaking or relayed, in all and from one address (as on the
+/// plain port, so that one machine cannot hold every place).
 const MAX_CONNECTIONS: usize = 64;
+const MAX_PER_ADDRESS: usize = 16;
 
 /// Serves RTSPS on `listener` until the runtime ends, relaying to the RTSP server at `rtsp`.
 pub(super) async fn serve(
@@ -30,7 +31,7 @@ pub(super) async fn serve(
         }
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let gate = crate::serve::gate::Gate::default();
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -41,9 +42,13 @@ pub(super) async fn serve(
                 continue;
             }
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            debug!(peer = %addr, "too many RTSPS connections: closing a new one");
-            continue;
+        let slot = match gate.try_admit(addr.ip(), MAX_CONNECTIONS, MAX_PER_ADDRESS) {
+            Ok(slot) => slot,
+            Err(full) => {
+                gate.count_refusal();
+                debug!(peer = %addr, ?full, "too many RTSPS connections: closing a new one");
+                continue;
+            }
         };
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
