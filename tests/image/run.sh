@@ -6,7 +6,7 @@
 #  - post-image.sh (genimage) on stand-in partition files, and the card it writes;
 #  - who can get in: no console login, the daemon's user, groups and device rules, Bluetooth;
 #  - S95babymonitor for real, in a network namespace behind the image's nftables firewall:
-#    the daemon runs unprivileged with only its capabilities, serves ports 80 and 554, and
+#    the daemon runs unprivileged with only its capabilities, serves ports 80, 443, 554 and 322, and
 #    the firewall lets in only what the camera serves;
 #  - shellcheck over every shell script in the repository.
 # Needs the host build of the daemon (cargo build -p babymonitor), root (network namespaces,
@@ -384,7 +384,7 @@ else
   mkdir -p "$camdir/state" "$camdir/cache"
   chmod 711 "$work"
   chmod 755 "$camdir"
-  printf '[rtsp]\nport = 554\n[http]\nport = 80\n[onvif]\ndiscovery = false\n[storage]\ndata_dir = "%s"\n[[users]]\nname = "admin"\npassword = "image test pass"\nrole = "admin"\n' \
+  printf '[rtsp]\nport = 554\ntls_port = 322\n[http]\nport = 80\ntls_port = 443\n[onvif]\ndiscovery = false\n[storage]\ndata_dir = "%s"\n[[users]]\nname = "admin"\npassword = "image test pass"\nrole = "admin"\n' \
     "$camdir/state" > "$camdir/cam.toml"
   chgrp nogroup "$camdir/cam.toml"
   chmod 640 "$camdir/cam.toml"
@@ -436,9 +436,9 @@ EOF
   sleep 1
   while read -r line; do echo "  phone: $line"; done <<< "$probe"
   check "RTSP (554) is served and let in" grep -qx 'tcp 554 open' <<< "$probe"
-  for port in 22 322 443; do
-    check "TCP $port is let in (refused: nothing listens here)" grep -qx "tcp $port refused" <<< "$probe"
-  done
+  check "HTTPS (443) is served by the unprivileged daemon and let in" grep -qx 'tcp 443 open' <<< "$probe"
+  check "RTSPS (322) is served by the unprivileged daemon and let in" grep -qx 'tcp 322 open' <<< "$probe"
+  check "TCP 22 is let in (refused: nothing listens here)" grep -qx "tcp 22 refused" <<< "$probe"
   for port in 23 8080 8554; do
     check "a service on TCP $port is not let in" grep -qx "tcp $port dropped" <<< "$probe"
   done
@@ -458,14 +458,14 @@ EOF
   check "the daemon's user cannot read the Wi-Fi key" fails as_daemon cat "$wpa"
   check "the daemon's user writes its state" as_daemon touch "$data/babymonitor/written"
   # 443: the HTTPS port, free here. Exit status 13: refused for want of privilege.
-  bind443='import socket, sys
+  bind444='import socket, sys
 try:
-    socket.socket().bind(("127.0.0.1", 443))
+    socket.socket().bind(("127.0.0.1", 444))
 except PermissionError:
     sys.exit(13)'
-  binds() { # binds [CAPS]: the exit status of binding port 443 as the daemon's user
+  binds() { # binds [CAPS]: the exit status of binding port 444 (443 is served) as the daemon's user
     local status=0
-    as_image env TEST_CAPS="$1" ip netns exec "$cam" sh "$init_script" run /usr/bin/python3 -c "$bind443" || status=$?
+    as_image env TEST_CAPS="$1" ip netns exec "$cam" sh "$init_script" run /usr/bin/python3 -c "$bind444" || status=$?
     echo "$status"
   }
   check "the daemon's user binds a port below 1024" test "$(binds "")" = 0
