@@ -93,6 +93,9 @@ async fn accept(
                         continue;
                     }
                 };
+                // Answers and TLS flights go out as written: Nagle would hold the second
+                // record of a handshake for the client's delayed ACK (40 ms a handshake).
+                let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
                 let conn_shutdown = shutdown.clone();
                 let tls = tls.clone();

@@ -42,6 +42,8 @@ pub(super) async fn serve(
                 continue;
             }
         };
+        // As on HTTPS: no handshake record waits for the client's delayed ACK.
+        let _ = stream.set_nodelay(true);
         let slot = match gate.try_admit(addr.ip(), MAX_CONNECTIONS, MAX_PER_ADDRESS) {
             Ok(slot) => slot,
             Err(full) => {
