@@ -150,6 +150,11 @@ fn hand_over(
         debug!(peer = %peer.addr, "this address holds its maximum of RTSP connections: closing a new one");
         return;
     }
+    // Interleaved RTP and the answers go out as written, not held for the client's delayed
+    // ACK (IPPROTO_TCP, TCP_NODELAY).
+    if let Err(e) = connection.set_option(6, 1, 1) {
+        debug!(peer = %peer.addr, "TCP_NODELAY: {e}");
+    }
     *handing.lock().unwrap_or_else(PoisonError::into_inner) = Some(peer);
     // The relayed client's own address: gst ties its Digest nonces to it, and sends UDP there.
     let handed = server.transfer_connection(

@@ -99,6 +99,8 @@ pub async fn connect(
         .insert(local, client);
     let relayed = Relayed { local };
     let stream = socket.connect(rtsp).await?;
+    // The relay passes on what it reads at once, in both directions.
+    stream.set_nodelay(true)?;
     Ok((stream, relayed))
 }
 
