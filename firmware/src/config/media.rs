@@ -139,6 +139,9 @@ pub struct VideoConfig {
     pub camera: String,
     pub path: PathBuf,
     pub pipeline: String,
+    /// The test picture shows the simulated camera's state and a clock; off, it is the plain
+    /// pattern (the overlays are drawn on every frame, in software).
+    pub test_overlay: bool,
     pub encoder: EncoderChoice,
     pub x264_preset: X264Preset,
     /// Picture adjustments, 0-100 (50 leaves the picture as the camera gives it).
@@ -190,6 +193,7 @@ impl Default for VideoConfig {
             camera: String::new(),
             path: PathBuf::new(),
             pipeline: String::new(),
+            test_overlay: true,
             encoder: EncoderChoice::Auto,
             x264_preset: X264Preset::Superfast,
             brightness: 50.0,

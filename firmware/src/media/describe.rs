@@ -204,7 +204,7 @@ fn normalise(video: &VideoConfig) -> String {
 /// files, raw descriptions): converted, scaled, cropped and balanced in software.
 fn software_pipeline(video: &VideoConfig, enc: &Encoders) -> String {
     // The test picture shows the simulated camera's state (where it points, night mode).
-    let overlay = if video.source == VideoSource::Test {
+    let overlay = if video.source == VideoSource::Test && video.test_overlay {
         format!(
             " ! textoverlay name={LOOK_TEXT} halignment=left valignment=top shaded-background=true font-desc=\"Sans 16\" \
              ! clockoverlay halignment=right valignment=bottom shaded-background=true \

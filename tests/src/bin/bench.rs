@@ -226,6 +226,8 @@ async fn main() -> anyhow::Result<()> {
         Setup::new()
             .set("media", "idle_grace_s = 1")
             .set("video", &format!("x264_preset = \"{preset}\""))
+            // The same picture as plain's: the simulated camera's overlays are not streaming.
+            .set("video", "test_overlay = false")
             .start(),
     );
     let ours_f = measure(&ours).await?;
