@@ -328,6 +328,19 @@ def soap(daemon, path, body, creds=ADMIN):
                       headers={"Content-Type": SOAP}, auth=httpx.DigestAuth(*creds))
 
 
+def test_push_notifications_go_only_to_the_homes_own_networks(few):
+    # A viewer's subscription must not make the camera send requests to the internet. The
+    # address is refused as it is given: nothing is ever sent to it.
+    for consumer in ("http://93.184.216.34/hook", "http://[2001:db8::1]:8080/hook"):
+        r = soap(few, "/onvif/events_service",
+                 "<wsnt:Subscribe><wsnt:ConsumerReference><wsa:Address>"
+                 f"{consumer}</wsa:Address></wsnt:ConsumerReference>"
+                 "<wsnt:InitialTerminationTime>PT60S</wsnt:InitialTerminationTime></wsnt:Subscribe>",
+                 creds=VIEWER)
+        assert r.status_code >= 400, r.text
+        assert "InvalidConsumerReference" in r.text and "local network" in r.text, r.text
+
+
 def create_pull_point(daemon, termination="PT60S"):
     return create_pull_point_as(daemon, ADMIN, termination)
 

@@ -70,7 +70,21 @@ async fn post(url: &str, envelope: String) -> anyhow::Result<()> {
         .path_and_query()
         .map_or("/".to_string(), |p| p.as_str().to_string());
     let target = (host.trim_start_matches('[').trim_end_matches(']'), port);
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(target))
+    // Resolved here and checked before connecting, so a name that resolves elsewhere later
+    // (DNS rebinding) cannot take the camera off its own networks.
+    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host(target)
+        .await
+        .context("resolving the consumer")?
+        .collect();
+    let local: Vec<std::net::SocketAddr> = addresses
+        .iter()
+        .copied()
+        .filter(|a| on_local_network(a.ip()))
+        .collect();
+    if local.is_empty() {
+        bail!("the consumer is not on a local network ({host})");
+    }
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&local[..]))
         .await
         .context("connecting timed out")?
         .context("connecting")?;
@@ -94,4 +108,63 @@ async fn post(url: &str, envelope: String) -> anyhow::Result<()> {
         bail!("the consumer answered {}", response.status());
     }
     Ok(())
+}
+
+/// Whether `ip` is on a network of the home's own (loopback, private, link-local, carrier-grade
+/// NAT as some VPNs use, IPv6 unique-local): where NVRs are. Push notifications go nowhere
+/// else, or any logged-in account could make the camera send requests to any host on the
+/// internet.
+pub fn on_local_network(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || (a == 100 && (64..128).contains(&b))
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return on_local_network(v4.into());
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_local_network;
+
+    #[test]
+    fn only_the_homes_own_networks_receive_notifications() {
+        for local in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.9",
+            "192.168.1.20",
+            "169.254.3.4",
+            "100.100.1.1",
+            "::1",
+            "fd12::5",
+            "fe80::1",
+            "::ffff:192.168.1.2",
+        ] {
+            assert!(on_local_network(local.parse().expect("address")), "{local}");
+        }
+        for public in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2001:db8::1",
+            "::ffff:1.1.1.1",
+            "0.0.0.0",
+        ] {
+            assert!(
+                !on_local_network(public.parse().expect("address")),
+                "{public}"
+            );
+        }
+    }
 }

@@ -155,6 +155,19 @@ fn subscribe(
     filter: events::TopicFilter,
     out: &mut String,
 ) -> Result<(), Fault> {
+    // An address is checked now, so the client hears why; a name, at every delivery.
+    let host = consumer
+        .parse::<hyper::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(|h| h.trim_matches(['[', ']']).to_string()));
+    if let Some(ip) = host.and_then(|h| h.parse::<std::net::IpAddr>().ok())
+        && !push::on_local_network(ip)
+    {
+        return Err(Fault::invalid_arg(
+            "InvalidConsumerReference",
+            format!("notifications go only to consumers on a local network, not {ip}"),
+        ));
+    }
     let bus = &state.bus;
     let subs = bus.subscriptions();
     let (id, now, end) = subs.create(
