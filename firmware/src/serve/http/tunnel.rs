@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tracing::debug;
 
 /// How much of a request head is looked at, and for how long, before deciding.
@@ -72,28 +72,21 @@ pub(super) async fn open(stream: &mut (impl AsyncRead + Unpin)) -> Opening {
     }
 }
 
-/// Splices the connection to the RTSP server until either side closes.
-/// The client's side may be TLS: the RTSP server behind sees plain RTSP either way.
+/// Splices the connection to the RTSP server until either side closes, registered as
+/// `peer`'s so that RTSP throttles and logs the client, not this host. The client's side may
+/// be TLS: the RTSP server behind sees plain RTSP either way.
 pub(super) async fn relay(
-    mut client: impl AsyncRead + AsyncWrite + Unpin,
+    client: impl AsyncRead + AsyncWrite + Unpin,
     head: &[u8],
     rtsp: SocketAddr,
     peer: SocketAddr,
 ) {
-    // Registered as `peer`'s, so that RTSP throttles and logs the client, not this host.
+    debug!(%peer, "RTSP over HTTP tunnel half");
     let client_peer = crate::serve::rtsp::Peer {
         addr: peer,
         tls: false,
     };
-    match crate::serve::rtsp::connect_relayed(rtsp, client_peer).await {
-        Ok((mut server, _relayed)) => {
-            debug!(%peer, "RTSP over HTTP tunnel half");
-            if server.write_all(head).await.is_ok() {
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-            }
-        }
-        Err(e) => debug!(%peer, "RTSP server unreachable for a tunnel: {e}"),
-    }
+    crate::serve::rtsp::relay(client, head, rtsp, client_peer).await;
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::media::Hub;
 use crate::platform::certificate::Certificate;
 use crate::serve::http::Authenticator;
 
-pub use peers::{Peer, connect as connect_relayed};
+pub use peers::{Peer, relay};
 
 pub const MAIN_PATH: &str = "/stream";
 pub const SUB_PATH: &str = "/sub";
@@ -37,7 +37,6 @@ pub struct RtspServer {
     local: SocketAddr,
     /// RTSPS, until [`RtspServer::serve`] starts serving it.
     tls: std::sync::Mutex<Option<(std::net::TcpListener, rustls::ServerConfig)>>,
-    tls_port: Option<u16>,
 }
 
 impl RtspServer {
@@ -128,7 +127,6 @@ impl RtspServer {
             port,
             local,
             tls: std::sync::Mutex::new(tls),
-            tls_port,
         })
     }
 
@@ -169,11 +167,6 @@ impl RtspServer {
     /// Where the plain server is reached from this host.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
-    }
-
-    /// The RTSPS port, when RTSPS is served.
-    pub fn tls_port(&self) -> Option<u16> {
-        self.tls_port
     }
 
     pub fn stop(&self) {

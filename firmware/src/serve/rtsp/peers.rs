@@ -66,7 +66,7 @@ impl Peers {
 static RELAYED: LazyLock<Mutex<HashMap<SocketAddr, Peer>>> = LazyLock::new(Mutex::default);
 
 /// While alive, connections from `local` are taken for the client they relay.
-pub struct Relayed {
+pub(super) struct Relayed {
     local: SocketAddr,
 }
 
@@ -82,7 +82,7 @@ impl Drop for Relayed {
 /// Connects to the RTSP server at `rtsp` (an address of this host) on behalf of `client`. The
 /// local address is bound and registered before connecting, so the accepting side finds it;
 /// nobody else can connect from it while it is bound.
-pub async fn connect(
+async fn connect(
     rtsp: SocketAddr,
     client: Peer,
 ) -> std::io::Result<(tokio::net::TcpStream, Relayed)> {
@@ -102,6 +102,26 @@ pub async fn connect(
     // The relay passes on what it reads at once, in both directions.
     stream.set_nodelay(true)?;
     Ok((stream, relayed))
+}
+
+/// Splices `client` (the HTTP tunnel's half, or an RTSPS connection once its TLS is done) to
+/// the RTSP server at `rtsp` on behalf of `peer`, after `head` (what was already read from
+/// the client), until either side closes.
+pub async fn relay(
+    mut client: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    head: &[u8],
+    rtsp: SocketAddr,
+    peer: Peer,
+) {
+    use tokio::io::AsyncWriteExt as _;
+    match connect(rtsp, peer).await {
+        Ok((mut server, _relayed)) => {
+            if server.write_all(head).await.is_ok() {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            }
+        }
+        Err(e) => tracing::debug!(peer = %peer.addr, "RTSP server unreachable for a relay: {e}"),
+    }
 }
 
 /// Who a connection accepted from `addr` is: the relayed client when it is one of ours.

@@ -55,8 +55,7 @@ pub(super) async fn serve(
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let mut tls = match tokio::time::timeout(HANDSHAKE_TIME, acceptor.accept(stream)).await
-            {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIME, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     debug!(peer = %addr, "RTSPS handshake failed: {e}");
@@ -67,12 +66,7 @@ pub(super) async fn serve(
                     return;
                 }
             };
-            match peers::connect(rtsp, Peer { addr, tls: true }).await {
-                Ok((mut server, _relayed)) => {
-                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
-                }
-                Err(e) => debug!(peer = %addr, "RTSP server unreachable for RTSPS: {e}"),
-            }
+            peers::relay(tls, b"", rtsp, Peer { addr, tls: true }).await;
         });
     }
 }
