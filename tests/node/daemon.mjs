@@ -12,9 +12,17 @@ export const admin = { user: 'admin', password: 'admin pass 1' };
 export const viewer = { user: 'viewer', password: 'viewer-pass-2' };
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const freePort = (host) => new Promise((resolve, reject) => {
-  const s = createServer().on('error', reject).listen(0, host, () => { const { port } = s.address(); s.close(() => resolve(port)); });
+const listenAnywhere = (host) => new Promise((resolve, reject) => {
+  const s = createServer().on('error', reject).listen(0, host, () => resolve(s));
 });
+/** `n` different free ports: each is held until all are found (a port let go at once may be handed out again). */
+async function freePorts(n, host) {
+  const held = [];
+  for (let i = 0; i < n; i++) held.push(await listenAnywhere(host));
+  const ports = held.map((s) => s.address().port);
+  await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
 const listening = (port, host) => new Promise((resolve) => {
   const c = connect(port, host, () => { c.destroy(); resolve(true); }).on('error', () => resolve(false));
 });
@@ -43,7 +51,7 @@ export async function startDaemon({ host = '127.0.0.1', settings = {}, history =
     mkdirSync(data, { recursive: true });
     writeFileSync(join(data, 'history.json'), JSON.stringify(history));
   }
-  const [rtsp, http, rtsps, https] = [await freePort(host), await freePort(host), await freePort(host), await freePort(host)];
+  const [rtsp, http, rtsps, https] = await freePorts(4, host);
   const sections = {
     rtsp: { port: rtsp, tls_port: rtsps },
     http: { port: http, tls_port: https },

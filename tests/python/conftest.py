@@ -40,9 +40,20 @@ os.environ["REQUESTS_CA_BUNDLE"] = str(TEST_TLS / "device.crt")
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """n different free ports: each is held until all are found (a port let go at once may be
+    handed out again by the next bind)."""
+    held = [socket.socket() for _ in range(n)]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 class Daemon:
@@ -50,10 +61,7 @@ class Daemon:
         self.tmp = tmp
         self.extra = extra
         self.proc = None
-        self.rtsp_port = free_port()
-        self.http_port = free_port()
-        self.rtsps_port = free_port()
-        self.https_port = free_port()
+        self.rtsp_port, self.http_port, self.rtsps_port, self.https_port = free_ports(4)
 
     def detectors(self) -> str:
         """The detectors keep the camera and microphone running: off unless a test wants them."""

@@ -37,11 +37,13 @@ pub fn binary() -> PathBuf {
         .join("babymonitor")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// `N` free ports, all different: each is held until all are found (a port let go at once may
+/// be handed out again by the next bind).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("free port").port())
 }
 
 /// Config sections as TOML lines; the harness adds ports and users.
@@ -215,9 +217,9 @@ impl Daemon {
         // Free ports can be taken by someone else before the daemon binds them: try again.
         let attempts = if setup.ports.is_some() { 1 } else { 3 };
         for _attempt in 0..attempts {
-            let (rtsp_port, http_port) = setup.ports.unwrap_or_else(|| (free_port(), free_port()));
             // Free here is free in a namespace of the test's own too.
-            let (rtsps_port, https_port) = (free_port(), free_port());
+            let [rtsp_free, http_free, rtsps_port, https_port] = free_ports::<4>();
+            let (rtsp_port, http_port) = setup.ports.unwrap_or((rtsp_free, http_free));
             let toml = setup.render(
                 [rtsp_port, http_port, rtsps_port, https_port],
                 &dir.path().join("data"),
