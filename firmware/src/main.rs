@@ -66,6 +66,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    babymonitor::platform::memory::tune_allocator();
     let cli = Cli::parse();
     if cli.print_default_config {
         print!("{}", config::DEFAULT_CONFIG);
