@@ -66,7 +66,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    babymonitor::platform::memory::tune_allocator();
     let cli = Cli::parse();
     if cli.print_default_config {
         print!("{}", config::DEFAULT_CONFIG);
