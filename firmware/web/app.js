@@ -1,5 +1,6 @@
 // The parent's page: login, live view (WebRTC over WHEP, else JPEG over a WebSocket), controls,
-// push-to-talk, the lullaby player, the nursery's climate and alerts.
+// push-to-talk, the lullaby player, the nursery's climate and alerts. Listening with the screen
+// off, the link alarm and the phone's alerts are in listen.js.
 // Plain JavaScript served by the camera itself; no build step, nothing from the internet.
 'use strict';
 
@@ -24,6 +25,7 @@ async function api(path, { method = 'GET', body } = {}) {
 
 // ---- login ----
 function showLogin(message = '') {
+  stopListening();
   stopLive();
   closeTalk();
   stopEvents();
@@ -429,11 +431,6 @@ function logAlert(text, time) {
   while (list.children.length > 5) list.lastChild.remove();
 }
 
-function notify(text) {
-  if (!('Notification' in window) || Notification.permission !== 'granted' || !document.hidden) return;
-  try { new Notification('babymonitor', { body: text, tag: text, icon: '/icon.svg' }); } catch { /* not allowed here */ }
-}
-
 function onEvent(n) {
   const topic = n.topic || '';
   if (topic.endsWith('EnvironmentalConditions/Temperature') || topic.endsWith('EnvironmentalConditions/RelativeHumidity')) {
@@ -448,11 +445,9 @@ function onEvent(n) {
   const was = activeAlerts.has(alert.text);
   if (on) activeAlerts.add(alert.text); else activeAlerts.delete(alert.text);
   showAlerts();
-  // The first messages are the state now ("Initialized"); a change is news.
-  if (on && !was && n.operation !== 'Initialized') {
-    logAlert(alert.text, n.time);
-    notify(alert.text);
-  }
+  // The news (the log, a sound, a notification) is the camera's `alert` event, sent by this
+  // user's rules (listen.js); these chips only show what is true now.
+  void was;
 }
 
 function startEvents() {
@@ -460,6 +455,8 @@ function startEvents() {
   const source = new EventSource('/api/events');
   events.source = source;
   source.addEventListener('onvif', (e) => { try { onEvent(JSON.parse(e.data)); } catch (err) { console.warn(err); } });
+  source.addEventListener('heartbeat', (e) => { try { onHeartbeat(JSON.parse(e.data)); } catch (err) { console.warn(err); } });
+  source.addEventListener('alert', (e) => { try { onAlert(JSON.parse(e.data)); } catch (err) { console.warn(err); } });
   source.onopen = () => { document.body.dataset.events = 'open'; };
   // EventSource reconnects by itself; a lost login shows up in the other requests.
   source.onerror = () => { document.body.dataset.events = 'reconnecting'; };
@@ -583,22 +580,26 @@ function report(err) {
 let poll = null;
 let historyPoll = null;
 let climatePoll = null;
+let session = null;
 async function start() {
-  let session;
   try {
     session = await api('/api/session');
-  } catch {
+  } catch (err) {
+    // Not an answer at all (the installed app opened from its cache, the camera is gone):
+    // say so, sound the alarm if this phone was listening, and try again.
+    if (err instanceof TypeError) { cameraUnreachable(err); return; }
     showLogin();
     return;
   }
+  cameraReachable();
   $('#login').hidden = true;
   $('#app').hidden = false;
   $('#camera-name').textContent = session.name || 'babymonitor';
   for (const b of $$('#ptz button, #night button, #talk button, #player button, #player input, #player select')) {
     b.disabled = !session.can_control;
   }
-  startLive();
   startEvents();
+  startMode();
   offerNotifications();
   await Promise.all([refreshPtz(), refreshPresets(), refreshNight(), refreshHistory(), showAvailableParts()]).catch(report);
   const hasSpeaker = !$('#player').hidden;
@@ -618,4 +619,5 @@ async function start() {
 }
 
 addEventListener('pagehide', () => { stopLive(); closeTalk(); stopEvents(); });
-start();
+// listen.js is read after this file: start once both are.
+addEventListener('DOMContentLoaded', start);

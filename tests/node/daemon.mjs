@@ -38,7 +38,7 @@ function toml(sections) {
  * Starts the daemon with `--simulate` and waits until its HTTP and RTSP ports answer on `host`
  * (any other than 127.0.0.1 is passed as `--listen`). `settings` adds to or overrides the
  * config's sections; `users` are [account, role] pairs; `history` is what an earlier run kept (loaded at start).
- * Returns { proc, rtsp, http, rtsps, https, host, url (HTTPS), plainUrl (HTTP), dir, data, stop }.
+ * Returns { proc, rtsp, http, rtsps, https, host, url (HTTPS), plainUrl (HTTP), dir, data, config, stop, restart }.
  */
 // Node's own requests (fetch) take the camera's self-signed certificate: each daemon makes its
 // own, and the Rust tests check it with curl and openssl against the one served.
@@ -65,19 +65,23 @@ export async function startDaemon({ host = '127.0.0.1', settings = {}, history =
   const config = join(dir, 'config.toml');
   writeFileSync(config, `${toml(sections)}\n${accounts.join('\n')}`);
   const listen = host === '127.0.0.1' ? [] : ['--listen', host];
-  const proc = spawn(binary, ['--simulate', ...listen, ...args, '--config', config], { stdio: 'ignore' });
-  const stop = () => proc.kill('SIGTERM');
-  for (let i = 0; i < 400; i++) {
-    if (proc.exitCode !== null) break;
-    if ((await listening(http, host)) && (await listening(rtsp, host))) {
+  const at = host.includes(':') ? `[${host}]` : host;
+  const d = { rtsp, http, rtsps, https, host, url: `https://${at}:${https}`, plainUrl: `http://${at}:${http}`, dir, data, config };
+  /** Starts the daemon (again, after a stop or a kill: same config, ports and data directory). */
+  d.restart = async () => {
+    const proc = spawn(binary, ['--simulate', ...listen, ...args, '--config', config], { stdio: 'ignore' });
+    d.proc = proc;
+    for (let i = 0; i < 400; i++) {
+      if (proc.exitCode !== null) break;
       // The page and its API are served over HTTPS only; NVR paths stay on plain HTTP too.
-      const at = host.includes(':') ? `[${host}]` : host;
-      return { proc, rtsp, http, rtsps, https, host, url: `https://${at}:${https}`, plainUrl: `http://${at}:${http}`, dir, data, stop };
+      if ((await listening(http, host)) && (await listening(rtsp, host))) return d;
+      await sleep(50);
     }
-    await sleep(50);
-  }
-  stop();
-  throw new Error(`daemon did not start (exit ${proc.exitCode})`);
+    proc.kill('SIGTERM');
+    throw new Error(`daemon did not start (exit ${proc.exitCode})`);
+  };
+  d.stop = () => d.proc.kill('SIGTERM');
+  return d.restart();
 }
 
 /**

@@ -19,6 +19,11 @@ pub(super) const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/app.js"),
     ),
     (
+        "/listen.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/listen.js"),
+    ),
+    (
         "/app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../../web/app.css"),
@@ -27,6 +32,33 @@ pub(super) const FILES: &[(&str, &str, &[u8])] = &[
         "/icon.svg",
         "image/svg+xml",
         include_bytes!("../../../web/icon.svg"),
+    ),
+    // The installed app: its manifest, the PNG icons phones want on a home screen, and the
+    // service worker that keeps the shell for when the camera is gone.
+    (
+        "/manifest.webmanifest",
+        "application/manifest+json",
+        include_bytes!("../../../web/manifest.webmanifest"),
+    ),
+    (
+        "/icon-192.png",
+        "image/png",
+        include_bytes!("../../../web/icon-192.png"),
+    ),
+    (
+        "/icon-512.png",
+        "image/png",
+        include_bytes!("../../../web/icon-512.png"),
+    ),
+    (
+        "/icon-maskable-512.png",
+        "image/png",
+        include_bytes!("../../../web/icon-maskable-512.png"),
+    ),
+    (
+        "/sw.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/sw.js"),
     ),
 ];
 
