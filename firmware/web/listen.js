@@ -32,6 +32,8 @@ const RULE_FLAGS = ['enabled', 'sound', 'vibrate', 'notify'];
 // How long to wait before reconnecting the stream: doubling from the first to the last.
 const BACKOFF_MS = [1000, 15000];
 const TITLE = 'Nursery - listening';
+// Played sound that has fallen further behind what has arrived than this is skipped.
+const MAX_BEHIND_S = 1.5;
 
 const listen = {
   mode: 'watch', // or 'listen'
@@ -169,15 +171,32 @@ function stopListening() {
 }
 
 listen.audio.addEventListener('timeupdate', () => {
-  const t = listen.audio.currentTime;
+  const a = listen.audio;
+  const t = a.currentTime;
   if (t > listen.lastTime) {
     listen.lastTime = t;
     listen.lastProgress = Date.now();
     if (listen.backoff !== BACKOFF_MS[0]) listen.backoff = BACKOFF_MS[0];
   }
+  // After a hiccup of the network the element plays on from where it was, late by the time
+  // it waited, and stays late all night: a cry heard half a minute late. Skip to near the live end.
+  const ahead = a.buffered.length ? a.buffered.end(a.buffered.length - 1) - t : 0;
+  if (ahead > MAX_BEHIND_S) {
+    a.currentTime = a.buffered.end(a.buffered.length - 1) - 0.3;
+    listen.lastTime = a.currentTime;
+  }
 });
 listen.audio.addEventListener('playing', () => { listenStatus('the nursery\'s sound plays'); });
-listen.audio.addEventListener('error', () => { if (listen.audio.getAttribute('src')) reconnectLater('the sound stopped'); });
+listen.audio.addEventListener('error', async () => {
+  if (!listen.audio.getAttribute('src')) return;
+  // A media element does not say why; the camera's listen settings do, if it answers.
+  let why = 'the sound stopped';
+  try {
+    const s = await api('/api/listen');
+    if (s.listeners >= s.max_listeners) why = `${s.listeners} phones listen already, the most this camera takes`;
+  } catch { /* not reachable: the alarm says so */ }
+  reconnectLater(why);
+});
 listen.audio.addEventListener('ended', () => reconnectLater('the sound ended'));
 
 function setMediaSession(on) {

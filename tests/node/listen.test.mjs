@@ -122,6 +122,23 @@ test('listening: the <audio> element plays the sound-only stream, Media Session 
   assert.equal(await page.evaluate(() => document.body.dataset.linkAlarm ?? 'off'), 'off');
 });
 
+test('a cry alerts the listening phone once: a chime, a vibration and a notification through the service worker', async () => {
+  await context.grantPermissions(['notifications'], { origin: d.url });
+  const auth = { Cookie: await cookie(d), 'X-Babymonitor-Page': '1' };
+  const count = () => page.evaluate(() => Number(document.body.dataset.alertCount ?? 0));
+  const before = await count();
+  const r = await fetch(`${d.url}/api/simulate/sound`, { method: 'PUT', headers: auth, body: JSON.stringify({ cry_s: 8 }) });
+  assert.equal(r.status, 200, await r.text());
+  await page.waitForFunction((n) => Number(document.body.dataset.alertCount ?? 0) > n, before, { timeout: 30000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.lastAlert), 'cry');
+  assert.match(await page.textContent('#alerts li'), /crying/);
+  const shown = await page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications({ tag: 'bm-cry' })).map((n) => n.body));
+  assert.deepEqual(shown, ['The baby is crying'], 'the notification is the service worker\'s (what a locked phone shows)');
+  // The cry goes on and ends: still one alert.
+  await sleep(12000);
+  assert.equal(await count(), before + 1, 'one cry, one alert');
+});
+
 async function alarmWithin(ms) {
   const t0 = Date.now();
   await page.waitForFunction(() => document.body.dataset.linkAlarm === 'on', null, { timeout: ms });
