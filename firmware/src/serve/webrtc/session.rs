@@ -149,13 +149,16 @@ impl Sessions {
     /// that cannot be read is ignored with a warning).
     pub fn open(path: PathBuf, users: &[User]) -> Self {
         let stored = match std::fs::read_to_string(&path) {
-            Ok(text) => read(&text).unwrap_or_else(|why| {
-                warn!(
-                    file = %path.display(),
-                    "web logins not kept: {why}; everyone logs in again"
-                );
-                None
-            }),
+            Ok(text) => match read(&text) {
+                Ok(stored) => Some(stored),
+                Err(why) => {
+                    warn!(
+                        file = %path.display(),
+                        "web logins not kept: {why}; everyone logs in again"
+                    );
+                    None
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
                 warn!(file = %path.display(), "web logins not kept: {e}; everyone logs in again");
@@ -378,7 +381,7 @@ fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
 }
 
 /// The salt and the logins of a file's text, or why it cannot be used.
-fn read(text: &str) -> Result<Option<([u8; 16], Vec<Stored>)>, String> {
+fn read(text: &str) -> Result<([u8; 16], Vec<Stored>), String> {
     let version = serde_json::from_str::<Version>(text)
         .map_err(|e| format!("unreadable ({e})"))?
         .version;
@@ -389,7 +392,7 @@ fn read(text: &str) -> Result<Option<([u8; 16], Vec<Stored>)>, String> {
     }
     let file: StoredFile = serde_json::from_str(text).map_err(|e| format!("unreadable ({e})"))?;
     let salt = unhex(&file.salt).ok_or("unreadable (bad salt)")?;
-    Ok(Some((salt, file.sessions)))
+    Ok((salt, file.sessions))
 }
 
 /// The session token in a `Cookie` header, if any.
