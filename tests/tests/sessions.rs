@@ -196,3 +196,26 @@ async fn web_logins_outlive_restarts_but_not_a_logout_or_a_new_password() {
     );
     assert_eq!(logged_in_as(&daemon, &admin).await, None);
 }
+
+#[tokio::test]
+async fn a_logins_lifetime_counts_from_the_login_not_from_a_restart() {
+    let setup = Setup::new().small().set("web", "session_lifetime_s = 10");
+    let mut daemon = setup.clone().start();
+    let cookie = log_in(&daemon, ADMIN).await;
+    let logged_in = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    daemon.restart(&setup, Stop::Kill);
+    assert_eq!(
+        logged_in_as(&daemon, &cookie).await.as_deref(),
+        Some("admin")
+    );
+    // Ten seconds after the login it is over; had the restart started it anew, it would last
+    // until fourteen.
+    let over = logged_in + Duration::from_millis(11_500);
+    tokio::time::sleep(over.saturating_duration_since(std::time::Instant::now())).await;
+    assert_eq!(
+        logged_in_as(&daemon, &cookie).await,
+        None,
+        "the restart gave the login a new lifetime"
+    );
+}
