@@ -107,6 +107,7 @@ impl Authenticator {
             }
         }
         *current = users;
+        drop(current);
         if ended_any {
             // Not waited for: the next start drops them anyway, by their password's hash.
             self.sessions.persist_soon();
