@@ -122,6 +122,8 @@ struct Parts {
     night_controls: Arc<night::Controls>,
     camera: Arc<camera::Camera>,
     history: Arc<history::History>,
+    /// The web page's logins, kept in the data directory across restarts.
+    sessions: Arc<crate::serve::webrtc::Sessions>,
     /// The TLS certificate HTTPS serves.
     certificate: certificate::Certificate,
 }
@@ -186,6 +188,10 @@ impl Parts {
             picture,
         });
         let history = Arc::new(history::History::open(data_dir.join("history.json")));
+        let sessions = Arc::new(crate::serve::webrtc::Sessions::open(
+            data_dir.join("sessions.json"),
+            &config.users,
+        ));
         Ok(Self {
             settings,
             config,
@@ -210,6 +216,7 @@ impl Parts {
             night_controls,
             camera,
             history,
+            sessions,
             certificate,
         })
     }
@@ -235,11 +242,15 @@ impl Parts {
         Ok(())
     }
 
-    /// Once the servers have stopped: stores the history, then stops RTSP, the sensor, the
-    /// speaker, capture and the servos, in that order, each joined before the next.
+    /// Once the servers have stopped: stores the history and the web logins' last uses, then
+    /// stops RTSP, the sensor, the speaker, capture and the servos, in that order, each joined
+    /// before the next.
     fn shut_down(&self) {
         if let Err(e) = self.history.save() {
             warn!("cannot store the history: {e:#}");
+        }
+        if let Err(e) = self.sessions.save() {
+            warn!("cannot store the web logins: {e:#}");
         }
         self.rtsp.stop();
         if let Some(c) = &self.climate {
@@ -350,7 +361,7 @@ impl Servers {
             parts.encoders,
             parts.with_audio,
         );
-        let reaper = spawn_reaper(&parts.subscriptions);
+        let reaper = spawn_reaper(&parts.subscriptions, &parts.sessions);
         let recorder = spawn_recorder(&parts.history, &parts.climate, &parts.detectors);
         print_welcome(
             parts.listen,
@@ -412,6 +423,7 @@ fn app_state(parts: &Parts) -> Arc<http::AppState> {
         auth: Arc::new(http::Authenticator::new(
             config.users.clone(),
             config.http.failed_logins_per_minute,
+            Arc::clone(&parts.sessions),
         )),
         rtsp_port: parts.rtsp.port(),
         camera: Arc::clone(&parts.camera),
@@ -434,14 +446,25 @@ fn app_state(parts: &Parts) -> Arc<http::AppState> {
     })
 }
 
-/// Ends abandoned event subscriptions, every second; aborted at shutdown.
-fn spawn_reaper(subscriptions: &Arc<events::Subscriptions>) -> tokio::task::JoinHandle<()> {
-    let subscriptions = Arc::clone(subscriptions);
+/// Ends abandoned event subscriptions, every second, and stores the web logins' last uses
+/// when due (on a blocking thread: the card may be slow); aborted at shutdown.
+fn spawn_reaper(
+    subscriptions: &Arc<events::Subscriptions>,
+    sessions: &Arc<crate::serve::webrtc::Sessions>,
+) -> tokio::task::JoinHandle<()> {
+    let (subscriptions, sessions) = (Arc::clone(subscriptions), Arc::clone(sessions));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
+        for second in 0u64.. {
             tick.tick().await;
             subscriptions.expire();
+            if second % 60 == 0 {
+                let sessions = Arc::clone(&sessions);
+                let saved = tokio::task::spawn_blocking(move || sessions.save_if_due()).await;
+                if let Ok(Err(e)) = saved {
+                    warn!("cannot store the web logins: {e:#}");
+                }
+            }
         }
     })
 }

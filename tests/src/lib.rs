@@ -211,6 +211,59 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
 }
 
+/// How [`Daemon::restart`] stops the daemon.
+#[derive(Clone, Copy, Debug)]
+pub enum Stop {
+    /// SIGTERM: a clean stop, as for an update.
+    Term,
+    /// SIGKILL: nothing saved at the end, as a power cut.
+    Kill,
+}
+
+/// Writes `setup`'s config into `dir` and starts the daemon on it; the log is appended to
+/// when `append` (a restart), else begun.
+fn spawn(setup: &Setup, dir: &Path, ports: [u16; 4], append: bool) -> anyhow::Result<Child> {
+    let toml = setup.render(ports, &dir.join("data"));
+    let config = dir.join("config.toml");
+    std::fs::write(&config, toml)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(dir.join("daemon.log"))?;
+    let stdout = if setup.keep_stdout {
+        Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .open(dir.join("stdout.txt"))?,
+        )
+    } else {
+        Stdio::null()
+    };
+    let mut command = match setup.wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(binary());
+            c
+        }
+        None => Command::new(binary()),
+    };
+    command
+        .arg("--simulate")
+        .args(&setup.args)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "babymonitor=debug,info")
+        .stdout(stdout)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", binary().display()))
+}
+
 impl Daemon {
     fn start(setup: Setup) -> anyhow::Result<Self> {
         let mut dir = tempfile::tempdir()?;
@@ -220,36 +273,8 @@ impl Daemon {
             // Free here is free in a namespace of the test's own too.
             let [rtsp_free, http_free, rtsps_port, https_port] = free_ports::<4>();
             let (rtsp_port, http_port) = setup.ports.unwrap_or((rtsp_free, http_free));
-            let toml = setup.render(
-                [rtsp_port, http_port, rtsps_port, https_port],
-                &dir.path().join("data"),
-            );
-            let config = dir.path().join("config.toml");
-            std::fs::write(&config, toml)?;
-            let log = std::fs::File::create(dir.path().join("daemon.log"))?;
-            let stdout = if setup.keep_stdout {
-                Stdio::from(std::fs::File::create(dir.path().join("stdout.txt"))?)
-            } else {
-                Stdio::null()
-            };
-            let mut command = match setup.wrapper.split_first() {
-                Some((program, rest)) => {
-                    let mut c = Command::new(program);
-                    c.args(rest).arg(binary());
-                    c
-                }
-                None => Command::new(binary()),
-            };
-            let child = command
-                .arg("--simulate")
-                .args(&setup.args)
-                .arg("--config")
-                .arg(&config)
-                .env("RUST_LOG", "babymonitor=debug,info")
-                .stdout(stdout)
-                .stderr(log)
-                .spawn()
-                .with_context(|| format!("starting {}", binary().display()))?;
+            let ports = [rtsp_port, http_port, rtsps_port, https_port];
+            let child = spawn(&setup, dir.path(), ports, false)?;
             let mut daemon = Self {
                 child: Some(child),
                 rtsp_port,
@@ -271,6 +296,29 @@ impl Daemon {
             }
         }
         bail!("no free ports after {attempts} attempts")
+    }
+
+    /// Stops the daemon as `how` says and starts it again with `setup`'s configuration, on
+    /// the same data directory and ports, as a camera that restarts. The log goes on.
+    pub fn restart(&mut self, setup: &Setup, how: Stop) {
+        match how {
+            Stop::Term => {
+                let status = self.terminate(Duration::from_secs(20));
+                assert!(status.is_some(), "no exit after SIGTERM:\n{}", self.log());
+            }
+            Stop::Kill => self.kill(),
+        }
+        let ports = [
+            self.rtsp_port,
+            self.http_port,
+            self.rtsps_port,
+            self.https_port,
+        ];
+        let child = spawn(setup, self.dir.path(), ports, true).expect("daemon starts again");
+        self.child = Some(child);
+        if let Err(e) = self.wait_ready(Duration::from_secs(20), setup.ready_log.as_deref()) {
+            panic!("daemon did not start again: {e}\n{}", self.log());
+        }
     }
 
     pub fn config_path(&self) -> PathBuf {

@@ -27,7 +27,7 @@ pub struct Authenticator {
     digest: DigestAuthority,
     users: std::sync::RwLock<Vec<User>>,
     /// The page's logins, here so that changing the accounts ends them ([`Self::set_users`]).
-    pub sessions: crate::serve::webrtc::Sessions,
+    pub sessions: std::sync::Arc<crate::serve::webrtc::Sessions>,
     max_failures: u32,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
@@ -48,11 +48,16 @@ impl AuthedUser {
 }
 
 impl Authenticator {
-    pub fn new(users: Vec<User>, max_failures: u32) -> Self {
+    /// `sessions` are the page's logins as the data directory kept them for `users`.
+    pub fn new(
+        users: Vec<User>,
+        max_failures: u32,
+        sessions: std::sync::Arc<crate::serve::webrtc::Sessions>,
+    ) -> Self {
         Self {
             digest: DigestAuthority::new(crate::REALM, NONCE_LIFETIME),
             users: std::sync::RwLock::new(users),
-            sessions: crate::serve::webrtc::Sessions::new(),
+            sessions,
             max_failures,
             failures: Mutex::new(HashMap::new()),
         }
@@ -84,6 +89,7 @@ impl Authenticator {
             .users
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ended_any = false;
         for old in current.iter() {
             let kept = users
                 .iter()
@@ -91,6 +97,7 @@ impl Authenticator {
             if !kept {
                 let ended = self.sessions.revoke(&old.name);
                 if ended > 0 {
+                    ended_any = true;
                     tracing::info!(
                         user = old.name,
                         ended,
@@ -100,6 +107,11 @@ impl Authenticator {
             }
         }
         *current = users;
+        drop(current);
+        if ended_any {
+            // Not waited for: the next start drops them anyway, by their password's hash.
+            self.sessions.persist_soon();
+        }
     }
 
     pub fn throttled(&self, ip: IpAddr) -> Option<Duration> {

@@ -192,7 +192,7 @@ fn table() -> Vec<Route> {
         })
         .plain_too(),
         row(M::POST, "/api/login", Public, |c| {
-            now(login::login(&c.state, &c.body, c.peer))
+            Box::pin(async move { login::login(&c.state, &c.body, c.peer).await })
         }),
         streaming(None, "/onvif/{*service}", Onvif, |c| {
             Box::pin(async move {
@@ -208,7 +208,7 @@ fn table() -> Vec<Route> {
         })
         .plain_too(),
         row(M::POST, "/api/logout", Viewer, |c| {
-            now(login::logout(&c.state, &c.head.headers))
+            Box::pin(async move { login::logout(&c.state, &c.head.headers).await })
         }),
         row(M::GET, "/api/session", Viewer, |c| {
             now(api::session(&c.state, &c.user))

@@ -62,7 +62,7 @@ fn with_cookie(mut r: Response<Body>, cookie: &str) -> Response<Body> {
 }
 
 /// `POST /api/login` with `{"user": ..., "password": ...}`.
-pub(in crate::serve::http) fn login(
+pub(in crate::serve::http) async fn login(
     state: &AppState,
     body: &[u8],
     peer: SocketAddr,
@@ -89,7 +89,9 @@ pub(in crate::serve::http) fn login(
     }
     info!(peer = %peer.ip(), user = creds.user, "web login");
     crate::platform::first_boot::logged_in(&creds.user);
-    let token = state.auth.sessions.create(&creds.user);
+    let token = state.auth.sessions.create(&creds.user, &creds.password);
+    // On the card before the cookie is out: a restart right after does not lose it.
+    state.auth.sessions.persist().await;
     // The browser may forget the cookie when the camera does: at the login's absolute end.
     let web = &state.config().web;
     let max_age = (web.session_hours * 3600).min(web.session_lifetime_s);
@@ -102,9 +104,15 @@ pub(in crate::serve::http) fn login(
 }
 
 /// `POST /api/logout`: ends the session and clears the cookie.
-pub(in crate::serve::http) fn logout(state: &AppState, headers: &HeaderMap) -> Response<Body> {
-    if let Some(t) = token(headers) {
-        state.auth.sessions.remove(t);
+pub(in crate::serve::http) async fn logout(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    // Off the card before the logout is confirmed: a restart right after does not bring it back.
+    if let Some(t) = token(headers)
+        && state.auth.sessions.remove(t)
+    {
+        state.auth.sessions.persist().await;
     }
     with_cookie(
         json::ok(serde_json::json!({})),
