@@ -14,7 +14,7 @@ use crate::media::look;
 use crate::platform::{certificate, hardware, identity, watchdog};
 use crate::serve::onvif as camera;
 use crate::serve::{discovery, http, rtsp};
-use crate::{audio, climate, detect, events, history, media, night, ptz, settings};
+use crate::{alerts, audio, climate, detect, events, history, media, night, ptz, settings};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -124,6 +124,7 @@ struct Parts {
     history: Arc<history::History>,
     /// The TLS certificate HTTPS serves.
     certificate: certificate::Certificate,
+    alerts: Arc<alerts::Alerts>,
 }
 
 impl Parts {
@@ -186,6 +187,7 @@ impl Parts {
             picture,
         });
         let history = Arc::new(history::History::open(data_dir.join("history.json")));
+        let alerts = alerts::Alerts::new(Arc::clone(&settings));
         Ok(Self {
             settings,
             config,
@@ -211,6 +213,7 @@ impl Parts {
             camera,
             history,
             certificate,
+            alerts,
         })
     }
 
@@ -321,6 +324,7 @@ struct Servers {
     watchdog: Option<tokio::task::JoinHandle<()>>,
     look: tokio::task::JoinHandle<()>,
     discovery: Option<tokio::task::JoinHandle<()>>,
+    alerts: tokio::task::JoinHandle<()>,
 }
 
 impl Servers {
@@ -352,6 +356,9 @@ impl Servers {
         );
         let reaper = spawn_reaper(&parts.subscriptions);
         let recorder = spawn_recorder(&parts.history, &parts.climate, &parts.detectors);
+        let alerts = parts
+            .alerts
+            .spawn(Arc::clone(&parts.bus), Arc::clone(parts.capture.hub()));
         print_welcome(
             parts.listen,
             parts.rtsp.port(),
@@ -381,6 +388,7 @@ impl Servers {
             watchdog,
             look,
             discovery,
+            alerts,
         })
     }
 
@@ -391,6 +399,7 @@ impl Servers {
         let _ = self.http.await;
         self.reaper.abort();
         self.recorder.abort();
+        self.alerts.abort();
         if let Some(watchdog) = self.watchdog {
             let _ = watchdog.await;
         }
@@ -431,6 +440,7 @@ fn app_state(parts: &Parts) -> Arc<http::AppState> {
             parts.listen,
         ),
         connections: Default::default(),
+        alerts: Arc::clone(&parts.alerts),
     })
 }
 
