@@ -114,7 +114,10 @@ impl Alerts {
             "Alerts sent to users, by kind (one per user told).",
         );
         for kind in Kind::ALL {
-            f.sample(&[("kind", kind.as_str())], self.counts[kind as usize].load(Relaxed));
+            f.sample(
+                &[("kind", kind.as_str())],
+                self.counts[kind as usize].load(Relaxed),
+            );
         }
     }
 
@@ -196,7 +199,12 @@ impl Alerts {
                 vibrate: switches.vibrate,
                 notify: switches.notify,
             };
-            info!(user = alert.user, kind = kind.as_str(), id = alert.id, "alert");
+            info!(
+                user = alert.user,
+                kind = kind.as_str(),
+                id = alert.id,
+                "alert"
+            );
             self.counts[kind as usize].fetch_add(1, Relaxed);
             // Nobody listening is no error: the alert is counted, and the page's heartbeat
             // carries what lasts (the microphone's state).
@@ -211,7 +219,10 @@ fn stored_rules(settings: &Settings, user: &str) -> Rules {
         Some(rules) => match rules.validate() {
             Ok(()) => rules,
             Err(e) => {
-                warn!(user, "stored alert rules are unusable ({e}): using the defaults");
+                warn!(
+                    user,
+                    "stored alert rules are unusable ({e}): using the defaults"
+                );
                 Rules::default()
             }
         },
@@ -436,10 +447,7 @@ mod tests {
             on(Kind::TooDry)
         );
         // The cell motion rule says the same as the motion alarm: counted once.
-        assert_eq!(
-            signal_of(&n(topics::CELL_MOTION, "IsMotion", "true")),
-            None
-        );
+        assert_eq!(signal_of(&n(topics::CELL_MOTION, "IsMotion", "true")), None);
         assert_eq!(signal_of(&n(topics::TEMPERATURE, "Status", "25.0")), None);
         assert_eq!(signal_of(&n(topics::MOTION_ALARM, "Other", "true")), None);
     }
@@ -467,10 +475,15 @@ mod tests {
         alerts.set_rules("bob", quiet.clone()).expect("set");
         assert_eq!(alerts.rules("bob"), quiet);
         assert_eq!(alerts.rules("ann"), Rules::default());
-        let mut bad = Rules::default();
-        bad.link_alarm_s = 1;
+        let bad = Rules {
+            link_alarm_s: 1,
+            ..Rules::default()
+        };
         let err = alerts.set_rules("ann", bad).expect_err("invalid");
-        assert!(matches!(&err, AlertsError::Invalid(e) if e.field == "link_alarm_s"), "{err}");
+        assert!(
+            matches!(&err, AlertsError::Invalid(e) if e.field == "link_alarm_s"),
+            "{err}"
+        );
 
         let mut task = Task::new(Instant::now());
         let cry = Signal {
@@ -530,7 +543,9 @@ mod tests {
         assert!(got.sound && !got.vibrate && got.notify);
         assert!(got.body.contains("25.5 °C"), "{}", got.body);
         let json = serde_json::to_value(&*got).expect("json");
-        for key in ["id", "kind", "title", "body", "time", "sound", "vibrate", "notify"] {
+        for key in [
+            "id", "kind", "title", "body", "time", "sound", "vibrate", "notify",
+        ] {
             assert!(json.get(key).is_some(), "{key} missing: {json}");
         }
         assert!(json.get("user").is_none());

@@ -254,10 +254,11 @@ fn whole(value: &Value, field: &str) -> Result<u32, RuleError> {
         Some(n) => u32::try_from(n).map_err(|_| refuse(field, "is too large")),
         // 30.0 is still thirty seconds.
         None => match value.as_f64() {
-            Some(f) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => {
-                Ok(f as u32)
-            }
-            _ => Err(refuse(field, "must be a whole number of seconds (0 or more)")),
+            Some(f) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => Ok(f as u32),
+            _ => Err(refuse(
+                field,
+                "must be a whole number of seconds (0 or more)",
+            )),
         },
     }
 }
@@ -358,10 +359,22 @@ mod tests {
     #[test]
     fn refusals_name_the_field() {
         for (body, field, says) in [
-            (json!({"link_alarm_s": 1}), "link_alarm_s", "between 2 and 120"),
-            (json!({"link_alarm_s": 121}), "link_alarm_s", "between 2 and 120"),
+            (
+                json!({"link_alarm_s": 1}),
+                "link_alarm_s",
+                "between 2 and 120",
+            ),
+            (
+                json!({"link_alarm_s": 121}),
+                "link_alarm_s",
+                "between 2 and 120",
+            ),
             (json!({"link_alarm_s": -5}), "link_alarm_s", "whole number"),
-            (json!({"link_alarm_s": "10"}), "link_alarm_s", "whole number"),
+            (
+                json!({"link_alarm_s": "10"}),
+                "link_alarm_s",
+                "whole number",
+            ),
             (
                 json!({"link_alarm_s": 1e12}),
                 "link_alarm_s",
@@ -397,7 +410,11 @@ mod tests {
                 "sleep_training.from",
                 "HH:MM",
             ),
-            (json!({"cry": {"sound": "yes"}}), "cry.sound", "true or false"),
+            (
+                json!({"cry": {"sound": "yes"}}),
+                "cry.sound",
+                "true or false",
+            ),
             (json!({"cry": {"loud": true}}), "cry.loud", "unknown field"),
             (json!({"cry": true}), "cry", "JSON object"),
             (json!({"crying": {}}), "crying", "unknown field"),
