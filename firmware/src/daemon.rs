@@ -14,7 +14,7 @@ use crate::media::look;
 use crate::platform::{certificate, hardware, identity, watchdog};
 use crate::serve::onvif as camera;
 use crate::serve::{discovery, http, rtsp};
-use crate::{audio, climate, detect, events, history, media, night, ptz, settings};
+use crate::{alerts, audio, climate, detect, events, history, media, night, ptz, settings};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -126,6 +126,7 @@ struct Parts {
     sessions: Arc<crate::serve::webrtc::Sessions>,
     /// The TLS certificate HTTPS serves.
     certificate: certificate::Certificate,
+    alerts: Arc<alerts::Alerts>,
 }
 
 impl Parts {
@@ -192,6 +193,7 @@ impl Parts {
             data_dir.join("sessions.json"),
             &config.users,
         ));
+        let alerts = alerts::Alerts::new(Arc::clone(&settings));
         Ok(Self {
             settings,
             config,
@@ -218,6 +220,7 @@ impl Parts {
             history,
             sessions,
             certificate,
+            alerts,
         })
     }
 
@@ -332,6 +335,7 @@ struct Servers {
     watchdog: Option<tokio::task::JoinHandle<()>>,
     look: tokio::task::JoinHandle<()>,
     discovery: Option<tokio::task::JoinHandle<()>>,
+    alerts: tokio::task::JoinHandle<()>,
 }
 
 impl Servers {
@@ -363,6 +367,9 @@ impl Servers {
         );
         let reaper = spawn_reaper(&parts.subscriptions, &parts.sessions);
         let recorder = spawn_recorder(&parts.history, &parts.climate, &parts.detectors);
+        let alerts = parts
+            .alerts
+            .spawn(Arc::clone(&parts.bus), Arc::clone(parts.capture.hub()));
         print_welcome(
             parts.listen,
             parts.rtsp.port(),
@@ -392,6 +399,7 @@ impl Servers {
             watchdog,
             look,
             discovery,
+            alerts,
         })
     }
 
@@ -402,6 +410,7 @@ impl Servers {
         let _ = self.http.await;
         self.reaper.abort();
         self.recorder.abort();
+        self.alerts.abort();
         if let Some(watchdog) = self.watchdog {
             let _ = watchdog.await;
         }
@@ -443,6 +452,7 @@ fn app_state(parts: &Parts) -> Arc<http::AppState> {
             parts.listen,
         ),
         connections: Default::default(),
+        alerts: Arc::clone(&parts.alerts),
     })
 }
 

@@ -2,6 +2,7 @@
 //!
 //! The binary (`main.rs`) only parses the command line; [`daemon::run`] wires the parts.
 
+pub mod alerts;
 pub mod audio;
 pub mod climate;
 pub mod config;

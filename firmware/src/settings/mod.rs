@@ -2,6 +2,7 @@
 //! in the data directory and written atomically. Every change, from SIGHUP or from a client,
 //! goes through here and is handed to the parts that apply it.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -59,6 +60,9 @@ pub struct RuntimeState {
         with = "stored::night_auto"
     )]
     pub night_auto: Option<[f32; 3]>,
+    /// Each user's alert rules, by user name; a user who is deleted takes theirs along.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alerts: BTreeMap<String, crate::alerts::Rules>,
 }
 /// A saved camera position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -341,6 +345,9 @@ impl Settings {
                 message: "the last user cannot be removed".into(),
             });
         }
+        state
+            .alerts
+            .retain(|name, _| effective.users.iter().any(|u| &u.name == name));
         write_atomically(
             &self.state_path,
             &toml::to_string(&state).map_err(|e| Refused {

@@ -73,6 +73,8 @@ pub struct AppState {
     pub web: crate::serve::webrtc::Web,
     /// The HTTP connections open now, under `[http]`'s limits.
     pub connections: crate::serve::gate::Gate,
+    /// Each user's alert rules and the alerts that go out (`/api/alerts`, `/api/events`).
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 impl AppState {

@@ -218,7 +218,7 @@ fn table() -> Vec<Route> {
             now(status::status(&c.state))
         }),
         row(M::GET, "/api/events", Viewer, |c| {
-            now(status::events(&c.state))
+            now(status::events(&c.state, &c.user.name))
         }),
         row(M::PUT, "/api/simulate/climate", Admin, |c| {
             now(status::simulate_climate(&c.state, &c.body))
@@ -249,6 +249,7 @@ fn table() -> Vec<Route> {
     t.extend(webrtc_table());
     t.extend(controls_table());
     t.extend(audio::table());
+    t.extend(api::alerts::table());
     t.extend(page::FILES.iter().flat_map(|(path, _, _)| {
         [M::GET, M::HEAD].map(|m| row(m, path, Public, |c| now(page::serve(&c.head.uri))))
     }));

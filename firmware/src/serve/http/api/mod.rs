@@ -1,6 +1,7 @@
 //! The JSON API of the web page and of scripts, one file per area; `routes.rs` says which
 //! route reaches which handler and who may use it.
 
+pub(super) mod alerts;
 pub(super) mod audio;
 pub(super) mod controls;
 pub(super) mod history;

@@ -1,8 +1,10 @@
-//! `/api/status` (JSON: what the camera senses and does now), `/api/events` (the event bus as
-//! server-sent events), and with `--simulate` `/api/simulate/climate` to set the simulated room.
+//! `/api/status` (JSON: what the camera senses and does now), `/api/events` (the event bus, the
+//! user's alerts and a heartbeat as server-sent events), and with `--simulate`
+//! `/api/simulate/climate` to set the simulated room.
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -86,6 +88,7 @@ pub(in crate::serve::http) fn status(state: &AppState) -> Response<Body> {
             "video": stats.video.running.load(std::sync::atomic::Ordering::Relaxed),
             "audio": stats.audio.running.load(std::sync::atomic::Ordering::Relaxed),
         },
+        "microphone": {"ok": state.alerts.mic_ok()},
     });
     json_response(StatusCode::OK, &body)
 }
@@ -126,31 +129,66 @@ impl hyper::body::Body for ChannelBody {
     }
 }
 
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often the stream says the camera is alive: the page's link alarm goes off when these
+/// stop coming (and `mic_ok` turns false when the camera cannot hear the nursery).
+const HEARTBEAT: Duration = Duration::from_secs(2);
 
 fn sse_event(n: &Notification) -> Bytes {
     Bytes::from(format!("event: onvif\ndata: {}\n\n", notification_json(n)))
 }
 
-/// `GET /api/events`: the current state of every property, then each event as it happens.
-pub(in crate::serve::http) fn events(state: &AppState) -> Response<Body> {
+fn alert_event(alert: &crate::alerts::Alert) -> Bytes {
+    let data = serde_json::to_string(alert).unwrap_or_else(|_| "{}".into());
+    Bytes::from(format!("event: alert\ndata: {data}\n\n"))
+}
+
+/// The listen streams playing now, for the heartbeat. The listen stream's counter is wired
+/// in here; until then nobody listens.
+fn listeners(_state: &AppState) -> u64 {
+    0
+}
+
+fn heartbeat_event(state: &AppState) -> Bytes {
+    let data = json!({
+        "time": onvif::events::format_time(time::OffsetDateTime::now_utc()),
+        "mic_ok": state.alerts.mic_ok(),
+        "listeners": listeners(state),
+    });
+    Bytes::from(format!("event: heartbeat\ndata: {data}\n\n"))
+}
+
+/// `GET /api/events`: the current state of every property, then each event as it happens,
+/// `user`'s alerts, and a heartbeat every [`HEARTBEAT`].
+pub(in crate::serve::http) fn events(state: &Arc<AppState>, user: &str) -> Response<Body> {
+    use tokio::sync::broadcast::error::RecvError;
     let mut live = state.bus.listen();
+    let mut alerts = state.alerts.subscribe();
     let snapshot = state.bus.snapshot();
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let (state, user) = (Arc::clone(state), user.to_string());
     tokio::spawn(async move {
         for n in &snapshot {
             if tx.send(sse_event(n)).await.is_err() {
                 return;
             }
         }
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let chunk = match tokio::time::timeout(KEEP_ALIVE, live.recv()).await {
-                Ok(Ok(n)) => sse_event(&n),
-                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(missed))) => {
-                    Bytes::from(format!("event: lagged\ndata: {{\"missed\": {missed}}}\n\n"))
-                }
-                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return,
-                Err(_) => Bytes::from_static(b": keep-alive\n\n"),
+            let chunk = tokio::select! {
+                n = live.recv() => match n {
+                    Ok(n) => sse_event(&n),
+                    Err(RecvError::Lagged(missed)) => lagged(missed),
+                    Err(RecvError::Closed) => return,
+                },
+                a = alerts.recv() => match a {
+                    Ok(a) if a.user == user => alert_event(&a),
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(missed)) => lagged(missed),
+                    Err(RecvError::Closed) => return,
+                },
+                // Also how a page that went away is noticed: the send fails.
+                _ = heartbeat.tick() => heartbeat_event(&state),
             };
             if tx.send(chunk).await.is_err() {
                 return;
@@ -163,6 +201,10 @@ pub(in crate::serve::http) fn events(state: &AppState) -> Response<Body> {
     r.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+fn lagged(missed: u64) -> Bytes {
+    Bytes::from(format!("event: lagged\ndata: {{\"missed\": {missed}}}\n\n"))
 }
 
 /// `PUT /api/simulate/climate` with `{"temperature_c": 25, "humidity_pct": 50}` holds the
