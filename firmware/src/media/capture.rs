@@ -16,6 +16,7 @@ use super::describe;
 use super::encoders::Encoders;
 use super::hub::{Hub, Track};
 use super::stats::PipelineStats;
+use crate::audio::room::{self, Room};
 use crate::config::{AudioSource, Config, VideoSource};
 
 /// How the picture is dressed, applied to the running pipeline and every rebuilt one.
@@ -150,6 +151,8 @@ struct Slot {
 
 pub struct Capture {
     hub: Arc<Hub>,
+    /// The simulated microphone's room (`[audio] source = "test"`).
+    room: Arc<Room>,
     commands: Sender<Command>,
     thread: crate::platform::worker::Worker,
 }
@@ -159,8 +162,10 @@ impl Capture {
         let (tx, rx) = mpsc::channel();
         let hub = Arc::new(Hub::new(tx.clone()));
         let plan = Plan::new(config, encoders);
+        let room = Arc::new(Room::default());
         let controller = Controller {
             hub: Arc::clone(&hub),
+            room: Arc::clone(&room),
             commands: tx.clone(),
             slots: plan.slots.into_iter().map(Slot::from).collect(),
             grace: plan.grace,
@@ -174,6 +179,7 @@ impl Capture {
             .context("starting the capture thread")?;
         Ok(Self {
             hub,
+            room,
             commands: tx,
             thread,
         })
@@ -181,6 +187,11 @@ impl Capture {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// What the simulated microphone hears (used when `[audio] source = "test"`).
+    pub fn room(&self) -> &Arc<Room> {
+        &self.room
     }
 
     pub fn has_audio(&self, config: &Config, encoders: &Encoders) -> bool {
@@ -277,6 +288,7 @@ impl From<SlotPlan> for Slot {
 
 struct Controller {
     hub: Arc<Hub>,
+    room: Arc<Room>,
     commands: Sender<Command>,
     slots: Vec<Slot>,
     grace: Duration,
@@ -496,8 +508,22 @@ impl Controller {
         deadlines.into_iter().min()
     }
 
-    /// Lets frames into an encoder only while someone watches its stream.
+    /// Lets frames into an encoder only while someone watches (or listens to) its stream.
     fn open_gates(&self) {
+        let closed = !self.hub.listen.has_listeners();
+        let audio = self.slots.iter().filter(|s| s.source == Source::Audio);
+        for pipeline in audio.flat_map(|s| {
+            [
+                s.pipeline.as_ref().map(|(p, _)| p),
+                s.stand_in_pipeline.as_ref(),
+            ]
+        }) {
+            if let Some(valve) = pipeline.and_then(|p| p.by_name(describe::LISTEN_VALVE))
+                && valve.property::<bool>("drop") != closed
+            {
+                valve.set_property("drop", closed);
+            }
+        }
         let Some(pipeline) = self.video_pipeline() else {
             return;
         };
@@ -519,6 +545,18 @@ impl Controller {
         self.slots[i].generation += 1;
         let generation = self.slots[i].generation;
         let description = self.slots[i].description.clone();
+        if description.contains(room::ROOM_SRC) && self.room.failing() {
+            // The simulated microphone is failing: the stand-in runs on undisturbed, as it
+            // would while a real one cannot be opened.
+            error!(
+                source = source.name(),
+                "cannot start capture: the simulated microphone fails"
+            );
+            self.stats(source).failures.fetch_add(1, Relaxed);
+            self.schedule_restart(i, false);
+            self.start_stand_in(i);
+            return;
+        }
         // Never two sources at once on one track: the stand-in goes, and comes back on failure.
         self.stop_stand_in(i);
         if source == Source::Video {
@@ -600,6 +638,16 @@ impl Controller {
             let _ = pipeline.set_state(gst::State::Null);
             return Err(anyhow!("{e}"));
         }
+        if let Ok(src) = super::element::<gst_app::AppSrc>(&pipeline, room::ROOM_SRC) {
+            let rate = src
+                .caps()
+                .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("rate").ok()))
+                .unwrap_or(48_000);
+            if let Err(e) = room::feed(src, Arc::clone(&self.room), rate.max(1) as u32) {
+                let _ = pipeline.set_state(gst::State::Null);
+                return Err(anyhow!("the simulated microphone's thread: {e}"));
+            }
+        }
         Ok(pipeline)
     }
 
@@ -645,7 +693,18 @@ impl Controller {
         let hub = Arc::clone(&self.hub);
         connect_sink(pipeline, describe::SOUND_SINK, move |sample, _| {
             hub.publish_sound(sample)
-        })
+        })?;
+        let listen = Arc::clone(&self.hub.listen);
+        connect_sink(pipeline, describe::LISTEN_SINK, move |sample, _| {
+            let frame = sample
+                .buffer()
+                .and_then(|b| b.map_readable().ok())
+                .map(|m| bytes::Bytes::copy_from_slice(&m));
+            if let Some(frame) = frame {
+                listen.publish(frame);
+            }
+        })?;
+        mute_while_gated(pipeline, &self.hub.listen)
     }
 
     /// Errors and the end of the stream come back to the capture thread as commands.
@@ -755,6 +814,32 @@ impl Controller {
             encoder.send_event(event);
         }
     }
+}
+
+/// The listen stream's volume mutes while the noise gate is closed, checked at each buffer
+/// (the gate changes on another thread; the element's own streaming thread applies it).
+fn mute_while_gated(
+    pipeline: &gst::Pipeline,
+    listen: &Arc<super::listen::Listen>,
+) -> anyhow::Result<()> {
+    let volume = pipeline
+        .by_name(describe::LISTEN_VOLUME)
+        .context("the listen stream's volume is missing")?;
+    let pad = volume
+        .static_pad("sink")
+        .context("the listen volume has no sink pad")?;
+    let listen = Arc::clone(listen);
+    let muted = std::sync::atomic::AtomicBool::new(false);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
+        let mute = !listen.gate_open();
+        if muted.swap(mute, Relaxed) != mute
+            && let Some(volume) = pad.parent_element()
+        {
+            volume.set_property("mute", mute);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
 }
 
 /// libcamerasrc's ScalerCrop control: x, y, width, height in sensor pixels.

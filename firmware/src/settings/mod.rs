@@ -59,6 +59,9 @@ pub struct RuntimeState {
         with = "stored::night_auto"
     )]
     pub night_auto: Option<[f32; 3]>,
+    /// The listen stream's noise gate as the web page set it (`PUT /api/listen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_gate: Option<crate::config::GateConfig>,
 }
 /// A saved camera position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +142,9 @@ impl RuntimeState {
         if let Some([dark, bright, dwell]) = self.night_auto {
             (config.night.dark_below, config.night.bright_above) = (dark, bright);
             config.night.dwell_s = dwell.max(0.0) as u64;
+        }
+        if let Some(gate) = self.listen_gate {
+            config.listen.gate = gate;
         }
         config
     }

@@ -73,6 +73,8 @@ pub struct AppState {
     pub web: crate::serve::webrtc::Web,
     /// The HTTP connections open now, under `[http]`'s limits.
     pub connections: crate::serve::gate::Gate,
+    /// The simulated microphone's room (`--simulate` only): tests make it cry, hum or fail.
+    pub sim_mic: Option<Arc<crate::audio::room::Room>>,
 }
 
 impl AppState {

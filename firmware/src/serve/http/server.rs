@@ -28,6 +28,10 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_STALL: Duration = Duration::from_secs(30);
 /// Time to complete a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// TLS records rustls holds for a client before a write waits: the kernel's send buffer does
+/// the real buffering, and a bound here lets a stalled reader be seen in seconds on a stream
+/// as thin as the listen stream (4 KB/s), where rustls' default (64 KiB) would hide it for 16.
+const TLS_BUFFER: usize = 16 * 1024;
 /// Pauses after a failed accept (out of descriptors, most likely): trying again at once would
 /// spin on the same error.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(1));
@@ -118,12 +122,14 @@ async fn accept(
                             return;
                         }
                     };
+                    let handle = Arc::new(Connection::new(&stream));
                     match tls {
-                        None => connection(stream, peer, false, state, conn_shutdown).await,
+                        None => connection(stream, peer, false, state, conn_shutdown, handle).await,
                         Some(acceptor) => {
                             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                                Ok(Ok(stream)) => {
-                                    connection(stream, peer, true, state, conn_shutdown).await;
+                                Ok(Ok(mut stream)) => {
+                                    stream.get_mut().1.set_buffer_limit(Some(TLS_BUFFER));
+                                    connection(stream, peer, true, state, conn_shutdown, handle).await;
                                 }
                                 Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
                                 Err(_) => debug!(%peer, "TLS handshake took too long"),
@@ -144,6 +150,43 @@ async fn accept(
     .await;
 }
 
+/// One connection as its requests' handlers see it (in each request's extensions): a handler
+/// whose answer streams for ever can close it, and tune its socket.
+pub(super) struct Connection {
+    /// Closes the connection at once (a listener that stopped reading).
+    pub(super) kill: Arc<tokio::sync::Notify>,
+    /// The TCP socket under it (a second descriptor of it), for socket options.
+    socket: Option<socket2::Socket>,
+}
+
+impl Connection {
+    fn new(stream: &tokio::net::TcpStream) -> Self {
+        use std::os::fd::AsFd as _;
+        Self {
+            kill: Arc::default(),
+            socket: stream
+                .as_fd()
+                .try_clone_to_owned()
+                .ok()
+                .map(socket2::Socket::from),
+        }
+    }
+
+    /// For a thin endless stream: the kernel holds little of it (so a client that stops reading
+    /// blocks the writes within seconds, not minutes), and gives up on a client that
+    /// acknowledges nothing for `stall` (a phone gone from the network).
+    pub(super) fn hold_little(&self, stall: Duration) {
+        if let Some(socket) = &self.socket {
+            if let Err(e) = socket.set_send_buffer_size(8 * 1024) {
+                debug!("cannot shrink the send buffer: {e}");
+            }
+            if let Err(e) = socket.set_tcp_user_timeout(Some(stall)) {
+                debug!("cannot set TCP_USER_TIMEOUT: {e}");
+            }
+        }
+    }
+}
+
 /// One connection, plain or TLS (`tls`): an RTSP tunnel half, or HTTP.
 async fn connection<S>(
     mut stream: S,
@@ -151,6 +194,7 @@ async fn connection<S>(
     tls: bool,
     state: Arc<AppState>,
     mut shutdown: watch::Receiver<bool>,
+    handle: Arc<Connection>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -164,8 +208,10 @@ async fn connection<S>(
         }
         Opening::Tunnel(head) | Opening::Http(head) => head,
     };
-    let service = service_fn(move |req| {
+    let kill = Arc::clone(&handle.kill);
+    let service = service_fn(move |mut req| {
         let state = Arc::clone(&state);
+        req.extensions_mut().insert(Arc::clone(&handle));
         async move { Ok::<_, Infallible>(route(state, req, peer, tls).await) }
     });
     let conn = http1::Builder::new()
@@ -180,6 +226,7 @@ async fn connection<S>(
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
+        _ = kill.notified() => debug!(%peer, "connection closed: its client stopped reading"),
         _ = shutdown.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(3), conn).await;

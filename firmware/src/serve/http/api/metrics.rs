@@ -14,6 +14,7 @@ pub(in crate::serve::http) fn serve(state: &AppState) -> Response<Body> {
     e.family("build_info", Gauge, "The firmware's version.")
         .sample(&[("version", env!("CARGO_PKG_VERSION"))], 1);
     state.hub.stats.render(&mut e);
+    state.hub.listen.render(&mut e);
     if let Some(crate::night::NightState { mode, night }) = state.night.state() {
         e.family(
             "night_vision",

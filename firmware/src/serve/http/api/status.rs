@@ -86,6 +86,7 @@ pub(in crate::serve::http) fn status(state: &AppState) -> Response<Body> {
             "video": stats.video.running.load(std::sync::atomic::Ordering::Relaxed),
             "audio": stats.audio.running.load(std::sync::atomic::Ordering::Relaxed),
         },
+        "listen": {"listeners": state.hub.listen.count()},
     });
     json_response(StatusCode::OK, &body)
 }
