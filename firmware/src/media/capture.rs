@@ -482,7 +482,12 @@ impl Controller {
                 }
                 match self.slots[i].restart_at {
                     Some(at) if at > now => deadlines.push(at),
-                    _ => self.start(i),
+                    _ => {
+                        self.start(i);
+                        // A start that failed tries again after its back-off, whether or not
+                        // another command comes before.
+                        deadlines.extend(self.slots[i].restart_at);
+                    }
                 }
                 continue;
             }
@@ -720,6 +725,9 @@ impl Controller {
             match msg.view() {
                 gst::MessageView::Error(err) => {
                     let reason = format!("{} ({})", err.error(), err.debug().unwrap_or_default());
+                    if generation == 0 {
+                        warn!(source = source.name(), "the stand-in: {reason}");
+                    }
                     let _ = tx.send(Command::Failed {
                         source,
                         generation,
@@ -816,30 +824,47 @@ impl Controller {
     }
 }
 
-/// The listen stream's volume mutes while the noise gate is closed, checked at each buffer
-/// (the gate changes on another thread; the element's own streaming thread applies it).
+/// The noise gate works on the listen stream's samples: a closed gate fades them to silence
+/// and an open one back, over one buffer (no click). The samples stay (as silence): muting an
+/// element instead marks its buffers as gaps, which the encoder drops, and a phone that gets
+/// nothing would take the camera for gone.
 fn mute_while_gated(
     pipeline: &gst::Pipeline,
     listen: &Arc<super::listen::Listen>,
 ) -> anyhow::Result<()> {
-    let volume = pipeline
-        .by_name(describe::LISTEN_VOLUME)
-        .context("the listen stream's volume is missing")?;
-    let pad = volume
+    let gate = pipeline
+        .by_name(describe::LISTEN_GATE)
+        .context("the listen stream's gate is missing")?;
+    let pad = gate
         .static_pad("sink")
-        .context("the listen volume has no sink pad")?;
+        .context("the listen gate has no sink pad")?;
     let listen = Arc::clone(listen);
-    let muted = std::sync::atomic::AtomicBool::new(false);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
-        let mute = !listen.gate_open();
-        if muted.swap(mute, Relaxed) != mute
-            && let Some(volume) = pad.parent_element()
+    // The gain reached at the end of the last buffer, in thousandths.
+    let reached = std::sync::atomic::AtomicU32::new(1000);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let target = if listen.gate_open() { 1.0 } else { 0.0 };
+        let from = reached.swap((target * 1000.0) as u32, Relaxed) as f32 / 1000.0;
+        if from == 1.0 && target == 1.0 {
+            return gst::PadProbeReturn::Ok;
+        }
+        if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data
+            && let Ok(mut map) = buffer.make_mut().map_writable()
         {
-            volume.set_property("mute", mute);
+            fade(map.as_mut_slice(), from, target);
         }
         gst::PadProbeReturn::Ok
     });
     Ok(())
+}
+
+/// Scales F32LE samples by a gain going from `from` to `to` across them.
+fn fade(bytes: &mut [u8], from: f32, to: f32) {
+    let n = (bytes.len() / 4).max(1) as f32;
+    for (i, b) in bytes.chunks_exact_mut(4).enumerate() {
+        let gain = from + (to - from) * (i as f32 + 1.0) / n;
+        let s = f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * gain;
+        b.copy_from_slice(&s.to_le_bytes());
+    }
 }
 
 /// libcamerasrc's ScalerCrop control: x, y, width, height in sensor pixels.
@@ -894,6 +919,17 @@ fn connect_sink(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gate_fades_instead_of_clicking() {
+        let mut bytes: Vec<u8> = [0.5f32; 4].iter().flat_map(|s| s.to_le_bytes()).collect();
+        fade(&mut bytes, 1.0, 0.0);
+        let out: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        assert_eq!(out, vec![0.375, 0.25, 0.125, 0.0]);
+    }
 
     #[test]
     fn night_turns_the_colour_off_and_50_is_neutral() {

@@ -14,7 +14,7 @@ pub(crate) const GRAY_SINK: &str = "gray_sink";
 /// The listen stream's ADTS frames, its valve (closed while nobody listens) and its noise gate.
 pub(crate) const LISTEN_SINK: &str = "listen_sink";
 pub(crate) const LISTEN_VALVE: &str = "listen_valve";
-pub(crate) const LISTEN_VOLUME: &str = "listen_volume";
+pub(crate) const LISTEN_GATE: &str = "listen_gate";
 /// Raw microphone samples for the sound detector.
 pub(crate) const SOUND_SINK: &str = "sound_sink";
 /// The small grey frames motion detection and night vision's AUTO look at.
@@ -305,7 +305,7 @@ fn audio_chain(src: &str, audio: &AudioConfig, aac: &str) -> String {
 /// The listen stream's own encode (`GET /api/listen.aac`): mono 16 kHz AAC in ADTS, which an
 /// `<audio>` element plays as it comes. It is a second encode of the microphone, not the RTSP
 /// track's: that one stays ungated and at the microphone's rate and bit rate for NVRs, while
-/// this one has the noise gate ([`LISTEN_VOLUME`], muted while the gate is closed) and a voice
+/// this one has the noise gate (at [`LISTEN_GATE`], silence while the gate is closed) and a voice
 /// channel's low rate. Its valve stays closed while nobody listens, so the encoder costs
 /// nothing then.
 fn listen_branch(aac: &str) -> String {
@@ -313,8 +313,8 @@ fn listen_branch(aac: &str) -> String {
     format!(
         "queue max-size-buffers=0 max-size-bytes=0 max-size-time=200000000 leaky=downstream \
          ! {GATE} name={LISTEN_VALVE} ! audioconvert ! audioresample \
-         ! audio/x-raw,rate={SAMPLE_RATE},channels=1 ! volume name={LISTEN_VOLUME} \
-         ! {aac} bitrate={bps} ! aacparse ! audio/mpeg,mpegversion=4,stream-format=adts \
+         ! audio/x-raw,format=F32LE,rate={SAMPLE_RATE},channels=1,layout=interleaved \
+         ! identity name={LISTEN_GATE} ! audioconvert ! {aac} bitrate={bps} ! aacparse ! audio/mpeg,mpegversion=4,stream-format=adts \
          ! appsink name={LISTEN_SINK} sync=false async=false max-buffers=50 drop=true enable-last-sample=false",
         bps = u64::from(BITRATE_KBPS) * 1000,
     )

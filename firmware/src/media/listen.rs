@@ -39,6 +39,7 @@ pub struct ListenStats {
     pub dropped: AtomicU64,
     pub frames_skipped: AtomicU64,
     pub frames: AtomicU64,
+    pub bytes: AtomicU64,
 }
 
 /// Everyone listening now, and whether the noise gate lets sound through.
@@ -126,6 +127,7 @@ impl Listen {
 
     fn publish_at(&self, frame: Bytes, now: Instant) {
         self.stats.frames.fetch_add(1, Relaxed);
+        self.stats.bytes.fetch_add(frame.len() as u64, Relaxed);
         let mut slots = lock(&self.slots);
         slots.retain_mut(|slot| match slot.tx.try_send(frame.clone()) {
             Ok(()) => {
@@ -190,6 +192,11 @@ impl Listen {
                 "listen_frames_total",
                 "Listen stream frames encoded.",
                 &self.stats.frames,
+            ),
+            (
+                "listen_bytes_total",
+                "Listen stream bytes encoded (ADTS).",
+                &self.stats.bytes,
             ),
         ] {
             e.single(name, Kind::Counter, help, counter.load(Relaxed));
