@@ -840,10 +840,16 @@ fn mute_while_gated(
         .context("the listen gate has no sink pad")?;
     let listen = Arc::clone(listen);
     // The gain reached at the end of the last buffer, in thousandths.
-    let reached = std::sync::atomic::AtomicU32::new(1000);
+    let reached = std::sync::atomic::AtomicU32::new(if listen.gate_open() { 1000 } else { 0 });
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         let target = if listen.gate_open() { 1.0 } else { 0.0 };
-        let from = reached.swap((target * 1000.0) as u32, Relaxed) as f32 / 1000.0;
+        let mut from = reached.swap((target * 1000.0) as u32, Relaxed) as f32 / 1000.0;
+        // The first buffer after the valve opened starts a new stretch: at the gate's state now,
+        // not faded from where it was when the last listener left.
+        let discont = matches!(&info.data, Some(gst::PadProbeData::Buffer(b)) if b.flags().contains(gst::BufferFlags::DISCONT));
+        if discont {
+            from = target;
+        }
         if from == 1.0 && target == 1.0 {
             return gst::PadProbeReturn::Ok;
         }

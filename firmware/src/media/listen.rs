@@ -21,6 +21,31 @@ use crate::metrics_text::{Exposition, Kind};
 /// scheduler's hiccup.
 const CHANNEL_FRAMES: usize = 16;
 
+/// A listener's connection as the fan-out sees it: it can close it, and learns when the
+/// connection was lost (the client stopped acknowledging or reading, and the socket gave up).
+#[derive(Default)]
+pub struct Hangup {
+    kill: Notify,
+    lost: AtomicBool,
+}
+
+impl Hangup {
+    /// Closes the connection now.
+    pub fn close(&self) {
+        self.kill.notify_one();
+    }
+
+    /// Resolves once [`Hangup::close`] was called (also if it was before).
+    pub async fn closed(&self) {
+        self.kill.notified().await;
+    }
+
+    /// The connection failed because its client stopped taking what was sent.
+    pub fn mark_lost(&self) {
+        self.lost.store(true, Relaxed);
+    }
+}
+
 /// One listener's place in the fan-out.
 struct Slot {
     id: u64,
@@ -29,7 +54,7 @@ struct Slot {
     full_since: Option<Instant>,
     stall: Duration,
     /// Closes its connection when it is dropped for not reading.
-    kill: Option<Arc<Notify>>,
+    kill: Option<Arc<Hangup>>,
 }
 
 #[derive(Default)]
@@ -79,7 +104,7 @@ impl Listen {
         self: &Arc<Self>,
         max: usize,
         stall: Duration,
-        kill: Option<Arc<Notify>>,
+        kill: Option<Arc<Hangup>>,
     ) -> Result<Listener, Refused> {
         let mut slots = lock(&self.slots);
         if slots.len() >= max {
@@ -93,12 +118,13 @@ impl Listen {
             tx,
             full_since: None,
             stall,
-            kill,
+            kill: kill.clone(),
         });
         self.stats.total.fetch_add(1, Relaxed);
         Ok(Listener {
             id,
             rx,
+            hangup: kill,
             listen: Arc::clone(self),
             demand: None,
         })
@@ -147,7 +173,7 @@ impl Listen {
                 );
                 self.stats.dropped.fetch_add(1, Relaxed);
                 if let Some(kill) = &slot.kill {
-                    kill.notify_one();
+                    kill.close();
                 }
                 false
             }
@@ -156,8 +182,17 @@ impl Listen {
         });
     }
 
-    fn leave(&self, id: u64) {
-        lock(&self.slots).retain(|s| s.id != id);
+    /// A listener's body is dropped: its place goes, if it still has one. `lost`: its
+    /// connection failed on a client that stopped taking sound (the socket's own time limits
+    /// saw it before the fan-out did), which counts as dropped too.
+    fn leave(&self, id: u64, lost: bool) {
+        let mut slots = lock(&self.slots);
+        let before = slots.len();
+        slots.retain(|s| s.id != id);
+        if lost && slots.len() < before {
+            info!(listener = id, "a listener's connection was lost: dropped");
+            self.stats.dropped.fetch_add(1, Relaxed);
+        }
     }
 
     pub fn render(&self, e: &mut Exposition) {
@@ -214,6 +249,7 @@ impl Listen {
 pub struct Listener {
     id: u64,
     rx: mpsc::Receiver<Bytes>,
+    hangup: Option<Arc<Hangup>>,
     listen: Arc<Listen>,
     /// Keeps the microphone running. Dropped after the place is given back (fields drop after
     /// `Drop::drop`), so the valve closes once the last one has gone.
@@ -229,7 +265,8 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        self.listen.leave(self.id);
+        let lost = self.hangup.as_ref().is_some_and(|h| h.lost.load(Relaxed));
+        self.listen.leave(self.id, lost);
     }
 }
 
@@ -258,7 +295,7 @@ mod tests {
     }
 
     fn join(hub: &Arc<Hub>, listen: &Arc<Listen>, max: usize) -> Result<Listener, Refused> {
-        let kill = Arc::new(Notify::new());
+        let kill = Arc::new(Hangup::default());
         let mut listener = listen.join(max, Duration::from_secs(5), Some(kill))?;
         listener.keep(hub.demand_of(&[crate::media::Source::Audio]));
         Ok(listener)
@@ -284,7 +321,7 @@ mod tests {
     #[test]
     fn a_slow_listener_skips_frames_then_is_dropped_and_killed() {
         let (hub, listen) = (hub(), Arc::new(Listen::default()));
-        let kill = Arc::new(Notify::new());
+        let kill = Arc::new(Hangup::default());
         let mut slow = listen
             .join(4, Duration::from_secs(5), Some(Arc::clone(&kill)))
             .expect("room");
@@ -315,12 +352,27 @@ mod tests {
             .build()
             .expect("runtime");
         rt.block_on(async {
-            tokio::time::timeout(Duration::from_secs(1), kill.notified())
+            tokio::time::timeout(Duration::from_secs(1), kill.closed())
                 .await
                 .expect("the connection is told to close");
         });
         // What it had queued is still whole frames, then the end.
         assert_eq!(slow.rx.try_recv().ok(), Some(frame(0)));
-        let _ = fast.rx.try_recv();
+        drop(slow);
+        assert_eq!(listen.stats.dropped.load(Relaxed), 1, "counted once");
+        // A connection the socket gave up on counts as dropped when its body goes.
+        let hangup = Arc::new(Hangup::default());
+        let lost = listen
+            .join(4, Duration::from_secs(5), Some(Arc::clone(&hangup)))
+            .expect("room");
+        hangup.mark_lost();
+        drop(lost);
+        assert_eq!(listen.stats.dropped.load(Relaxed), 2);
+        drop(fast);
+        assert_eq!(
+            listen.stats.dropped.load(Relaxed),
+            2,
+            "leaving is not being dropped"
+        );
     }
 }

@@ -48,10 +48,9 @@ pub fn follow(
 ) {
     let gate = Mutex::new(NoiseGate::default());
     let listen = Arc::clone(&hub.listen);
+    // Kept up to date while nobody listens too (it costs a comparison per batch), so that a new
+    // listener's first frames are gated as the room is now.
     hub.on_sound(Box::new(move |_| {
-        if !listen.has_listeners() {
-            return;
-        }
         let open = gate.lock().unwrap_or_else(PoisonError::into_inner).update(
             &config(),
             levels(),

@@ -153,8 +153,9 @@ async fn accept(
 /// One connection as its requests' handlers see it (in each request's extensions): a handler
 /// whose answer streams for ever can close it, and tune its socket.
 pub(super) struct Connection {
-    /// Closes the connection at once (a listener that stopped reading).
-    pub(super) kill: Arc<tokio::sync::Notify>,
+    /// Closes the connection at once (a listener that stopped reading), and hears that it
+    /// was lost.
+    pub(super) hangup: Arc<crate::media::listen::Hangup>,
     /// The TCP socket under it (a second descriptor of it), for socket options.
     socket: Option<socket2::Socket>,
 }
@@ -163,7 +164,7 @@ impl Connection {
     fn new(stream: &tokio::net::TcpStream) -> Self {
         use std::os::fd::AsFd as _;
         Self {
-            kill: Arc::default(),
+            hangup: Arc::default(),
             socket: stream
                 .as_fd()
                 .try_clone_to_owned()
@@ -208,7 +209,7 @@ async fn connection<S>(
         }
         Opening::Tunnel(head) | Opening::Http(head) => head,
     };
-    let kill = Arc::clone(&handle.kill);
+    let hangup = Arc::clone(&handle.hangup);
     let service = service_fn(move |mut req| {
         let state = Arc::clone(&state);
         req.extensions_mut().insert(Arc::clone(&handle));
@@ -225,11 +226,31 @@ async fn connection<S>(
         .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = kill.notified() => debug!(%peer, "connection closed: its client stopped reading"),
+        done = conn.as_mut() => {
+            // Before the connection (and the answer it was sending) is dropped below.
+            if done.as_ref().is_err_and(timed_out) {
+                hangup.mark_lost();
+            }
+        }
+        _ = hangup.closed() => debug!(%peer, "connection closed: its client stopped reading"),
         _ = shutdown.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(3), conn).await;
         }
     }
+}
+
+/// Whether a connection failed on a client that stopped taking data: a write that waited too
+/// long (`stream.rs`), or the socket's TCP_USER_TIMEOUT.
+fn timed_out(e: &hyper::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }

@@ -30,7 +30,7 @@ pub(in crate::serve::http) fn stream(state: &AppState, head: &Parts) -> Response
     let mut listener = match listen.join(
         config.listen.max_listeners,
         stall,
-        connection.map(|c| Arc::clone(&c.kill)),
+        connection.map(|c| Arc::clone(&c.hangup)),
     ) {
         Ok(listener) => listener,
         Err(refused) => {
