@@ -3,7 +3,6 @@
 
 import json
 import math
-import signal
 import socket
 import ssl
 import subprocess
@@ -172,19 +171,17 @@ def test_gate_settings_are_partial_and_kept_across_a_restart(room):
 
 
 def test_the_noise_gate_keeps_steady_room_noise_out_and_lets_a_cry_through(tmp_path):
+    # Sound alerts are off here: the gate still has the detector's measure of the room, taken
+    # from the moment the first listener starts the microphone (steady pink noise at a room's
+    # level, no tick).
     for d in running(tmp_path, "[media]\nrestart_backoff_max_s = 2\n"):
-        # Steady pink noise at a room's level, no tick. Sound detection (whose measure of the
-        # room the gate uses) is switched on only now, by a reload: it starts with this room as
-        # its floor rather than spending a minute rising to it from silence.
         simulate(d, tick=False, noise_db=-40)
-        d.extra += "[sound]\nenabled = true\n"
-        (d.tmp / "config.toml").write_text(d.config())
-        d.proc.send_signal(signal.SIGHUP)
-        d.wait_for(lambda: (status(d)["sound"]["noise_floor_db"] or -99) > -44, "the room's floor at its noise")
         cookie = login(d)
-        time.sleep(1)
         pcm = listen_pcm(d, cookie, 3)
         assert db(pcm) < -70, ("the fan is not heard", slices(pcm))
+        floor = status(d)["sound"]["noise_floor_db"]
+        assert -44 < floor < -38, floor
+        assert room_metric(d, "babymonitor_listen_gate_open") == 0
         simulate(d, cry_s=10)
         time.sleep(0.5)
         pcm = listen_pcm(d, cookie, 3)
@@ -194,6 +191,10 @@ def test_the_noise_gate_keeps_steady_room_noise_out_and_lets_a_cry_through(tmp_p
         assert put_listen(d, {"gate": {"enabled": False}}).status_code == 200
         pcm = listen_pcm(d, cookie, 3)
         assert -46 < db(pcm) < -34, slices(pcm)
+
+
+def room_metric(d, name):
+    return d.metric(name)
 
 
 def read_some(chunks, n=200):

@@ -80,7 +80,8 @@ impl Default for Listen {
         Self {
             slots: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
-            gate_open: AtomicBool::new(true),
+            // Closed until the room has been measured (see `noise_gate`).
+            gate_open: AtomicBool::new(false),
             stats: ListenStats::default(),
         }
     }

@@ -16,8 +16,9 @@ pub struct NoiseGate {
 
 impl NoiseGate {
     /// Whether sound passes now. `levels`: the microphone's level and the room's noise floor
-    /// (dBFS), or `None` while nothing measures them (sound detection is off): then nothing
-    /// can tell noise from sound, and everything passes rather than the parent hearing nothing.
+    /// (dBFS), or `None` until the detector has measured its first frame (a microphone that
+    /// just started): the gate stays as it was, closed at first, so that starting the
+    /// microphone for a listener does not begin with a burst of the fan.
     pub fn update(
         &mut self,
         config: &GateConfig,
@@ -29,7 +30,7 @@ impl NoiseGate {
             return true;
         }
         let Some((level, floor)) = levels else {
-            return true;
+            return self.open_until.is_some_and(|until| now <= until);
         };
         if level > floor + config.threshold_db {
             let hold = Duration::from_secs_f32(config.hold_s.clamp(0.0, 3600.0));
@@ -91,7 +92,7 @@ mod tests {
     }
 
     #[test]
-    fn off_or_unmeasured_lets_everything_through() {
+    fn off_lets_everything_through_and_unmeasured_keeps_the_gate_as_it_was() {
         let mut gate = NoiseGate::default();
         let now = Instant::now();
         let off = GateConfig {
@@ -99,7 +100,12 @@ mod tests {
             ..ON
         };
         assert!(gate.update(&off, Some((-40.0, -40.0)), now));
-        assert!(gate.update(&ON, None, now));
+        assert!(
+            !gate.update(&ON, None, now),
+            "closed until the room is measured"
+        );
+        assert!(gate.update(&ON, Some((-15.0, -40.0)), now));
+        assert!(gate.update(&ON, None, now), "open while it was");
         // A higher threshold keeps out what a lower one lets in.
         let strict = GateConfig {
             threshold_db: 30.0,
