@@ -709,7 +709,7 @@ impl Controller {
                 listen.publish(frame);
             }
         })?;
-        mute_while_gated(pipeline, &self.hub.listen)
+        gate_the_listen_samples(pipeline, &self.hub.listen)
     }
 
     /// Errors and the end of the stream come back to the capture thread as commands.
@@ -828,7 +828,7 @@ impl Controller {
 /// and an open one back, over one buffer (no click). The samples stay (as silence): muting an
 /// element instead marks its buffers as gaps, which the encoder drops, and a phone that gets
 /// nothing would take the camera for gone.
-fn mute_while_gated(
+fn gate_the_listen_samples(
     pipeline: &gst::Pipeline,
     listen: &Arc<super::listen::Listen>,
 ) -> anyhow::Result<()> {
