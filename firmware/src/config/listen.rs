@@ -94,6 +94,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_bad_value_in_the_file_names_its_line_and_field() {
+        let parse = |text: &str| {
+            crate::config::Config::parse(text, std::path::Path::new("t.toml"))
+                .map(|c| c.listen)
+                .map_err(|e| e.to_string())
+        };
+        let err = parse(
+            "[listen]
+stall_s = 20
+[listen.gate]
+threshold_db = 0.5
+",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("t.toml:4:"), "{err}");
+        assert!(err.contains("listen.gate.threshold_db"), "{err}");
+        let err = parse(
+            "[listen]
+max_listeners = 1000
+",
+        )
+        .unwrap_err();
+        assert!(err.contains("listen.max_listeners"), "{err}");
+        let ok = parse(
+            "[listen.gate]
+enabled = false
+",
+        )
+        .expect("parses");
+        assert_eq!(
+            (ok.max_listeners, ok.gate.enabled, ok.gate.hold_s),
+            (20, false, 2.0)
+        );
+    }
+
+    #[test]
     fn gate_problems_name_the_field() {
         assert_eq!(GateConfig::default().problem("gate"), None);
         let bad = GateConfig {

@@ -122,7 +122,7 @@ async fn accept(
                             return;
                         }
                     };
-                    let handle = Arc::new(Connection::new(&stream));
+                    let handle = Arc::new(Connection::default());
                     match tls {
                         None => connection(stream, peer, false, state, conn_shutdown, handle).await,
                         Some(acceptor) => {
@@ -151,40 +151,41 @@ async fn accept(
 }
 
 /// One connection as its requests' handlers see it (in each request's extensions): a handler
-/// whose answer streams for ever can close it, and tune its socket.
+/// whose answer streams for ever can close it, and ask for its socket to hold little.
+#[derive(Default)]
 pub(super) struct Connection {
     /// Closes the connection at once (a listener that stopped reading), and hears that it
     /// was lost.
     pub(super) hangup: Arc<crate::media::listen::Hangup>,
-    /// The TCP socket under it (a second descriptor of it), for socket options.
-    socket: Option<socket2::Socket>,
+    /// Seconds of [`Connection::hold_little`]'s stall, for the connection's stream to apply to
+    /// its socket at its next write; 0: nothing asked.
+    pub(super) thin: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Connection {
-    fn new(stream: &tokio::net::TcpStream) -> Self {
-        use std::os::fd::AsFd as _;
-        Self {
-            hangup: Arc::default(),
-            socket: stream
-                .as_fd()
-                .try_clone_to_owned()
-                .ok()
-                .map(socket2::Socket::from),
-        }
-    }
-
-    /// For a thin endless stream: the kernel holds little of it (so a client that stops reading
-    /// blocks the writes within seconds, not minutes), and gives up on a client that
+    /// For a thin endless stream: the kernel is to hold little of it (so a client that stops
+    /// reading blocks the writes within seconds, not minutes), and to give up on a client that
     /// acknowledges nothing for `stall` (a phone gone from the network).
     pub(super) fn hold_little(&self, stall: Duration) {
-        if let Some(socket) = &self.socket {
-            if let Err(e) = socket.set_send_buffer_size(8 * 1024) {
-                debug!("cannot shrink the send buffer: {e}");
-            }
-            if let Err(e) = socket.set_tcp_user_timeout(Some(stall)) {
-                debug!("cannot set TCP_USER_TIMEOUT: {e}");
-            }
-        }
+        self.thin
+            .store(stall.as_secs().max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The TCP socket under a connection, plain or TLS, for its socket options.
+pub(super) trait AsTcp {
+    fn tcp(&self) -> &tokio::net::TcpStream;
+}
+
+impl AsTcp for tokio::net::TcpStream {
+    fn tcp(&self) -> &tokio::net::TcpStream {
+        self
+    }
+}
+
+impl AsTcp for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn tcp(&self) -> &tokio::net::TcpStream {
+        self.get_ref().0
     }
 }
 
@@ -197,7 +198,7 @@ async fn connection<S>(
     mut shutdown: watch::Receiver<bool>,
     handle: Arc<Connection>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + AsTcp + Unpin + Send + 'static,
 {
     let head = match tunnel::open(&mut stream).await {
         Opening::Closed => return,
@@ -210,6 +211,7 @@ async fn connection<S>(
         Opening::Tunnel(head) | Opening::Http(head) => head,
     };
     let hangup = Arc::clone(&handle.hangup);
+    let thin = Arc::clone(&handle.thin);
     let service = service_fn(move |mut req| {
         let state = Arc::clone(&state);
         req.extensions_mut().insert(Arc::clone(&handle));
@@ -220,7 +222,7 @@ async fn connection<S>(
         .header_read_timeout(HEAD_TIMEOUT)
         .max_buf_size(64 * 1024)
         .serve_connection(
-            TokioIo::new(Stream::new(stream, head, WRITE_STALL)),
+            TokioIo::new(Stream::new(stream, head, WRITE_STALL).thin_on_request(thin)),
             service,
         )
         .with_upgrades();
