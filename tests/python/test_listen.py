@@ -233,6 +233,11 @@ def test_twenty_listeners_are_served_and_the_twenty_first_refused(room):
         client.close()
     room.wait_for(lambda: status(room)["listen"]["listeners"] == 0, "the places given back")
     assert room.metric("babymonitor_listeners_total") == 20
+    # Nobody listens: the listen encoder's valve is closed and it encodes nothing.
+    time.sleep(0.5)
+    frames = room.metric("babymonitor_listen_frames_total")
+    time.sleep(1.5)
+    assert room.metric("babymonitor_listen_frames_total") == frames
 
 
 def rss_kb(pid: int) -> int:
