@@ -172,6 +172,7 @@ impl Parts {
         let bus = events::Bus::new(Arc::clone(&subscriptions));
         let (climate, sim_room) = start_climate(&config, cli.simulate, &bus);
         let detectors = start_detectors(&config, with_audio, &capture, &bus, &ptz, &night);
+        start_listen_gate(&settings, &capture, &detectors);
         if let Some(audio) = &audio {
             hear_the_speaker(audio, &detectors, &bus);
         }
@@ -453,6 +454,8 @@ fn app_state(parts: &Parts) -> Arc<http::AppState> {
         ),
         connections: Default::default(),
         alerts: Arc::clone(&parts.alerts),
+        sim_mic: (parts.simulate && config.audio.source == crate::config::AudioSource::Test)
+            .then(|| Arc::clone(parts.capture.room())),
     })
 }
 
@@ -823,4 +826,23 @@ fn print_welcome(
     println!("  snapshot:     http://{host}:{http_port}/snapshot.jpg");
     println!("  try:          ffplay rtsp://...  or  vlc rtsp://...   (Ctrl-C stops)");
     println!();
+}
+
+/// The listen stream's noise gate follows the sound detector's measure of the room, with the
+/// gate settings in force (the page changes them).
+fn start_listen_gate(
+    settings: &Arc<settings::Settings>,
+    capture: &media::Capture,
+    detectors: &Arc<detect::Detectors>,
+) {
+    let settings = Arc::clone(settings);
+    let detectors = Arc::downgrade(detectors);
+    media::noise_gate::follow(
+        capture.hub(),
+        move || settings.current().listen.gate,
+        move || {
+            let levels = detectors.upgrade()?.levels();
+            Some((levels.sound_db?, levels.noise_floor_db?))
+        },
+    );
 }

@@ -4,6 +4,7 @@
 mod clips;
 mod decode;
 mod output;
+pub mod room;
 mod source;
 mod synth;
 mod talkback;

@@ -7,6 +7,7 @@ pub mod boot_file;
 mod detect;
 mod error;
 mod events;
+mod listen;
 mod media;
 mod night;
 mod ptz;
@@ -23,6 +24,10 @@ use serde::Deserialize;
 pub use detect::{MotionConfig, SoundConfig, SoundMode};
 pub use error::ConfigError;
 pub use events::EventsConfig;
+pub use listen::{
+    BITRATE_KBPS as LISTEN_BITRATE_KBPS, GateConfig, ListenConfig,
+    SAMPLE_RATE as LISTEN_SAMPLE_RATE,
+};
 pub use media::{
     AudioConfig, AudioSource, EncoderChoice, MediaConfig, StreamConfig, VideoConfig, VideoSource,
     X264Preset,
@@ -59,6 +64,7 @@ pub struct Config {
     pub web: WebConfig,
     pub storage: StorageConfig,
     pub watchdog: WatchdogConfig,
+    pub listen: ListenConfig,
     pub users: Vec<User>,
 }
 
@@ -259,6 +265,7 @@ impl Config {
         self.video.check(p);
         self.audio.check(p);
         self.watchdog.check(p);
+        self.listen.check(p);
         users::check(&self.users, p);
     }
 }

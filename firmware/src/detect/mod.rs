@@ -42,6 +42,9 @@ struct MotionState {
 
 struct SoundState {
     detector: SoundDetector,
+    /// Whether its changes are alerts. Off, it still measures the room whenever the microphone
+    /// runs (for the listen stream's noise gate) but raises nothing.
+    alerts: bool,
     /// Whether the camera's speaker was playing at the last samples, and when it stopped.
     speaker_until: Option<Instant>,
     last: Instant,
@@ -118,7 +121,7 @@ impl Detectors {
         if config.sound.enabled && !with_audio {
             warn!("sound alerts need a microphone with an AAC encoder: they are off");
         }
-        self.apply_sound(sound_on.then(|| config.sound.clone()));
+        self.apply_sound(with_audio.then(|| (config.sound.clone(), sound_on)));
         self.apply_motion(config.motion.enabled.then(|| config.motion.clone()));
         let mut demand = lock(&self.demand);
         demand.clear();
@@ -130,23 +133,36 @@ impl Detectors {
         }
     }
 
-    fn apply_sound(&self, config: Option<SoundConfig>) {
+    /// `config`: the microphone's detector with its settings and whether it raises alerts, or
+    /// none without a microphone.
+    fn apply_sound(&self, config: Option<(SoundConfig, bool)>) {
         let mut sound = lock(&self.sound);
         match (config, sound.as_mut()) {
-            (Some(c), Some(s)) => s.detector.set_config(c),
-            (Some(c), None) => {
-                info!(mode = ?c.mode, "sound alerts on");
+            (Some((c, alerts)), Some(s)) if s.alerts == alerts => s.detector.set_config(c),
+            (Some((c, alerts)), _) => {
+                let had_alerts = sound.as_ref().is_some_and(|s| s.alerts);
+                if alerts {
+                    info!(mode = ?c.mode, "sound alerts on");
+                } else if had_alerts {
+                    info!("sound alerts off");
+                }
+                // Afresh: a detector that listened without raising alerts may be mid-alarm.
                 *sound = Some(SoundState {
                     detector: SoundDetector::new(c),
+                    alerts,
                     speaker_until: None,
                     last: Instant::now(),
                 });
-                self.publish_sound(false);
+                if alerts || had_alerts {
+                    self.publish_sound(false);
+                }
             }
-            (None, Some(_)) => {
-                info!("sound alerts off");
+            (None, Some(s)) => {
+                if s.alerts {
+                    info!("sound alerts off");
+                    self.publish_sound(false);
+                }
                 *sound = None;
-                self.publish_sound(false);
             }
             (None, None) => {}
         }
@@ -217,25 +233,27 @@ impl Detectors {
 
     fn samples(&self, samples: &[f32]) {
         let busy = lock(&self.speaker_busy).as_ref().is_some_and(|f| f());
-        let change = {
+        let (change, alerts) = {
             let mut sound = lock(&self.sound);
             let Some(s) = sound.as_mut() else {
                 return;
             };
+            let alerts = s.alerts;
             let now = Instant::now();
             let elapsed = now.duration_since(s.last).as_secs_f32();
             s.last = now;
             if busy {
                 s.speaker_until = Some(now + std::time::Duration::from_secs_f32(SPEAKER_TAIL));
             }
-            if s.speaker_until.is_some_and(|until| now < until) {
+            let change = if s.speaker_until.is_some_and(|until| now < until) {
                 s.detector.skip(elapsed)
             } else {
                 s.speaker_until = None;
                 s.detector.push(samples)
-            }
+            };
+            (change, alerts)
         };
-        if let Some(on) = change {
+        if let Some(on) = change.filter(|_| alerts) {
             info!(sound = on, "sound alert");
             self.publish_sound(on);
         }

@@ -16,6 +16,7 @@ use super::describe;
 use super::encoders::Encoders;
 use super::hub::{Hub, Track};
 use super::stats::PipelineStats;
+use crate::audio::room::{self, Room};
 use crate::config::{AudioSource, Config, VideoSource};
 
 /// How the picture is dressed, applied to the running pipeline and every rebuilt one.
@@ -150,6 +151,8 @@ struct Slot {
 
 pub struct Capture {
     hub: Arc<Hub>,
+    /// The simulated microphone's room (`[audio] source = "test"`).
+    room: Arc<Room>,
     commands: Sender<Command>,
     thread: crate::platform::worker::Worker,
 }
@@ -159,8 +162,10 @@ impl Capture {
         let (tx, rx) = mpsc::channel();
         let hub = Arc::new(Hub::new(tx.clone()));
         let plan = Plan::new(config, encoders);
+        let room = Arc::new(Room::default());
         let controller = Controller {
             hub: Arc::clone(&hub),
+            room: Arc::clone(&room),
             commands: tx.clone(),
             slots: plan.slots.into_iter().map(Slot::from).collect(),
             grace: plan.grace,
@@ -174,6 +179,7 @@ impl Capture {
             .context("starting the capture thread")?;
         Ok(Self {
             hub,
+            room,
             commands: tx,
             thread,
         })
@@ -181,6 +187,11 @@ impl Capture {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// What the simulated microphone hears (used when `[audio] source = "test"`).
+    pub fn room(&self) -> &Arc<Room> {
+        &self.room
     }
 
     pub fn has_audio(&self, config: &Config, encoders: &Encoders) -> bool {
@@ -277,6 +288,7 @@ impl From<SlotPlan> for Slot {
 
 struct Controller {
     hub: Arc<Hub>,
+    room: Arc<Room>,
     commands: Sender<Command>,
     slots: Vec<Slot>,
     grace: Duration,
@@ -470,7 +482,12 @@ impl Controller {
                 }
                 match self.slots[i].restart_at {
                     Some(at) if at > now => deadlines.push(at),
-                    _ => self.start(i),
+                    _ => {
+                        self.start(i);
+                        // A start that failed tries again after its back-off, whether or not
+                        // another command comes before.
+                        deadlines.extend(self.slots[i].restart_at);
+                    }
                 }
                 continue;
             }
@@ -496,8 +513,22 @@ impl Controller {
         deadlines.into_iter().min()
     }
 
-    /// Lets frames into an encoder only while someone watches its stream.
+    /// Lets frames into an encoder only while someone watches (or listens to) its stream.
     fn open_gates(&self) {
+        let closed = !self.hub.listen.has_listeners();
+        let audio = self.slots.iter().filter(|s| s.source == Source::Audio);
+        for pipeline in audio.flat_map(|s| {
+            [
+                s.pipeline.as_ref().map(|(p, _)| p),
+                s.stand_in_pipeline.as_ref(),
+            ]
+        }) {
+            if let Some(valve) = pipeline.and_then(|p| p.by_name(describe::LISTEN_VALVE))
+                && valve.property::<bool>("drop") != closed
+            {
+                valve.set_property("drop", closed);
+            }
+        }
         let Some(pipeline) = self.video_pipeline() else {
             return;
         };
@@ -519,6 +550,18 @@ impl Controller {
         self.slots[i].generation += 1;
         let generation = self.slots[i].generation;
         let description = self.slots[i].description.clone();
+        if description.contains(room::ROOM_SRC) && self.room.failing() {
+            // The simulated microphone is failing: the stand-in runs on undisturbed, as it
+            // would while a real one cannot be opened.
+            error!(
+                source = source.name(),
+                "cannot start capture: the simulated microphone fails"
+            );
+            self.stats(source).failures.fetch_add(1, Relaxed);
+            self.schedule_restart(i, false);
+            self.start_stand_in(i);
+            return;
+        }
         // Never two sources at once on one track: the stand-in goes, and comes back on failure.
         self.stop_stand_in(i);
         if source == Source::Video {
@@ -600,6 +643,16 @@ impl Controller {
             let _ = pipeline.set_state(gst::State::Null);
             return Err(anyhow!("{e}"));
         }
+        if let Ok(src) = super::element::<gst_app::AppSrc>(&pipeline, room::ROOM_SRC) {
+            let rate = src
+                .caps()
+                .and_then(|c| c.structure(0).and_then(|s| s.get::<i32>("rate").ok()))
+                .unwrap_or(48_000);
+            if let Err(e) = room::feed(src, Arc::clone(&self.room), rate.max(1) as u32) {
+                let _ = pipeline.set_state(gst::State::Null);
+                return Err(anyhow!("the simulated microphone's thread: {e}"));
+            }
+        }
         Ok(pipeline)
     }
 
@@ -645,7 +698,18 @@ impl Controller {
         let hub = Arc::clone(&self.hub);
         connect_sink(pipeline, describe::SOUND_SINK, move |sample, _| {
             hub.publish_sound(sample)
-        })
+        })?;
+        let listen = Arc::clone(&self.hub.listen);
+        connect_sink(pipeline, describe::LISTEN_SINK, move |sample, _| {
+            let frame = sample
+                .buffer()
+                .and_then(|b| b.map_readable().ok())
+                .map(|m| bytes::Bytes::copy_from_slice(&m));
+            if let Some(frame) = frame {
+                listen.publish(frame);
+            }
+        })?;
+        gate_the_listen_samples(pipeline, &self.hub.listen)
     }
 
     /// Errors and the end of the stream come back to the capture thread as commands.
@@ -661,6 +725,9 @@ impl Controller {
             match msg.view() {
                 gst::MessageView::Error(err) => {
                     let reason = format!("{} ({})", err.error(), err.debug().unwrap_or_default());
+                    if generation == 0 {
+                        warn!(source = source.name(), "the stand-in: {reason}");
+                    }
                     let _ = tx.send(Command::Failed {
                         source,
                         generation,
@@ -757,6 +824,55 @@ impl Controller {
     }
 }
 
+/// The noise gate works on the listen stream's samples: a closed gate fades them to silence
+/// and an open one back, over one buffer (no click). The samples stay (as silence): muting an
+/// element instead marks its buffers as gaps, which the encoder drops, and a phone that gets
+/// nothing would take the camera for gone.
+fn gate_the_listen_samples(
+    pipeline: &gst::Pipeline,
+    listen: &Arc<super::listen::Listen>,
+) -> anyhow::Result<()> {
+    let gate = pipeline
+        .by_name(describe::LISTEN_GATE)
+        .context("the listen stream's gate is missing")?;
+    let pad = gate
+        .static_pad("sink")
+        .context("the listen gate has no sink pad")?;
+    let listen = Arc::clone(listen);
+    // The gain reached at the end of the last buffer, in thousandths.
+    let reached = std::sync::atomic::AtomicU32::new(if listen.gate_open() { 1000 } else { 0 });
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let target = if listen.gate_open() { 1.0 } else { 0.0 };
+        let mut from = reached.swap((target * 1000.0) as u32, Relaxed) as f32 / 1000.0;
+        // The first buffer after the valve opened starts a new stretch: at the gate's state now,
+        // not faded from where it was when the last listener left.
+        let discont = matches!(&info.data, Some(gst::PadProbeData::Buffer(b)) if b.flags().contains(gst::BufferFlags::DISCONT));
+        if discont {
+            from = target;
+        }
+        if from == 1.0 && target == 1.0 {
+            return gst::PadProbeReturn::Ok;
+        }
+        if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data
+            && let Ok(mut map) = buffer.make_mut().map_writable()
+        {
+            fade(map.as_mut_slice(), from, target);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
+}
+
+/// Scales F32LE samples by a gain going from `from` to `to` across them.
+fn fade(bytes: &mut [u8], from: f32, to: f32) {
+    let n = (bytes.len() / 4).max(1) as f32;
+    for (i, b) in bytes.chunks_exact_mut(4).enumerate() {
+        let gain = from + (to - from) * (i as f32 + 1.0) / n;
+        let s = f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * gain;
+        b.copy_from_slice(&s.to_le_bytes());
+    }
+}
+
 /// libcamerasrc's ScalerCrop control: x, y, width, height in sensor pixels.
 const SCALER_CROP: &str = "scaler-crop";
 
@@ -809,6 +925,17 @@ fn connect_sink(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gate_fades_instead_of_clicking() {
+        let mut bytes: Vec<u8> = [0.5f32; 4].iter().flat_map(|s| s.to_le_bytes()).collect();
+        fade(&mut bytes, 1.0, 0.0);
+        let out: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        assert_eq!(out, vec![0.375, 0.25, 0.125, 0.0]);
+    }
 
     #[test]
     fn night_turns_the_colour_off_and_50_is_neutral() {

@@ -11,6 +11,10 @@ pub(crate) const SUB_SINK: &str = "sub_sink";
 pub(crate) const FRAME_SINK: &str = "frame_sink";
 pub(crate) const AUDIO_SINK: &str = "audio_sink";
 pub(crate) const GRAY_SINK: &str = "gray_sink";
+/// The listen stream's ADTS frames, its valve (closed while nobody listens) and its noise gate.
+pub(crate) const LISTEN_SINK: &str = "listen_sink";
+pub(crate) const LISTEN_VALVE: &str = "listen_valve";
+pub(crate) const LISTEN_GATE: &str = "listen_gate";
 /// Raw microphone samples for the sound detector.
 pub(crate) const SOUND_SINK: &str = "sound_sink";
 /// The small grey frames motion detection and night vision's AUTO look at.
@@ -254,10 +258,12 @@ pub(crate) fn jpeg_pipeline(scale: &str, encoder: &str, width: u32, height: u32)
 
 fn audio_source(audio: &AudioConfig) -> String {
     match audio.source {
-        AudioSource::Test => {
-            "audiotestsrc is-live=true wave=ticks freq=660 volume=0.3 sine-periods-per-tick=40"
-                .to_string()
-        }
+        // The simulated room (`audio::room`): its tick, noise and cry are pushed in real time.
+        AudioSource::Test => format!(
+            "appsrc name={} is-live=true format=time do-timestamp=true caps=\"{}\"",
+            crate::audio::room::ROOM_SRC,
+            crate::audio::room::caps(audio.sample_rate)
+        ),
         AudioSource::Alsa => format!("alsasrc device={}", quoted(&audio.device)),
         AudioSource::File => format!(
             "filesrc location={} ! decodebin ! clocksync",
@@ -286,11 +292,31 @@ fn audio_chain(src: &str, audio: &AudioConfig, aac: &str) -> String {
          ! appsink name={AUDIO_SINK} sync=false async=false max-buffers=50 drop=true enable-last-sample=false \
          at. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=500000000 leaky=downstream ! audioconvert ! audioresample \
          ! audio/x-raw,format=F32LE,rate={detect_rate},channels=1,layout=interleaved \
-         ! appsink name={SOUND_SINK} sync=false async=false max-buffers=20 drop=true enable-last-sample=false",
+         ! appsink name={SOUND_SINK} sync=false async=false max-buffers=20 drop=true enable-last-sample=false \
+         at. ! {listen}",
+        listen = listen_branch(aac),
         detect_rate = crate::detect::sound::SAMPLE_RATE,
         rate = audio.sample_rate,
         ch = audio.channels,
         bps = u64::from(audio.bitrate_kbps) * 1000,
+    )
+}
+
+/// The listen stream's own encode (`GET /api/listen.aac`): mono 16 kHz AAC in ADTS, which an
+/// `<audio>` element plays as it comes. It is a second encode of the microphone, not the RTSP
+/// track's: that one stays ungated and at the microphone's rate and bit rate for NVRs, while
+/// this one has the noise gate (at [`LISTEN_GATE`], silence while the gate is closed) and a voice
+/// channel's low rate. Its valve stays closed while nobody listens, so the encoder costs
+/// nothing then.
+fn listen_branch(aac: &str) -> String {
+    use crate::config::{LISTEN_BITRATE_KBPS as BITRATE_KBPS, LISTEN_SAMPLE_RATE as SAMPLE_RATE};
+    format!(
+        "queue max-size-buffers=0 max-size-bytes=0 max-size-time=200000000 leaky=downstream \
+         ! {GATE} name={LISTEN_VALVE} ! audioconvert ! audioresample \
+         ! audio/x-raw,format=F32LE,rate={SAMPLE_RATE},channels=1,layout=interleaved \
+         ! identity name={LISTEN_GATE} ! audioconvert ! {aac} bitrate={bps} ! aacparse ! audio/mpeg,mpegversion=4,stream-format=adts \
+         ! appsink name={LISTEN_SINK} sync=false async=false max-buffers=50 drop=true enable-last-sample=false",
+        bps = u64::from(BITRATE_KBPS) * 1000,
     )
 }
 

@@ -49,6 +49,8 @@ struct Frame {
 
 pub struct Hub {
     pub stats: Stats,
+    /// The listen stream's listeners and its noise gate.
+    pub listen: Arc<super::listen::Listen>,
     /// Mean brightness (0-1) of the latest small grey frame, and when it was measured.
     brightness: Mutex<Option<(f32, Instant)>>,
     commands: Sender<Command>,
@@ -90,6 +92,7 @@ impl Hub {
     pub(crate) fn new(commands: Sender<Command>) -> Self {
         Self {
             stats: Stats::default(),
+            listen: Arc::default(),
             brightness: Mutex::new(None),
             commands,
             feeds: Mutex::new(Vec::new()),

@@ -63,6 +63,9 @@ pub struct RuntimeState {
     /// Each user's alert rules, by user name; a user who is deleted takes theirs along.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub alerts: BTreeMap<String, crate::alerts::Rules>,
+    /// The listen stream's noise gate as the web page set it (`PUT /api/listen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_gate: Option<crate::config::GateConfig>,
 }
 /// A saved camera position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +146,9 @@ impl RuntimeState {
         if let Some([dark, bright, dwell]) = self.night_auto {
             (config.night.dark_below, config.night.bright_above) = (dark, bright);
             config.night.dwell_s = dwell.max(0.0) as u64;
+        }
+        if let Some(gate) = self.listen_gate {
+            config.listen.gate = gate;
         }
         config
     }

@@ -75,6 +75,8 @@ pub struct AppState {
     pub connections: crate::serve::gate::Gate,
     /// Each user's alert rules and the alerts that go out (`/api/alerts`, `/api/events`).
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// The simulated microphone's room (`--simulate` only): tests make it cry, hum or fail.
+    pub sim_mic: Option<Arc<crate::audio::room::Room>>,
 }
 
 impl AppState {

@@ -246,6 +246,7 @@ fn table() -> Vec<Route> {
                 .map_or_else(|r| *r, |req| live::serve(&state, req)))
         }),
     ];
+    t.extend(listen_table());
     t.extend(webrtc_table());
     t.extend(controls_table());
     t.extend(audio::table());
@@ -254,6 +255,27 @@ fn table() -> Vec<Route> {
         [M::GET, M::HEAD].map(|m| row(m, path, Public, |c| now(page::serve(&c.head.uri))))
     }));
     t
+}
+
+/// The listen stream and its noise gate; the simulated microphone.
+fn listen_table() -> Vec<Route> {
+    use Method as M;
+    use Need::*;
+    use api::listen;
+    vec![
+        row(M::GET, "/api/listen.aac", Viewer, |c| {
+            now(listen::stream(&c.state, &c.head))
+        }),
+        row(M::GET, "/api/listen", Viewer, |c| {
+            now(listen::get(&c.state))
+        }),
+        row(M::PUT, "/api/listen", Operator, |c| {
+            now(listen::put(&c.state, &c.body))
+        }),
+        row(M::PUT, "/api/simulate/sound", Admin, |c| {
+            now(listen::simulate(&c.state, &c.body))
+        }),
+    ]
 }
 
 /// WebRTC: watching for anyone, push-to-talk for operators.

@@ -28,6 +28,10 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_STALL: Duration = Duration::from_secs(30);
 /// Time to complete a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// TLS records rustls holds for a client before a write waits: the kernel's send buffer does
+/// the real buffering, and a bound here lets a stalled reader be seen in seconds on a stream
+/// as thin as the listen stream (4 KB/s), where rustls' default (64 KiB) would hide it for 16.
+const TLS_BUFFER: usize = 16 * 1024;
 /// Pauses after a failed accept (out of descriptors, most likely): trying again at once would
 /// spin on the same error.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(1));
@@ -118,12 +122,14 @@ async fn accept(
                             return;
                         }
                     };
+                    let handle = Arc::new(Connection::default());
                     match tls {
-                        None => connection(stream, peer, false, state, conn_shutdown).await,
+                        None => connection(stream, peer, false, state, conn_shutdown, handle).await,
                         Some(acceptor) => {
                             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                                Ok(Ok(stream)) => {
-                                    connection(stream, peer, true, state, conn_shutdown).await;
+                                Ok(Ok(mut stream)) => {
+                                    stream.get_mut().1.set_buffer_limit(Some(TLS_BUFFER));
+                                    connection(stream, peer, true, state, conn_shutdown, handle).await;
                                 }
                                 Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
                                 Err(_) => debug!(%peer, "TLS handshake took too long"),
@@ -144,6 +150,45 @@ async fn accept(
     .await;
 }
 
+/// One connection as its requests' handlers see it (in each request's extensions): a handler
+/// whose answer streams for ever can close it, and ask for its socket to hold little.
+#[derive(Default)]
+pub(super) struct Connection {
+    /// Closes the connection at once (a listener that stopped reading), and hears that it
+    /// was lost.
+    pub(super) hangup: Arc<crate::media::listen::Hangup>,
+    /// Seconds of [`Connection::hold_little`]'s stall, for the connection's stream to apply to
+    /// its socket at its next write; 0: nothing asked.
+    pub(super) thin: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Connection {
+    /// For a thin endless stream: the kernel is to hold little of it (so a client that stops
+    /// reading blocks the writes within seconds, not minutes), and to give up on a client that
+    /// acknowledges nothing for `stall` (a phone gone from the network).
+    pub(super) fn hold_little(&self, stall: Duration) {
+        self.thin
+            .store(stall.as_secs().max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The TCP socket under a connection, plain or TLS, for its socket options.
+pub(super) trait AsTcp {
+    fn tcp(&self) -> &tokio::net::TcpStream;
+}
+
+impl AsTcp for tokio::net::TcpStream {
+    fn tcp(&self) -> &tokio::net::TcpStream {
+        self
+    }
+}
+
+impl AsTcp for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn tcp(&self) -> &tokio::net::TcpStream {
+        self.get_ref().0
+    }
+}
+
 /// One connection, plain or TLS (`tls`): an RTSP tunnel half, or HTTP.
 async fn connection<S>(
     mut stream: S,
@@ -151,8 +196,9 @@ async fn connection<S>(
     tls: bool,
     state: Arc<AppState>,
     mut shutdown: watch::Receiver<bool>,
+    handle: Arc<Connection>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + AsTcp + Unpin + Send + 'static,
 {
     let head = match tunnel::open(&mut stream).await {
         Opening::Closed => return,
@@ -164,8 +210,11 @@ async fn connection<S>(
         }
         Opening::Tunnel(head) | Opening::Http(head) => head,
     };
-    let service = service_fn(move |req| {
+    let hangup = Arc::clone(&handle.hangup);
+    let thin = Arc::clone(&handle.thin);
+    let service = service_fn(move |mut req| {
         let state = Arc::clone(&state);
+        req.extensions_mut().insert(Arc::clone(&handle));
         async move { Ok::<_, Infallible>(route(state, req, peer, tls).await) }
     });
     let conn = http1::Builder::new()
@@ -173,16 +222,37 @@ async fn connection<S>(
         .header_read_timeout(HEAD_TIMEOUT)
         .max_buf_size(64 * 1024)
         .serve_connection(
-            TokioIo::new(Stream::new(stream, head, WRITE_STALL)),
+            TokioIo::new(Stream::new(stream, head, WRITE_STALL).thin_on_request(thin)),
             service,
         )
         .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
-        _ = conn.as_mut() => {}
+        done = conn.as_mut() => {
+            // Before the connection (and the answer it was sending) is dropped below.
+            if done.as_ref().is_err_and(timed_out) {
+                hangup.mark_lost();
+            }
+        }
+        _ = hangup.closed() => debug!(%peer, "connection closed: its client stopped reading"),
         _ = shutdown.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(3), conn).await;
         }
     }
+}
+
+/// Whether a connection failed on a client that stopped taking data: a write that waited too
+/// long (`stream.rs`), or the socket's TCP_USER_TIMEOUT.
+fn timed_out(e: &hyper::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }

@@ -7,8 +7,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
+use tracing::debug;
+
+use super::server::AsTcp;
 
 /// `S` is the connection under it: TCP for plain HTTP, TLS over TCP for HTTPS.
 pub(super) struct Stream<S> {
@@ -18,9 +24,15 @@ pub(super) struct Stream<S> {
     stall: Duration,
     /// Runs while a write waits on a client that does not read.
     stalled: Option<Pin<Box<Sleep>>>,
+    /// A handler's request for a thin socket (see `Connection::hold_little`): its stall in
+    /// seconds, applied at the next write.
+    thin: Option<Arc<AtomicU64>>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
+/// The send buffer of a thin stream's socket: a few seconds of the listen stream.
+const THIN_SEND_BUFFER: usize = 8 * 1024;
+
+impl<S: AsyncRead + AsyncWrite + AsTcp + Unpin> Stream<S> {
     /// `head` was read from `inner` already; `stall` is how long a write may wait.
     pub(super) fn new(inner: S, head: Vec<u8>, stall: Duration) -> Self {
         Self {
@@ -29,6 +41,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
             inner,
             stall,
             stalled: None,
+            thin: None,
+        }
+    }
+
+    /// Applies a handler's request for a thin socket, set in `thin`, at the next write.
+    pub(super) fn thin_on_request(mut self, thin: Arc<AtomicU64>) -> Self {
+        self.thin = Some(thin);
+        self
+    }
+
+    fn apply_thin(&mut self) {
+        let Some(stall) = self.thin.as_ref().map(|t| t.swap(0, Relaxed)) else {
+            return;
+        };
+        if stall == 0 {
+            return;
+        }
+        let socket = socket2::SockRef::from(self.inner.tcp());
+        if let Err(e) = socket.set_send_buffer_size(THIN_SEND_BUFFER) {
+            debug!("cannot shrink the send buffer: {e}");
+        }
+        if let Err(e) = socket.set_tcp_user_timeout(Some(Duration::from_secs(stall))) {
+            debug!("cannot set TCP_USER_TIMEOUT: {e}");
         }
     }
 
@@ -38,6 +73,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
         cx: &mut Context<'_>,
         poll: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
+        self.apply_thin();
         match poll(Pin::new(&mut self.inner), cx) {
             Poll::Ready(r) => {
                 self.stalled = None;
@@ -58,7 +94,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+impl<S: AsyncRead + AsyncWrite + AsTcp + Unpin> AsyncRead for Stream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -79,7 +115,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+impl<S: AsyncRead + AsyncWrite + AsTcp + Unpin> AsyncWrite for Stream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -5,6 +5,7 @@ pub(super) mod alerts;
 pub(super) mod audio;
 pub(super) mod controls;
 pub(super) mod history;
+pub(super) mod listen;
 pub(super) mod live;
 pub(super) mod login;
 pub(super) mod metrics;

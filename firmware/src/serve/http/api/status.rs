@@ -89,6 +89,7 @@ pub(in crate::serve::http) fn status(state: &AppState) -> Response<Body> {
             "audio": stats.audio.running.load(std::sync::atomic::Ordering::Relaxed),
         },
         "microphone": {"ok": state.alerts.mic_ok()},
+        "listen": {"listeners": state.hub.listen.count()},
     });
     json_response(StatusCode::OK, &body)
 }
@@ -142,10 +143,9 @@ fn alert_event(alert: &crate::alerts::Alert) -> Bytes {
     Bytes::from(format!("event: alert\ndata: {data}\n\n"))
 }
 
-/// The listen streams playing now, for the heartbeat. The listen stream's counter is wired
-/// in here; until then nobody listens.
-fn listeners(_state: &AppState) -> u64 {
-    0
+/// The listen streams playing now, for the heartbeat.
+fn listeners(state: &AppState) -> u64 {
+    state.hub.listen.count() as u64
 }
 
 fn heartbeat_event(state: &AppState) -> Bytes {
