@@ -3,9 +3,12 @@
 
 import json
 import math
+import os
+import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from array import array
 from urllib.parse import quote
@@ -13,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from conftest import ADMIN, TEST_TLS, VIEWER, running
+from conftest import ADMIN, TEST_TLS, VIEWER, Daemon, binary, running
 
 RATE = 16000
 
@@ -302,3 +305,82 @@ def test_a_listener_that_stops_reading_is_dropped_and_memory_does_not_grow(tmp_p
         tls.close()
         print(f"dropped {took:.1f} s after it stopped reading (stall_s {STALL_S}); {drained} bytes were buffered; RSS {growth:+} KiB")
         assert growth < 4096, f"RSS grew by {growth} KiB"
+
+
+VANISH = """
+import socket, ssl, subprocess, sys, time
+port, cookie, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+t = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="localhost")
+t.sendall(f"GET /api/listen.aac HTTP/1.1\\r\\nHost: localhost\\r\\nCookie: bm_session={cookie}\\r\\n\\r\\n".encode())
+assert t.recv(4096).startswith(b"HTTP/1.1 200")
+mine = t.getsockname()[1]
+# The phone leaves the Wi-Fi: nothing reaches it and nothing comes back (in this namespace only).
+for rule in ("add table inet vanish", "add chain inet vanish out { type filter hook output priority 0 ; }",
+             f"add rule inet vanish out tcp dport {mine} drop", f"add rule inet vanish out tcp sport {mine} drop"):
+    subprocess.run(["nft", rule], check=True)
+print(time.time(), flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not (shutil.which("ip") and shutil.which("nft") and os.geteuid() == 0),
+                    reason="needs root, ip and nft for a network namespace")
+def test_a_phone_that_vanishes_from_the_network_is_dropped_within_stall_s(tmp_path):
+    """The camera and the phone in a network namespace of their own, where the phone's packets
+    are then dropped: no acknowledgement comes back, and the socket gives up after stall_s."""
+    ns = f"bm-listen-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    d = Daemon(tmp_path, f"[listen]\nstall_s = {STALL_S}\n")
+    proc = client = None
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        tls = tmp_path / "data" / "tls"
+        tls.mkdir(parents=True)
+        for name in ("device.crt", "device.key"):
+            (tls / name).write_bytes((TEST_TLS / name).read_bytes())
+        (tmp_path / "config.toml").write_text(d.config())
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, binary(), "--simulate", "--config", str(tmp_path / "config.toml")],
+                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / "daemon.log", "ab"))
+        inside = ["ip", "netns", "exec", ns, sys.executable, "-c"]
+        call = """
+import httpx, json, sys
+base, what = sys.argv[1], sys.argv[2]
+auth = httpx.DigestAuth("%s", "%s")
+if what == "login":
+    print(httpx.post(base + "/api/login", json={"user": "%s", "password": "%s"}).cookies["bm_session"])
+elif what == "noise":
+    httpx.put(base + "/api/simulate/sound", json={"noise_db": -20, "tick": False}, auth=auth).raise_for_status()
+else:
+    print(json.dumps([l for l in httpx.get(base + "/metrics", auth=auth).text.splitlines() if l.startswith("babymonitor_listeners")]))
+""" % (ADMIN[0], ADMIN[1], ADMIN[0], ADMIN[1])
+        env = {**os.environ, "SSL_CERT_FILE": str(TEST_TLS / "device.crt")}
+
+        def ask(what):
+            out = subprocess.run(inside + [call, d.https_base, what], capture_output=True, text=True, timeout=20, env=env)
+            assert out.returncode == 0, out.stderr + (tmp_path / "daemon.log").read_text()
+            return out.stdout.strip()
+
+        deadline = time.time() + 20
+        while subprocess.run(inside + ["import socket; socket.create_connection(('127.0.0.1', %d), timeout=0.5)" % d.https_port],
+                             capture_output=True).returncode != 0:
+            assert time.time() < deadline, (tmp_path / "daemon.log").read_text()
+            time.sleep(0.1)
+        ask("noise")
+        cookie = ask("login")
+        client = subprocess.Popen(inside + [VANISH, str(d.https_port), cookie, str(TEST_TLS / "device.crt")],
+                                  stdout=subprocess.PIPE, text=True)
+        gone = float(client.stdout.readline())
+        while "babymonitor_listeners_dropped_total 1" not in ask("metrics"):
+            assert time.time() - gone < STALL_S + 5, ask("metrics")
+            time.sleep(0.2)
+        took = time.time() - gone
+        assert "babymonitor_listeners 0" in ask("metrics")
+        print(f"the vanished phone was dropped {took:.1f} s after it left (stall_s {STALL_S})")
+        assert took >= STALL_S - 0.5, "not before stall_s"
+    finally:
+        for p in (client, proc):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+        subprocess.run(["ip", "netns", "del", ns])
