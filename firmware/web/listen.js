@@ -32,8 +32,11 @@ const RULE_FLAGS = ['enabled', 'sound', 'vibrate', 'notify'];
 // How long to wait before reconnecting the stream: doubling from the first to the last.
 const BACKOFF_MS = [1000, 15000];
 const TITLE = 'Nursery - listening';
-// Played sound that has fallen further behind what has arrived than this is skipped.
-const MAX_BEHIND_S = 1.5;
+// Played sound that has fallen further behind what has arrived than this skips ahead, to this
+// much before the live end.
+const MAX_BEHIND_S = 1.0;
+const LIVE_LEAD_S = 0.3;
+const MSE_TYPE = 'audio/aac';
 
 const listen = {
   mode: 'watch', // or 'listen'
@@ -50,6 +53,9 @@ const listen = {
   quietUntil: 0,
   ctx: null,
   wake: null,
+  via: null, // 'mse' or 'plain'
+  abort: null,
+  objectUrl: null,
   alerts: 0,
 };
 window.bmListen = listen; // for the tests and for looking at it in the console
@@ -125,14 +131,108 @@ document.addEventListener('visibilitychange', () => { if (!document.hidden) hold
 // ---- listening ----
 function listenStatus(text) { $('#listen-status').textContent = text; }
 
+/**
+ * Where the browser's Media Source Extensions take ADTS AAC (Chrome, Android Chrome, Firefox,
+ * Edge, desktop Safari), the page fetches the stream itself and hands it to the <audio>
+ * element through a MediaSource: playback starts with the first frames and the page holds the
+ * delay down. A plain `src` is the same stream for the rest (Safari on the iPhone, which has no
+ * MediaSource there but plays a progressive stream at once): Chromium waits for about 100 KB of
+ * a progressive stream before it plays a sound, 25 s at this bitrate.
+ */
+function mseWorks() {
+  return Boolean(window.MediaSource?.isTypeSupported?.(MSE_TYPE)) && params.get('listen') !== 'plain';
+}
+
+function closeStream() {
+  listen.abort?.abort();
+  listen.abort = null;
+  if (listen.objectUrl) URL.revokeObjectURL(listen.objectUrl);
+  listen.objectUrl = null;
+}
+
 function connectStream() {
   clearTimeout(listen.retry);
+  listen.retry = null;
+  closeStream();
   const a = listen.audio;
+  listen.lastTime = -1; // a new stream's time starts again from 0
+  listen.via = mseWorks() ? 'mse' : 'plain';
+  document.body.dataset.listenVia = listen.via;
+  if (listen.via === 'mse') connectMse();
   // A new URL each time: a media element would otherwise go on waiting on the dead connection.
-  a.src = `/api/listen.aac?c=${Date.now()}`;
+  else a.src = `/api/listen.aac?c=${Date.now()}`;
   a.play().catch((err) => {
     if (err.name === 'NotAllowedError') listenStatus('tap Listen to start the sound');
   });
+}
+
+function connectMse() {
+  const a = listen.audio;
+  const source = new MediaSource();
+  const abort = new AbortController();
+  listen.abort = abort;
+  listen.objectUrl = URL.createObjectURL(source);
+  a.src = listen.objectUrl;
+  source.addEventListener('sourceopen', async () => {
+    let sb;
+    try {
+      sb = source.addSourceBuffer(MSE_TYPE);
+      sb.mode = 'sequence';
+    } catch (err) {
+      reconnectLater(`this browser cannot play the sound (${err.message})`);
+      return;
+    }
+    const pending = [];
+    const pump = () => {
+      if (abort.signal.aborted || sb.updating || source.readyState !== 'open') return;
+      // What was played long ago goes, so that a night of listening holds seconds, not hours.
+      const b = sb.buffered;
+      if (b.length && a.currentTime - b.start(0) > 30) {
+        sb.remove(b.start(0), a.currentTime - 10);
+        return;
+      }
+      if (!pending.length) return;
+      const bytes = new Uint8Array(pending.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const c of pending.splice(0)) { bytes.set(c, at); at += c.length; }
+      try { sb.appendBuffer(bytes); } catch (err) { reconnectLater(`the sound could not be played (${err.name})`); }
+    };
+    sb.addEventListener('updateend', () => { keepUp(); pump(); });
+    try {
+      const r = await fetch('/api/listen.aac', {
+        signal: abort.signal, credentials: 'same-origin', cache: 'no-store', headers: { 'X-Babymonitor-Page': '1' },
+      });
+      if (r.status === 401) { showLogin(); return; }
+      if (!r.ok) {
+        let why = `the camera answered ${r.status}`;
+        try { why = (await r.json()).error || why; } catch { /* not JSON */ }
+        reconnectLater(why);
+        return;
+      }
+      const reader = r.body.getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        pending.push(value);
+        pump();
+      }
+      reconnectLater('the sound ended');
+    } catch {
+      if (!abort.signal.aborted) reconnectLater('the sound stopped');
+    }
+  }, { once: true });
+}
+
+/** Played sound that has fallen behind what has arrived skips ahead to near the live end. */
+function keepUp() {
+  const a = listen.audio;
+  const b = a.buffered;
+  if (!b.length) return;
+  const end = b.end(b.length - 1);
+  if (end - a.currentTime > MAX_BEHIND_S) {
+    a.currentTime = Math.max(b.start(b.length - 1), end - LIVE_LEAD_S);
+    listen.lastTime = a.currentTime;
+  }
 }
 
 function reconnectLater(why) {
@@ -162,6 +262,7 @@ function stopListening() {
   clearTimeout(listen.retry);
   listen.watchdog = null;
   const a = listen.audio;
+  closeStream();
   a.pause();
   a.removeAttribute('src');
   a.load(); // closes the connection
@@ -179,16 +280,13 @@ listen.audio.addEventListener('timeupdate', () => {
     if (listen.backoff !== BACKOFF_MS[0]) listen.backoff = BACKOFF_MS[0];
   }
   // After a hiccup of the network the element plays on from where it was, late by the time
-  // it waited, and stays late all night: a cry heard half a minute late. Skip to near the live end.
-  const ahead = a.buffered.length ? a.buffered.end(a.buffered.length - 1) - t : 0;
-  if (ahead > MAX_BEHIND_S) {
-    a.currentTime = a.buffered.end(a.buffered.length - 1) - 0.3;
-    listen.lastTime = a.currentTime;
-  }
+  // it waited, and would stay late all night: a cry heard half a minute late.
+  keepUp();
 });
 listen.audio.addEventListener('playing', () => { listenStatus('the nursery\'s sound plays'); });
 listen.audio.addEventListener('error', async () => {
   if (!listen.audio.getAttribute('src')) return;
+  if (listen.via === 'mse') { reconnectLater('the sound could not be played'); return; }
   // A media element does not say why; the camera's listen settings do, if it answers.
   let why = 'the sound stopped';
   try {
