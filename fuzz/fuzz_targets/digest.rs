@@ -27,7 +27,8 @@ fn server() -> &'static Server {
             role: Role::Admin,
         };
         // No throttling: every input must reach the parser.
-        let auth = Authenticator::new(vec![user], u32::MAX);
+        let sessions = std::sync::Arc::new(babymonitor::serve::webrtc::Sessions::new());
+        let auth = Authenticator::new(vec![user], u32::MAX, sessions);
         let challenge = auth.challenge(PEER.ip(), false);
         let header = challenge.headers()[WWW_AUTHENTICATE]
             .to_str()
