@@ -145,6 +145,19 @@ test('a cry alerts the listening phone once: a chime, a vibration and a notifica
   assert.equal(await count(), before + 1, 'one cry, one alert');
 });
 
+test('a failed microphone sounds the alarm on the listening phone, and it stops when the microphone is back', async () => {
+  const auth = { Cookie: await cookie(d), 'X-Babymonitor-Page': '1' };
+  const sound = (body) => fetch(`${d.url}/api/simulate/sound`, { method: 'PUT', headers: auth, body: JSON.stringify(body) });
+  assert.equal((await sound({ failing: true })).status, 200);
+  try {
+    await page.waitForFunction(() => document.body.dataset.linkAlarm === 'on', null, { timeout: 15000 });
+    assert.match(await page.textContent('#link-why'), /microphone/);
+  } finally {
+    await sound({ failing: false });
+  }
+  await playsAgain();
+});
+
 async function alarmWithin(ms) {
   const t0 = Date.now();
   await page.waitForFunction(() => document.body.dataset.linkAlarm === 'on', null, { timeout: ms });
