@@ -23,13 +23,26 @@ async fn hostile_requests_are_refused_and_streaming_goes_on() {
     let url = daemon.url("/stream");
     let viewer =
         tokio::spawn(
-            async move { watch(&url, Via::Tcp, Duration::from_secs(12), usize::MAX).await },
+            async move { watch(&url, Via::Tcp, Duration::from_secs(16), usize::MAX).await },
         );
     daemon
         .wait_metric("babymonitor_rtsp_viewers", Duration::from_secs(10), |v| {
             v >= 1.0
         })
         .await;
+    // The viewer counts from its DESCRIBE on; the camera and the microphone start after it and
+    // take their memory then (encoders, buffer pools). What is measured below is what the
+    // hostile requests add, so the baseline is taken once both run and have settled.
+    for source in ["video", "audio"] {
+        daemon
+            .wait_metric(
+                &format!("babymonitor_capture_running{{source=\"{source}\"}}"),
+                Duration::from_secs(15),
+                |v| v >= 1.0,
+            )
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let port = daemon.rtsp_port;
     let stream = daemon.plain_url("/stream");
 
@@ -195,9 +208,9 @@ async fn hostile_requests_are_refused_and_streaming_goes_on() {
         .await
         .expect("task")
         .unwrap_or_else(|e| panic!("viewer broke: {e:#}\n{}", daemon.log()));
-    // About 120 frames in 12 s; the attack must not have stalled the viewer.
+    // About 160 frames in 16 s; the attack must not have stalled the viewer.
     assert!(
-        got.video.len() >= 90,
+        got.video.len() >= 120,
         "viewer got {} frames",
         got.video.len()
     );
