@@ -37,7 +37,7 @@ const TICK: Duration = Duration::from_secs(1);
 /// Sensors are published at least this often.
 const SENSOR_REFRESH: Duration = Duration::from_secs(60);
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// The snapshot's width: enough for a dashboard tile, small enough for any broker.
 const SNAPSHOT_WIDTH: u32 = 640;
 
