@@ -528,8 +528,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// An HTTP/1.1 client for http:// and https:// topic URLs. TLS trusts the Mozilla roots built
-/// in (the SD image may have no CA bundle), and the system's bundle where there is one (a
-/// self-hosted server under a private CA installed there).
+/// in (whatever the system has) and the system's (a self-hosted server under a private CA
+/// installed there).
 fn new_client() -> Result<HttpsClient, rustls::Error> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -554,29 +554,15 @@ fn new_client() -> Result<HttpsClient, rustls::Error> {
         .build(https))
 }
 
-/// Debian's and most distributions' CA bundle.
-const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
-
-/// The system's CA bundle: `SSL_CERT_FILE` where it is set (OpenSSL's convention, which the
-/// tests use for their own CA), else [`SYSTEM_ROOTS`] if it is there.
+/// The system's CA certificates (`SSL_CERT_FILE` where it is set, which the tests use for
+/// their own CA), as MQTT's TLS reads them.
 fn add_system_roots(roots: &mut rustls::RootCertStore) {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let file = std::env::var_os("SSL_CERT_FILE")
-        .filter(|f| !f.is_empty())
-        .map_or_else(|| SYSTEM_ROOTS.into(), std::path::PathBuf::from);
-    let certs = match CertificateDer::pem_file_iter(&file) {
-        Ok(certs) => certs,
-        Err(e) => {
-            debug!(file = %file.display(), "ntfy: no system CA certificates: {e}");
-            return;
-        }
-    };
-    let (added, ignored) = roots.add_parsable_certificates(certs.flatten());
+    let found = rustls_native_certs::load_native_certs();
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
     debug!(
         added,
         ignored,
-        file = %file.display(),
+        errors = found.errors.len(),
         "ntfy: the system's CA certificates"
     );
 }
