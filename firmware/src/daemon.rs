@@ -11,6 +11,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, Role, User};
 use crate::media::look;
+use crate::notify;
 use crate::platform::{certificate, hardware, identity, watchdog};
 use crate::serve::onvif as camera;
 use crate::serve::{discovery, http, rtsp};
@@ -127,6 +128,8 @@ struct Parts {
     /// The TLS certificate HTTPS serves.
     certificate: certificate::Certificate,
     alerts: Arc<alerts::Alerts>,
+    /// Alerts as ntfy push notifications (`[ntfy]`).
+    ntfy: Arc<notify::Ntfy>,
 }
 
 impl Parts {
@@ -195,6 +198,7 @@ impl Parts {
             &config.users,
         ));
         let alerts = alerts::Alerts::new(Arc::clone(&settings));
+        let ntfy = notify::Ntfy::new(Arc::clone(&settings));
         Ok(Self {
             settings,
             config,
@@ -222,6 +226,7 @@ impl Parts {
             sessions,
             certificate,
             alerts,
+            ntfy,
         })
     }
 
@@ -338,6 +343,7 @@ struct Servers {
     discovery: Option<tokio::task::JoinHandle<()>>,
     alerts: tokio::task::JoinHandle<()>,
     mqtt: Arc<crate::mqtt::Mqtt>,
+    ntfy: tokio::task::JoinHandle<()>,
 }
 
 impl Servers {
@@ -373,6 +379,11 @@ impl Servers {
         let alerts = parts
             .alerts
             .spawn(Arc::clone(&parts.bus), Arc::clone(parts.capture.hub()));
+        let ntfy = parts.ntfy.spawn(
+            &parts.alerts,
+            Arc::clone(parts.capture.hub()),
+            parts.encoders.jpeg,
+        );
         print_welcome(
             parts.listen,
             parts.rtsp.port(),
@@ -404,6 +415,7 @@ impl Servers {
             discovery,
             alerts,
             mqtt,
+            ntfy,
         })
     }
 
@@ -415,6 +427,7 @@ impl Servers {
         self.reaper.abort();
         self.recorder.abort();
         self.alerts.abort();
+        self.ntfy.abort();
         self.mqtt.stop().await;
         if let Some(watchdog) = self.watchdog {
             let _ = watchdog.await;
@@ -501,6 +514,7 @@ fn app_state(parts: &Parts, mqtt: &Arc<crate::mqtt::Mqtt>) -> Arc<http::AppState
         mqtt: Arc::clone(mqtt),
         sim_mic: (parts.simulate && config.audio.source == crate::config::AudioSource::Test)
             .then(|| Arc::clone(parts.capture.room())),
+        ntfy: Arc::clone(&parts.ntfy),
     })
 }
 

@@ -14,6 +14,7 @@ pub mod media;
 pub mod metrics_text;
 pub mod mqtt;
 pub mod night;
+pub mod notify;
 pub mod platform;
 pub mod ptz;
 pub mod serve;

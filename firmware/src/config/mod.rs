@@ -11,6 +11,7 @@ mod listen;
 mod media;
 mod mqtt;
 mod night;
+mod ntfy;
 mod ptz;
 mod sensor;
 mod speaker;
@@ -35,6 +36,7 @@ pub use media::{
 };
 pub use mqtt::{BrokerAddress, MqttConfig, MqttLink, MqttProtocol};
 pub use night::{NightConfig, NightMode};
+pub use ntfy::NtfyConfig;
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use sensor::{ComfortConfig, SensorConfig};
 pub use speaker::SpeakerConfig;
@@ -68,6 +70,7 @@ pub struct Config {
     pub watchdog: WatchdogConfig,
     pub listen: ListenConfig,
     pub mqtt: MqttConfig,
+    pub ntfy: NtfyConfig,
     pub users: Vec<User>,
 }
 
@@ -270,6 +273,7 @@ impl Config {
         self.watchdog.check(p);
         self.listen.check(p);
         self.mqtt.check(p);
+        self.ntfy.check(p);
         users::check(&self.users, p);
     }
 }

@@ -79,6 +79,8 @@ pub struct AppState {
     pub mqtt: Arc<crate::mqtt::Mqtt>,
     /// The simulated microphone's room (`--simulate` only): tests make it cry, hum or fail.
     pub sim_mic: Option<Arc<crate::audio::room::Room>>,
+    /// Alerts pushed to ntfy: its counters for `/metrics` and `/api/status`.
+    pub ntfy: Arc<crate::notify::Ntfy>,
 }
 
 impl AppState {

@@ -91,6 +91,7 @@ pub(in crate::serve::http) fn status(state: &AppState) -> Response<Body> {
         "microphone": {"ok": state.alerts.mic_ok()},
         "listen": {"listeners": state.hub.listen.count()},
         "mqtt": state.mqtt.status(),
+        "ntfy": state.ntfy.status(),
     });
     json_response(StatusCode::OK, &body)
 }
