@@ -180,6 +180,10 @@ class Watcher:
         with self._lock:
             return [m for m in self.messages[since:] if m.topic == topic]
 
+    def since(self, mark: int = 0) -> list[Message]:
+        with self._lock:
+            return list(self.messages[mark:])
+
     def latest(self, topic: str) -> Message | None:
         got = self.of(topic)
         return got[-1] if got else None
