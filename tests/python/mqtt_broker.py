@@ -401,6 +401,17 @@ class StallingBroker:
         finally:
             conn.close()
 
+    def inject(self, topic: str, payload: bytes):
+        """A QoS 0 PUBLISH to every connected client (what the camera subscribed to)."""
+        packet = _packet(0x30, _utf8(topic) + payload)
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.sendall(packet)
+            except OSError:
+                pass
+
     def count(self) -> int:
         with self._lock:
             return len(self.publishes)
