@@ -216,6 +216,12 @@ class Watcher:
         info.wait_for_publish(10)
         assert info.is_published(), f"publishing on {topic} did not complete"
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def close(self):
         try:
             self.client.disconnect()
