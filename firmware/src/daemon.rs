@@ -337,6 +337,7 @@ struct Servers {
     look: tokio::task::JoinHandle<()>,
     discovery: Option<tokio::task::JoinHandle<()>>,
     alerts: tokio::task::JoinHandle<()>,
+    mqtt: Arc<crate::mqtt::Mqtt>,
 }
 
 impl Servers {
@@ -356,7 +357,8 @@ impl Servers {
         let acceptor = http::tls_acceptor(&parts.certificate)
             .context("the camera's TLS certificate cannot be served")?;
         info!(addr = %tls_addr, "HTTPS server listening");
-        let state = app_state(parts);
+        let mqtt = start_mqtt(parts);
+        let state = app_state(parts, &mqtt);
         parts.rtsp.serve(Arc::clone(&state.auth));
         subscribe(
             &parts.settings,
@@ -401,6 +403,7 @@ impl Servers {
             look,
             discovery,
             alerts,
+            mqtt,
         })
     }
 
@@ -412,6 +415,7 @@ impl Servers {
         self.reaper.abort();
         self.recorder.abort();
         self.alerts.abort();
+        self.mqtt.stop().await;
         if let Some(watchdog) = self.watchdog {
             let _ = watchdog.await;
         }
@@ -423,7 +427,47 @@ impl Servers {
     }
 }
 
-fn app_state(parts: &Parts) -> Arc<http::AppState> {
+/// The MQTT side, which connects when `[mqtt]` is enabled and follows its changes.
+fn start_mqtt(parts: &Parts) -> Arc<crate::mqtt::Mqtt> {
+    let host = if parts.listen.is_unspecified() {
+        identity::local_addresses()
+            .into_iter()
+            .find(IpAddr::is_ipv4)
+            .unwrap_or(parts.listen)
+    } else {
+        parts.listen
+    };
+    let page = format!(
+        "https://{}/",
+        SocketAddr::new(host, parts.config.http.tls_port)
+    );
+    let sources = crate::mqtt::Sources {
+        bus: Arc::clone(&parts.bus),
+        climate: parts.climate.clone(),
+        detectors: Arc::clone(&parts.detectors),
+        night: Arc::clone(&parts.night_controls),
+        audio: parts.audio.clone(),
+        alerts: Arc::clone(&parts.alerts),
+        has_microphone: parts.with_audio,
+    };
+    let targets = crate::mqtt::commands::Targets {
+        night: Arc::clone(&parts.night_controls),
+        audio: parts.audio.clone(),
+    };
+    crate::mqtt::Mqtt::start(
+        Arc::clone(&parts.settings),
+        sources,
+        targets,
+        (Arc::clone(parts.capture.hub()), parts.encoders.jpeg),
+        crate::mqtt::Identity {
+            device_id: crate::mqtt::device_id(&parts.camera.identity.hardware_id()),
+            model: parts.camera.identity.model.clone(),
+            page,
+        },
+    )
+}
+
+fn app_state(parts: &Parts, mqtt: &Arc<crate::mqtt::Mqtt>) -> Arc<http::AppState> {
     let config = &parts.config;
     let hub = parts.capture.hub();
     Arc::new(http::AppState {
@@ -454,6 +498,7 @@ fn app_state(parts: &Parts) -> Arc<http::AppState> {
         ),
         connections: Default::default(),
         alerts: Arc::clone(&parts.alerts),
+        mqtt: Arc::clone(mqtt),
         sim_mic: (parts.simulate && config.audio.source == crate::config::AudioSource::Test)
             .then(|| Arc::clone(parts.capture.room())),
     })

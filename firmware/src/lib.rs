@@ -12,6 +12,7 @@ pub mod events;
 pub mod history;
 pub mod media;
 pub mod metrics_text;
+pub mod mqtt;
 pub mod night;
 pub mod platform;
 pub mod ptz;

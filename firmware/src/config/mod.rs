@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod listen;
 mod media;
+mod mqtt;
 mod night;
 mod ptz;
 mod sensor;
@@ -32,6 +33,7 @@ pub use media::{
     AudioConfig, AudioSource, EncoderChoice, MediaConfig, StreamConfig, VideoConfig, VideoSource,
     X264Preset,
 };
+pub use mqtt::{BrokerAddress, MqttConfig, MqttProtocol};
 pub use night::{NightConfig, NightMode};
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use sensor::{ComfortConfig, SensorConfig};
@@ -65,6 +67,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub watchdog: WatchdogConfig,
     pub listen: ListenConfig,
+    pub mqtt: MqttConfig,
     pub users: Vec<User>,
 }
 
@@ -266,6 +269,7 @@ impl Config {
         self.audio.check(p);
         self.watchdog.check(p);
         self.listen.check(p);
+        self.mqtt.check(p);
         users::check(&self.users, p);
     }
 }

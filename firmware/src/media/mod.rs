@@ -15,6 +15,7 @@ pub mod listen;
 pub mod look;
 pub mod noise_gate;
 pub mod picture;
+pub mod snapshot;
 mod stats;
 pub mod streams;
 

@@ -26,7 +26,7 @@ use hyper::{Response, StatusCode};
 
 pub use auth::Authenticator;
 #[doc(hidden)]
-pub use routes::{Need, Transport, declared as declared_routes};
+pub use routes::{Need, Transport, declared as declared_routes, need_of};
 pub use server::{Listeners, serve, tls_acceptor};
 #[doc(hidden)]
 pub use tunnel::classify as classify_tunnel;
@@ -75,6 +75,8 @@ pub struct AppState {
     pub connections: crate::serve::gate::Gate,
     /// Each user's alert rules and the alerts that go out (`/api/alerts`, `/api/events`).
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// The MQTT connection, for `/metrics` and `/api/status`.
+    pub mqtt: Arc<crate::mqtt::Mqtt>,
     /// The simulated microphone's room (`--simulate` only): tests make it cry, hum or fail.
     pub sim_mic: Option<Arc<crate::audio::room::Room>>,
 }

@@ -376,6 +376,15 @@ pub fn declared() -> Vec<(Option<Method>, &'static str, Need, Transport)> {
         .collect()
 }
 
+/// What the route `method path` needs, for front doors that are not HTTP (MQTT commands):
+/// every operation is authorized by this one table. `None`: no such route.
+pub fn need_of(method: &Method, path: &str) -> Option<Need> {
+    match find(&TABLE, method, path) {
+        Found::Route(r, _) => Some(r.need),
+        _ => None,
+    }
+}
+
 /// What a path and method find in the table.
 enum Found<'t> {
     Route(&'t Route, Vec<(String, String)>),

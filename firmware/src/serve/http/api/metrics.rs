@@ -15,6 +15,7 @@ pub(in crate::serve::http) fn serve(state: &AppState) -> Response<Body> {
         .sample(&[("version", env!("CARGO_PKG_VERSION"))], 1);
     state.hub.stats.render(&mut e);
     state.alerts.render_metrics(&mut e);
+    state.mqtt.render_metrics(&mut e);
     state.hub.listen.render(&mut e);
     if let Some(crate::night::NightState { mode, night }) = state.night.state() {
         e.family(

@@ -90,6 +90,7 @@ pub(in crate::serve::http) fn status(state: &AppState) -> Response<Body> {
         },
         "microphone": {"ok": state.alerts.mic_ok()},
         "listen": {"listeners": state.hub.listen.count()},
+        "mqtt": state.mqtt.status(),
     });
     json_response(StatusCode::OK, &body)
 }
