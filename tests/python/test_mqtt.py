@@ -95,6 +95,17 @@ def onvif_volume(d) -> int:
     return int(re.search(r"<tt:OutputLevel>(\d+)</tt:OutputLevel>", r.text)[1])
 
 
+def tidy(d, undo):
+    """Puts back what a test changed; a daemon that died is the failure being reported, not
+    this (so its error does not hide that one)."""
+    if d.proc.poll() is not None:
+        return
+    try:
+        undo()
+    except httpx.HTTPError:
+        pass
+
+
 def climate(d, **room):
     api(d, "PUT", "/api/simulate/climate", json=room)
 
@@ -442,7 +453,7 @@ def test_states_follow_the_simulated_room(rig):
             bad = [m.text for m in w.of(cam.state(obj)) if not DECIMAL.match(m.text)]
             assert bad == [], (obj, bad[:5])
     finally:
-        climate(d, failing=False, drift=True)
+        tidy(d, lambda: climate(d, failing=False, drift=True))
 
 
 def test_a_cry_into_the_microphone_turns_crying_on_alerts_and_sends_a_snapshot(rig):
@@ -484,7 +495,7 @@ def test_night_mode_changes_on_the_camera_reach_home_assistant(rig):
         newest(w, cam.state("night_mode"), "day")
         newest(w, cam.state("night"), cam.off("night"))
     finally:
-        api(d, "POST", "/api/night", json={"mode": "day"})
+        tidy(d, lambda: api(d, "POST", "/api/night", json={"mode": "day"}))
 
 
 def test_commands_from_home_assistant_take_effect(rig):
@@ -526,9 +537,8 @@ def test_commands_from_home_assistant_take_effect(rig):
         newest(w, cam.state("volume"), lambda v: float(v) == 40)
         assert metric(d, 'babymonitor_mqtt_commands_total{result="done"}') >= done + 8
     finally:
-        api(d, "POST", "/api/audio/stop")
-        api(d, "POST", "/api/audio/volume?master=80")
-        api(d, "POST", "/api/night", json={"mode": "day"})
+        tidy(d, lambda: (api(d, "POST", "/api/audio/stop"), api(d, "POST", "/api/audio/volume?master=80"),
+                         api(d, "POST", "/api/night", json={"mode": "day"})))
 
 
 def test_home_assistant_coming_online_gets_discovery_and_state_again(rig):
@@ -601,7 +611,7 @@ def test_bad_commands_huge_payloads_and_unknown_topics_change_nothing(rig):
         assert len(warns) >= counted, "\n".join(warns) or log[-3000:]
         assert CAMERA[1] not in d.read_log(), "the broker password is never logged"
     finally:
-        api(d, "POST", f"/api/audio/volume?master={int(before[1])}")
+        tidy(d, lambda: api(d, "POST", f"/api/audio/volume?master={int(before[1])}"))
 
 
 def test_a_retained_message_too_big_for_the_camera_does_not_make_it_flap(rig):
@@ -750,8 +760,8 @@ def test_a_broker_that_never_acks_stalls_nothing_and_the_camera_recovers_on_a_re
             started = time.monotonic()
             api(d, "POST", "/api/night", json={"mode": mode})
             assert time.monotonic() - started < 2, f"/api/night took {time.monotonic() - started:.1f} s"
-            if i % 10 == 0:
-                climate(d, temperature_c=18 + (i % 100) / 50, humidity_pct=50.0)
+            # (within the comfortable range: no alerts)
+            climate(d, temperature_c=18 + (i % 40) / 10, humidity_pct=50.0)
             i += 1
             if stall.count() != last:
                 last, still_since = stall.count(), time.monotonic()
