@@ -183,11 +183,11 @@ class Frames:
 class Camera:
     """What discovery says about the camera: each entity's config by object id."""
 
-    def __init__(self, configs: dict[str, dict]):
+    def __init__(self, configs: dict[str, dict], prefix: str = PREFIX):
         self.topics = configs  # discovery topic -> config
         self.by_object = {}
         for topic, config in configs.items():
-            m = parse_topic(topic, PREFIX)
+            m = parse_topic(topic, prefix)
             self.by_object[m["object"]] = (m["component"], expand(config), m["node"])
 
     def config(self, obj: str) -> dict:
@@ -223,7 +223,8 @@ class Camera:
         return self.config("cry").get("payload_not_available", "offline")
 
 
-def discovery(watcher: Watcher, timeout: float = 20, since: int = 0, retained: bool | None = None) -> Camera:
+def discovery(watcher: Watcher, timeout: float = 20, since: int = 0, retained: bool | None = None,
+              prefix: str = PREFIX) -> Camera:
     """Waits until a config for every entity came (after `since`; with `retained`, only those
     with that retain flag), and returns them, the last of each."""
     def configs():
@@ -231,13 +232,13 @@ def discovery(watcher: Watcher, timeout: float = 20, since: int = 0, retained: b
         with watcher._lock:
             msgs = watcher.messages[since:]
         for m in msgs:
-            if m.topic.startswith(PREFIX + "/") and m.topic.endswith("/config") and m.payload:
+            if m.topic.startswith(prefix + "/") and m.topic.endswith("/config") and m.payload:
                 if retained is None or m.retain == retained:
                     got[m.topic] = m
         return got
 
     def objects():
-        return {parse_topic(t, PREFIX)["object"] for t in configs() if parse_topic(t, PREFIX)}
+        return {parse_topic(t, prefix)["object"] for t in configs() if parse_topic(t, prefix)}
 
     deadline = time.monotonic() + timeout
     while not set(ENTITIES) <= objects():
@@ -251,7 +252,7 @@ def discovery(watcher: Watcher, timeout: float = 20, since: int = 0, retained: b
             parsed[topic] = json.loads(m.payload)
         except ValueError as e:
             raise AssertionError(f"{topic} is not JSON: {m.payload[:200]!r}") from e
-    return Camera(parsed)
+    return Camera(parsed, prefix)
 
 
 STATEFUL = [o for o, c in ENTITIES.items() if c not in ("button", "camera", "event")]
@@ -647,6 +648,38 @@ def test_the_camera_keeps_working_beside_a_subscriber_that_never_acks(rig):
         ["ffprobe", "-v", "error", "-rw_timeout", "15000000", "-rtsp_transport", "tcp", "-show_entries",
          "stream=codec_name", "-of", "csv=p=0", d.rtsp_with_creds(f"rtsp://127.0.0.1:{d.rtsp_port}/stream")],
         capture_output=True, text=True, timeout=60).stdout
+
+
+def test_mqtt_5_its_own_topics_and_a_read_only_broker(tmp_path):
+    """protocol 5, `topic` and `discovery_prefix` of one's own, `commands = "user"`: announced
+    there, valid, and the broker's commands refused (counted), changing nothing."""
+    gen = brokers(tmp_path)
+    broker = next(gen)
+    d = Daemon(tmp_path, ROOM + mqtt_toml(broker.address, protocol="5", commands="user",
+                                          topic="nursery/camera", discovery_prefix="ha")).start()
+    try:
+        with Watcher(broker) as w:
+            cam = discovery(w, prefix="ha")
+            assert check_all(cam.topics, "ha") == []
+            assert cam.base == "nursery/camera", cam.base
+            assert not [t for t in w.topics_seen() if t.startswith(PREFIX + "/")]
+            w.wait_for(cam.availability, lambda m: m.text == cam.online)
+            refused = metric(d, 'babymonitor_mqtt_commands_total{result="refused"}', 0)
+            mode = night(d)["mode"]
+            other = "night" if mode != "night" else "day"
+            w.publish(cam.command("night_mode"), other)
+            w.publish(cam.command("volume"), "7")
+            d.wait_for(lambda: metric(d, 'babymonitor_mqtt_commands_total{result="refused"}') >= refused + 2,
+                       "two commands refused", 10)
+            assert night(d)["mode"] == mode and audio(d)["volume"] != 7
+            assert metric(d, 'babymonitor_mqtt_commands_total{result="done"}', 0) == 0
+            # Home Assistant's status under that prefix.
+            mark = w.mark()
+            w.publish("ha/status", "online")
+            discovery(w, timeout=15, since=mark, prefix="ha")
+    finally:
+        d.stop()
+        gen.close()
 
 
 # --- faults, each with a camera and broker of its own ---
