@@ -494,6 +494,12 @@ async function loadSettings() {
     showGate(await api('/api/listen'));
     $('#gate').hidden = false;
   } catch (err) { console.warn('noise gate:', err.message); }
+  if (session?.role === 'admin') {
+    try {
+      showMqtt(await api('/api/mqtt'));
+      $('#mqtt').hidden = false;
+    } catch (err) { console.warn('mqtt:', err.message); }
+  }
 }
 
 function showRules(r) {
@@ -563,6 +569,42 @@ $('#gate').addEventListener('submit', async (e) => {
     $('#gate-status').textContent = 'saved';
   } catch (err) {
     $('#gate-status').textContent = err.message;
+  }
+});
+
+// ---- Home Assistant over MQTT (admin) ----
+function showMqtt(m) {
+  const f = $('#mqtt').elements;
+  f.enabled.checked = m.enabled;
+  f.broker.value = m.broker;
+  f.user.value = m.user;
+  f.password.value = '';
+  f.password.placeholder = m.password_set ? 'unchanged' : 'none';
+  f.protocol.value = m.protocol;
+  f.control.checked = m.commands !== 'user';
+  let state = 'off';
+  if (m.enabled) state = m.connected ? 'connected' : `not connected${m.last_error ? `: ${m.last_error}` : ''}`;
+  $('#mqtt-status').textContent = state;
+}
+$('#mqtt').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = e.target.elements;
+  const body = {
+    enabled: f.enabled.checked,
+    broker: f.broker.value.trim(),
+    user: f.user.value,
+    protocol: f.protocol.value,
+    commands: f.control.checked ? 'operator' : 'user',
+  };
+  // An empty field keeps the stored password.
+  if (f.password.value) body.password = f.password.value;
+  try {
+    showMqtt(await api('/api/mqtt', { method: 'PUT', body }));
+    $('#mqtt-status').textContent = 'saved: connecting';
+    // The connection takes a moment; show how it went.
+    setTimeout(async () => { try { showMqtt(await api('/api/mqtt')); } catch { /* shown on the next load */ } }, 3000);
+  } catch (err) {
+    $('#mqtt-status').textContent = err.message;
   }
 });
 

@@ -192,6 +192,56 @@ if (!inNamespace) {
     await context.close();
   });
 
+  test('an admin connects the camera to Home Assistant on the page; the password is never shown; a viewer has no such card', async () => {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    await logIn(page, d);
+    await page.locator('#mqtt').waitFor();
+    // No broker listens on port 9 here: the camera says why it is not connected.
+    await page.check('#mqtt [name=enabled]');
+    await page.fill('#mqtt [name=broker]', '127.0.0.1:9');
+    await page.fill('#mqtt [name=user]', 'nursery');
+    await page.fill('#mqtt [name=password]', 'broker secret 1');
+    await page.uncheck('#mqtt [name=control]');
+    await page.click('#mqtt button[type=submit]');
+    await page.waitForFunction(() => /not connected: .*refused/i.test(document.querySelector('#mqtt-status').textContent),
+      null, { timeout: 15000 });
+    const stored = await page.evaluate(async () => (await fetch('/api/mqtt')).json());
+    assert.equal(stored.enabled, true);
+    assert.equal(stored.broker, '127.0.0.1:9');
+    assert.equal(stored.user, 'nursery');
+    assert.equal(stored.commands, 'user', 'unticked: Home Assistant only reads');
+    assert.equal(stored.password_set, true);
+    assert.ok(!JSON.stringify(stored).includes('broker secret 1'), 'the password is not sent back');
+    // After a reload the form shows the stored values, and the password only as "unchanged".
+    await page.reload();
+    await page.locator('#mqtt').waitFor();
+    assert.equal(await page.inputValue('#mqtt [name=broker]'), '127.0.0.1:9');
+    assert.equal(await page.inputValue('#mqtt [name=password]'), '');
+    assert.equal(await page.getAttribute('#mqtt [name=password]', 'placeholder'), 'unchanged');
+    // A bad broker is refused with the field, and nothing changes.
+    await page.fill('#mqtt [name=broker]', 'ws://nowhere');
+    await page.click('#mqtt button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#mqtt-status').textContent.includes('mqtt.broker'));
+    const after = await page.evaluate(async () => (await fetch('/api/mqtt')).json());
+    assert.equal(after.broker, '127.0.0.1:9');
+    // Off again, for the other tests.
+    await page.uncheck('#mqtt [name=enabled]');
+    await page.fill('#mqtt [name=broker]', '127.0.0.1:9');
+    await page.click('#mqtt button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#mqtt-status').textContent.startsWith('saved'));
+    await context.close();
+
+    const viewing = await browser.newContext({ ignoreHTTPSErrors: true });
+    const p2 = await viewing.newPage();
+    await logIn(p2, d, viewer);
+    await p2.locator('#rules').waitFor();
+    assert.equal(await p2.isHidden('#mqtt'), true, 'a viewer sees no MQTT card');
+    const status = await p2.evaluate(async () => (await fetch('/api/mqtt')).status);
+    assert.equal(status, 403);
+    await viewing.close();
+  });
+
   /** The simulated speaker's samples so far (a mono 16-bit WAV that grows while it plays). */
   function speakerSamples(d) {
     const path = join(d.data, 'speaker.wav');

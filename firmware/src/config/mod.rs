@@ -33,7 +33,7 @@ pub use media::{
     AudioConfig, AudioSource, EncoderChoice, MediaConfig, StreamConfig, VideoConfig, VideoSource,
     X264Preset,
 };
-pub use mqtt::{BrokerAddress, MqttConfig, MqttProtocol};
+pub use mqtt::{BrokerAddress, MqttConfig, MqttLink, MqttProtocol};
 pub use night::{NightConfig, NightMode};
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use sensor::{ComfortConfig, SensorConfig};

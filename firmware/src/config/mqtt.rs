@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Problems, Role};
 
@@ -35,7 +35,7 @@ pub struct MqttConfig {
     pub alerts_for: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MqttProtocol {
     #[serde(rename = "3.1.1")]
     V311,
@@ -60,6 +60,42 @@ impl Default for MqttConfig {
             ca_file: PathBuf::new(),
             alerts_for: String::new(),
         }
+    }
+}
+
+/// What the web page sets (`PUT /api/mqtt`, admin), stored with the run-time settings over the
+/// file's `[mqtt]`: the broker and its login, enough for a parent to add the camera to Home
+/// Assistant without editing files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttLink {
+    pub enabled: bool,
+    pub broker: String,
+    pub user: String,
+    pub password: String,
+    pub protocol: MqttProtocol,
+    pub commands: Role,
+}
+
+impl MqttLink {
+    pub fn of(c: &MqttConfig) -> Self {
+        Self {
+            enabled: c.enabled,
+            broker: c.broker.clone(),
+            user: c.user.clone(),
+            password: c.password.clone(),
+            protocol: c.protocol,
+            commands: c.commands,
+        }
+    }
+
+    pub fn apply(&self, c: &mut MqttConfig) {
+        c.enabled = self.enabled;
+        c.broker.clone_from(&self.broker);
+        c.user.clone_from(&self.user);
+        c.password.clone_from(&self.password);
+        c.protocol = self.protocol;
+        c.commands = self.commands;
     }
 }
 

@@ -66,6 +66,9 @@ pub struct RuntimeState {
     /// The listen stream's noise gate as the web page set it (`PUT /api/listen`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_gate: Option<crate::config::GateConfig>,
+    /// The MQTT broker and login as an admin set them on the page (`PUT /api/mqtt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<crate::config::MqttLink>,
 }
 /// A saved camera position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +152,9 @@ impl RuntimeState {
         }
         if let Some(gate) = self.listen_gate {
             config.listen.gate = gate;
+        }
+        if let Some(link) = &self.mqtt {
+            link.apply(&mut config.mqtt);
         }
         config
     }

@@ -275,6 +275,12 @@ fn listen_table() -> Vec<Route> {
         row(M::PUT, "/api/simulate/sound", Admin, |c| {
             now(listen::simulate(&c.state, &c.body))
         }),
+        row(M::GET, "/api/mqtt", Admin, |c| {
+            now(api::mqtt::get(&c.state))
+        }),
+        row(M::PUT, "/api/mqtt", Admin, |c| {
+            now(api::mqtt::put(&c.state, &c.user.name, &c.body))
+        }),
     ]
 }
 

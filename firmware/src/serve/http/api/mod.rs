@@ -9,6 +9,7 @@ pub(super) mod listen;
 pub(super) mod live;
 pub(super) mod login;
 pub(super) mod metrics;
+pub(super) mod mqtt;
 pub(super) mod snapshot;
 pub(super) mod status;
 pub(super) mod talk;
