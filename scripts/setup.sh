@@ -16,7 +16,10 @@ packages=(
 # The test command also cross-builds for the Pi and checks the SD-card image's scripts.
 if [ "${BABYMONITOR_TEST_CLIENTS:-0}" = 1 ]; then
   packages+=(gcc-aarch64-linux-gnu qemu-user-static file genimage dosfstools mtools e2fsprogs tzdata shellcheck
-    nftables util-linux openssl)
+    nftables util-linux openssl
+    # The MQTT tests start their own broker (on a free loopback port with its own config, never
+    # the packaged service's 1883) and publish and read with its command-line clients too.
+    mosquitto mosquitto-clients)
 fi
 # Node.js for the npm ONVIF client; a machine that has node already keeps its own.
 if ! command -v node >/dev/null 2>&1; then
