@@ -164,7 +164,13 @@ impl Events {
     pub async fn next(&mut self) -> Result<Event, String> {
         match self {
             Events::V311(l) => match l.poll().await {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => Ok(Event::Connected),
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                    // rumqttc 0.25 keeps a packet-id collision from the last connection (a
+                    // broker that never acked) through a clean one, and sends nothing more
+                    // (bytebeamio/rumqtt#1056): a new session has no old packets.
+                    l.state.collision = None;
+                    Ok(Event::Connected)
+                }
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => Ok(Event::Message {
                     topic: p.topic,
                     payload: p.payload,
@@ -175,6 +181,7 @@ impl Events {
             },
             Events::V5(l) => match l.poll().await {
                 Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::ConnAck(_))) => {
+                    l.state.collision = None;
                     Ok(Event::Connected)
                 }
                 Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::Publish(p))) => {

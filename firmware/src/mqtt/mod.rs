@@ -38,6 +38,8 @@ const TICK: Duration = Duration::from_secs(1);
 const SENSOR_REFRESH: Duration = Duration::from_secs(60);
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A connection up this long counts as working: the next failure backs off from the start.
+const STABLE: Duration = Duration::from_secs(30);
 /// The snapshot's width: enough for a dashboard tile, small enough for any broker.
 const SNAPSHOT_WIDTH: u32 = 640;
 
@@ -322,6 +324,9 @@ impl Shared {
             tokio::spawn(Arc::clone(&self).publish(topics.clone(), config.clone(), fresh_rx));
         let mut backoff = BACKOFF_MIN;
         let mut last_failure: Option<String> = None;
+        // The back-off starts again only after a connection that held: one the broker drops
+        // at once (a login it refuses later, a message we cannot take) keeps backing off.
+        let mut connected_at: Option<Instant> = None;
         loop {
             let event = tokio::select! {
                 e = events.next() => e,
@@ -333,9 +338,12 @@ impl Shared {
                     self.stats.connected.store(true, Relaxed);
                     self.set_error(None);
                     last_failure = None;
-                    backoff = BACKOFF_MIN;
+                    connected_at = Some(Instant::now());
                     let _ = connected_tx.send(true);
-                    let filters = [format!("{}/#", topics.base), topics.ha_status.clone()];
+                    // Commands and anything deeper than our own states: a state topic
+                    // (`<base>/<object>`) is ours, and what else sits there, retained and
+                    // perhaps too big to take, must not come at every connection.
+                    let filters = [format!("{}/+/+/#", topics.base), topics.ha_status.clone()];
                     let c = client.clone();
                     tokio::spawn(async move {
                         if let Err(e) = c.subscribe(&filters).await {
@@ -361,6 +369,9 @@ impl Shared {
                 }
                 Ok(link::Event::Other) => {}
                 Err(e) => {
+                    if connected_at.take().is_some_and(|t| t.elapsed() >= STABLE) {
+                        backoff = BACKOFF_MIN;
+                    }
                     self.stats.connected.store(false, Relaxed);
                     let _ = connected_tx.send(false);
                     self.stats.reconnects.fetch_add(1, Relaxed);
