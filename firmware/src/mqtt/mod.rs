@@ -658,22 +658,20 @@ fn truncated(topic: &str) -> String {
     topic.chars().take(120).collect()
 }
 
-/// Whose alerts go out as events: `alerts_for`, else the first admin.
+/// Whose alerts go out as events: `alerts_for`, else the first admin (the same choice the
+/// push channel makes, with a warning when the name is of nobody).
 fn alerts_user(settings: &Settings, config: &MqttConfig) -> Option<String> {
-    let users = settings.current().users.clone();
-    if !config.alerts_for.is_empty() {
-        if users.iter().any(|u| u.name == config.alerts_for) {
-            return Some(config.alerts_for.clone());
-        }
+    let users = &settings.current().users;
+    let named = crate::notify::follower(&config.alerts_for, users);
+    if named.is_none() && !config.alerts_for.is_empty() {
         warn!(
             user = config.alerts_for,
             "MQTT: [mqtt] alerts_for names no user; alerts go to the first admin's rules"
         );
     }
-    users
-        .iter()
-        .find(|u| u.role == crate::config::Role::Admin)
-        .map(|u| u.name.clone())
+    named
+        .or_else(|| crate::notify::follower("", users))
+        .map(str::to_string)
 }
 
 #[cfg(test)]
