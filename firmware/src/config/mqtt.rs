@@ -26,7 +26,8 @@ pub struct MqttConfig {
     pub commands: Role,
     /// A fresh snapshot is published this often (and with every alert); 0: only with alerts.
     pub snapshot_interval_s: u64,
-    /// Messages held while the broker is slow or away; beyond it the oldest go (counted).
+    /// Alerts held while the broker is slow or away; beyond it the oldest go (counted). States
+    /// wait as their newest value each and are not counted.
     pub queue: usize,
     /// PEM file of the CA that signed the broker's certificate, for `mqtts://`; empty: the
     /// built-in public roots.

@@ -305,8 +305,9 @@ impl Shared {
             will_topic: topics.availability.clone(),
             tls,
         };
-        let (client, mut events) = match link::open(&options) {
-            Ok(pair) => pair,
+        // Checked once: the address and options do not change during a session.
+        let mut first = match link::open(&options) {
+            Ok(pair) => Some(pair),
             Err(e) => {
                 warn!("MQTT: {e}; not connecting");
                 self.set_error(Some(e));
@@ -318,26 +319,80 @@ impl Shared {
         // Bumped at each connection and each time Home Assistant comes back: everything is
         // announced and published again.
         let (fresh_tx, fresh_rx) = watch::channel(0u64);
-        let (connected_tx, connected_rx) = watch::channel(false);
-        let sender = tokio::spawn(Arc::clone(&self).send(client.clone(), connected_rx));
         let publisher =
             tokio::spawn(Arc::clone(&self).publish(topics.clone(), config.clone(), fresh_rx));
         let mut backoff = BACKOFF_MIN;
         let mut last_failure: Option<String> = None;
-        // The back-off starts again only after a connection that held: one the broker drops
-        // at once (a login it refuses later, a message we cannot take) keeps backing off.
-        let mut connected_at: Option<Instant> = None;
         loop {
+            // A new client for every connection: rumqttc keeps state from a failed one (a
+            // packet-id collision after a broker that never acked, bytebeamio/rumqtt#1056)
+            // that can stall a clean session for good, and our queue is the one that keeps
+            // what must still go out.
+            let (client, events) = match first.take().map_or_else(|| link::open(&options), Ok) {
+                Ok(pair) => pair,
+                Err(e) => {
+                    self.set_error(Some(e));
+                    until(&mut end).await;
+                    break;
+                }
+            };
+            let Some((e, held)) = self
+                .connection(&topics, &config, client, events, &fresh_tx, &mut end)
+                .await
+            else {
+                break;
+            };
+            // The back-off starts again only after a connection that held: one the broker
+            // drops at once (a login it refuses later, a message we cannot take) keeps
+            // backing off.
+            if held >= STABLE {
+                backoff = BACKOFF_MIN;
+            }
+            self.stats.reconnects.fetch_add(1, Relaxed);
+            if last_failure.as_deref() != Some(e.as_str()) {
+                warn!(
+                    broker = config.broker,
+                    "MQTT connection failed: {e}; retrying"
+                );
+                last_failure = Some(e.clone());
+            } else {
+                debug!("MQTT still failing: {e}");
+            }
+            self.set_error(Some(e));
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = until(&mut end) => break,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+        publisher.abort();
+        info!("MQTT disconnected");
+    }
+
+    /// One connection with its own client: until it fails (the error, and how long it was
+    /// up) or `end` (`None`, after saying goodbye).
+    async fn connection(
+        self: &Arc<Self>,
+        topics: &Topics,
+        config: &MqttConfig,
+        client: link::Client,
+        mut events: link::Events,
+        fresh: &watch::Sender<u64>,
+        end: &mut watch::Receiver<bool>,
+    ) -> Option<(String, Duration)> {
+        let (connected_tx, connected_rx) = watch::channel(false);
+        let sender = tokio::spawn(Arc::clone(self).send(client.clone(), connected_rx));
+        let mut connected_at: Option<Instant> = None;
+        let failure = loop {
             let event = tokio::select! {
                 e = events.next() => e,
-                _ = until(&mut end) => break,
+                _ = until(end) => break None,
             };
             match event {
                 Ok(link::Event::Connected) => {
                     info!(broker = config.broker, "MQTT connected");
                     self.stats.connected.store(true, Relaxed);
                     self.set_error(None);
-                    last_failure = None;
                     connected_at = Some(Instant::now());
                     let _ = connected_tx.send(true);
                     // Commands and anything deeper than our own states: a state topic
@@ -350,7 +405,7 @@ impl Shared {
                             warn!("MQTT: cannot subscribe: {e}");
                         }
                     });
-                    fresh_tx.send_modify(|n| *n += 1);
+                    fresh.send_modify(|n| *n += 1);
                 }
                 Ok(link::Event::Message {
                     topic,
@@ -360,42 +415,18 @@ impl Shared {
                     if topic == topics.ha_status {
                         if payload.as_ref() == b"online" {
                             info!("Home Assistant is back: announcing the camera again");
-                            fresh_tx.send_modify(|n| *n += 1);
+                            fresh.send_modify(|n| *n += 1);
                         }
                     } else {
-                        self.command(&topics, &config, &topic, &payload, retain)
-                            .await;
+                        self.command(topics, config, &topic, &payload, retain).await;
                     }
                 }
                 Ok(link::Event::Other) => {}
-                Err(e) => {
-                    if connected_at.take().is_some_and(|t| t.elapsed() >= STABLE) {
-                        backoff = BACKOFF_MIN;
-                    }
-                    self.stats.connected.store(false, Relaxed);
-                    let _ = connected_tx.send(false);
-                    self.stats.reconnects.fetch_add(1, Relaxed);
-                    if last_failure.as_deref() != Some(e.as_str()) {
-                        warn!(
-                            broker = config.broker,
-                            "MQTT connection failed: {e}; retrying"
-                        );
-                        last_failure = Some(e.clone());
-                    } else {
-                        debug!("MQTT still failing: {e}");
-                    }
-                    self.set_error(Some(e));
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = until(&mut end) => break,
-                    }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
+                Err(e) => break Some((e, connected_at.map_or(Duration::ZERO, |t| t.elapsed()))),
             }
-        }
-        publisher.abort();
+        };
         sender.abort();
-        if self.stats.connected.swap(false, Relaxed) {
+        if self.stats.connected.swap(false, Relaxed) && failure.is_none() {
             // The goodbye only goes out while the loop runs.
             client.goodbye(&topics.availability).await;
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
@@ -403,7 +434,7 @@ impl Shared {
             })
             .await;
         }
-        info!("MQTT disconnected");
+        failure
     }
 
     /// Hands queued messages to the connection while it is up.

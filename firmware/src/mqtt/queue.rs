@@ -1,7 +1,11 @@
 //! The outgoing queue: what waits for the broker. Bounded, so a slow or absent broker costs a
-//! fixed amount of memory and never blocks the parts that publish; when full the oldest message
-//! goes (counted). A retained state replaces its own older value still waiting, since only the
-//! newest value of a state matters.
+//! fixed amount of memory and never blocks the parts that publish.
+//!
+//! A retained state (a sensor, a discovery config, the snapshot) replaces its own older value
+//! still waiting, since only the newest value matters: states are bounded by the camera's fixed
+//! set of topics and are never dropped, or Home Assistant would keep a stale value, or never
+//! learn of an entity, until it next changes. Events (alerts) are bounded by the capacity: when
+//! it is reached the oldest event goes, counted.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -36,16 +40,18 @@ impl Queue {
 
     pub fn push(&self, message: Message) {
         let mut items = self.items.lock().unwrap_or_else(PoisonError::into_inner);
-        if message.retain
-            && let Some(old) = items
+        if message.retain {
+            if let Some(old) = items
                 .iter_mut()
                 .find(|m| m.retain && m.topic == message.topic)
+            {
+                *old = message;
+                return;
+            }
+        } else if items.iter().filter(|m| !m.retain).count() >= self.capacity
+            && let Some(oldest) = items.iter().position(|m| !m.retain)
         {
-            *old = message;
-            return;
-        }
-        if items.len() >= self.capacity {
-            items.pop_front();
+            items.remove(oldest);
             self.dropped.fetch_add(1, Relaxed);
         }
         items.push_back(message);
@@ -91,8 +97,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_queue_drops_the_oldest_and_a_state_keeps_only_its_newest_value() {
-        let q = Queue::new(3);
+    async fn a_full_queue_drops_the_oldest_event_and_a_state_keeps_only_its_newest_value() {
+        let q = Queue::new(2);
         q.push(msg("a/alert", "1", false));
         q.push(msg("a/temperature", "20.0", true));
         q.push(msg("a/temperature", "20.5", true));
@@ -100,9 +106,15 @@ mod tests {
         q.push(msg("a/alert", "2", false));
         q.push(msg("a/alert", "3", false));
         assert_eq!(q.dropped.load(Relaxed), 1);
+        // More states than the capacity: each waits, none is lost.
+        q.push(msg("a/humidity", "50", true));
+        q.push(msg("a/pressure", "1000", true));
+        assert_eq!(q.dropped.load(Relaxed), 1);
         assert_eq!(q.pop().await, msg("a/temperature", "20.5", true));
         assert_eq!(q.pop().await, msg("a/alert", "2", false));
         assert_eq!(q.pop().await, msg("a/alert", "3", false));
+        assert_eq!(q.pop().await, msg("a/humidity", "50", true));
+        assert_eq!(q.pop().await, msg("a/pressure", "1000", true));
         assert_eq!(q.len(), 0);
         let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), q.pop()).await;
         assert!(waiting.is_err(), "pop waits while the queue is empty");
