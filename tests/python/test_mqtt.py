@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from conftest import ADMIN, Daemon, onvif_call
+from conftest import ADMIN, Daemon, free_port, onvif_call
 from ha_discovery import availability_topics, check_all, expand, parse_topic
 from mqtt_broker import CAMERA, HA, Broker, SlowSubscriber, StallingBroker, Watcher, brokers
 from mqtt_broker import broker  # noqa: F401 (the fixture)
@@ -839,3 +839,64 @@ def test_a_broker_that_never_acks_stalls_nothing_and_the_camera_recovers_on_a_re
         if broker:
             broker.kill()
     assert "panicked" not in d.read_log()
+
+
+# --- TLS ---
+
+def make_ca(tmp, name: str):
+    """A CA of the test's own and a certificate from it for 127.0.0.1 (openssl, as a home
+    user would make one for their broker)."""
+    d = tmp / f"pki-{name}"
+    d.mkdir()
+    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True, timeout=30, cwd=d)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+        "-subj", f"/CN={name} test CA", "-keyout", "ca.key", "-out", "ca.pem",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-subj", "/CN=broker", "-keyout", "server.key", "-out", "server.csr")
+    (d / "ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "2", "-extfile", "ext", "-out", "server.pem")
+    (d / "server.key").chmod(0o644)
+    return d
+
+
+def test_mqtts_with_the_brokers_own_ca_and_refused_with_another(tmp_path):
+    """`mqtts://` to a mosquitto TLS listener: with `ca_file` naming the CA that signed the
+    broker's certificate the camera connects and announces itself; with another CA it refuses
+    the broker, says why in /api/status and sends nothing there (not even its password)."""
+    pki, other = make_ca(tmp_path, "home"), make_ca(tmp_path, "stranger")
+    tls_port = free_port()
+    (tmp_path / "good").mkdir()
+    (tmp_path / "bad").mkdir()
+    gen = brokers(tmp_path, extra=f"listener {tls_port} 127.0.0.1\ncertfile {pki / 'server.pem'}\n"
+                                  f"keyfile {pki / 'server.key'}\n")
+    broker = next(gen)
+    good = Daemon(tmp_path / "good", ROOM + mqtt_toml(f"mqtts://127.0.0.1:{tls_port}",
+                                                      ca_file=str(pki / "ca.pem"))).start()
+    bad = None
+    try:
+        with Watcher(broker) as w:
+            cam = discovery(w)
+            assert check_all(cam.topics) == []
+            w.wait_for(cam.availability, lambda m: m.text == cam.online)
+            assert mqtt_status(good)["connected"] is True
+        # The whole log (read_log keeps only its end).
+        connects = lambda: len(re.findall(r"New client connected .* as babymonitor", broker.log_path.read_text()))
+        assert connects() >= 1
+        good.stop()
+        before = connects()
+        bad = Daemon(tmp_path / "bad", ROOM + mqtt_toml(f"mqtts://127.0.0.1:{tls_port}",
+                                                        ca_file=str(other / "ca.pem"))).start()
+        bad.wait_for(lambda: status(bad)["mqtt"].get("last_error"), "the camera says why it is not connected", 20)
+        error = status(bad)["mqtt"]["last_error"].lower()
+        assert "certificate" in error or "unknownissuer" in error.replace(" ", ""), error
+        assert status(bad)["mqtt"]["connected"] is False
+        time.sleep(2)
+        assert connects() == before, "no session through a broker it does not trust"
+        assert "panicked" not in bad.read_log()
+    finally:
+        good.stop()
+        if bad:
+            bad.stop()
+        gen.close()
