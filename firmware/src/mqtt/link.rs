@@ -198,38 +198,14 @@ impl Events {
     }
 }
 
-/// TLS for `mqtts://`: the CA in `ca_file`, else the system's roots.
+/// TLS for `mqtts://`: only the CA in `ca_file` where it is set, else the public and the
+/// system's roots.
 pub fn tls_config(config: &MqttConfig) -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    if config.ca_file.as_os_str().is_empty() {
-        let found = rustls_native_certs::load_native_certs();
-        for cert in found.certs {
-            let _ = roots.add(cert);
-        }
-        if roots.is_empty() {
-            return Err("no CA certificates on this system: set mqtt.ca_file".into());
-        }
+    use crate::platform::trust;
+    let roots = if config.ca_file.as_os_str().is_empty() {
+        trust::public_roots()
     } else {
-        use rustls::pki_types::{CertificateDer, pem::PemObject};
-        let file = config.ca_file.display();
-        let certs = CertificateDer::pem_file_iter(&config.ca_file)
-            .map_err(|e| format!("cannot read {file}: {e}"))?;
-        for cert in certs {
-            let cert = cert.map_err(|e| format!("{file}: {e}"))?;
-            roots.add(cert).map_err(|e| format!("{file}: {e}"))?;
-        }
-        if roots.is_empty() {
-            return Err(format!(
-                "{} holds no PEM certificate",
-                config.ca_file.display()
-            ));
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(tls))
+        trust::roots_from_pem(&config.ca_file)?
+    };
+    trust::client_config(roots).map_err(|e| e.to_string())
 }

@@ -531,14 +531,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// in (whatever the system has) and the system's (a self-hosted server under a private CA
 /// installed there).
 fn new_client() -> Result<HttpsClient, rustls::Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    add_system_roots(&mut roots);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    use crate::platform::trust;
+    let tls = Arc::unwrap_or_clone(trust::client_config(trust::public_roots())?);
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -552,19 +546,6 @@ fn new_client() -> Result<HttpsClient, rustls::Error> {
         .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(1)
         .build(https))
-}
-
-/// The system's CA certificates (`SSL_CERT_FILE` where it is set, which the tests use for
-/// their own CA), as MQTT's TLS reads them.
-fn add_system_roots(roots: &mut rustls::RootCertStore) {
-    let found = rustls_native_certs::load_native_certs();
-    let (added, ignored) = roots.add_parsable_certificates(found.certs);
-    debug!(
-        added,
-        ignored,
-        errors = found.errors.len(),
-        "ntfy: the system's CA certificates"
-    );
 }
 
 #[cfg(test)]
