@@ -529,6 +529,63 @@ mod tests {
     }
 
     #[test]
+    fn only_the_newest_nights_are_kept_and_a_clock_set_back_logs_nothing() {
+        let mut inner = Inner {
+            nights: VecDeque::new(),
+            dirty: false,
+            saved: Instant::now(),
+            now: None,
+        };
+        let day = 86_400;
+        for (n, date) in [
+            date!(2027 - 01 - 15),
+            date!(2027 - 01 - 16),
+            date!(2027 - 01 - 17),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let span = Span {
+                date,
+                start: T0 + n as i64 * day,
+                end: T0 + n as i64 * day + 600,
+            };
+            for minute in [0, 60] {
+                let start = span.start + minute;
+                let closed = Closed {
+                    span,
+                    start,
+                    end: start + 60,
+                    state: Some(State::Settled),
+                };
+                SleepLog::record(&mut inner, &closed, State::Settled, 2);
+            }
+        }
+        let names: Vec<_> = inner.nights.iter().map(|n| n.night.as_str()).collect();
+        assert_eq!(names, ["2027-01-16", "2027-01-17"]);
+        assert_eq!(
+            inner.nights[1].intervals,
+            [Interval(0, 120, State::Settled)]
+        );
+        assert!(inner.dirty);
+        // The clock set back to the first night: its minutes are not mixed into the log.
+        let span = Span {
+            date: date!(2027 - 01 - 15),
+            start: T0,
+            end: T0 + 600,
+        };
+        let closed = Closed {
+            span,
+            start: T0 + 120,
+            end: T0 + 180,
+            state: Some(State::Crying),
+        };
+        SleepLog::record(&mut inner, &closed, State::Crying, 2);
+        assert_eq!(inner.nights.len(), 2);
+        assert_eq!(inner.nights[0].night, "2027-01-16");
+    }
+
+    #[test]
     fn the_csv_has_a_row_per_interval_in_local_time() {
         let tz = TimeZone::new(Some("Europe/Berlin"));
         assert_eq!(
