@@ -15,7 +15,7 @@ use crate::notify;
 use crate::platform::{certificate, hardware, identity, watchdog};
 use crate::serve::onvif as camera;
 use crate::serve::{discovery, http, rtsp};
-use crate::{alerts, audio, climate, detect, events, history, media, night, ptz, settings};
+use crate::{alerts, audio, climate, detect, events, history, media, night, ptz, settings, sleep};
 
 const SYSTEM_CONFIG: &str = "/etc/babymonitor/config.toml";
 
@@ -130,6 +130,8 @@ struct Parts {
     alerts: Arc<alerts::Alerts>,
     /// Alerts as ntfy push notifications (`[ntfy]`).
     ntfy: Arc<notify::Ntfy>,
+    /// The nights' settled, moving and crying minutes (`[sleep]`), kept in the data directory.
+    sleep: Arc<sleep::SleepLog>,
 }
 
 impl Parts {
@@ -199,6 +201,7 @@ impl Parts {
         ));
         let alerts = alerts::Alerts::new(Arc::clone(&settings));
         let ntfy = notify::Ntfy::new(Arc::clone(&settings));
+        let sleep = sleep::SleepLog::open(Arc::clone(&settings), data_dir.join("sleep.json"));
         Ok(Self {
             settings,
             config,
@@ -227,6 +230,7 @@ impl Parts {
             certificate,
             alerts,
             ntfy,
+            sleep,
         })
     }
 
@@ -251,12 +255,16 @@ impl Parts {
         Ok(())
     }
 
-    /// Once the servers have stopped: stores the history and the web logins' last uses, then
+    /// Once the servers have stopped: stores the history, the sleep log and the web logins'
+    /// last uses, then
     /// stops RTSP, the sensor, the speaker, capture and the servos, in that order, each joined
     /// before the next.
     fn shut_down(&self) {
         if let Err(e) = self.history.save() {
             warn!("cannot store the history: {e:#}");
+        }
+        if let Err(e) = self.sleep.save() {
+            warn!("cannot store the sleep log: {e:#}");
         }
         if let Err(e) = self.sessions.save() {
             warn!("cannot store the web logins: {e:#}");
@@ -344,6 +352,7 @@ struct Servers {
     alerts: tokio::task::JoinHandle<()>,
     mqtt: Arc<crate::mqtt::Mqtt>,
     ntfy: tokio::task::JoinHandle<()>,
+    sleep: tokio::task::JoinHandle<()>,
 }
 
 impl Servers {
@@ -384,6 +393,9 @@ impl Servers {
             Arc::clone(parts.capture.hub()),
             parts.encoders.jpeg,
         );
+        let sleep = parts
+            .sleep
+            .spawn(Arc::clone(&parts.bus), Arc::clone(parts.capture.hub()));
         print_welcome(
             parts.listen,
             parts.rtsp.port(),
@@ -416,6 +428,7 @@ impl Servers {
             alerts,
             mqtt,
             ntfy,
+            sleep,
         })
     }
 
@@ -428,6 +441,7 @@ impl Servers {
         self.recorder.abort();
         self.alerts.abort();
         self.ntfy.abort();
+        self.sleep.abort();
         self.mqtt.stop().await;
         if let Some(watchdog) = self.watchdog {
             let _ = watchdog.await;
@@ -515,6 +529,7 @@ fn app_state(parts: &Parts, mqtt: &Arc<crate::mqtt::Mqtt>) -> Arc<http::AppState
         sim_mic: (parts.simulate && config.audio.source == crate::config::AudioSource::Test)
             .then(|| Arc::clone(parts.capture.room())),
         ntfy: Arc::clone(&parts.ntfy),
+        sleep: Arc::clone(&parts.sleep),
     })
 }
 

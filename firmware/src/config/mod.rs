@@ -14,6 +14,7 @@ mod night;
 mod ntfy;
 mod ptz;
 mod sensor;
+mod sleep;
 mod speaker;
 mod users;
 mod watchdog;
@@ -39,6 +40,7 @@ pub use night::{NightConfig, NightMode};
 pub use ntfy::NtfyConfig;
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use sensor::{ComfortConfig, SensorConfig};
+pub use sleep::{ClockTime, SleepConfig};
 pub use speaker::SpeakerConfig;
 pub use users::{MIN_PASSWORD_CHARS, Role, User, password_problem};
 pub use watchdog::WatchdogConfig;
@@ -71,6 +73,7 @@ pub struct Config {
     pub listen: ListenConfig,
     pub mqtt: MqttConfig,
     pub ntfy: NtfyConfig,
+    pub sleep: SleepConfig,
     pub users: Vec<User>,
 }
 
@@ -274,6 +277,7 @@ impl Config {
         self.listen.check(p);
         self.mqtt.check(p);
         self.ntfy.check(p);
+        self.sleep.check(p);
         users::check(&self.users, p);
     }
 }

@@ -81,6 +81,8 @@ pub struct AppState {
     pub sim_mic: Option<Arc<crate::audio::room::Room>>,
     /// Alerts pushed to ntfy: its counters for `/metrics` and `/api/status`.
     pub ntfy: Arc<crate::notify::Ntfy>,
+    /// The sleep log (`/api/sleep`, `/api/status`).
+    pub sleep: Arc<crate::sleep::SleepLog>,
 }
 
 impl AppState {

@@ -24,6 +24,11 @@ pub(super) const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/listen.js"),
     ),
     (
+        "/sleep.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/sleep.js"),
+    ),
+    (
         "/app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../../web/app.css"),

@@ -214,6 +214,12 @@ fn table() -> Vec<Route> {
             now(api::session(&c.state, &c.user))
         }),
         row(M::GET, "/api/history", Viewer, |c| now(history::serve(&c))),
+        row(M::GET, "/api/sleep", Viewer, |c| {
+            now(api::sleep::nights(&c))
+        }),
+        row(M::GET, "/api/sleep.csv", Viewer, |c| {
+            now(api::sleep::csv(&c))
+        }),
         row(M::GET, "/api/status", Viewer, |c| {
             now(status::status(&c.state))
         }),
