@@ -96,9 +96,20 @@ export function withNamespace(prefix, host, inside) {
     ip('netns', 'add', ns);
     ip('-n', ns, 'link', 'set', 'lo', 'up');
     ip('-n', ns, 'link', 'add', 'bmweb0', 'type', 'veth', 'peer', 'name', 'bmweb1');
+    // No IPv6 link-local addresses on the pair: they would appear a moment after the links
+    // come up, once duplicate address detection is done, and Chromium aborts the page load
+    // it has under way with ERR_NETWORK_CHANGED when an address comes or goes.
+    for (const dev of ['bmweb0', 'bmweb1']) ip('-n', ns, 'link', 'set', dev, 'addrgenmode', 'none');
     ip('-n', ns, 'addr', 'add', `${host}/24`, 'dev', 'bmweb0');
     ip('-n', ns, 'link', 'set', 'bmweb0', 'up');
     ip('-n', ns, 'link', 'set', 'bmweb1', 'up');
+    // Settled: the carrier is there and no address is still being checked.
+    for (let i = 0; i < 100; i++) {
+      const link = ip('-n', ns, '-o', 'link', 'show', 'bmweb0').toString();
+      const tentative = ip('-n', ns, '-o', 'addr', 'show', 'tentative').toString().trim();
+      if (link.includes('LOWER_UP') && !tentative) break;
+      execFileSync('sleep', ['0.05']);
+    }
     return inside(ns);
   } finally {
     spawnSync('ip', ['netns', 'del', ns]);
