@@ -15,6 +15,7 @@ mod ntfy;
 mod ptz;
 mod sensor;
 mod speaker;
+mod update;
 mod users;
 mod watchdog;
 mod web;
@@ -40,6 +41,7 @@ pub use ntfy::NtfyConfig;
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use sensor::{ComfortConfig, SensorConfig};
 pub use speaker::SpeakerConfig;
+pub use update::UpdateConfig;
 pub use users::{MIN_PASSWORD_CHARS, Role, User, password_problem};
 pub use watchdog::WatchdogConfig;
 pub use web::WebConfig;
@@ -71,6 +73,7 @@ pub struct Config {
     pub listen: ListenConfig,
     pub mqtt: MqttConfig,
     pub ntfy: NtfyConfig,
+    pub update: UpdateConfig,
     pub users: Vec<User>,
 }
 
@@ -274,6 +277,7 @@ impl Config {
         self.listen.check(p);
         self.mqtt.check(p);
         self.ntfy.check(p);
+        self.update.check(p);
         users::check(&self.users, p);
     }
 }

@@ -13,6 +13,7 @@ pub(super) mod mqtt;
 pub(super) mod snapshot;
 pub(super) mod status;
 pub(super) mod talk;
+pub(super) mod update;
 pub(super) mod whep;
 
 use hyper::{Response, StatusCode};
