@@ -327,16 +327,16 @@ fn system_reboot(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
 
 fn start_firmware_upgrade(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
     let upload = c.dev.firmware_upload()?;
-    el(out, "tds:UploadUri", &c.ctx.https_url(&upload.path));
+    el(out, "tds:UploadUri", c.ctx.https_url(&upload.path));
     el(
         out,
         "tds:UploadDelay",
-        &crate::duration::format(upload.upload_delay),
+        crate::duration::format(upload.upload_delay),
     );
     el(
         out,
         "tds:ExpectedDownTime",
-        &crate::duration::format(upload.expected_down_time),
+        crate::duration::format(upload.expected_down_time),
     );
     Ok(())
 }
