@@ -7,7 +7,6 @@ Needs root (RAUC mounts each bundle on a loop device), rauc, dbus-daemon and mks
 
 import hashlib
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -22,10 +21,9 @@ from onvif import ONVIFCamera
 
 from conftest import ADMIN, VIEWER, Daemon, binary, onvif_call
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(p) for p in ("rauc", "dbus-daemon", "mksquashfs")),
-    reason="needs root, rauc, dbus-daemon and mksquashfs",
-)
+# scripts/setup.sh installs rauc, dbus-daemon and mksquashfs: missing, the tests fail (a
+# silent skip would hide a whole feature going untested).
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (RAUC mounts each bundle on a loop device)")
 
 OPERATOR = ("nurse", "operator-pass-3")
 TDS = "http://www.onvif.org/ver10/device/wsdl"
