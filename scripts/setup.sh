@@ -12,6 +12,9 @@ packages=(
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   # WebRTC for the web page: gstreamer-webrtc-1.0.pc (only in the -bad -dev package) and libnice.
   libgstreamer-plugins-bad1.0-dev gstreamer1.0-nice
+  # Firmware updates: --simulate drives the real RAUC (on a private D-Bus of its own) against
+  # slot files; mksquashfs makes test bundles.
+  rauc dbus squashfs-tools
 )
 # The test command also cross-builds for the Pi and checks the SD-card image's scripts.
 if [ "${BABYMONITOR_TEST_CLIENTS:-0}" = 1 ]; then

@@ -185,6 +185,11 @@ impl Parts {
         let night_controls = Arc::new(night::Controls::new(night.clone(), Arc::clone(&settings)));
         let picture =
             media::picture::Picture::new(Arc::clone(&settings), Arc::clone(&night_controls));
+        let update = Arc::new(crate::update::Updater::open(
+            &config.update,
+            &data_dir,
+            cli.simulate,
+        ));
         let camera = Arc::new(camera::Camera {
             settings: Arc::clone(&settings),
             identity,
@@ -193,6 +198,7 @@ impl Parts {
             ptz: Arc::clone(&ptz_controls),
             night: Arc::clone(&night_controls),
             picture,
+            update,
         });
         let history = Arc::new(history::History::open(data_dir.join("history.json")));
         let sessions = Arc::new(crate::serve::webrtc::Sessions::open(
@@ -412,6 +418,7 @@ impl Servers {
             .then(|| spawn_discovery(parts, stop_rx.clone()));
         let look = spawn_look(parts, stop_rx.clone());
         follow_settings(parts);
+        spawn_health_check(parts, addr);
         let listeners = http::Listeners {
             plain: listener,
             tls: Some((tls_listener, acceptor)),
@@ -452,6 +459,28 @@ impl Servers {
             let _ = tokio::time::timeout(Duration::from_secs(2), discovery).await;
         }
     }
+}
+
+/// After a boot (a trial one above all): the firmware health check keeps the slot or not.
+fn spawn_health_check(parts: &Parts, http: SocketAddr) {
+    let http = if http.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), http.port())
+    } else {
+        http
+    };
+    let rtsp = parts.rtsp.local_addr();
+    let rtsp = if rtsp.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), rtsp.port())
+    } else {
+        rtsp
+    };
+    let targets = crate::update::health::Targets {
+        http,
+        rtsp,
+        hub: Arc::clone(parts.capture.hub()),
+    };
+    let update = Arc::clone(&parts.camera.update);
+    tokio::spawn(async move { update.after_boot(targets).await });
 }
 
 /// The MQTT side, which connects when `[mqtt]` is enabled and follows its changes.

@@ -20,6 +20,7 @@ pub mod ptz;
 pub mod serve;
 pub mod settings;
 pub mod sleep;
+pub mod update;
 
 /// The parsers that take network or SD-card input, in one list for the fuzz targets (`fuzz/`), so
 /// that moving a module changes these lines and not the targets. Not an API.

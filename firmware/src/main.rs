@@ -54,6 +54,17 @@ enum Command {
         rate: u32,
         file: PathBuf,
     },
+    /// RAUC's custom bootloader backend over the simulated boot environment (`get-primary`,
+    /// `set-primary A|B`, `get-state A|B`, `set-state A|B good|bad`), and `boot` (a simulated
+    /// power-on: choose a slot as U-Boot does) and `show`.
+    #[command(hide = true)]
+    BootEnv {
+        /// The boot environment file (`<data_dir>/update/boot-env` with --simulate).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The HTTP route table, one route a line: method (`*` for any), path pattern, who may use
     /// it, and whether plain HTTP serves it (`http+https`) or only HTTPS (`https`). The
     /// end-to-end tests try every line.
@@ -74,6 +85,20 @@ fn main() -> ExitCode {
     if let Some(Command::DecodeClip { rate, file }) = &cli.command {
         // No logging set up: what GStreamer says on stderr goes to the daemon's log.
         return babymonitor::audio::decode_clip_child(file, *rate);
+    }
+    if let Some(Command::BootEnv { file, args }) = &cli.command {
+        // RAUC reads what this prints: nothing else goes to stdout.
+        return match babymonitor::update::boot_env_command(file, args) {
+            Ok(Some(out)) => {
+                println!("{}", out.trim_end());
+                ExitCode::SUCCESS
+            }
+            Ok(None) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("boot-env: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     if let Some(Command::Routes) = &cli.command {
         for (method, pattern, need, transport) in babymonitor::serve::http::declared_routes() {

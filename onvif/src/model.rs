@@ -27,6 +27,16 @@ impl UserLevel {
     }
 }
 
+/// What StartFirmwareUpgrade answers: where the client uploads the firmware file (a path on
+/// the camera's HTTPS side, good for one upload), how long it waits before it may, and how long
+/// the camera is away while it restarts into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirmwareUpload {
+    pub path: String,
+    pub upload_delay: std::time::Duration,
+    pub expected_down_time: std::time::Duration,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceInformation {
     pub manufacturer: String,

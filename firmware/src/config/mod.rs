@@ -16,6 +16,7 @@ mod ptz;
 mod sensor;
 mod sleep;
 mod speaker;
+mod update;
 mod users;
 mod watchdog;
 mod web;
@@ -42,6 +43,7 @@ pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
 pub use sensor::{ComfortConfig, SensorConfig};
 pub use sleep::{ClockTime, SleepConfig};
 pub use speaker::SpeakerConfig;
+pub use update::UpdateConfig;
 pub use users::{MIN_PASSWORD_CHARS, Role, User, password_problem};
 pub use watchdog::WatchdogConfig;
 pub use web::WebConfig;
@@ -74,6 +76,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub ntfy: NtfyConfig,
     pub sleep: SleepConfig,
+    pub update: UpdateConfig,
     pub users: Vec<User>,
 }
 
@@ -278,6 +281,7 @@ impl Config {
         self.mqtt.check(p);
         self.ntfy.check(p);
         self.sleep.check(p);
+        self.update.check(p);
         users::check(&self.users, p);
     }
 }

@@ -58,6 +58,8 @@ pub(crate) static OPERATIONS: Table<Run> = Table {
         op("SetUser", ReadSystemSecret, |c, _| c.dev.set_users(read_users(c.op, false)?)),
         op("DeleteUsers", ReadSystemSecret, delete_users),
         op("SystemReboot", Unrecoverable, system_reboot),
+        // A new firmware replaces the whole system: Unrecoverable, as the Core spec classes it.
+        op("StartFirmwareUpgrade", Unrecoverable, start_firmware_upgrade),
         op("SetSystemFactoryDefault", Unrecoverable, set_system_factory_default),
         // Switching the relay or sending an auxiliary command moves hardware: Actuate, as the
         // Core spec classes them and as DeviceIO and PTZ do, so a user-level account cannot
@@ -323,6 +325,22 @@ fn system_reboot(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
     Ok(())
 }
 
+fn start_firmware_upgrade(c: &Call<'_>, out: &mut String) -> Result<(), Fault> {
+    let upload = c.dev.firmware_upload()?;
+    el(out, "tds:UploadUri", c.ctx.https_url(&upload.path));
+    el(
+        out,
+        "tds:UploadDelay",
+        crate::duration::format(upload.upload_delay),
+    );
+    el(
+        out,
+        "tds:ExpectedDownTime",
+        crate::duration::format(upload.expected_down_time),
+    );
+    Ok(())
+}
+
 fn set_system_factory_default(c: &Call<'_>, _: &mut String) -> Result<(), Fault> {
     match c.op.text_of("FactoryDefault") {
         Some("Hard") => c.dev.factory_default(true),
@@ -520,7 +538,7 @@ fn device_capabilities(out: &mut String) {
         "<tds:Capabilities>\
          <tds:Network IPFilter=\"false\" ZeroConfiguration=\"false\" IPVersion6=\"false\" DynDNS=\"false\" Dot11Configuration=\"false\" HostnameFromDHCP=\"false\" NTP=\"0\"/>\
          <tds:Security TLS1.0=\"false\" TLS1.1=\"false\" TLS1.2=\"false\" OnboardKeyGeneration=\"false\" AccessPolicyConfig=\"false\" DefaultAccessPolicy=\"true\" Dot1X=\"false\" RemoteUserHandling=\"false\" X.509Token=\"false\" SAMLToken=\"false\" KerberosToken=\"false\" UsernameToken=\"true\" HttpDigest=\"true\" RELToken=\"false\"/>\
-         <tds:System DiscoveryResolve=\"true\" DiscoveryBye=\"true\" RemoteDiscovery=\"false\" SystemBackup=\"false\" SystemLogging=\"false\" FirmwareUpgrade=\"false\" HttpFirmwareUpgrade=\"false\" HttpSystemBackup=\"false\" HttpSystemLogging=\"false\" HttpSupportInformation=\"false\"/>\
+         <tds:System DiscoveryResolve=\"true\" DiscoveryBye=\"true\" RemoteDiscovery=\"false\" SystemBackup=\"false\" SystemLogging=\"false\" FirmwareUpgrade=\"false\" HttpFirmwareUpgrade=\"true\" HttpSystemBackup=\"false\" HttpSystemLogging=\"false\" HttpSupportInformation=\"false\"/>\
          </tds:Capabilities>",
     );
 }

@@ -129,6 +129,12 @@ impl Context {
         )
     }
 
+    /// A URL of this camera's HTTPS side, whatever the client used: what carries a password
+    /// or a firmware file.
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://{}:{}{path}", self.host_for_url(), self.https_port)
+    }
+
     pub fn rtsp_url(&self, path: &str, port: u16) -> String {
         format!("rtsp://{}:{port}{path}", self.host_for_url())
     }
@@ -167,6 +173,14 @@ pub trait DeviceBackend: Send + Sync {
         Vec::new()
     }
     fn set_discoverable(&self, on: bool) -> Result<(), Fault>;
+    /// StartFirmwareUpgrade; the fault says why a camera takes no update now.
+    fn firmware_upload(&self) -> Result<crate::model::FirmwareUpload, Fault> {
+        Err(Fault::new(
+            crate::soap::FaultCode::Receiver,
+            &["ActionNotSupported"],
+            "this device takes no firmware upgrades",
+        ))
+    }
 }
 
 /// Streams and their configurations, for Media and Media2.
@@ -376,6 +390,7 @@ mod tests {
         (ns::TDS, "SetSystemDateAndTime", Access::WriteSystem),
         (ns::TDS, "SetSystemFactoryDefault", Access::Unrecoverable),
         (ns::TDS, "SetUser", Access::ReadSystemSecret),
+        (ns::TDS, "StartFirmwareUpgrade", Access::Unrecoverable),
         (ns::TDS, "SystemReboot", Access::Unrecoverable),
         (ns::TRT, "AddAudioDecoderConfiguration", Access::Actuate),
         (ns::TRT, "AddAudioOutputConfiguration", Access::Actuate),

@@ -257,6 +257,7 @@ fn table() -> Vec<Route> {
     t.extend(controls_table());
     t.extend(audio::table());
     t.extend(api::alerts::table());
+    t.extend(api::update::table());
     t.extend(page::FILES.iter().flat_map(|(path, _, _)| {
         [M::GET, M::HEAD].map(|m| row(m, path, Public, |c| now(page::serve(&c.head.uri))))
     }));

@@ -54,7 +54,7 @@ impl DeviceBackend for Camera {
         DeviceInformation {
             manufacturer: "babymonitor".into(),
             model: self.identity.model.clone(),
-            firmware_version: env!("CARGO_PKG_VERSION").into(),
+            firmware_version: self.update.running_version().into(),
             serial_number: self.identity.serial.clone(),
             hardware_id: self.identity.hardware_id(),
         }
@@ -127,6 +127,25 @@ impl DeviceBackend for Camera {
             }
         });
         "Rebooting in 1 second".into()
+    }
+
+    fn firmware_upload(&self) -> Result<onvif::model::FirmwareUpload, Fault> {
+        let state = self.update.progress().state;
+        if matches!(
+            state,
+            crate::update::State::Receiving | crate::update::State::Installing
+        ) {
+            return Err(Fault::new(
+                FaultCode::Receiver,
+                &["Action"],
+                "another update is being received or installed",
+            ));
+        }
+        Ok(onvif::model::FirmwareUpload {
+            path: format!("/api/update/upload/{}", self.update.upload_token()),
+            upload_delay: std::time::Duration::ZERO,
+            expected_down_time: self.update.expected_down(),
+        })
     }
 
     fn factory_default(&self, _hard: bool) -> Result<(), Fault> {

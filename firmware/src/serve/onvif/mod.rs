@@ -23,6 +23,7 @@ pub struct Camera {
     pub ptz: Arc<crate::ptz::Controls>,
     pub night: Arc<crate::night::Controls>,
     pub picture: crate::media::picture::Picture,
+    pub update: Arc<crate::update::Updater>,
 }
 
 impl Camera {

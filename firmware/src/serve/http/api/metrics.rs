@@ -12,11 +12,12 @@ use crate::serve::http::{AppState, Body, text};
 pub(in crate::serve::http) fn serve(state: &AppState) -> Response<Body> {
     let mut e = Exposition::default();
     e.family("build_info", Gauge, "The firmware's version.")
-        .sample(&[("version", env!("CARGO_PKG_VERSION"))], 1);
+        .sample(&[("version", state.camera.update.running_version())], 1);
     state.hub.stats.render(&mut e);
     state.alerts.render_metrics(&mut e);
     state.mqtt.render_metrics(&mut e);
     state.ntfy.render_metrics(&mut e);
+    state.camera.update.render_metrics(&mut e);
     state.hub.listen.render(&mut e);
     if let Some(crate::night::NightState { mode, night }) = state.night.state() {
         e.family(

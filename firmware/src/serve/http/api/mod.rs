@@ -14,6 +14,7 @@ pub(super) mod sleep;
 pub(super) mod snapshot;
 pub(super) mod status;
 pub(super) mod talk;
+pub(super) mod update;
 pub(super) mod whep;
 
 use hyper::{Response, StatusCode};

@@ -64,7 +64,7 @@ pub(in crate::serve::http) fn status(state: &AppState) -> Response<Body> {
     let stats = &state.hub.stats;
     let stream = |s: &crate::config::StreamConfig| json!({"width": s.width, "height": s.height, "framerate": s.framerate, "bitrate_kbps": s.bitrate_kbps});
     let body = json!({
-        "device": {"name": config.device.name, "version": env!("CARGO_PKG_VERSION")},
+        "device": {"name": config.device.name, "version": state.camera.update.running_version()},
         "climate": climate,
         "sound": {
             "enabled": config.sound.enabled,
@@ -93,6 +93,7 @@ pub(in crate::serve::http) fn status(state: &AppState) -> Response<Body> {
         "mqtt": state.mqtt.status(),
         "ntfy": state.ntfy.status(),
         "sleep": state.sleep.status(),
+        "update": state.camera.update.status_json(),
     });
     json_response(StatusCode::OK, &body)
 }
