@@ -601,6 +601,7 @@ async function start() {
   startEvents();
   startMode();
   startSleepLog();
+  startUpdateCard();
   offerNotifications();
   await Promise.all([refreshPtz(), refreshPresets(), refreshNight(), refreshHistory(), showAvailableParts()]).catch(report);
   const hasSpeaker = !$('#player').hidden;

@@ -29,6 +29,11 @@ pub(super) const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/sleep.js"),
     ),
     (
+        "/update.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/update.js"),
+    ),
+    (
         "/app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../../web/app.css"),
