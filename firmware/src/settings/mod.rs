@@ -17,10 +17,21 @@ mod stored;
 mod users;
 pub use users::UserChange;
 
+/// The format of `state.toml` this release writes. 1: releases before 0.2 (no `version`,
+/// positional arrays, still read: [`stored`]); 2: named fields and a `version`.
+pub const STATE_VERSION: u32 = 2;
+
 /// What was changed at run time; absent fields leave the config file's value.
+///
+/// The file lives on the data partition, which both firmware slots share: after an update it
+/// is read by the new release, and after a rollback by the old one again. So a release keeps
+/// what it does not know of a newer one's file (`newer`) and writes it back unchanged, rather
+/// than refusing the file and with it the accounts and presets.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RuntimeState {
+    /// The format the file was written in; [`STATE_VERSION`] when this release writes it.
+    #[serde(default)]
+    pub version: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discoverable: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,6 +80,9 @@ pub struct RuntimeState {
     /// The MQTT broker and login as an admin set them on the page (`PUT /api/mqtt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mqtt: Option<crate::config::MqttLink>,
+    /// Settings of a newer release that this one does not know: kept as they are.
+    #[serde(flatten, skip_serializing_if = "toml::Table::is_empty")]
+    pub newer: toml::Table,
 }
 /// A saved camera position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +137,27 @@ impl From<&StreamState> for StreamConfig {
 }
 
 impl RuntimeState {
+    /// The file's text, in this release's format.
+    fn stored_text(&mut self) -> Result<String, toml::ser::Error> {
+        // An older file is migrated by being written in the new form; a newer one keeps its
+        // version, or its release would take the file for an older one.
+        self.version = self.version.max(STATE_VERSION);
+        toml::to_string(self)
+    }
+
+    /// Reads the file, in this release's format or an older or newer one's.
+    fn from_stored(text: &str) -> Result<Self, toml::de::Error> {
+        let state: Self = toml::from_str(text)?;
+        if state.version > STATE_VERSION {
+            info!(
+                "the stored settings are from a newer release (format {}); {} settings this one does not know are kept as they are",
+                state.version,
+                state.newer.len()
+            );
+        }
+        Ok(state)
+    }
+
     fn apply(&self, mut config: Config) -> Config {
         if let Some(d) = self.discoverable {
             config.onvif.discovery = d;
@@ -209,7 +244,7 @@ impl Settings {
             .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
         let state_path = data_dir.join(STATE_FILE);
         let state = match std::fs::read_to_string(&state_path) {
-            Ok(text) => match toml::from_str::<RuntimeState>(&text) {
+            Ok(text) => match RuntimeState::from_stored(&text) {
                 Ok(state) => state,
                 Err(e) => {
                     // A damaged state file must not keep the camera from starting.
@@ -362,7 +397,7 @@ impl Settings {
             .retain(|name, _| effective.users.iter().any(|u| &u.name == name));
         write_atomically(
             &self.state_path,
-            &toml::to_string(&state).map_err(|e| Refused {
+            &state.stored_text().map_err(|e| Refused {
                 field: "state".into(),
                 message: e.to_string(),
             })?,
@@ -441,13 +476,13 @@ pub fn forget_stored_users(data_dir: &Path) -> anyhow::Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    let Ok(mut state) = toml::from_str::<RuntimeState>(&text) else {
+    let Ok(mut state) = RuntimeState::from_stored(&text) else {
         return Ok(false);
     };
     if state.users.take().is_none() {
         return Ok(false);
     }
-    let text = toml::to_string(&state).context("writing the stored settings")?;
+    let text = state.stored_text().context("writing the stored settings")?;
     write_atomically(&path, text)?;
     Ok(true)
 }
@@ -567,6 +602,7 @@ zoom = 2.0
             !text.lines().any(|l| l.contains("= [")),
             "positional values left:\n{text}"
         );
+        assert!(text.starts_with("version = 2\n"), "migrated:\n{text}");
         let again = Settings::new(None, base, dir.path(), None).expect("settings");
         assert_eq!(again.state(), s.state());
     }
@@ -652,5 +688,50 @@ zoom = 2.0
         };
         let s = Settings::new(None, base.clone(), dir.path(), None).expect("settings");
         assert_eq!(*s.current(), base);
+    }
+
+    /// What a newer release may write (after an update that was then rolled back): more keys,
+    /// more tables, a higher format.
+    const NEWER_STATE: &str = r#"
+version = 9
+discoverable = false
+bedtime_story = "the gruffalo"
+
+[[users]]
+name = "nanny"
+password = "nanny-pass-7"
+role = "operator"
+
+[future_section]
+setting = 3
+"#;
+
+    #[test]
+    fn a_newer_releases_file_is_read_and_what_it_added_is_written_back_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("state.toml"), NEWER_STATE).expect("write");
+        let base = Config {
+            users: vec![admin()],
+            ..Config::default()
+        };
+        let s = Settings::new(None, base.clone(), dir.path(), None).expect("settings");
+        assert!(
+            !s.current().onvif.discovery,
+            "what this release knows is used"
+        );
+        assert!(s.current().users.iter().any(|u| u.name == "nanny"));
+        s.change(|st, _| {
+            st.night_mode = Some(crate::config::NightMode::Night);
+            Ok(())
+        })
+        .expect("change");
+        let text = std::fs::read_to_string(dir.path().join("state.toml")).expect("read");
+        let table: toml::Table = toml::from_str(&text).expect("toml");
+        assert_eq!(table["version"].as_integer(), Some(9), "{text}");
+        assert_eq!(table["bedtime_story"].as_str(), Some("the gruffalo"));
+        assert_eq!(table["future_section"]["setting"].as_integer(), Some(3));
+        assert_eq!(table["night_mode"].as_str(), Some("night"));
+        let again = Settings::new(None, base, dir.path(), None).expect("settings");
+        assert_eq!(again.state(), s.state());
     }
 }
