@@ -7,9 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { startDaemon, admin } from './daemon.mjs';
+import { startDaemon, launchChromium, admin } from './daemon.mjs';
 
-const { chromium } = await import('playwright-core');
 
 // What the foreign page does: a form-like POST (no preflight, as CSRF does it), a SOAP POST, and
 // the live WebSocket. It cannot read the answers (no CORS), so the test watches the network.
@@ -40,11 +39,7 @@ before(async () => {
   });
   await new Promise((r) => evil.listen(0, '127.0.0.1', r));
   evilPort = evil.address().port;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();

@@ -1,5 +1,7 @@
 // Starts the real babymonitor daemon for the Node tests and benches (the one way they all do it).
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -114,4 +116,37 @@ export function withNamespace(prefix, host, inside) {
   } finally {
     spawnSync('ip', ['netns', 'del', ns]);
   }
+}
+
+/**
+ * The outer half of a test file whose tests run in a network namespace of their own: one test
+ * (`what`) that makes the namespace (`prefix`, `host`), runs `file` again inside it with
+ * `envVar` set to the namespace's name, and passes only if every test in there did.
+ */
+export function testInNamespace({ what, prefix, host, envVar, file, timeout = 300000 }) {
+  const isRoot = process.getuid?.() === 0;
+  test(what, { skip: !isRoot && 'needs root to make a network namespace' }, () => {
+    withNamespace(prefix, host, (ns) => {
+      // Without the parent's test context the child runs its tests instead of skipping them.
+      const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--test', '--test-reporter=tap', file], {
+        stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, [envVar]: ns }, timeout,
+      });
+      const out = r.stdout?.toString() ?? '';
+      process.stderr.write(out);
+      assert.equal(r.status, 0, `a test failed inside the namespace (see above): ${what}`);
+      assert.match(out, /^# pass [1-9]/m, 'the tests ran inside the namespace');
+      assert.match(out, /^# fail 0$/m);
+    });
+  });
+}
+
+/** Debian's headless Chromium as every browser test starts it (Playwright drives it). */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
 }

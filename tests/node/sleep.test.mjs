@@ -6,33 +6,17 @@
 // again inside.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { startDaemon, withNamespace, viewer } from './daemon.mjs';
+import { startDaemon, testInNamespace, launchChromium, viewer } from './daemon.mjs';
 
 const thisFile = fileURLToPath(import.meta.url);
 const HOST = '10.79.3.1';
 const inNamespace = process.env.BM_SLEEP_NETNS;
 
 if (!inNamespace) {
-  const isRoot = process.getuid?.() === 0;
-  test('the sleep log page tests, in a network namespace of their own', { skip: !isRoot && 'needs root to make a network namespace' }, () => {
-    withNamespace('bmsleep', HOST, (ns) => {
-      // Without the parent's test context the child runs its tests instead of skipping them.
-      const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--test', '--test-reporter=tap', thisFile], {
-        stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, BM_SLEEP_NETNS: ns }, timeout: 120000,
-      });
-      const out = r.stdout?.toString() ?? '';
-      process.stderr.write(out);
-      assert.equal(r.status, 0, 'a sleep log page test failed inside the namespace (see above)');
-      assert.match(out, /^# pass [1-9]/m, 'the tests ran inside the namespace');
-      assert.match(out, /^# fail 0$/m);
-    });
-  });
+  testInNamespace({ what: 'the sleep log page tests, in a network namespace of their own', prefix: 'bmsleep', host: HOST, envVar: 'BM_SLEEP_NETNS', file: thisFile, timeout: 120000 });
 } else {
-  const { chromium } = await import('playwright-core');
 
   /** `HH:MM` of `t` (Unix seconds) in local time, the camera's too. */
   const clock = (t) => {
@@ -53,11 +37,7 @@ if (!inNamespace) {
         motion: { enabled: true },
       },
     });
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

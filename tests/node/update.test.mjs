@@ -8,34 +8,20 @@
 // creates the namespace and runs itself again inside.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startDaemon, withNamespace, admin, viewer, binary } from './daemon.mjs';
+import { startDaemon, testInNamespace, launchChromium, admin, viewer, binary } from './daemon.mjs';
 
 const thisFile = fileURLToPath(import.meta.url);
 const HOST = '10.79.6.1';
 const inNamespace = process.env.BM_UPDATE_NETNS;
 
 if (!inNamespace) {
-  const isRoot = process.getuid?.() === 0;
-  test('the firmware card tests, in a network namespace of their own', { skip: !isRoot && 'needs root (a network namespace, RAUC\'s loop mounts)' }, () => {
-    withNamespace('bmupdate', HOST, (ns) => {
-      const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--test', '--test-reporter=tap', thisFile], {
-        stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, BM_UPDATE_NETNS: ns }, timeout: 180000,
-      });
-      const out = r.stdout?.toString() ?? '';
-      process.stderr.write(out);
-      assert.equal(r.status, 0, 'a firmware card test failed inside the namespace (see above)');
-      assert.match(out, /^# pass [1-9]/m, 'the tests ran inside the namespace');
-      assert.match(out, /^# fail 0$/m);
-    });
-  });
+  testInNamespace({ what: 'the firmware card tests, in a network namespace of their own', prefix: 'bmupdate', host: HOST, envVar: 'BM_UPDATE_NETNS', file: thisFile, timeout: 180000 });
 } else {
-  const { chromium } = await import('playwright-core');
   const work = mkdtempSync(join(tmpdir(), 'bm-update-'));
   const run = (cmd, ...args) => execFileSync(cmd, args, { stdio: 'pipe', cwd: work });
   const version = run(binary, '--version').toString().trim().split(/\s+/).pop();
@@ -64,11 +50,7 @@ if (!inNamespace) {
   let browser;
   before(async () => {
     d = await startDaemon({ host: HOST, settings: { update: { keyring: join(work, 'ours.cert.pem'), health_s: 20 } } });
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -5,11 +5,10 @@
 // machine. Outside it, this file only creates the namespace and runs itself again inside.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startDaemon as start, withNamespace, root, admin, viewer, sleep } from './daemon.mjs';
+import { startDaemon as start, testInNamespace, root, admin, viewer, sleep } from './daemon.mjs';
 
 const thisFile = fileURLToPath(import.meta.url);
 const artifacts = join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'web-test');
@@ -17,21 +16,7 @@ const HOST = '10.79.0.1';
 const inNamespace = process.env.BM_WEB_NETNS;
 
 if (!inNamespace) {
-  const isRoot = process.getuid?.() === 0;
-  test('the web page tests, in a network namespace of their own', { skip: !isRoot && 'needs root to make a network namespace' }, () => {
-    withNamespace('bmweb', HOST, (ns) => {
-      // Without the parent's test context the child runs its tests instead of skipping them.
-      const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--test', '--test-reporter=tap', thisFile], {
-        stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, BM_WEB_NETNS: ns }, timeout: 300000,
-      });
-      const out = r.stdout?.toString() ?? '';
-      process.stderr.write(out);
-      assert.equal(r.status, 0, 'a web page test failed inside the namespace (see above)');
-      assert.match(out, /^# pass [1-9]/m, 'the tests ran inside the namespace');
-      assert.match(out, /^# fail 0$/m);
-    });
-  });
+  testInNamespace({ what: 'the web page tests, in a network namespace of their own', prefix: 'bmweb', host: HOST, envVar: 'BM_WEB_NETNS', file: thisFile, timeout: 300000 });
 } else {
   const { chromium } = await import('playwright-core');
   const onvif = (await import('onvif')).default;
