@@ -19,3 +19,16 @@ link etc/wpa_supplicant.conf /data/etc/wpa_supplicant.conf
 link etc/localtime /data/etc/localtime
 link etc/dropbear /data/etc/dropbear
 link root/.ssh /data/etc/ssh
+
+# The certificate update bundles must be signed with (RAUC's keyring, named in
+# /etc/rauc/system.conf). The builder makes it with `make -C buildroot keys`; it is never in
+# the repository. A real build without it stops here: that image could take no update.
+keyring=${BABYMONITOR_KEYRING:-${BR2_EXTERNAL_BABYMONITOR_PATH:-$(dirname "$0")/../..}/keys/cert.pem}
+if [ -s "$keyring" ]; then
+  install -D -m 0644 "$keyring" "$target/etc/rauc/keyring.pem"
+elif [ -n "${BR2_CONFIG:-}" ]; then
+  echo "post-build: no update keyring at $keyring: run 'make -C buildroot keys' first" >&2
+  exit 1
+else
+  echo "post-build: no update keyring at $keyring (not a Buildroot build: skipped)" >&2
+fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Writes sdcard.img: the boot partition gets the Pi's firmware, the device trees, the
-# kernel and the config.txt/cmdline.txt of this board; see genimage.cfg.in for the layout.
+# Writes sdcard.img: the boot partition gets the Pi's firmware, the device trees, U-Boot and
+# its boot script (boot.scr, from boot.cmd), and the config.txt/cmdline.txt of this board; the
+# kernel is in each root file system slot. See genimage.cfg.in for the layout.
 # Called by Buildroot with BINARIES_DIR and BUILD_DIR set; the tests call it with stand-ins.
 set -euo pipefail
 
@@ -14,7 +15,7 @@ for f in "$BINARIES_DIR"/*.dtb "$BINARIES_DIR"/rpi-firmware/*; do
   [ -e "$f" ] && files+=("${f#"$BINARIES_DIR"/}")
 done
 kernel=$(sed -n 's/^kernel=//p' "$BINARIES_DIR/rpi-firmware/config.txt")
-files+=("$kernel")
+files+=("$kernel" boot.scr)
 
 boot_files=$(printf '\\t\\t\\t"%s",\\n' "${files[@]}")
 sed "s|#BOOT_FILES#|${boot_files}|" "$board_dir/genimage.cfg.in" > "$genimage_cfg"
