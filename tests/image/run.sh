@@ -55,8 +55,13 @@ check() { # check DESCRIPTION COMMAND...
 target=$work/target
 mkdir -p "$target/etc/dropbear" "$target/root"
 echo "UTC" > "$target/etc/localtime"
-"$board/post-build.sh" "$target"
-"$board/post-build.sh" "$target" # Buildroot runs it again on every rebuild.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj "/CN=image test" \
+  -keyout "$work/update.key" -out "$work/update.crt" 2>/dev/null
+BABYMONITOR_KEYRING=$work/update.crt "$board/post-build.sh" "$target"
+BABYMONITOR_KEYRING=$work/update.crt "$board/post-build.sh" "$target" # Buildroot runs it again on every rebuild.
+check "post-build puts the update keyring where system.conf names it" cmp -s "$work/update.crt" "$target/etc/rauc/keyring.pem"
+check "a Buildroot build without an update keyring stops" \
+  bash -c "! BR2_CONFIG=x BABYMONITOR_KEYRING=/nonexistent '$board/post-build.sh' '$work/target2' 2>/dev/null"
 for pair in etc/babymonitor:/data/etc/babymonitor etc/wpa_supplicant.conf:/data/etc/wpa_supplicant.conf \
             etc/localtime:/data/etc/localtime etc/dropbear:/data/etc/dropbear root/.ssh:/data/etc/ssh; do
   check "post-build links /${pair%%:*} to ${pair#*:}" test "$(readlink "$target/${pair%%:*}")" = "${pair#*:}"
@@ -487,7 +492,8 @@ cp "$board/babymonitor.toml.example" "$bin/rpi-firmware/"
 for f in bootcode.bin start.elf fixup.dat; do head -c 4096 /dev/urandom > "$bin/rpi-firmware/$f"; done
 head -c 2048 /dev/urandom > "$bin/rpi-firmware/overlays/pwm-2chan.dtbo"
 head -c 2048 /dev/urandom > "$bin/bcm2710-rpi-3-b.dtb"
-head -c 65536 /dev/urandom > "$bin/Image"
+head -c 65536 /dev/urandom > "$bin/u-boot.bin"
+head -c 4096 /dev/urandom > "$bin/boot.scr"
 echo babymonitor > "$work/rootfs/hostname"
 mkfs.ext4 -q -F -L rootfs -d "$work/rootfs" "$bin/rootfs.ext4" 8M >/dev/null
 post_image() {
@@ -496,8 +502,9 @@ post_image() {
 }
 check "post-image.sh (genimage) accepts the layout" post_image
 check "sdcard.img is written" test -s "$bin/sdcard.img"
-# The partition table: FAT boot (bootable), then the two Linux partitions, data 512 MiB, each
-# starting on a 4 MiB boundary (SD cards erase in large blocks).
+# The partition table: FAT boot (bootable), the two root file system slots A and B (the same
+# size, both written), data 512 MiB, each starting on a 4 MiB boundary (SD cards erase in large
+# blocks), the first one far enough in for U-Boot's two environment copies before it.
 table=$(python3 - "$bin/sdcard.img" <<'EOF'
 import struct, sys
 mbr = open(sys.argv[1], "rb").read(512)
@@ -512,11 +519,28 @@ EOF
 )
 while read -r line; do echo "  partition: $line"; done <<< "$table"
 check "partition 1 is the bootable FAT" bash -c "echo '$table' | grep -q '^1 0c boot '"
-check "partition 2 is the root file system" bash -c "echo '$table' | grep -q '^2 83 - '"
-check "partition 3 is the 512 MiB data partition" bash -c "echo '$table' | grep -q '^3 83 - [0-9]* 512$'"
+check "partition 2 is root file system slot A" bash -c "echo '$table' | grep -q '^2 83 - '"
+check "partition 3 is root file system slot B, as large as A" \
+  bash -c "[ \"\$(echo '$table' | awk '\$1 == 2 { print \$5 }')\" = \"\$(echo '$table' | awk '\$1 == 3 { print \$5 }')\" ]"
+check "partition 4 is the 512 MiB data partition" bash -c "echo '$table' | grep -q '^4 83 - [0-9]* 512$'"
+check "the first partition starts after U-Boot's environment (1 MiB + 2 x 16 KiB)" \
+  bash -c "echo '$table' | awk '\$1 == 1 && \$4 * 512 >= 1081344 { ok = 1 } END { exit !ok }'"
+slot_a_start=$(echo "$table" | awk '$1 == 2 { print $4 }')
+slot_b_start=$(echo "$table" | awk '$1 == 3 { print $4 }')
+check "both slots start as the image's root file system" bash -c \
+  "cmp -s -n 65536 <(dd if='$bin/sdcard.img' bs=512 skip=$slot_a_start count=128 status=none) '$bin/rootfs.ext4' &&
+   cmp -s -n 65536 <(dd if='$bin/sdcard.img' bs=512 skip=$slot_b_start count=128 status=none) '$bin/rootfs.ext4'"
+check "the first-boot setup formats partition 4 as data, not a slot" \
+  grep -qF ':-/dev/mmcblk0p4}' "$overlay/usr/sbin/babymonitor-setup"
+check "config.txt starts U-Boot, which chooses the slot" grep -qx 'kernel=u-boot.bin' "$board/config.txt"
+check "RAUC's slots are partitions 2 and 3, with the U-Boot backend" bash -c \
+  "grep -qx 'device=/dev/mmcblk0p2' '$overlay/etc/rauc/system.conf' && grep -qx 'device=/dev/mmcblk0p3' '$overlay/etc/rauc/system.conf' && grep -qx 'bootloader=uboot' '$overlay/etc/rauc/system.conf'"
+check "fw_env.config and U-Boot agree on where the environment is" bash -c \
+  "grep -qx 'CONFIG_ENV_OFFSET=0x100000' '$board/uboot.fragment' && grep -qx 'CONFIG_ENV_OFFSET_REDUND=0x104000' '$board/uboot.fragment' &&
+   grep -qP '^/dev/mmcblk0\t0x100000\t0x4000$' '$overlay/etc/fw_env.config' && grep -qP '^/dev/mmcblk0\t0x104000\t0x4000$' '$overlay/etc/fw_env.config'"
 check "every partition starts on a 4 MiB boundary" bash -c "echo '$table' | awk '\$4 % 8192 { bad = 1 } END { exit bad }'"
 files=$(MTOOLS_SKIP_CHECK=1 mdir -i "$bin/boot.vfat" -b ::/ 2>/dev/null)
-for f in config.txt cmdline.txt Image bcm2710-rpi-3-b.dtb babymonitor.toml.example start.elf; do
+for f in config.txt cmdline.txt u-boot.bin boot.scr bcm2710-rpi-3-b.dtb babymonitor.toml.example start.elf; do
   check "the boot partition holds $f" bash -c "echo '$files' | grep -q '::/$f\$'"
 done
 check "cmdline.txt mounts the root file system read-only" grep -qw ro "$board/cmdline.txt"
