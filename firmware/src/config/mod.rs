@@ -13,6 +13,7 @@ mod mqtt;
 mod night;
 mod ntfy;
 mod ptz;
+mod recordings;
 mod sensor;
 mod speaker;
 mod users;
@@ -38,6 +39,7 @@ pub use mqtt::{BrokerAddress, MqttConfig, MqttLink, MqttProtocol};
 pub use night::{NightConfig, NightMode};
 pub use ntfy::NtfyConfig;
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
+pub use recordings::{CLIP_KINDS, RecordStream, RecordingsConfig};
 pub use sensor::{ComfortConfig, SensorConfig};
 pub use speaker::SpeakerConfig;
 pub use users::{MIN_PASSWORD_CHARS, Role, User, password_problem};
@@ -71,6 +73,7 @@ pub struct Config {
     pub listen: ListenConfig,
     pub mqtt: MqttConfig,
     pub ntfy: NtfyConfig,
+    pub recordings: RecordingsConfig,
     pub users: Vec<User>,
 }
 
@@ -274,6 +277,7 @@ impl Config {
         self.listen.check(p);
         self.mqtt.check(p);
         self.ntfy.check(p);
+        self.recordings.check(&self.video, p);
         users::check(&self.users, p);
     }
 }
