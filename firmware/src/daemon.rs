@@ -130,6 +130,8 @@ struct Parts {
     alerts: Arc<alerts::Alerts>,
     /// Alerts as ntfy push notifications (`[ntfy]`).
     ntfy: Arc<notify::Ntfy>,
+    /// Event clips on the data partition (`[recordings]`).
+    recordings: Arc<crate::recordings::Recordings>,
 }
 
 impl Parts {
@@ -199,6 +201,17 @@ impl Parts {
         ));
         let alerts = alerts::Alerts::new(Arc::clone(&settings));
         let ntfy = notify::Ntfy::new(Arc::clone(&settings));
+        let recordings = crate::recordings::Recordings::start(
+            &config.recordings,
+            &data_dir,
+            crate::recordings::Sources {
+                hub: Arc::clone(capture.hub()),
+                bus: Arc::clone(&bus),
+                jpeg: encoders.jpeg,
+                main: (config.video.main.width, config.video.main.height),
+                with_audio,
+            },
+        )?;
         Ok(Self {
             settings,
             config,
@@ -227,6 +240,7 @@ impl Parts {
             certificate,
             alerts,
             ntfy,
+            recordings,
         })
     }
 
@@ -261,6 +275,7 @@ impl Parts {
         if let Err(e) = self.sessions.save() {
             warn!("cannot store the web logins: {e:#}");
         }
+        self.recordings.shutdown();
         self.rtsp.stop();
         if let Some(c) = &self.climate {
             c.shutdown();
@@ -515,6 +530,7 @@ fn app_state(parts: &Parts, mqtt: &Arc<crate::mqtt::Mqtt>) -> Arc<http::AppState
         sim_mic: (parts.simulate && config.audio.source == crate::config::AudioSource::Test)
             .then(|| Arc::clone(parts.capture.room())),
         ntfy: Arc::clone(&parts.ntfy),
+        recordings: Arc::clone(&parts.recordings),
     })
 }
 

@@ -17,6 +17,7 @@ pub mod night;
 pub mod notify;
 pub mod platform;
 pub mod ptz;
+pub mod recordings;
 pub mod serve;
 pub mod settings;
 

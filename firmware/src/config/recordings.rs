@@ -58,7 +58,7 @@ impl Default for RecordingsConfig {
 
 /// The longest time between key frames recording accepts: the pre-roll in memory holds up to
 /// `pre_s` plus one of these.
-pub const MAX_GOP_S: f64 = 5.0;
+pub(super) const MAX_GOP_S: f64 = 5.0;
 
 impl RecordingsConfig {
     pub(super) fn check(&self, video: &VideoConfig, p: &mut Problems) {
@@ -134,7 +134,10 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_their_field() {
         let e = refusal("[recordings]\nkinds = [\"cry\", \"snore\"]\n");
-        assert!(e.contains("recordings.kinds[1]") && e.contains("snore"), "{e}");
+        assert!(
+            e.contains("recordings.kinds[1]") && e.contains("snore"),
+            "{e}"
+        );
         let e = refusal("[recordings]\nkinds = [\"cry\", \"cry\"]\n");
         assert!(e.contains("twice"), "{e}");
         let e = refusal("[recordings]\nenabled = true\nkinds = []\n");

@@ -59,6 +59,9 @@ impl Drop for TapGuard {
 
 static NEXT_TAP: AtomicU64 = AtomicU64::new(1);
 
+/// A tap's id, the track it takes and the tap.
+type TapEntry = (u64, Track, Arc<dyn Tap>);
+
 /// How much encoded sound the hub keeps, so that a new viewer's sound starts with its first
 /// picture: that picture was captured an encoder's latency before it arrived, and the sound
 /// captured meanwhile has gone out already.
@@ -78,7 +81,7 @@ pub struct Hub {
     brightness: Mutex<Option<(f32, Instant)>>,
     commands: Sender<Command>,
     feeds: Mutex<Vec<Arc<Feed>>>,
-    taps: Mutex<Vec<(u64, Track, Arc<dyn Tap>)>>,
+    taps: Mutex<Vec<TapEntry>>,
     /// Who needs each source now, by [`Source::index`].
     demand: [AtomicU64; 2],
     gray_listeners: Mutex<Vec<GrayListener>>,

@@ -177,7 +177,11 @@ fn fragment_duration(moof: &[u8], id: u32, default: u32) -> Option<u64> {
                 r.take(4)?;
             }
             for _ in 0..count {
-                let duration = if flags & 0x100 != 0 { r.u32()? } else { default };
+                let duration = if flags & 0x100 != 0 {
+                    r.u32()?
+                } else {
+                    default
+                };
                 total += u64::from(duration);
                 for bit in [0x200, 0x400, 0x800] {
                     if flags & bit != 0 {
@@ -206,10 +210,7 @@ fn box_at(f: &mut (impl Read + Seek), at: u64, len: u64) -> Option<([u8; 4], u64
     let size = u64::from(u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
     let kind = [head[4], head[5], head[6], head[7]];
     let (header, size) = match size {
-        1 if avail >= 16 => (
-            16,
-            u64::from_be_bytes(head[8..16].try_into().ok()?),
-        ),
+        1 if avail >= 16 => (16, u64::from_be_bytes(head[8..16].try_into().ok()?)),
         1 => return None,
         0 => (8, len - at),
         n => (8, n),
@@ -377,10 +378,7 @@ mod tests {
     fn what_is_no_mp4_is_said() {
         assert_eq!(look(b""), Err(Fmp4Error::NotMp4));
         assert_eq!(look(&boxed(b"moov", &[])), Err(Fmp4Error::NotMp4));
-        assert_eq!(
-            look(&boxed(b"ftyp", b"isom")),
-            Err(Fmp4Error::NoHeader)
-        );
+        assert_eq!(look(&boxed(b"ftyp", b"isom")), Err(Fmp4Error::NoHeader));
         let no_video = [
             boxed(b"ftyp", b"isom"),
             boxed(b"moov", &trak(2, 16_000, b"soun")),

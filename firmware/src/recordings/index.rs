@@ -190,9 +190,8 @@ impl Index {
     fn reconcile(&mut self) -> bool {
         let before = self.clips.clone();
         let dir = self.dir.clone();
-        self.clips.retain(|c| {
-            parse_id(&c.id).is_some() && Self::video_path(&dir, &c.id).exists()
-        });
+        self.clips
+            .retain(|c| parse_id(&c.id).is_some() && Self::video_path(&dir, &c.id).exists());
         let mut seen: Vec<String> = Vec::new();
         self.clips.retain(|c| {
             let new = !seen.contains(&c.id);
@@ -222,7 +221,11 @@ impl Index {
             }
             match recover(&dir, &id, start, kind) {
                 Some(mut clip) => {
-                    info!(clip = id, duration_s = clip.duration, "clip read back from its file");
+                    info!(
+                        clip = id,
+                        duration_s = clip.duration,
+                        "clip read back from its file"
+                    );
                     if let Some(i) = known {
                         clip.keep = self.clips[i].keep;
                         self.clips[i] = clip;
@@ -240,7 +243,8 @@ impl Index {
                 }
             }
         }
-        self.clips.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        self.clips
+            .sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
         self.clips != before
     }
 
@@ -282,7 +286,8 @@ impl Index {
     pub fn insert(&mut self, clip: Clip) {
         self.clips.retain(|c| c.id != clip.id);
         self.clips.push(clip);
-        self.clips.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        self.clips
+            .sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
     }
 
     /// Removes the clip and its files; false if there was none.
@@ -381,7 +386,10 @@ mod tests {
         let id = make_id(1_796_267_702, "cry", 1);
         assert_eq!(id, "20261203T031502Z-cry");
         assert_eq!(parse_id(&id), Some((1_796_267_702, "cry")));
-        assert_eq!(make_id(1_796_267_702, "motion", 2), "20261203T031502Z-motion-2");
+        assert_eq!(
+            make_id(1_796_267_702, "motion", 2),
+            "20261203T031502Z-motion-2"
+        );
         assert!(parse_id("20261203T031502Z-motion-2").is_some());
         for bad in [
             "",
@@ -407,7 +415,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let mut index = Index::open(dir.path()).expect("open");
         assert!(index.clips().is_empty());
-        for (id, bytes) in [("20261203T031502Z-cry", 10), ("20261203T011502Z-motion", 20)] {
+        for (id, bytes) in [
+            ("20261203T031502Z-cry", 10),
+            ("20261203T011502Z-motion", 20),
+        ] {
             std::fs::write(Index::video_path(dir.path(), id), b"x").expect("file");
             let mut c = clip(id, bytes);
             c.keep = bytes == 20;
@@ -416,10 +427,17 @@ mod tests {
         index.save().expect("save");
         let text = std::fs::read_to_string(Index::path(dir.path())).expect("read");
         assert!(text.contains("\"version\": 1"), "{text}");
-        assert!(text.contains("\"start\": \"2026-12-03T03:15:02Z\""), "{text}");
+        assert!(
+            text.contains("\"start\": \"2026-12-03T03:15:02Z\""),
+            "{text}"
+        );
         let again = Index::open(dir.path()).expect("open");
         assert_eq!(again.clips(), index.clips());
-        assert_eq!(again.clips()[0].id, "20261203T011502Z-motion", "oldest first");
+        assert_eq!(
+            again.clips()[0].id,
+            "20261203T011502Z-motion",
+            "oldest first"
+        );
         assert_eq!(again.total_bytes(), 30);
 
         // Damaged: set aside, and the clips that are playable come back from their files
@@ -436,7 +454,10 @@ mod tests {
         index.save().expect("save");
         let again = Index::open(dir.path()).expect("open");
         assert!(again.clips().is_empty());
-        assert!(dir.path().join("notes.mp4").exists(), "not ours: left alone");
+        assert!(
+            dir.path().join("notes.mp4").exists(),
+            "not ours: left alone"
+        );
     }
 
     #[test]
@@ -447,7 +468,10 @@ mod tests {
         std::fs::write(Index::video_path(dir.path(), &id), b"x").expect("w");
         std::fs::write(Index::thumbnail_path(dir.path(), &id), b"x").expect("w");
         index.insert(clip(&id, 1));
-        assert_eq!(index.free_id(1_796_267_702, "cry"), "20261203T031502Z-cry-2");
+        assert_eq!(
+            index.free_id(1_796_267_702, "cry"),
+            "20261203T031502Z-cry-2"
+        );
         assert!(index.remove(&id));
         assert!(!index.remove(&id));
         assert!(!Index::video_path(dir.path(), &id).exists());

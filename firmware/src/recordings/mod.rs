@@ -213,7 +213,13 @@ impl Recordings {
                         continue;
                     };
                     let kind = signal.kind.as_str();
-                    if forward.send(Msg::Event { kind, on: signal.on }).is_err() {
+                    if forward
+                        .send(Msg::Event {
+                            kind,
+                            on: signal.on,
+                        })
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -295,7 +301,9 @@ impl Recordings {
             return Err(ClipError::NotFound);
         }
         info!(clip = id, "clip deleted");
-        index.save().map_err(|e| ClipError::Storage(format!("{e:#}")))
+        index
+            .save()
+            .map_err(|e| ClipError::Storage(format!("{e:#}")))
     }
 
     pub fn set_keep(&self, id: &str, keep: bool) -> Result<Clip, ClipError> {
@@ -323,6 +331,35 @@ impl Recordings {
         }
     }
 
+    pub fn render_metrics(&self, e: &mut crate::metrics_text::Exposition) {
+        use crate::metrics_text::Kind::{Counter, Gauge};
+        let s = self.status();
+        e.single(
+            "recordings_clips",
+            Gauge,
+            "Event clips on the data partition.",
+            s.clips as u64,
+        );
+        e.single(
+            "recordings_bytes",
+            Gauge,
+            "Bytes the event clips take on the data partition.",
+            s.bytes,
+        );
+        e.single(
+            "recordings_recording",
+            Gauge,
+            "Whether a clip is being recorded now.",
+            u8::from(s.recording_now),
+        );
+        e.single(
+            "recordings_failures_total",
+            Counter,
+            "Clips that could not be recorded or ended early: a full card, a write error.",
+            s.failures_total,
+        );
+    }
+
     /// Bytes of the clip being written, as on the card now.
     fn current_bytes(&self) -> u64 {
         lock(&self.current)
@@ -342,7 +379,7 @@ impl Recordings {
 
     fn limits(&self) -> Limits {
         Limits {
-            budget_bytes: (self.config.budget_mb * 1024.0 * 1024.0) as u64,
+            budget_bytes: self.config.budget_mb * 1024 * 1024,
             max_age_s: i64::from(self.config.max_age_days) * 86_400,
         }
     }
@@ -466,7 +503,10 @@ impl Control {
             return false;
         }
         self.rec.paused.store(false, Relaxed);
-        info!(free_mb = free >> 20, "space on the data partition again: recording resumes");
+        info!(
+            free_mb = free >> 20,
+            "space on the data partition again: recording resumes"
+        );
         self.sources.bus.set(
             topics::STORAGE_FAILURE,
             &[("StorageToken", STORAGE_TOKEN)],
@@ -587,7 +627,8 @@ impl Control {
         let finished = writer.finish(FINISH_TIMEOUT);
         let path = Index::video_path(&self.rec.dir, &id);
         if let Err(e) = &finished {
-            self.rec.fail(format!("the clip {id} did not end cleanly: {e:#}"));
+            self.rec
+                .fail(format!("the clip {id} did not end cleanly: {e:#}"));
         }
         let contents = match fmp4::inspect_file(&path) {
             Ok(Ok(c)) if c.fragments > 0 => c,

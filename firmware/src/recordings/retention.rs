@@ -13,7 +13,12 @@ pub struct Limits {
 
 /// The ids to remove, oldest first. `recording`: the clip being written and its size now
 /// (the index does not know it yet).
-pub fn choose(clips: &[Clip], now: i64, limits: Limits, recording: Option<(&str, u64)>) -> Vec<String> {
+pub fn choose(
+    clips: &[Clip],
+    now: i64,
+    limits: Limits,
+    recording: Option<(&str, u64)>,
+) -> Vec<String> {
     let recording_id = recording.map(|(id, _)| id);
     let size = |c: &Clip| match recording {
         Some((id, bytes)) if id == c.id => bytes,

@@ -12,7 +12,10 @@ use crate::config::RecordingsConfig;
 pub enum Action {
     /// A clip starts for `kind`; `continued`: it follows one that reached its longest, and
     /// starts at the newest key frame rather than with the whole pre-roll.
-    Start { kind: String, continued: bool },
+    Start {
+        kind: String,
+        continued: bool,
+    },
     Stop,
 }
 
@@ -181,7 +184,10 @@ mod tests {
         t.event(s(30), "cry", false);
         assert_eq!(run(&mut t, 20, 60), vec![(50, Action::Stop)]);
         // Another kind overlapping keeps the clip going until both are off.
-        assert_eq!(t.event(s(100), "motion", true), Some(start("motion", false)));
+        assert_eq!(
+            t.event(s(100), "motion", true),
+            Some(start("motion", false))
+        );
         t.event(s(101), "cry", true);
         t.event(s(102), "motion", false);
         assert_eq!(run(&mut t, 100, 140), vec![]);

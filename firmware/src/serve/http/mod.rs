@@ -81,6 +81,8 @@ pub struct AppState {
     pub sim_mic: Option<Arc<crate::audio::room::Room>>,
     /// Alerts pushed to ntfy: its counters for `/metrics` and `/api/status`.
     pub ntfy: Arc<crate::notify::Ntfy>,
+    /// Event clips: `/api/clips`, `/api/status` and `/metrics`.
+    pub recordings: Arc<crate::recordings::Recordings>,
 }
 
 impl AppState {

@@ -92,6 +92,7 @@ pub(in crate::serve::http) fn status(state: &AppState) -> Response<Body> {
         "listen": {"listeners": state.hub.listen.count()},
         "mqtt": state.mqtt.status(),
         "ntfy": state.ntfy.status(),
+        "recordings": state.recordings.status(),
     });
     json_response(StatusCode::OK, &body)
 }
