@@ -3,14 +3,10 @@ the data partition, listed and served by `/api/recordings` behind the login, kep
 and surviving a crash mid-clip."""
 
 import json
-import os
 import signal
 import subprocess
-import time
 
-import httpx
-
-from conftest import ADMIN, VIEWER, Daemon
+from conftest import ADMIN, VIEWER, Daemon, ffprobe
 from test_alerts import api, cry
 from test_events import quiet, write_wav
 
@@ -138,3 +134,80 @@ def test_one_cry_makes_one_playable_clip_with_a_thumbnail_and_ranges(tmp_path):
         assert clips(d) == [] and not path.exists()
     finally:
         d.stop()
+
+
+def recording(d):
+    return api(d, "GET", "/api/status", ADMIN).json()["recordings"]
+
+
+def test_a_clip_cut_by_a_crash_is_listed_and_plays_after_the_restart(tmp_path):
+    d = recording_daemon(tmp_path, [(6, quiet), (30, cry), (60, quiet)])
+    d.start()
+    try:
+        d.wait_for(lambda: recording(d)["recording_now"], "recording", 40)
+        (clip,) = clips(d)
+        path = tmp_path / "data" / "recordings" / f"{clip['id']}.mp4"
+        # A few fragments (one a second) on the card.
+        d.wait_for(lambda: path.stat().st_size > 300_000, "a few fragments", 20)
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        assert clip["end"] is None
+    finally:
+        d.stop()
+    d.start()
+    try:
+        # Before the recording's cry starts again: the cut clip, read back from its file.
+        (back,) = [c for c in clips(d) if c["id"] == clip["id"]]
+        assert back["end"] is not None and back["duration"] > 2, back
+        _, dts = check_playable(path)
+        assert dts[-1] > 2, dts[-1]
+    finally:
+        d.stop()
+
+
+def test_the_oldest_clips_go_within_the_budget_and_kept_ones_stay(tmp_path):
+    parts = [(4, quiet)]
+    for _ in range(5):
+        parts += [(2, cry), (8, quiet)]
+    d = recording_daemon(tmp_path, parts + [(60, quiet)], "budget_mb = 2\n")
+    d.start()
+    try:
+        d.wait_for(lambda: finished(d), "a first clip", 40)
+        first = finished(d)[0]
+        r = api(d, "PUT", f"/api/recordings/{first['id']}/keep", ADMIN, json={"keep": True})
+        assert r.status_code == 200, r.text
+        d.wait_for(lambda: d.read_log().count("clip saved") >= 5, "five clips", 90)
+        d.wait_for(lambda: not recording(d)["recording_now"], "the last clip saved", 20)
+        got = clips(d)
+        assert first["id"] in [c["id"] for c in got], got
+        assert len(got) < 5, got
+        files = list((tmp_path / "data" / "recordings").glob("*.mp4"))
+        assert sorted(f.stem for f in files) == sorted(c["id"] for c in got)
+        assert sum(f.stat().st_size for f in files) <= 2 * 1024 * 1024
+        assert "clip removed to keep within the budget" in d.read_log()
+    finally:
+        d.stop()
+
+
+def test_a_full_data_partition_stops_recording_while_streaming_goes_on(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(data)], check=True)
+    d = recording_daemon(tmp_path, [(6, quiet), (40, cry), (60, quiet)])
+    # 7 of the 8 MB kept free: the clip stops after about a megabyte.
+    d.extra = d.extra.replace("reserve_mb = 0", "reserve_mb = 7")
+    try:
+        d.start()
+        d.wait_for(lambda: recording(d)["last_failure"] is not None, "recording stopped for space", 60)
+        status = recording(d)
+        assert not status["recording_now"] and status["paused_for_space"], status
+        assert "nearly full" in status["last_failure"]["reason"]
+        assert "the data partition is nearly full" in d.read_log()
+        assert d.metric("babymonitor_recordings_failures_total") >= 1
+        # The stopped clip is kept as far as it went; the stream plays on.
+        assert finished(d), clips(d)
+        out = ffprobe(d.rtsp_with_creds(f"rtsp://127.0.0.1:{d.rtsp_port}/stream"))
+        assert "h264" in out
+    finally:
+        d.stop()
+        subprocess.run(["umount", str(data)], check=False)
