@@ -255,8 +255,14 @@ pub fn inspect(f: &mut (impl Read + Seek), len: u64) -> Result<Contents, Fmp4Err
             b"moof" => {
                 let (id, tracks) = video.as_ref().ok_or(Fmp4Error::NoHeader)?;
                 let default = tracks.get(id).map_or(0, |t| t.default_duration);
-                pending = read_payload(f, payload_at, end)
+                // A muxer may write one moof per track before their mdat: the video's
+                // samples add up over them.
+                let d = read_payload(f, payload_at, end)
                     .and_then(|p| fragment_duration(&p, *id, default));
+                pending = match (pending, d) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
             }
             b"mdat" => {
                 if let Some(d) = pending.take() {
