@@ -163,6 +163,16 @@ def test_a_clip_cut_by_a_crash_is_listed_and_plays_after_the_restart(tmp_path):
         assert dts[-1] > 2, dts[-1]
     finally:
         d.stop()
+    # A damaged index is moved aside and made again from the files.
+    index = tmp_path / "data" / "recordings" / "clips.json"
+    index.write_text('{"version": 1, "clips": [')
+    d.start()
+    try:
+        assert clip["id"] in [c["id"] for c in clips(d)]
+        assert (index.parent / "clips.json.damaged").exists()
+        assert json.loads(index.read_text())["version"] == 1
+    finally:
+        d.stop()
 
 
 def test_the_oldest_clips_go_within_the_budget_and_kept_ones_stay(tmp_path):
