@@ -151,6 +151,14 @@ impl Index {
         dir.join(format!("{id}.jpg"))
     }
 
+    /// No clips, nothing on the card: when `dir` cannot be used at all.
+    pub fn empty(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            clips: Vec::new(),
+        }
+    }
+
     /// The index of the clips in `dir`: the stored one, checked against the files, or one
     /// made from them.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {

@@ -161,7 +161,11 @@ impl Recordings {
         sources: Sources,
     ) -> anyhow::Result<Arc<Self>> {
         let dir = data_dir.join(DIR);
-        let index = Index::open(&dir)?;
+        // A card that cannot hold clips must not keep the camera from streaming.
+        let (index, broken) = match Index::open(&dir) {
+            Ok(index) => (index, None),
+            Err(e) => (Index::empty(&dir), Some(format!("{e:#}"))),
+        };
         let recordings = Arc::new(Self {
             config: config.clone(),
             dir,
@@ -172,6 +176,10 @@ impl Recordings {
             last_failure: Mutex::new(None),
             control: Mutex::new(None),
         });
+        if let Some(reason) = broken {
+            recordings.fail(format!("no event clips: {reason}"));
+            return Ok(recordings);
+        }
         recordings.apply_retention(None);
         if config.enabled {
             recordings.spawn(sources)?;
