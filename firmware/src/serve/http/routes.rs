@@ -267,15 +267,15 @@ fn clips_table() -> Vec<Route> {
         row(M::GET, "/api/recordings", Viewer, |c| {
             now(clips::list(&c.state, clips::query(c.head.uri.query())))
         }),
-        // `{id}.mp4` or `{id}.jpg`.
-        row(M::GET, "/api/recordings/{file}", Viewer, |c| {
-            Box::pin(async move { clips::file(&c.state, c.param("file"), &c.head.headers).await })
+        // `{id}` is `<clip id>.mp4` or `<clip id>.jpg`.
+        row(M::GET, "/api/recordings/{id}", Viewer, |c| {
+            Box::pin(async move { clips::file(&c.state, c.param("id"), &c.head.headers).await })
         }),
-        row(M::DELETE, "/api/recordings/{file}", Operator, |c| {
-            now(clips::delete(&c.state, c.param("file")))
+        row(M::DELETE, "/api/recordings/{id}", Operator, |c| {
+            now(clips::delete(&c.state, c.param("id")))
         }),
-        row(M::PUT, "/api/recordings/{file}/keep", Operator, |c| {
-            now(clips::keep(&c.state, c.param("file"), &c.body))
+        row(M::PUT, "/api/recordings/{id}/keep", Operator, |c| {
+            now(clips::keep(&c.state, c.param("id"), &c.body))
         }),
     ]
 }
