@@ -600,6 +600,7 @@ async function start() {
   }
   startEvents();
   startMode();
+  startRecordings();
   offerNotifications();
   await Promise.all([refreshPtz(), refreshPresets(), refreshNight(), refreshHistory(), showAvailableParts()]).catch(report);
   const hasSpeaker = !$('#player').hidden;

@@ -24,6 +24,11 @@ pub(super) const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/listen.js"),
     ),
     (
+        "/clips.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/clips.js"),
+    ),
+    (
         "/app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../../web/app.css"),
