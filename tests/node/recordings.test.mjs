@@ -89,7 +89,11 @@ test('a cry becomes a clip that the timeline lists and plays; a viewer gets no d
     await page.click('#login button[type=submit]');
     const row = page.locator(`#recordings-list li[data-id="${got[0].id}"]`);
     await row.waitFor({ timeout: 15000 });
-    assert.equal(await row.locator('img').evaluate((img) => img.complete && img.naturalWidth > 0), true, 'thumbnail');
+    // The thumbnail loads (a JPEG the browser decodes).
+    await page.waitForFunction((id) => {
+      const img = document.querySelector(`#recordings-list li[data-id="${id}"] img`);
+      return img && img.complete && img.naturalWidth > 0;
+    }, got[0].id, { timeout: 10000 });
     assert.equal(await row.getByRole('button', { name: 'Delete' }).count(), canDelete ? 1 : 0);
     await row.getByRole('button', { name: 'Play' }).click();
     await page.waitForFunction(() => {
