@@ -132,6 +132,8 @@ struct Parts {
     ntfy: Arc<notify::Ntfy>,
     /// The nights' settled, moving and crying minutes (`[sleep]`), kept in the data directory.
     sleep: Arc<sleep::SleepLog>,
+    /// Event clips on the data partition (`[recordings]`).
+    recordings: Arc<crate::recordings::Recordings>,
 }
 
 impl Parts {
@@ -208,6 +210,17 @@ impl Parts {
         let alerts = alerts::Alerts::new(Arc::clone(&settings));
         let ntfy = notify::Ntfy::new(Arc::clone(&settings));
         let sleep = sleep::SleepLog::open(Arc::clone(&settings), data_dir.join("sleep.json"));
+        let recordings = crate::recordings::Recordings::start(
+            &config.recordings,
+            &data_dir,
+            crate::recordings::Sources {
+                hub: Arc::clone(capture.hub()),
+                bus: Arc::clone(&bus),
+                jpeg: encoders.jpeg,
+                main: (config.video.main.width, config.video.main.height),
+                with_audio,
+            },
+        )?;
         Ok(Self {
             settings,
             config,
@@ -237,6 +250,7 @@ impl Parts {
             alerts,
             ntfy,
             sleep,
+            recordings,
         })
     }
 
@@ -275,6 +289,7 @@ impl Parts {
         if let Err(e) = self.sessions.save() {
             warn!("cannot store the web logins: {e:#}");
         }
+        self.recordings.shutdown();
         self.rtsp.stop();
         if let Some(c) = &self.climate {
             c.shutdown();
@@ -559,6 +574,7 @@ fn app_state(parts: &Parts, mqtt: &Arc<crate::mqtt::Mqtt>) -> Arc<http::AppState
             .then(|| Arc::clone(parts.capture.room())),
         ntfy: Arc::clone(&parts.ntfy),
         sleep: Arc::clone(&parts.sleep),
+        recordings: Arc::clone(&parts.recordings),
     })
 }
 

@@ -17,6 +17,7 @@ pub mod night;
 pub mod notify;
 pub mod platform;
 pub mod ptz;
+pub mod recordings;
 pub mod serve;
 pub mod settings;
 pub mod sleep;
@@ -28,6 +29,7 @@ pub mod update;
 pub mod fuzzing {
     pub use crate::config::boot_file::{BootFile, without_secrets};
     pub use crate::config::{Config, Role, User};
+    pub use crate::recordings::fmp4::inspect as fmp4_inspect;
     pub use crate::serve::http::{Authenticator, classify_tunnel};
     pub use crate::serve::webrtc::offer::parse as whep_offer;
     pub use crate::serve::webrtc::offer::parse_talk as talk_offer;

@@ -602,6 +602,7 @@ async function start() {
   startMode();
   startSleepLog();
   startUpdateCard();
+  startRecordings();
   offerNotifications();
   await Promise.all([refreshPtz(), refreshPresets(), refreshNight(), refreshHistory(), showAvailableParts()]).catch(report);
   const hasSpeaker = !$('#player').hidden;

@@ -5,7 +5,7 @@
 'use strict';
 
 const CACHE = 'babymonitor-shell-v1';
-const SHELL = ['/', '/app.js', '/listen.js', '/sleep.js', '/update.js', '/app.css', '/icon.svg', '/icon-192.png', '/icon-512.png',
+const SHELL = ['/', '/app.js', '/listen.js', '/sleep.js', '/update.js', '/clips.js', '/app.css', '/icon.svg', '/icon-192.png', '/icon-512.png',
   '/icon-maskable-512.png', '/manifest.webmanifest'];
 // A camera on the home network answers at once; one that does not within this is gone for now.
 const NETWORK_WAIT_MS = 4000;

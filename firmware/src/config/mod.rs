@@ -13,6 +13,7 @@ mod mqtt;
 mod night;
 mod ntfy;
 mod ptz;
+mod recordings;
 mod sensor;
 mod sleep;
 mod speaker;
@@ -40,6 +41,7 @@ pub use mqtt::{BrokerAddress, MqttConfig, MqttLink, MqttProtocol};
 pub use night::{NightConfig, NightMode};
 pub use ntfy::NtfyConfig;
 pub use ptz::{AxisConfig, PtzConfig, pwm_channel};
+pub use recordings::{CLIP_KINDS, RecordStream, RecordingsConfig};
 pub use sensor::{ComfortConfig, SensorConfig};
 pub use sleep::{ClockTime, SleepConfig};
 pub use speaker::SpeakerConfig;
@@ -77,6 +79,7 @@ pub struct Config {
     pub ntfy: NtfyConfig,
     pub sleep: SleepConfig,
     pub update: UpdateConfig,
+    pub recordings: RecordingsConfig,
     pub users: Vec<User>,
 }
 
@@ -282,6 +285,7 @@ impl Config {
         self.ntfy.check(p);
         self.sleep.check(p);
         self.update.check(p);
+        self.recordings.check(&self.video, p);
         users::check(&self.users, p);
     }
 }

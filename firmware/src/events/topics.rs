@@ -16,6 +16,8 @@ pub const SENSOR_FAILURE: &str = "tns1:Device/HardwareFailure/SensorFailure";
 pub const RELAY: &str = "tns1:Device/Trigger/Relay";
 pub const NIGHT_MODE: &str = "tns1:VideoSource/NightVision";
 pub const AUDIO_CLIP: &str = "tns1:Media/AudioClip/State";
+/// The event clips' store: `Failed` while recording waits for space on the data partition.
+pub const STORAGE_FAILURE: &str = "tns1:Device/HardwareFailure/StorageFailure";
 
 /// Tokens the messages name (the ONVIF profile's sources and rules).
 pub const VIDEO_SOURCE: &str = "vs";
@@ -66,6 +68,11 @@ pub fn descriptions(has_sensor: bool, has_relay: bool, has_speaker: bool) -> Vec
                 ("Rule", "xs:string"),
             ],
             vec![("IsSoundDetected", BOOL)],
+        ),
+        property(
+            STORAGE_FAILURE,
+            vec![("StorageToken", TOKEN)],
+            vec![("Failed", BOOL)],
         ),
     ];
     if has_sensor {

@@ -36,6 +36,32 @@ pub type GrayListener = Box<dyn Fn(&[u8], usize, usize) + Send + Sync>;
 /// Called with the microphone's samples (16 kHz mono, -1..1) on a streaming thread.
 pub type SoundListener = Box<dyn Fn(&[f32]) + Send + Sync>;
 
+/// What takes one track's encoded pictures and the encoded sound besides the viewers (the
+/// event recorder). Called on the streaming threads: it must not block.
+pub trait Tap: Send + Sync {
+    fn video(&self, sample: &gst::Sample, captured: u64);
+    fn audio(&self, sample: &gst::Sample, captured: u64);
+}
+
+/// Keeps a [`Tap`] fed, and its track's encoder and the microphone running, while it lives.
+pub struct TapGuard {
+    hub: Arc<Hub>,
+    id: u64,
+    _demand: DemandGuard,
+}
+
+impl Drop for TapGuard {
+    fn drop(&mut self) {
+        lock(&self.hub.taps).retain(|(id, _, _)| *id != self.id);
+        let _ = self.hub.commands.send(Command::DemandChanged);
+    }
+}
+
+static NEXT_TAP: AtomicU64 = AtomicU64::new(1);
+
+/// A tap's id, the track it takes and the tap.
+type TapEntry = (u64, Track, Arc<dyn Tap>);
+
 /// How much encoded sound the hub keeps, so that a new viewer's sound starts with its first
 /// picture: that picture was captured an encoder's latency before it arrived, and the sound
 /// captured meanwhile has gone out already.
@@ -55,6 +81,7 @@ pub struct Hub {
     brightness: Mutex<Option<(f32, Instant)>>,
     commands: Sender<Command>,
     feeds: Mutex<Vec<Arc<Feed>>>,
+    taps: Mutex<Vec<TapEntry>>,
     /// Who needs each source now, by [`Source::index`].
     demand: [AtomicU64; 2],
     gray_listeners: Mutex<Vec<GrayListener>>,
@@ -96,6 +123,7 @@ impl Hub {
             brightness: Mutex::new(None),
             commands,
             feeds: Mutex::new(Vec::new()),
+            taps: Mutex::new(Vec::new()),
             demand: [AtomicU64::new(0), AtomicU64::new(0)],
             gray_listeners: Mutex::new(Vec::new()),
             sound_listeners: Mutex::new(Vec::new()),
@@ -127,9 +155,33 @@ impl Hub {
         self.demand[source.index()].load(Relaxed) > 0
     }
 
-    /// Whether anyone watches this stream (its encoder has work to do).
+    /// Whether anyone watches (or records) this stream: its encoder has work to do.
     pub(crate) fn has_viewers(&self, track: Track) -> bool {
         lock(&self.feeds).iter().any(|f| f.track() == track)
+            || lock(&self.taps).iter().any(|(_, t, _)| *t == track)
+    }
+
+    /// Feeds `tap` with `track`'s pictures and the sound until the guard is dropped; the
+    /// camera, the microphone and that track's encoder run meanwhile.
+    pub fn add_tap(self: &Arc<Self>, track: Track, tap: Arc<dyn Tap>) -> TapGuard {
+        let demand = self.demand();
+        let id = NEXT_TAP.fetch_add(1, Relaxed);
+        lock(&self.taps).push((id, track, tap));
+        let _ = self.commands.send(Command::DemandChanged);
+        self.request_keyframe(track);
+        TapGuard {
+            hub: Arc::clone(self),
+            id,
+            _demand: demand,
+        }
+    }
+
+    fn taps_of(&self, track: Option<Track>) -> Vec<Arc<dyn Tap>> {
+        lock(&self.taps)
+            .iter()
+            .filter(|(_, t, _)| track.is_none_or(|track| *t == track))
+            .map(|(_, _, tap)| Arc::clone(tap))
+            .collect()
     }
 
     pub fn on_gray(&self, listener: GrayListener) {
@@ -204,9 +256,14 @@ impl Hub {
             lock(&self.keyframe_pending)[track.index()] = None;
         }
         self.stats.video_bytes[track.index()].fetch_add(buffer.size() as u64, Relaxed);
-        let feeds = lock(&self.feeds);
-        for feed in feeds.iter().filter(|f| f.track() == track) {
-            feed.push_video(self, sample, captured);
+        {
+            let feeds = lock(&self.feeds);
+            for feed in feeds.iter().filter(|f| f.track() == track) {
+                feed.push_video(self, sample, captured);
+            }
+        }
+        for tap in self.taps_of(Some(track)) {
+            tap.video(sample, captured);
         }
     }
 
@@ -222,9 +279,14 @@ impl Hub {
             }
             recent.push_back((captured, sample.clone()));
         }
-        let feeds = lock(&self.feeds);
-        for feed in feeds.iter() {
-            feed.push_audio(sample, captured);
+        {
+            let feeds = lock(&self.feeds);
+            for feed in feeds.iter() {
+                feed.push_audio(sample, captured);
+            }
+        }
+        for tap in self.taps_of(None) {
+            tap.audio(sample, captured);
         }
     }
 

@@ -22,7 +22,7 @@ pub mod streams;
 pub use capture::{Capture, Look, Source};
 pub use encoders::{Encoders, JpegEncoder};
 pub use feed::Feed;
-pub use hub::{DemandGuard, GrayListener, Hub, SoundListener, Track};
+pub use hub::{DemandGuard, GrayListener, Hub, SoundListener, Tap, TapGuard, Track};
 
 /// Nanoseconds on the system clock that every pipeline in the process runs on.
 pub fn clock_now() -> u64 {

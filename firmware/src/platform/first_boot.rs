@@ -114,6 +114,7 @@ fn device_config(room: &str, password: &str, data: &Path) -> String {
          [video]\nsource = \"libcamera\"\n\n\
          [audio]\nsource = \"alsa\"\ndevice = \"default\"\n\n\
          [storage]\ndata_dir = {data_dir}\n\n\
+         [recordings]\nenabled = true\nbudget_mb = 2048\n\n\
          [watchdog]\ndevice = \"/dev/watchdog\"\n\n\
          [[users]]\nname = {admin}\npassword = {password}\nrole = \"admin\"\n",
         room = s(room),

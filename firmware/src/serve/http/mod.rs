@@ -83,6 +83,8 @@ pub struct AppState {
     pub ntfy: Arc<crate::notify::Ntfy>,
     /// The sleep log (`/api/sleep`, `/api/status`).
     pub sleep: Arc<crate::sleep::SleepLog>,
+    /// Event clips: `/api/clips`, `/api/status` and `/metrics`.
+    pub recordings: Arc<crate::recordings::Recordings>,
 }
 
 impl AppState {

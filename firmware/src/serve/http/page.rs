@@ -34,6 +34,11 @@ pub(super) const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../web/update.js"),
     ),
     (
+        "/clips.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/clips.js"),
+    ),
+    (
         "/app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../../web/app.css"),

@@ -258,10 +258,33 @@ fn table() -> Vec<Route> {
     t.extend(audio::table());
     t.extend(api::alerts::table());
     t.extend(api::update::table());
+    t.extend(clips_table());
     t.extend(page::FILES.iter().flat_map(|(path, _, _)| {
         [M::GET, M::HEAD].map(|m| row(m, path, Public, |c| now(page::serve(&c.head.uri))))
     }));
     t
+}
+
+/// Event clips (`/api/clips` is the speaker's sound clips): watching for anyone, deleting and keeping for operators.
+fn clips_table() -> Vec<Route> {
+    use Method as M;
+    use Need::*;
+    use api::recordings as clips;
+    vec![
+        row(M::GET, "/api/recordings", Viewer, |c| {
+            now(clips::list(&c.state, clips::query(c.head.uri.query())))
+        }),
+        // `{id}` is `<clip id>.mp4` or `<clip id>.jpg`.
+        row(M::GET, "/api/recordings/{id}", Viewer, |c| {
+            Box::pin(async move { clips::file(&c.state, c.param("id"), &c.head.headers).await })
+        }),
+        row(M::DELETE, "/api/recordings/{id}", Operator, |c| {
+            now(clips::delete(&c.state, c.param("id")))
+        }),
+        row(M::PUT, "/api/recordings/{id}/keep", Operator, |c| {
+            now(clips::keep(&c.state, c.param("id"), &c.body))
+        }),
+    ]
 }
 
 /// The listen stream and its noise gate; the simulated microphone.

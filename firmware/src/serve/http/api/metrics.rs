@@ -18,6 +18,7 @@ pub(in crate::serve::http) fn serve(state: &AppState) -> Response<Body> {
     state.mqtt.render_metrics(&mut e);
     state.ntfy.render_metrics(&mut e);
     state.camera.update.render_metrics(&mut e);
+    state.recordings.render_metrics(&mut e);
     state.hub.listen.render(&mut e);
     if let Some(crate::night::NightState { mode, night }) = state.night.state() {
         e.family(

@@ -10,6 +10,7 @@ pub(super) mod live;
 pub(super) mod login;
 pub(super) mod metrics;
 pub(super) mod mqtt;
+pub(super) mod recordings;
 pub(super) mod sleep;
 pub(super) mod snapshot;
 pub(super) mod status;

@@ -94,6 +94,7 @@ pub(in crate::serve::http) fn status(state: &AppState) -> Response<Body> {
         "ntfy": state.ntfy.status(),
         "sleep": state.sleep.status(),
         "update": state.camera.update.status_json(),
+        "recordings": state.recordings.status(),
     });
     json_response(StatusCode::OK, &body)
 }
