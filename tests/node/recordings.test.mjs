@@ -52,6 +52,8 @@ before(async () => {
     },
   });
   const { chromium } = await import('playwright-core');
+  // Debian's Chromium, allowed to play without a click (the test presses Play, but a muted
+  // autoplay policy must not be what decides).
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--autoplay-policy=no-user-gesture-required'],
@@ -89,7 +91,9 @@ test('a cry becomes a clip that the timeline lists and plays; a viewer gets no d
     await page.click('#login button[type=submit]');
     const row = page.locator(`#recordings-list li[data-id="${got[0].id}"]`);
     await row.waitFor({ timeout: 15000 });
-    // The thumbnail loads (a JPEG the browser decodes).
+    // Scrolled to, as a parent would (thumbnails load lazily), the thumbnail loads: a JPEG the
+    // browser decodes.
+    await row.scrollIntoViewIfNeeded();
     await page.waitForFunction((id) => {
       const img = document.querySelector(`#recordings-list li[data-id="${id}"] img`);
       return img && img.complete && img.naturalWidth > 0;
