@@ -73,7 +73,7 @@ async function clips(who) {
   return (await r.json()).clips;
 }
 
-test('a cry becomes a clip that the timeline lists and plays; a viewer gets no delete button', async () => {
+test('a cry becomes a clip that the timeline marks, lists and plays; a viewer gets no delete button', async () => {
   let got = [];
   for (let i = 0; i < 120 && !(got.length && got[0].end); i++) {
     got = await clips(admin);
@@ -99,7 +99,15 @@ test('a cry becomes a clip that the timeline lists and plays; a viewer gets no d
       return img && img.complete && img.naturalWidth > 0;
     }, got[0].id, { timeout: 10000 });
     assert.equal(await row.getByRole('button', { name: 'Delete' }).count(), canDelete ? 1 : 0);
-    await row.getByRole('button', { name: 'Play' }).click();
+    // On the 24-hour axis the clip, made a minute ago, is marked at the right-hand end, with
+    // its thumbnail.
+    const mark = page.locator(`#recordings-axis .mark[data-id="${got[0].id}"]`);
+    const [axisBox, markBox] = [await page.locator('#recordings-axis').boundingBox(), await mark.boundingBox()];
+    assert.ok(markBox.x > axisBox.x + 0.97 * axisBox.width, JSON.stringify([axisBox, markBox]));
+    assert.ok(markBox.x < axisBox.x + axisBox.width, JSON.stringify([axisBox, markBox]));
+    assert.equal(await page.locator(`#recordings-axis img[data-id="${got[0].id}"]`).count(), 1);
+    // The admin plays it from the list, the viewer from the axis.
+    await (canDelete ? row.getByRole('button', { name: 'Play' }) : mark).click();
     await page.waitForFunction(() => {
       const v = document.querySelector('#recordings-video');
       return v.videoWidth > 0 && v.currentTime > 0.5;
