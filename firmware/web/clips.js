@@ -6,9 +6,9 @@
 
 const RECORDINGS_POLL_MS = 30000;
 const AXIS_SPAN_MS = 24 * 3600 * 1000;
-/// Rows of thumbnails above the axis; a clip with no room in any of them keeps only its mark.
+// Rows of thumbnails above the axis; a clip with no room in any of them keeps only its mark.
 const AXIS_LANES = 3;
-/// Share of the axis a thumbnail covers (about 48 px on a phone).
+// Share of the axis a thumbnail covers (about 48 px on a phone).
 const AXIS_THUMB = 0.14;
 let recordingsPoll = null;
 
