@@ -100,8 +100,29 @@ fn attach_backchannel(media: &gst_rtsp_server::RTSPMedia, speaker: &Output) {
     media.connect_unprepared(move |_| talk.detach());
 }
 
+/// How far a new media's running time starts ahead of zero: the sound sent with a viewer's
+/// first picture was captured just before it (`feed::AUDIO_LEAD_NS`), and a timestamp cannot
+/// go below zero.
+const RUNNING_TIME_HEADROOM: gst::ClockTime = gst::ClockTime::from_seconds(1);
+
 fn configure(media: &gst_rtsp_server::RTSPMedia, track: Track, hub: &Arc<Hub>) {
     media.set_clock(Some(&gst::SystemClock::obtain()));
+    match media
+        .element()
+        .parent()
+        .and_then(|p| p.downcast::<gst::Pipeline>().ok())
+    {
+        Some(pipeline) => {
+            // The media's clock runs from here, not from when it starts playing; the feed maps
+            // capture times onto it, so only the origin moves.
+            pipeline.set_start_time(gst::ClockTime::NONE);
+            pipeline.set_base_time(
+                gst::ClockTime::from_nseconds(crate::media::clock_now())
+                    .saturating_sub(RUNNING_TIME_HEADROOM),
+            );
+        }
+        None => warn!("RTSP media without its pipeline"),
+    }
     let Ok(bin) = media.element().downcast::<gst::Bin>() else {
         warn!("RTSP media is not a bin");
         return;
@@ -117,14 +138,20 @@ fn configure(media: &gst_rtsp_server::RTSPMedia, track: Track, hub: &Arc<Hub>) {
     let feed = Arc::new(Feed::new(track, video, appsrc("audio"), hub.demand()));
     let id = feed.id();
     debug!(feed = id, stream = track.name(), "new viewer media");
-    hub.add_feed(feed);
-    // The key frame asked for at DESCRIBE may come before PLAY, when the feed cannot send it
-    // yet: ask again the moment the media plays.
+    hub.add_feed(Arc::clone(&feed));
+    // The key frame asked for at DESCRIBE usually comes before PLAY: the feed keeps it and
+    // sends it the moment the media plays, or asks again if it has none fresh.
     let hub_on_play = Arc::downgrade(hub);
+    let feed_on_play = Arc::downgrade(&feed);
+    drop(feed);
     media.connect_new_state(move |_, state| {
-        if state == gst::State::Playing as i32
-            && let Some(hub) = hub_on_play.upgrade()
-        {
+        if state != gst::State::Playing as i32 {
+            return;
+        }
+        let (Some(hub), Some(feed)) = (hub_on_play.upgrade(), feed_on_play.upgrade()) else {
+            return;
+        };
+        if !feed.start(&hub, crate::media::clock_now()) {
             hub.request_keyframe(track);
         }
     });
