@@ -77,6 +77,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    babymonitor::platform::allocator::tune();
     let cli = Cli::parse();
     if cli.print_default_config {
         print!("{}", config::DEFAULT_CONFIG);

@@ -657,9 +657,9 @@ pub(super) fn probe_isolated(path: &Path, rate: u32) -> anyhow::Result<Result<Pr
     cmd.arg("decode-clip")
         .arg("--rate")
         .arg(rate.to_string())
-        .arg(path)
-        // Few malloc arenas: each reserves 64 MB of address space, against the limit.
-        .env("MALLOC_ARENA_MAX", "2");
+        .arg(path);
+    // Its allocator keeps to two arenas (`platform::allocator`, run first in `main`): each
+    // reserves 64 MB of address space, against the child's limit.
     run_decoder(cmd, CHILD_TIMEOUT)
 }
 

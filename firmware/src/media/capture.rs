@@ -753,6 +753,8 @@ impl Controller {
             if source == Source::Video {
                 self.hub.clear_frame();
             }
+            drop(pipeline);
+            crate::platform::allocator::release_free_memory();
         }
     }
 

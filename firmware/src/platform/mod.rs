@@ -2,6 +2,7 @@
 //! traits (real and simulated), the camera's identity, first boot, the watchdog, syslog, whom
 //! it trusts when it connects out and worker threads.
 
+pub mod allocator;
 pub mod certificate;
 pub mod first_boot;
 pub mod hardware;
