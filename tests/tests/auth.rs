@@ -132,3 +132,49 @@ async fn repeated_wrong_passwords_are_throttled() {
     assert!(statuses[..10].iter().all(|s| *s == 401), "{statuses:?}");
     assert_eq!(statuses[11], 429, "{statuses:?}");
 }
+
+/// A parent who finds someone watching changes that account's password: the stream stops
+/// then, not at the watcher's next request. Others watching go on.
+#[tokio::test]
+async fn a_changed_password_ends_the_rtsp_streams_watched_with_the_old_one() {
+    let setup = Setup::new().small();
+    let daemon = setup.clone().start();
+    let watched = |who, via| {
+        let url = daemon.url_as(who, "/sub");
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let result = watch(&url, via, Duration::from_secs(25), usize::MAX).await;
+            (result, started.elapsed())
+        })
+    };
+    let intruder_tcp = watched(VIEWER, Via::Tcp);
+    let intruder_udp = watched(VIEWER, Via::Udp);
+    let parent = watched(ADMIN, Via::Tcp);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    daemon.reload(&setup.clone().users(&[
+        (ADMIN.0, ADMIN.1, "admin"),
+        (VIEWER.0, "a new viewer pass 7", "user"),
+    ]));
+    for (via, intruder) in [("TCP", intruder_tcp), ("UDP", intruder_udp)] {
+        let (result, lasted) = intruder.await.expect("task");
+        assert!(
+            result.is_err() && lasted < Duration::from_secs(15),
+            "the old password's {via} stream went on ({lasted:?}): {result:?}\n{}",
+            daemon.log()
+        );
+    }
+    let (result, lasted) = parent.await.expect("task");
+    let got =
+        result.unwrap_or_else(|e| panic!("the admin's stream ended: {e:#}\n{}", daemon.log()));
+    assert!(lasted >= Duration::from_secs(25));
+    let last = got.video.last().map(|v| v.0).unwrap_or_default();
+    assert!(last > 20.0, "the admin's stream stalled at {last} s");
+    assert!(
+        daemon
+            .log()
+            .contains("password changed or user removed: RTSP connections closed"),
+        "{}",
+        daemon.log()
+    );
+}

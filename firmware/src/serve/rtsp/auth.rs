@@ -94,6 +94,9 @@ mod imp {
                 Some(token) => {
                     if let Some(user) = token.string(TOKEN_USER) {
                         crate::platform::first_boot::logged_in(user.as_str());
+                        if let (Some(peers), Some(client)) = (self.peers.get(), ctx.client()) {
+                            peers.set_user(client, user.as_str());
+                        }
                     }
                 }
                 None => {

@@ -28,8 +28,12 @@ pub const SUB_PATH: &str = "/sub";
 
 pub struct RtspServer {
     auth: auth::Auth,
-    /// Who the auth knows now, so that a reload can remove whoever left.
-    users: std::sync::Mutex<Vec<String>>,
+    /// Who the auth knows now (name and password), so that a change can remove whoever left
+    /// and close the connections of whoever's password changed.
+    users: std::sync::Mutex<Vec<(String, String)>>,
+    peers: Arc<peers::Peers>,
+    /// The server, for closing clients; it lives on its main loop's thread.
+    server: gst_rtsp_server::RTSPOnvifServer,
     main_loop: glib::MainLoop,
     thread: crate::platform::worker::Worker,
     port: u16,
@@ -68,7 +72,8 @@ impl RtspServer {
         };
         let context = glib::MainContext::new();
         let main_loop = glib::MainLoop::new(Some(&context), false);
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<u16>>();
+        let (ready_tx, ready_rx) =
+            std::sync::mpsc::channel::<anyhow::Result<(u16, gst_rtsp_server::RTSPOnvifServer)>>();
         let peers = Arc::new(peers::Peers::default());
         let auth = auth::Auth::new(Arc::clone(&peers));
         auth.set_supported_methods(gst_rtsp::RTSPAuthMethod::Digest);
@@ -76,25 +81,32 @@ impl RtspServer {
         for user in &config.users {
             auth.add_digest(&user.name, &user.password, &token(user));
         }
-        let users = std::sync::Mutex::new(config.users.iter().map(|u| u.name.clone()).collect());
+        let users = std::sync::Mutex::new(
+            config
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), u.password.clone()))
+                .collect(),
+        );
+        let thread_peers = Arc::clone(&peers);
         let server_auth = auth.clone().upcast::<gst_rtsp_server::RTSPAuth>();
         let config = config.clone();
         let thread_loop = main_loop.clone();
         let thread = crate::platform::worker::Worker::spawn("rtsp", move || {
             let result = context.with_thread_default(|| {
-                let server = build(&hub, with_audio, speaker, &server_auth, &peers);
+                let server = build(&hub, with_audio, speaker, &server_auth, &thread_peers);
                 let port = accept::listen(
                     &server,
                     &context,
                     SocketAddr::new(listen, config.rtsp.port),
-                    &peers,
+                    &thread_peers,
                 )?;
                 connections::watch(&server, &context, &config, &hub);
                 Ok((server, port))
             });
             match result {
-                Ok(Ok((_server, port))) => {
-                    let _ = ready_tx.send(Ok(port));
+                Ok(Ok((server, port))) => {
+                    let _ = ready_tx.send(Ok((port, server)));
                     thread_loop.run();
                 }
                 Ok(Err(e)) => {
@@ -106,7 +118,7 @@ impl RtspServer {
             }
         })
         .context("starting the RTSP thread")?;
-        let port = ready_rx.recv().context("RTSP thread ended early")??;
+        let (port, server) = ready_rx.recv().context("RTSP thread ended early")??;
         info!(%listen, port, "RTSP server listening");
         if let Some(tls_port) = tls_port {
             info!(%listen, port = tls_port, "RTSPS server listening");
@@ -122,6 +134,8 @@ impl RtspServer {
         Ok(Self {
             auth,
             users,
+            peers,
+            server,
             main_loop,
             thread,
             port,
@@ -144,20 +158,70 @@ impl RtspServer {
         }
     }
 
-    /// Replaces the accounts RTSP accepts; sessions already playing go on.
+    /// Replaces the accounts RTSP accepts. The connections of an account that is gone or
+    /// whose password changed are closed, streams and all: whoever watched with the old
+    /// password stops watching now, not at their next request.
     pub fn set_users(&self, users: &[User]) {
         let mut known = self
             .users
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for name in known.iter() {
+        let ended: Vec<String> = known
+            .iter()
+            .filter(|(name, password)| {
+                !users
+                    .iter()
+                    .any(|u| &u.name == name && &u.password == password)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for (name, _) in known.iter() {
             self.auth.remove_digest(name);
         }
         for user in users {
             self.auth
                 .add_digest(&user.name, &user.password, &token(user));
         }
-        *known = users.iter().map(|u| u.name.clone()).collect();
+        *known = users
+            .iter()
+            .map(|u| (u.name.clone(), u.password.clone()))
+            .collect();
+        drop(known);
+        if !ended.is_empty() {
+            self.close_clients_of(ended);
+        }
+    }
+
+    /// Ends, on the server's thread, the sessions and connections of every client logged in as
+    /// one of `users`. A UDP session would outlive its connection (a client may come back for
+    /// it), so the sessions go from the pool first.
+    fn close_clients_of(&self, users: Vec<String>) {
+        let server = self.server.clone();
+        let peers = Arc::clone(&self.peers);
+        self.main_loop.context().invoke(move || {
+            let mut clients = Vec::new();
+            server.client_filter(Some(&mut |_, client| {
+                if peers.user(client).is_some_and(|u| users.contains(&u)) {
+                    clients.push(client.clone());
+                }
+                gst_rtsp_server::RTSPFilterResult::Keep
+            }));
+            let pool = server.session_pool();
+            for client in &clients {
+                if let Some(pool) = &pool {
+                    for session in client.session_filter(None) {
+                        let _ = pool.remove(&session);
+                    }
+                }
+                client.close();
+            }
+            if !clients.is_empty() {
+                info!(
+                    closed = clients.len(),
+                    "password changed or user removed: RTSP connections closed"
+                );
+            }
+        });
     }
 
     pub fn port(&self) -> u16 {

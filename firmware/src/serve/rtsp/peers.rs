@@ -20,6 +20,9 @@ pub struct Peer {
 #[derive(Default)]
 pub struct Peers {
     clients: Mutex<HashMap<usize, Peer>>,
+    /// The account each client last logged in with: when its password changes or it goes,
+    /// its connections are closed.
+    users: Mutex<HashMap<usize, String>>,
 }
 
 fn key(client: &gst_rtsp_server::RTSPClient) -> usize {
@@ -33,6 +36,23 @@ impl Peers {
 
     pub fn remove(&self, client: &gst_rtsp_server::RTSPClient) {
         self.lock().remove(&key(client));
+        self.users_lock().remove(&key(client));
+    }
+
+    pub fn set_user(&self, client: &gst_rtsp_server::RTSPClient, user: &str) {
+        let mut users = self.users_lock();
+        if users.get(&key(client)).is_none_or(|u| u != user) {
+            users.insert(key(client), user.to_string());
+        }
+    }
+
+    /// The account `client` logged in with.
+    pub fn user(&self, client: &gst_rtsp_server::RTSPClient) -> Option<String> {
+        self.users_lock().get(&key(client)).cloned()
+    }
+
+    fn users_lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, String>> {
+        self.users.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn get(&self, client: &gst_rtsp_server::RTSPClient) -> Option<Peer> {
