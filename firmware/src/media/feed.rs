@@ -27,7 +27,7 @@ const EARLY_MAX_FRAMES: usize = 8;
 /// frames behind the picture's: without this lead, a new media waited for sound captured
 /// after its key frame (about 40 ms), and gst-rtsp-server answers DESCRIBE only once every
 /// stream has data. Sound and picture still start within 100 ms of each other.
-pub(crate) const AUDIO_LEAD_NS: u64 = 80_000_000;
+const AUDIO_LEAD_NS: u64 = 80_000_000;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
