@@ -874,7 +874,9 @@ fn subscribe(
         }
         if old.users != new.users {
             rtsp.set_users(&new.users);
-            state.auth.set_users(new.users.clone());
+            for user in state.auth.set_users(new.users.clone()) {
+                state.web.connections.stop_user(&user);
+            }
         }
         *old = new.clone();
     });

@@ -5,7 +5,7 @@
 // machine. Outside it, this file only creates the namespace and runs itself again inside.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDaemon as start, testInNamespace, root, admin, viewer, sleep } from './daemon.mjs';
@@ -522,6 +522,52 @@ if (!inNamespace) {
     for (const x of accepted.slice(1)) await fetch(`${d.url}${x.location}`, { method: 'DELETE', headers: auth });
     await fetch(`${d.url}${r.headers.get('location')}`, { method: 'DELETE', headers: auth });
     await context.close();
+  });
+
+  test('a viewer whose password changes loses its WebRTC live view at once', async (t) => {
+    const d = await startDaemon({ web: { max_viewers: 3, connect_timeout_s: 60 } });
+    t.after(() => d.stop());
+    const login = async (who) => {
+      const r = await fetch(`${d.url}/api/login`, { method: 'POST', body: JSON.stringify(who) });
+      assert.equal(r.status, 200);
+      return { Cookie: r.headers.get('set-cookie').split(';')[0] };
+    };
+    const [asViewer, asAdmin] = [await login(viewer), await login(admin)];
+    const viewers = async () => {
+      const text = await (await fetch(`${d.url}/metrics`, { headers: asAdmin })).text();
+      return Number(/babymonitor_web_viewers\{kind="webrtc"\} (\d+)/.exec(text)?.[1]);
+    };
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    t.after(() => context.close());
+    const page = await context.newPage();
+    await page.goto(`${d.url}/healthz`);
+    const offers = await page.evaluate(async () => {
+      const out = [];
+      for (let i = 0; i < 2; i++) {
+        const pc = new RTCPeerConnection();
+        pc.addTransceiver('video', { direction: 'recvonly' });
+        out.push((await pc.createOffer()).sdp);
+        pc.close();
+      }
+      return out;
+    });
+    const whep = async (who, sdp) => {
+      const r = await fetch(`${d.url}/api/whep`, { method: 'POST', body: sdp, headers: { ...who, 'Content-Type': 'application/sdp' } });
+      assert.equal(r.status, 201, await r.text());
+      return r.headers.get('location');
+    };
+    const viewersOwn = await whep(asViewer, offers[0]);
+    const adminsOwn = await whep(asAdmin, offers[1]);
+    assert.equal(await viewers(), 2);
+
+    writeFileSync(d.config, readFileSync(d.config, 'utf8').replace(viewer.password, 'a new viewer pass 7'));
+    d.proc.kill('SIGHUP');
+    for (let i = 0; i < 100 && (await viewers()) !== 1; i++) await sleep(100);
+    assert.equal(await viewers(), 1, 'the old password still watches');
+    let r = await fetch(`${d.url}${viewersOwn}`, { method: 'DELETE', headers: asAdmin });
+    assert.equal(r.status, 404, 'the viewer\'s connection is still there');
+    r = await fetch(`${d.url}${adminsOwn}`, { method: 'DELETE', headers: asAdmin });
+    assert.equal(r.status, 200, 'the admin\'s connection ended too');
   });
 
   test('a browser that goes away without saying so gives its place back', async (t) => {

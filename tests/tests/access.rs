@@ -324,3 +324,83 @@ async fn a_login_ends_at_its_lifetime_however_much_it_is_used() {
     let fresh = session_cookie(&base).await;
     assert_eq!(session_status(&base, &fresh).await, 200);
 }
+
+/// The next message of the fallback live view within 10 s: a picture.
+async fn picture(ws: &mut tokio_tungstenite::WebSocketStream<TlsStream>) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(10), ws.next()).await,
+        Ok(Some(Ok(Message::Binary(_))))
+    )
+}
+
+/// What a page streams with a login stops when that login ends: the fallback live view (a
+/// WebSocket) and the listen stream of a viewer whose password changed close within seconds,
+/// while the admin's live view goes on.
+#[tokio::test]
+async fn a_changed_password_closes_the_pages_streams_opened_with_it() {
+    let daemon = Setup::new().small().start();
+    let base = daemon.https_base();
+    let viewer = session_of(&base, VIEWER).await;
+    let admin = session_of(&base, ADMIN).await;
+    let (status, ws) = live_ws(daemon.https_port, &viewer, None, None).await;
+    assert_eq!(status, 101);
+    let mut viewer_ws = ws.expect("socket");
+    assert!(
+        picture(&mut viewer_ws).await,
+        "the viewer's live view shows nothing"
+    );
+    let (_, ws) = live_ws(daemon.https_port, &admin, None, None).await;
+    let mut admin_ws = ws.expect("socket");
+    assert!(picture(&mut admin_ws).await);
+    let mut listen = babymonitor_e2e::http::client()
+        .get(format!("{base}/api/listen.aac"))
+        .header("cookie", &viewer)
+        .send()
+        .await
+        .expect("listen");
+    assert_eq!(listen.status(), 200);
+    assert!(listen.chunk().await.expect("sound").is_some());
+
+    let new = "a new viewer pass 7";
+    device(
+        &daemon,
+        "SetUser",
+        &format!(
+            "<User><tt:Username>{}</tt:Username><tt:Password>{new}</tt:Password><tt:UserLevel>User</tt:UserLevel></User>",
+            VIEWER.0
+        ),
+    )
+    .await;
+
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match viewer_ws.next().await {
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| f.code),
+                Some(Err(_)) | None => break None,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        closed.ok().flatten(),
+        Some(CloseCode::Policy),
+        "the old login's live view goes on, or closes without saying why\n{}",
+        daemon.log()
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = listen.chunk().await {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the old login's listen stream goes on\n{}",
+        daemon.log()
+    );
+    for _ in 0..3 {
+        assert!(
+            picture(&mut admin_ws).await,
+            "the admin's live view stopped"
+        );
+    }
+}

@@ -30,6 +30,9 @@ pub struct Authenticator {
     pub sessions: std::sync::Arc<crate::serve::webrtc::Sessions>,
     max_failures: u32,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// The accounts whose logins end (password changed, or gone), as they end: connections
+    /// and streams opened with them close.
+    ended: tokio::sync::broadcast::Sender<String>,
 }
 
 pub struct AuthedUser {
@@ -60,7 +63,13 @@ impl Authenticator {
             sessions,
             max_failures,
             failures: Mutex::new(HashMap::new()),
+            ended: tokio::sync::broadcast::channel(64).0,
         }
+    }
+
+    /// Hears the name of each account whose logins end from now on.
+    pub fn ended_logins(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.ended.subscribe()
     }
 
     fn users(&self) -> std::sync::RwLockReadGuard<'_, Vec<User>> {
@@ -83,18 +92,24 @@ impl Authenticator {
     /// Replaces the accounts; takes effect with the next request. Every change of the accounts
     /// comes here (ONVIF's CreateUsers, SetUser and DeleteUsers, a reload of the config, the
     /// card's reset), so here the page's logins of a user whose password changed or who is
-    /// gone end: whoever knew or copied the old login is out with the old password.
-    pub fn set_users(&self, users: Vec<User>) {
+    /// gone end, and the connections that logged in as them close ([`Self::ended_logins`]):
+    /// whoever knew or copied the old login is out with the old password. Returns those
+    /// users.
+    pub fn set_users(&self, users: Vec<User>) -> Vec<String> {
         let mut current = self
             .users
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut ended_any = false;
+        let mut ended_users = Vec::new();
         for old in current.iter() {
             let kept = users
                 .iter()
                 .any(|u| u.name == old.name && same_secret(&u.password, &old.password));
             if !kept {
+                ended_users.push(old.name.clone());
+                // Nobody listening is no error: no connection of theirs is open.
+                let _ = self.ended.send(old.name.clone());
                 let ended = self.sessions.revoke(&old.name);
                 if ended > 0 {
                     ended_any = true;
@@ -112,6 +127,7 @@ impl Authenticator {
             // Not waited for: the next start drops them anyway, by their password's hash.
             self.sessions.persist_soon();
         }
+        ended_users
     }
 
     pub fn throttled(&self, ip: IpAddr) -> Option<Duration> {

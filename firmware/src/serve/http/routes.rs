@@ -321,7 +321,7 @@ fn webrtc_table() -> Vec<Route> {
     use api::{talk, whep};
     vec![
         row(M::POST, whep::PREFIX, Viewer, |c| {
-            Box::pin(async move { whep::offer(&c.state, &c.head.headers, c.body).await })
+            Box::pin(async move { whep::offer(&c.state, &c.head.headers, &c.user, c.body).await })
         }),
         row(M::DELETE, "/api/whep/{id}", Viewer, |c| {
             now(whep::stop(&c.state, c.param("id")))
@@ -523,6 +523,11 @@ pub(super) async fn route(
         Err(refusal) => return auth::drained(*refusal, req).await,
     };
     debug!(%peer, user = user.name, method = %req.method(), path, "request");
+    if !user.name.is_empty()
+        && let Some(connection) = req.extensions().get::<Arc<super::server::Connection>>()
+    {
+        connection.logged_in(&user.name);
+    }
     let (head, body) = req.into_parts();
     let (body, stream) = match route.take {
         Take::Stream => (Bytes::new(), Some(body)),

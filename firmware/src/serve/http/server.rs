@@ -4,7 +4,7 @@
 //! connections take the same path once their TLS handshake is done.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
@@ -160,9 +160,47 @@ pub(super) struct Connection {
     /// Seconds of [`Connection::hold_little`]'s stall, for the connection's stream to apply to
     /// its socket at its next write; 0: nothing asked.
     pub(super) thin: Arc<std::sync::atomic::AtomicU64>,
+    /// The accounts its requests logged in as.
+    users: std::sync::Mutex<Vec<String>>,
 }
 
 impl Connection {
+    /// A request on this connection logged in as `name`.
+    pub(super) fn logged_in(&self, name: &str) {
+        let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        if !users.iter().any(|u| u == name) {
+            users.push(name.to_string());
+        }
+    }
+
+    fn carries(&self, name: &str) -> bool {
+        let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        users.iter().any(|u| u == name)
+    }
+
+    /// Resolves when the login of an account this connection used ends (its password
+    /// changed, or it is gone): what it streams must stop then.
+    pub(super) async fn login_ended(&self, ended: &mut tokio::sync::broadcast::Receiver<String>) {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match ended.recv().await {
+                Ok(name) if self.carries(&name) => return,
+                Ok(_) => {}
+                // More accounts changed at once than are kept: close whatever logged in.
+                Err(RecvError::Lagged(_)) => {
+                    if !self
+                        .users
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .is_empty()
+                    {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    }
     /// For a thin endless stream: the kernel is to hold little of it (so a client that stops
     /// reading blocks the writes within seconds, not minutes), and to give up on a client that
     /// acknowledges nothing for `stall` (a phone gone from the network).
@@ -212,6 +250,8 @@ async fn connection<S>(
     };
     let hangup = Arc::clone(&handle.hangup);
     let thin = Arc::clone(&handle.thin);
+    let mut ended = state.auth.ended_logins();
+    let this = Arc::clone(&handle);
     let service = service_fn(move |mut req| {
         let state = Arc::clone(&state);
         req.extensions_mut().insert(Arc::clone(&handle));
@@ -235,6 +275,7 @@ async fn connection<S>(
             }
         }
         _ = hangup.closed() => debug!(%peer, "connection closed: its client stopped reading"),
+        _ = this.login_ended(&mut ended) => info!(%peer, "connection closed: its login ended"),
         _ = shutdown.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(3), conn).await;

@@ -51,16 +51,19 @@ fn full(kind: Kind, open: usize) -> String {
     }
 }
 
+/// An open connection: its kind, the account that opened it, the peer.
+type Entry = (Kind, String, Peer);
+
 #[derive(Default)]
 struct Open {
-    peers: HashMap<String, (Kind, Peer)>,
+    peers: HashMap<String, Entry>,
     /// Offers being answered now: they hold a place too.
     negotiating: HashMap<Kind, usize>,
 }
 
 impl Open {
     fn count(&self, kind: Kind) -> usize {
-        let open = self.peers.values().filter(|(k, _)| *k == kind).count();
+        let open = self.peers.values().filter(|(k, _, _)| *k == kind).count();
         open + self.negotiating.get(&kind).copied().unwrap_or(0)
     }
 
@@ -110,18 +113,19 @@ impl Connections {
         self.lock().count(kind)
     }
 
-    /// Answers a browser's live-view offer, at most `max_viewers` at once; returns the new
+    /// Answers `user`'s live-view offer, at most `max_viewers` at once; returns the new
     /// viewer's id and the SDP answer. Blocks while webrtcbin negotiates (up to a few seconds):
     /// call it off the async threads.
     pub fn start_view(
         &self,
         body: &[u8],
         max_viewers: usize,
+        user: &str,
     ) -> Result<(String, String), StartError> {
         let offer = offer::parse(body)?;
         let reservation = self.reserve(Kind::View, max_viewers)?;
         let (peer, answer) = super::whep::answer(offer, &self.hub, self.with_audio, self.listen)?;
-        let id = self.admit(reservation, peer);
+        let id = self.admit(reservation, user, peer);
         info!(
             viewer = id,
             viewers = self.count(Kind::View),
@@ -130,18 +134,19 @@ impl Connections {
         Ok((id, answer))
     }
 
-    /// Answers a page's talk offer for `who`, at most [`MAX_TALKERS`] at once; returns the
-    /// connection's id and the SDP answer. Blocks like [`Self::start_view`].
+    /// Answers `user`'s talk offer (`who` in the speaker's log), at most [`MAX_TALKERS`] at
+    /// once; returns the connection's id and the SDP answer. Blocks like [`Self::start_view`].
     pub fn start_talk(
         &self,
         body: &[u8],
         output: &Arc<Output>,
+        user: &str,
         who: &str,
     ) -> Result<(String, String), StartError> {
         let offer = offer::parse_talk(body)?;
         let reservation = self.reserve(Kind::Talk, MAX_TALKERS)?;
         let (peer, answer) = super::talk::answer(offer, output, who, self.listen)?;
-        let id = self.admit(reservation, peer);
+        let id = self.admit(reservation, user, peer);
         info!(talk = id, who, "talk connection opened");
         Ok((id, answer))
     }
@@ -160,11 +165,11 @@ impl Connections {
     }
 
     /// The place passes from the negotiation to the connection in one step.
-    fn admit(&self, mut reservation: Reservation<'_>, peer: Peer) -> String {
+    fn admit(&self, mut reservation: Reservation<'_>, user: &str, peer: Peer) -> String {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let kind = reservation.kind;
         let mut o = self.lock();
-        o.peers.insert(id.clone(), (kind, peer));
+        o.peers.insert(id.clone(), (kind, user.to_string(), peer));
         *o.negotiating(kind) -= 1;
         reservation.connections = None;
         id
@@ -175,7 +180,7 @@ impl Connections {
         let peer = {
             let mut o = self.lock();
             match o.peers.get(id) {
-                Some((k, _)) if *k == kind => o.peers.remove(id),
+                Some((k, _, _)) if *k == kind => o.peers.remove(id),
                 _ => None,
             }
         };
@@ -188,6 +193,24 @@ impl Connections {
         found
     }
 
+    /// Ends every connection `user` opened (its password changed, or it is gone); how many.
+    pub fn stop_user(&self, user: &str) -> usize {
+        let gone: Vec<Entry> = {
+            let mut o = self.lock();
+            let ids: Vec<String> = o
+                .peers
+                .iter()
+                .filter(|(_, (_, u, _))| u == user)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| o.peers.remove(id)).collect()
+        };
+        for (kind, _, _) in &gone {
+            info!(user, "{} ended: its login ended", kind.noun());
+        }
+        gone.len()
+    }
+
     /// Ends every connection (the daemon is stopping).
     pub fn stop_all(&self) {
         let peers: Vec<_> = self.lock().peers.drain().collect();
@@ -197,19 +220,19 @@ impl Connections {
     /// Ends connections that failed, closed, went silent, or did not connect within
     /// `connect_timeout`.
     pub fn sweep(&self, connect_timeout: Duration) {
-        let gone: Vec<(String, (Kind, Peer))> = {
+        let gone: Vec<(String, Entry)> = {
             let mut o = self.lock();
             let ids: Vec<String> = o
                 .peers
                 .iter()
-                .filter(|(_, (_, p))| p.ended(connect_timeout))
+                .filter(|(_, (_, _, p))| p.ended(connect_timeout))
                 .map(|(id, _)| id.clone())
                 .collect();
             ids.into_iter()
                 .filter_map(|id| o.peers.remove(&id).map(|p| (id, p)))
                 .collect()
         };
-        for (id, (kind, peer)) in gone {
+        for (id, (kind, _, peer)) in gone {
             info!(id, "{} gone", kind.noun());
             drop(peer);
         }

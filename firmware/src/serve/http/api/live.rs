@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, info};
 
 use crate::media::{JpegEncoder, clock_now};
+use crate::serve::http::server::Connection;
 use crate::serve::http::{AppState, Body, text};
 
 pub(in crate::serve::http) const PATH: &str = "/api/live.ws";
@@ -59,6 +60,10 @@ pub(in crate::serve::http) fn serve(
             ),
         );
     }
+    // The upgraded connection leaves the HTTP server's hands: it closes itself when the login
+    // it was opened with ends.
+    let connection = req.extensions().get::<Arc<Connection>>().cloned();
+    let mut ended = state.auth.ended_logins();
     let state = Arc::clone(state);
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
@@ -70,7 +75,13 @@ pub(in crate::serve::http) fn serve(
             )
             .await;
             info!("fallback live view started");
-            stream(&state, ws).await;
+            let login_ended = async move {
+                match connection {
+                    Some(connection) => connection.login_ended(&mut ended).await,
+                    None => std::future::pending().await,
+                }
+            };
+            stream(&state, ws, login_ended).await;
             info!("fallback live view ended");
         }
         state.web.fallback_viewers.fetch_sub(1, Relaxed);
@@ -86,8 +97,12 @@ pub(in crate::serve::http) fn serve(
     r
 }
 
-async fn stream<S>(state: &Arc<AppState>, ws: WebSocketStream<S>)
-where
+/// Sends pictures until the page goes, or until `login_ended`: then it is told why (1008).
+async fn stream<S>(
+    state: &Arc<AppState>,
+    ws: WebSocketStream<S>,
+    login_ended: impl std::future::Future<Output = ()>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let config = state.config();
@@ -120,31 +135,44 @@ where
         }
         None
     });
-    while !closed.is_finished() {
-        let started = Instant::now();
-        let hub = Arc::clone(&state.hub);
-        let jpeg = tokio::task::spawn_blocking(move || {
-            let frame = hub.frame_since(clock_now(), timeout)?;
-            let jpeg = encoder
-                .encode(&frame, width, height, Duration::from_secs(2))
-                .ok()?;
-            Some(Bytes::from(jpeg))
-        })
-        .await;
-        match jpeg {
-            Ok(Some(bytes)) => {
-                if tx.send(Message::Binary(bytes)).await.is_err() {
-                    break;
+    let pictures = async {
+        while !closed.is_finished() {
+            let started = Instant::now();
+            let hub = Arc::clone(&state.hub);
+            let jpeg = tokio::task::spawn_blocking(move || {
+                let frame = hub.frame_since(clock_now(), timeout)?;
+                let jpeg = encoder
+                    .encode(&frame, width, height, Duration::from_secs(2))
+                    .ok()?;
+                Some(Bytes::from(jpeg))
+            })
+            .await;
+            match jpeg {
+                Ok(Some(bytes)) => {
+                    if tx.send(Message::Binary(bytes)).await.is_err() {
+                        break;
+                    }
                 }
+                Ok(None) => debug!("fallback live view: no picture"),
+                Err(_) => break,
             }
-            Ok(None) => debug!("fallback live view: no picture"),
-            Err(_) => break,
+            if let Some(rest) = interval.checked_sub(started.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
         }
-        if let Some(rest) = interval.checked_sub(started.elapsed()) {
-            tokio::time::sleep(rest).await;
-        }
-    }
-    let why = if closed.is_finished() {
+    };
+    let logged_out = tokio::select! {
+        () = pictures => false,
+        () = login_ended => true,
+    };
+    let why = if logged_out {
+        info!("fallback live view closed: its login ended");
+        closed.abort();
+        Some(CloseFrame {
+            code: CloseCode::Policy,
+            reason: "the login ended".into(),
+        })
+    } else if closed.is_finished() {
         closed.await.ok().flatten()
     } else {
         closed.abort();

@@ -34,8 +34,9 @@ pub(in crate::serve::http) async fn offer(
         return text(StatusCode::NOT_FOUND, "this camera has no speaker\n");
     };
     let who = format!("web page ({})", user.name);
+    let name = user.name.clone();
     let start =
-        move |st: &AppState, body: &[u8]| st.web.connections.start_talk(body, &output, &who);
+        move |st: &AppState, body: &[u8]| st.web.connections.start_talk(body, &output, &name, &who);
     answer(state, &TALK, headers, body, start).await
 }
 

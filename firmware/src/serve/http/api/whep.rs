@@ -11,6 +11,7 @@ use hyper::{HeaderMap, Response, StatusCode};
 use tokio::sync::watch;
 use tracing::warn;
 
+use crate::serve::http::auth::AuthedUser;
 use crate::serve::http::{AppState, Body, text};
 use crate::serve::webrtc::offer::OfferError;
 use crate::serve::webrtc::peer::PeerError;
@@ -30,10 +31,12 @@ const VIEW: Endpoint = Endpoint {
 pub(in crate::serve::http) async fn offer(
     state: &Arc<AppState>,
     headers: &HeaderMap,
+    user: &AuthedUser,
     body: Bytes,
 ) -> Response<Body> {
     let max = state.config().web.max_viewers;
-    let start = move |st: &AppState, body: &[u8]| st.web.connections.start_view(body, max);
+    let name = user.name.clone();
+    let start = move |st: &AppState, body: &[u8]| st.web.connections.start_view(body, max, &name);
     answer(state, &VIEW, headers, body, start).await
 }
 
