@@ -68,6 +68,9 @@ pub async fn serve(listeners: Listeners, state: Arc<AppState>, shutdown: watch::
     let _ = sweeper.await;
 }
 
+/// How long a connection whose login ended may finish the answer it is sending.
+const LOGIN_ENDED_GRACE: Duration = Duration::from_secs(2);
+
 /// One listener's accept loop; with `tls`, each connection's handshake comes first.
 async fn accept(
     listener: TcpListener,
@@ -275,7 +278,13 @@ async fn connection<S>(
             }
         }
         _ = hangup.closed() => debug!(%peer, "connection closed: its client stopped reading"),
-        _ = this.login_ended(&mut ended) => info!(%peer, "connection closed: its login ended"),
+        _ = this.login_ended(&mut ended) => {
+            // The request that changed the password may be on this very connection (an
+            // admin changing their own): its answer goes out first; a stream is cut.
+            info!(%peer, "connection closing: its login ended");
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(LOGIN_ENDED_GRACE, conn).await;
+        }
         _ = shutdown.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(3), conn).await;
