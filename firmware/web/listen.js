@@ -442,11 +442,23 @@ function onAlert(a) {
 async function notifyAlert(title, body, tag) {
   if (!('Notification' in window) || Notification.permission !== 'granted') return;
   const options = { body, tag: `bm-${tag}`, renotify: true, icon: '/icon-192.png', badge: '/icon-192.png', requireInteraction: tag === 'cry' || tag === 'link' };
-  try {
-    const reg = navigator.serviceWorker && await navigator.serviceWorker.getRegistration();
-    if (reg) { await reg.showNotification(title, options); return; }
-    new Notification(title, options);
-  } catch { /* not allowed here */ }
+  const reg = await activeWorker();
+  if (reg) {
+    try { await reg.showNotification(title, options); return; } catch (err) { console.log(`notification: ${err.message}`); }
+  }
+  try { new Notification(title, options); } catch (err) { console.log(`notification: ${err.message}`); }
+}
+
+/**
+ * The service worker's registration once it is active. Right after the page opened (or the
+ * worker updated) it may still be installing, and showNotification refuses a registration
+ * without an active worker: wait for it a little rather than lose the alert.
+ */
+async function activeWorker() {
+  if (!navigator.serviceWorker) return null;
+  const ready = navigator.serviceWorker.ready.catch(() => null);
+  const late = new Promise((resolve) => setTimeout(() => resolve(null), 3000));
+  return Promise.race([ready, late]);
 }
 
 async function closeNotification(tag) {

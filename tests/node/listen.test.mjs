@@ -38,6 +38,8 @@ let d;
 let profile;
 let context;
 let page;
+// What the page logged, for the message of a failed assertion.
+const said = [];
 before(async () => {
   d = await startDaemon({ settings: { sound: { enabled: true, hold_s: 3.0 } } });
   profile = mkdtempSync(join(tmpdir(), 'bm-listen-profile-'));
@@ -50,8 +52,8 @@ before(async () => {
       '--disable-sync', '--autoplay-policy=no-user-gesture-required', `--ignore-certificate-errors-spki-list=${await spkiHash(d.https)}`],
   });
   page = context.pages()[0] ?? await context.newPage();
-  page.on('console', (m) => { if (process.env.BM_WEB_DEBUG) console.log('page:', m.text()); });
-  page.on('pageerror', (e) => { if (process.env.BM_WEB_DEBUG) console.log('page error:', e.message); });
+  page.on('console', (m) => { said.push(m.text()); if (process.env.BM_WEB_DEBUG) console.log('page:', m.text()); });
+  page.on('pageerror', (e) => { said.push(e.message); if (process.env.BM_WEB_DEBUG) console.log('page error:', e.message); });
   await page.goto(`${d.url}/?live=fallback`);
   await page.locator('#login').waitFor();
   await page.fill('input[name=user]', admin.user);
@@ -134,12 +136,18 @@ test('a cry alerts the listening phone once: a chime, a vibration and a notifica
   assert.match(await page.textContent('#alerts li'), /crying/);
   // Shown by the service worker (what a locked phone shows), a moment after the page heard of it.
   let shown = [];
-  for (let i = 0; i < 25 && !shown.length; i++) {
+  for (let i = 0; i < 50 && !shown.length; i++) {
     shown = await page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications({ tag: 'bm-cry' }))
       .map((n) => `${n.title}: ${n.body}`));
     if (!shown.length) await sleep(200);
   }
-  assert.deepEqual(shown, ['babymonitor: The baby is crying']);
+  const state = await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.getRegistration();
+    const all = (await reg?.getNotifications()) ?? [];
+    return { permission: Notification.permission, active: reg?.active?.state, controller: Boolean(navigator.serviceWorker.controller),
+      mode: document.body.dataset.listen, hidden: document.hidden, all: all.map((n) => n.tag) };
+  });
+  assert.deepEqual(shown, ['babymonitor: The baby is crying'], `${JSON.stringify(state)}; the page said: ${said.slice(-15).join(' | ')}`);
   // The cry goes on and ends: still one alert.
   await sleep(12000);
   assert.equal(await count(), before + 1, 'one cry, one alert');
