@@ -455,7 +455,10 @@ async function notifyAlert(title, body, tag) {
  * without an active worker: wait for it a little rather than lose the alert.
  */
 async function activeWorker() {
-  if (!navigator.serviceWorker) return null;
+  // No registration at all (a certificate the browser does not trust): the page's own.
+  const reg = navigator.serviceWorker && await navigator.serviceWorker.getRegistration().catch(() => null);
+  if (!reg) return null;
+  if (reg.active) return reg;
   const ready = navigator.serviceWorker.ready.catch(() => null);
   const late = new Promise((resolve) => setTimeout(() => resolve(null), 3000));
   return Promise.race([ready, late]);

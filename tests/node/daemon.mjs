@@ -2,7 +2,7 @@
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -13,6 +13,15 @@ export const binary = process.env.BABYMONITOR_BIN ?? join(root, 'target', 'debug
 export const admin = { user: 'admin', password: 'admin pass 1' };
 export const viewer = { user: 'viewer', password: 'viewer-pass-2' };
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A fresh directory under the system's temporary one, removed when this test process ends. */
+const made = [];
+export function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (!made.length) process.on('exit', () => { for (const m of made) rmSync(m, { recursive: true, force: true }); });
+  made.push(dir);
+  return dir;
+}
 
 const listenAnywhere = (host) => new Promise((resolve, reject) => {
   const s = createServer().on('error', reject).listen(0, host, () => resolve(s));
@@ -47,7 +56,7 @@ function toml(sections) {
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
 export async function startDaemon({ host = '127.0.0.1', settings = {}, history = null, users = [[admin, 'admin'], [viewer, 'user']], args = [] } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'bm-node-'));
+  const dir = tempDir('bm-node-');
   const data = join(dir, 'data');
   if (history) {
     mkdirSync(data, { recursive: true });

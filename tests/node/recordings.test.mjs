@@ -3,10 +3,9 @@
 // WebRTC here, so no network namespace: loopback will do.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, admin, viewer, sleep } from './daemon.mjs';
+import { startDaemon, tempDir, admin, viewer, sleep } from './daemon.mjs';
 
 const RATE = 16000;
 
@@ -42,7 +41,7 @@ function wav(path, parts) {
 let d;
 let browser;
 before(async () => {
-  const path = join(mkdtempSync(join(tmpdir(), 'bm-cry-')), 'cry.wav');
+  const path = join(tempDir('bm-cry-'), 'cry.wav');
   wav(path, [[4, () => 0], [5, cry], [90, () => 0]]);
   d = await startDaemon({
     settings: {

@@ -9,11 +9,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startDaemon, testInNamespace, launchChromium, admin, viewer, binary } from './daemon.mjs';
+import { startDaemon, testInNamespace, launchChromium, tempDir, admin, viewer, binary } from './daemon.mjs';
 
 const thisFile = fileURLToPath(import.meta.url);
 const HOST = '10.79.6.1';
@@ -22,7 +21,7 @@ const inNamespace = process.env.BM_UPDATE_NETNS;
 if (!inNamespace) {
   testInNamespace({ what: 'the firmware card tests, in a network namespace of their own', prefix: 'bmupdate', host: HOST, envVar: 'BM_UPDATE_NETNS', file: thisFile, timeout: 180000 });
 } else {
-  const work = mkdtempSync(join(tmpdir(), 'bm-update-'));
+  const work = tempDir('bm-update-');
   const run = (cmd, ...args) => execFileSync(cmd, args, { stdio: 'pipe', cwd: work });
   const version = run(binary, '--version').toString().trim().split(/\s+/).pop();
   const [major, minor, patch] = version.split('.').map(Number);
